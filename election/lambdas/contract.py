@@ -1,0 +1,66 @@
+"""The contract between the deployer, the handlers, the local runtime and the ops commands.
+
+Everything here is data: names of environment variables the deployer sets on
+every function, key attribute names of the three tables, the voter ID and
+receipt formats. Standard library only (it is zipped with every handler).
+"""
+
+from __future__ import annotations
+
+import re
+
+# --- functions: handler module (election/lambdas/<module>.py) per function role ----
+# role -> (module, what triggers it)
+FUNCTIONS: dict[str, str] = {
+    "enqueue": "http",   # POST /ballot, POST /votes
+    "process": "sqs",    # votes queue -> conditional put of the ballot
+    "tally": "stream",   # ballots table stream -> results counters
+    "results": "http",   # GET /results
+    "receipt": "http",   # GET /receipts/{receipt}
+    "health": "http",    # GET /health
+    "forward": "sqs",    # hand-off queue -> home region's votes queue
+}
+
+ROUTES: dict[str, str] = {
+    "POST /ballot": "enqueue",
+    "POST /votes": "enqueue",
+    "GET /results": "results",
+    "GET /receipts/{receipt}": "receipt",
+    "GET /health": "health",
+}
+
+# --- environment variables set by the deployer on every function ----------------
+ENV_PLAN = "ELECTION_PLAN"                   # plan name
+ENV_REGION = "ELECTION_REGION"               # this function's region
+ENV_VOTERS_TABLE = "VOTERS_TABLE"
+ENV_BALLOTS_TABLE = "BALLOTS_TABLE"
+ENV_RESULTS_TABLE = "RESULTS_TABLE"
+ENV_VOTES_QUEUE_URLS = "VOTES_QUEUE_URLS"    # JSON {region: votes queue URL}, every plan region
+ENV_HANDOFF_QUEUE_URL = "HANDOFF_QUEUE_URL"  # this region's hand-off queue URL
+ENV_STATE_REGIONS = "STATE_REGIONS"          # JSON {state: home region}
+ENV_BALLOT = "BALLOT"                        # JSON {"candidates": [...], "overrides": {state: [...]}}
+ENV_VOTER_PEPPER_SECRET = "VOTER_PEPPER_SECRET"    # Secrets Manager id of the voter-roll pepper
+ENV_BALLOT_PEPPER_SECRET = "BALLOT_PEPPER_SECRET"  # Secrets Manager id of the ballot pepper
+ENV_ALLOWED_ORIGINS = "ALLOWED_ORIGINS"      # comma-separated CORS origins
+ENV_METRICS_NAMESPACE = "METRICS_NAMESPACE"  # CloudWatch namespace for embedded metrics
+ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"        # only on the local stack: where moto listens
+
+# --- tables ------------------------------------------------------------------------
+VOTERS_KEY = "vk"      # HMAC-SHA256(voter pepper, canonical voter ID), hex; attribute "state"
+BALLOTS_KEY = "bk"     # receipt = HMAC-SHA256(ballot pepper, canonical voter ID), first 16 bytes, hex
+RESULTS_KEY = "pk"     # "<STATE>#<region>" counter items; "checkpoint#<region>#<shard>"; "polls"
+POLLS_ITEM = "polls"   # results item {"pk": "polls", "open": bool, "changed_at": iso}
+
+# --- formats -------------------------------------------------------------------------
+VOTER_ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"   # no 0/O, 1/I look-alikes
+VOTER_ID_RE = re.compile(r"^[23456789ABCDEFGHJKLMNPQRSTUVWXYZ]{5}(-[23456789ABCDEFGHJKLMNPQRSTUVWXYZ]{5}){3}$")
+RECEIPT_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+def canonical_voter_id(raw: str) -> str | None:
+    """Upper-case, drop spaces and hyphens, regroup in fives; None if not a voter ID."""
+    compact = "".join(raw.split()).replace("-", "").upper()
+    if len(compact) != 20:
+        return None
+    candidate = "-".join(compact[i:i + 5] for i in range(0, 20, 5))
+    return candidate if VOTER_ID_RE.match(candidate) else None

@@ -1,0 +1,348 @@
+"""The YAML region plan, validated into immutable typed objects.
+
+Every mistake raises PlanError with one sentence naming the file, the field
+and what is wrong, so an operator can fix a plan without reading code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import yaml
+
+from election.errors import ElectionError
+
+STATES: tuple[str, ...] = (
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID",
+    "IL", "IN", "IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO",
+    "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA",
+    "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY",
+)
+
+AWS_REGIONS: tuple[str, ...] = (
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "ca-west-1",
+    "sa-east-1", "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-central-2",
+    "eu-north-1", "eu-south-1", "eu-south-2", "ap-south-1", "ap-south-2",
+    "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-southeast-1",
+    "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-east-1",
+    "me-south-1", "me-central-1", "af-south-1", "il-central-1", "mx-central-1",
+)
+
+TARGETS = ("aws", "local")
+ARCHITECTURES = ("arm64", "x86_64")
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
+TAG_KEY_RE = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]{1,128}$")
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+                      1096, 1827, 2192, 2557, 2922, 3288, 3653)
+
+
+class PlanError(ElectionError, ValueError):
+    """A plan file is wrong; the message is one sentence fit for the operator."""
+
+
+@dataclass(frozen=True)
+class RegionPlan:
+    name: str
+    states: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Ballot:
+    candidates: tuple[str, ...]
+    overrides: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+
+    def for_state(self, state: str) -> tuple[str, ...]:
+        """The candidates on that state's ballot (the override, else the national list)."""
+        return self.overrides.get(state, self.candidates)
+
+    def all_candidates(self) -> tuple[str, ...]:
+        """Every candidate on any ballot, national list first, in a stable order."""
+        seen = list(self.candidates)
+        for names in self.overrides.values():
+            seen.extend(n for n in names if n not in seen)
+        return tuple(seen)
+
+
+@dataclass(frozen=True)
+class LambdaSettings:
+    memory_mb: int = 256
+    architecture: str = "arm64"
+    timeout_s: int = 10
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    batch_size: int = 10
+    max_receives: int = 5
+    visibility_timeout_s: int = 30
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    throttle_rate: int = 2000
+    throttle_burst: int = 5000
+    allowed_origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated region plan. `path` is where it came from, for messages."""
+
+    name: str
+    target: str
+    regions: tuple[RegionPlan, ...]
+    ballot: Ballot
+    lambda_: LambdaSettings = LambdaSettings()
+    queue: QueueSettings = QueueSettings()
+    api: ApiSettings = ApiSettings()
+    log_retention_days: int = 365
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    domain: str | None = None
+    path: str = "<plan>"
+
+    @property
+    def region_names(self) -> tuple[str, ...]:
+        return tuple(r.name for r in self.regions)
+
+    @property
+    def primary_region(self) -> str:
+        """Where global resources (site bucket, dashboard, zone records) are managed."""
+        return self.regions[0].name
+
+    @property
+    def replicated_by_aws(self) -> bool:
+        """On AWS, tables are global tables; locally the runtime replicates them."""
+        return self.target == "aws"
+
+    def home_region(self, state: str) -> str:
+        return self.state_regions()[state]
+
+    def state_regions(self) -> dict[str, str]:
+        return {s: r.name for r in self.regions for s in r.states}
+
+
+# --- loading --------------------------------------------------------------------
+
+def load_plan(path: str | Path) -> Plan:
+    """Read and validate a plan file; raises PlanError naming file and field."""
+    p = Path(path)
+    where = str(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlanError(f"{where}: the plan file does not exist.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError(f"{where}: the plan file cannot be read ({exc}).") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise PlanError(f"{where}: the plan is not valid YAML{at}.") from None
+    return parse_plan(data, where)
+
+
+def parse_plan(data: Any, where: str = "<plan>") -> Plan:
+    """Validate already-parsed YAML data into a Plan."""
+    v = _Validator(where)
+    top = v.mapping(data, "", required={"name", "regions", "ballot"},
+                    optional={"target", "lambda", "queue", "api", "logs", "tags", "domain"})
+    name = v.string(top["name"], "name")
+    if not NAME_RE.match(name):
+        v.fail("name", f"'{name}' must be 3-32 lowercase letters, digits or hyphens, starting with a letter")
+    target = v.choice(top.get("target", "aws"), "target", TARGETS)
+    regions = _regions(v, top["regions"], target)
+    ballot = _ballot(v, top["ballot"])
+    lam = _section(v, top.get("lambda"), "lambda", LambdaSettings, {
+        "memory_mb": (128, 10240), "timeout_s": (1, 900)}, choices={"architecture": ARCHITECTURES})
+    queue = _section(v, top.get("queue"), "queue", QueueSettings, {
+        "batch_size": (1, 10), "max_receives": (1, 1000), "visibility_timeout_s": (1, 43200)})
+    if queue.visibility_timeout_s < lam.timeout_s:
+        v.fail("queue.visibility_timeout_s",
+               f"must be at least lambda.timeout_s ({lam.timeout_s}) so a message is not redelivered while it is processed")
+    api = _api(v, top.get("api"))
+    retention = 365
+    if top.get("logs") is not None:
+        logs = v.mapping(top["logs"], "logs", optional={"retention_days"})
+        if "retention_days" in logs:
+            retention = v.integer(logs["retention_days"], "logs.retention_days", 1, 3653)
+            if retention not in LOG_RETENTION_DAYS:
+                v.fail("logs.retention_days", f"{retention} is not a CloudWatch retention; use one of "
+                       + ", ".join(map(str, LOG_RETENTION_DAYS)))
+    tags = _tags(v, top.get("tags"))
+    domain = None
+    if top.get("domain") is not None:
+        domain = v.string(top["domain"], "domain").lower().rstrip(".")
+        if not DOMAIN_RE.match(domain):
+            v.fail("domain", f"'{domain}' is not a valid DNS name")
+        if target == "local":
+            v.fail("domain", "a domain needs Route 53 and ACM, so it is only allowed with target: aws")
+    return Plan(name=name, target=target, regions=regions, ballot=ballot, lambda_=lam, queue=queue,
+                api=api, log_retention_days=retention, tags=tags, domain=domain, path=where)
+
+
+def _regions(v: "_Validator", raw: Any, target: str) -> tuple[RegionPlan, ...]:
+    regions = v.mapping(raw, "regions")
+    if not regions:
+        v.fail("regions", "at least one region is needed")
+    homed: dict[str, str] = {}
+    out = []
+    for rname, body in regions.items():
+        f = f"regions.{rname}"
+        if not isinstance(rname, str) or rname not in AWS_REGIONS:
+            hint = difflib.get_close_matches(str(rname), AWS_REGIONS, n=1)
+            v.fail(f, f"'{rname}' is not an AWS region name" + (f" (did you mean {hint[0]}?)" if hint else ""))
+        section = v.mapping(body, f, required={"states"})
+        states = v.string_list(section["states"], f"{f}.states")
+        for i, s in enumerate(states):
+            if s not in STATES:
+                v.fail(f"{f}.states[{i}]", f"'{s}' is not a US state or DC postal code")
+            if s in homed:
+                v.fail(f"{f}.states[{i}]", f"{s} is already homed in {homed[s]}; every state has exactly one home region")
+            homed[s] = rname
+        out.append(RegionPlan(name=rname, states=tuple(states)))
+    missing = [s for s in STATES if s not in homed]
+    if missing:
+        v.fail("regions", f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not homed in any region; "
+               "every state and DC needs exactly one home region")
+    return tuple(out)
+
+
+def _ballot(v: "_Validator", raw: Any) -> Ballot:
+    b = v.mapping(raw, "ballot", required={"candidates"}, optional={"overrides"})
+    candidates = _candidates(v, b["candidates"], "ballot.candidates")
+    overrides = {}
+    if b.get("overrides") is not None:
+        for state, names in v.mapping(b["overrides"], "ballot.overrides").items():
+            if state not in STATES:
+                v.fail(f"ballot.overrides.{state}", f"'{state}' is not a US state or DC postal code")
+            overrides[state] = tuple(_candidates(v, names, f"ballot.overrides.{state}"))
+    return Ballot(candidates=tuple(candidates), overrides=MappingProxyType(overrides))
+
+
+def _candidates(v: "_Validator", raw: Any, f: str) -> list[str]:
+    names = v.string_list(raw, f)
+    if not names:
+        v.fail(f, "at least one candidate is needed")
+    for i, n in enumerate(names):
+        if not (1 <= len(n) <= 64) or not n.isprintable():
+            v.fail(f"{f}[{i}]", "a candidate name is 1-64 printable characters")
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        v.fail(f, f"'{dup}' is listed twice")
+    return names
+
+
+def _section(v: "_Validator", raw: Any, name: str, cls: type, ranges: dict[str, tuple[int, int]],
+             choices: dict[str, tuple[str, ...]] | None = None) -> Any:
+    choices = choices or {}
+    if raw is None:
+        return cls()
+    sec = v.mapping(raw, name, optional=set(ranges) | set(choices))
+    kwargs: dict[str, Any] = {}
+    for key, (lo, hi) in ranges.items():
+        if key in sec:
+            kwargs[key] = v.integer(sec[key], f"{name}.{key}", lo, hi)
+    for key, allowed in choices.items():
+        if key in sec:
+            kwargs[key] = v.choice(sec[key], f"{name}.{key}", allowed)
+    return cls(**kwargs)
+
+
+def _api(v: "_Validator", raw: Any) -> ApiSettings:
+    base = _section(v, None if raw is None else {k: x for k, x in v.mapping(
+        raw, "api", optional={"throttle_rate", "throttle_burst", "allowed_origins"}).items()
+        if k != "allowed_origins"}, "api", ApiSettings,
+        {"throttle_rate": (1, 100000), "throttle_burst": (1, 100000)})
+    origins: tuple[str, ...] = ()
+    if raw is not None and raw.get("allowed_origins") is not None:
+        lst = v.string_list(raw["allowed_origins"], "api.allowed_origins")
+        for i, o in enumerate(lst):
+            if not ORIGIN_RE.match(o):
+                v.fail(f"api.allowed_origins[{i}]", f"'{o}' is not an origin like https://vote.example.org")
+        origins = tuple(lst)
+    return ApiSettings(throttle_rate=base.throttle_rate, throttle_burst=base.throttle_burst,
+                       allowed_origins=origins)
+
+
+def _tags(v: "_Validator", raw: Any) -> Mapping[str, str]:
+    if raw is None:
+        return MappingProxyType({})
+    tags = v.mapping(raw, "tags")
+    out = {}
+    for k, val in tags.items():
+        if not isinstance(k, str) or not TAG_KEY_RE.match(k) or k.lower().startswith("aws:"):
+            v.fail(f"tags.{k}", "a tag key is 1-128 letters, digits, spaces or _.:/=+-@ and may not start with aws:")
+        if k.startswith("election:"):
+            v.fail(f"tags.{k}", "keys starting with election: are reserved for the tool")
+        if isinstance(val, bool) or not isinstance(val, (str, int, float)) or len(str(val)) > 256:
+            v.fail(f"tags.{k}", "a tag value is a string of at most 256 characters")
+        out[k] = str(val)
+    if len(out) > 40:
+        v.fail("tags", f"{len(out)} tags given; at most 40 are allowed (AWS allows 50 and the tool uses some)")
+    return MappingProxyType(out)
+
+
+class _Validator:
+    """Type checks that raise one-sentence PlanErrors naming file and field."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def fail(self, f: str, message: str) -> None:
+        at = f" {f}:" if f else ""
+        raise PlanError(f"{self.where}:{at} {message}.")
+
+    def mapping(self, raw: Any, f: str, required: set[str] = frozenset(),  # type: ignore[assignment]
+                optional: set[str] | None = None) -> dict:
+        what = f or "the plan"
+        if not isinstance(raw, dict):
+            self.fail(f, f"{what} must be a mapping of keys to values, not {_kind(raw)}")
+        if optional is not None:
+            allowed = set(required) | set(optional)
+            for key in raw:
+                if key not in allowed:
+                    hint = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+                    self.fail(f"{f}.{key}" if f else str(key), "unknown key"
+                              + (f" (did you mean '{hint[0]}'?)" if hint else
+                                 f" (allowed: {', '.join(sorted(allowed))})"))
+        for key in sorted(required):
+            if key not in raw or raw[key] is None:
+                self.fail(f"{f}.{key}" if f else key, "this key is required")
+        return raw
+
+    def string(self, raw: Any, f: str) -> str:
+        if not isinstance(raw, str) or not raw.strip():
+            self.fail(f, f"must be a non-empty string, not {_kind(raw)}")
+        return raw.strip()
+
+    def string_list(self, raw: Any, f: str) -> list[str]:
+        if not isinstance(raw, list):
+            self.fail(f, f"must be a list, not {_kind(raw)}")
+        return [self.string(x, f"{f}[{i}]") for i, x in enumerate(raw)]
+
+    def integer(self, raw: Any, f: str, lo: int, hi: int) -> int:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            self.fail(f, f"must be a whole number, not {_kind(raw)}")
+        if not lo <= raw <= hi:
+            self.fail(f, f"{raw} is out of range; it must be between {lo} and {hi}")
+        return raw
+
+    def choice(self, raw: Any, f: str, allowed: tuple[str, ...]) -> str:
+        if raw not in allowed:
+            self.fail(f, f"'{raw}' is not one of {', '.join(allowed)}")
+        return raw
+
+
+def _kind(raw: Any) -> str:
+    if raw is None:
+        return "nothing"
+    return {bool: "true/false", int: "a number", float: "a number", str: f"the text '{raw}'",
+            list: "a list", dict: "a mapping"}.get(type(raw), type(raw).__name__)

@@ -1,0 +1,128 @@
+"""The interface every resource kind implements, and the values the engine passes around.
+
+A kind knows how to read, create, update and delete one sort of AWS resource
+and how to find the ones tagged for a plan. It never decides *whether* to act:
+the engine diffs and decides; the kind only talks to AWS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol
+
+TAG_PLAN = "election:plan"          # every resource carries it: the plan name
+TAG_REGIONS = "election:regions"    # on the KMS keys: the plan's regions, to find removed regions
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A value known only once another resource exists: output `attr` of resource `key`."""
+
+    key: str
+    attr: str
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One desired resource. `props` holds the fields the engine diffs (may contain Refs)."""
+
+    kind: str
+    region: str
+    name: str
+    props: Mapping[str, Any]
+    depends_on: tuple[str, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.region}/{self.kind}/{self.name}"
+
+
+@dataclass
+class Actual:
+    """What AWS reports: `props` in the same shape as Resource.props; `outputs` (arn, url, id...)."""
+
+    props: dict[str, Any]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Found:
+    """A resource discovered in AWS by its plan tag (for deletions of what left the plan)."""
+
+    kind: str
+    region: str
+    name: str
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.region}/{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One differing field; `old` is None for a field AWS does not have yet."""
+
+    field: str
+    old: Any
+    new: Any
+
+
+class Context(Protocol):
+    """What a kind may use: clients per region, the account, a sleep it must use for waits."""
+
+    plan_name: str
+    account_id: str
+    partition: str
+
+    def client(self, service: str, region: str) -> Any: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class Kind(Protocol):
+    """Read / create / update / delete one resource kind. Props passed in are resolved (no Refs)."""
+
+    name: str
+
+    def read(self, ctx: Context, res: Resource) -> Actual | None: ...
+
+    def create(self, ctx: Context, res: Resource) -> dict[str, Any]: ...
+
+    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]: ...
+
+    def delete(self, ctx: Context, found: Found) -> None: ...
+
+    def discover(self, ctx: Context, region: str) -> list[Found]: ...
+
+
+def diff_props(desired: Mapping[str, Any], actual: Mapping[str, Any]) -> list[Change]:
+    """Field-by-field differences; only fields present in `desired` are compared."""
+    return [Change(k, actual.get(k), v) for k, v in desired.items() if _norm(actual.get(k)) != _norm(v)]
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _norm(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_norm(v) for v in value]
+    return value
+
+
+def retry(fn: Callable[[], Any], ctx: Context, retry_codes: tuple[str, ...], attempts: int = 8,
+          first_delay: float = 1.0) -> Any:
+    """Call fn, retrying AWS errors with these codes with exponential backoff (IAM propagation, in-use)."""
+    from botocore.exceptions import ClientError
+
+    delay = first_delay
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code not in retry_codes or attempt == attempts - 1:
+                raise
+            ctx.sleep(delay)
+            delay = min(delay * 2, 20.0)
+    raise AssertionError("unreachable")
