@@ -1,0 +1,1 @@
+"""Operations: seed-voters, loadtest, results, audit, recount, dlq, open/close."""

@@ -1,0 +1,358 @@
+"""Seed the voter roll: mint voter IDs, write the mailing list, load keyed hashes into home regions.
+
+The credential file (voter ID, state) is the only place voter IDs exist; it is
+written with owner-only permissions and never uploaded. Each region's voters
+table receives only HMAC(voter pepper, voter ID) -> state for the voters homed
+there. Loading is resumable: batches are numbered deterministically from the
+credential file and a checkpoint beside it records the finished ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import json
+import os
+import random
+import secrets
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from botocore.exceptions import ClientError
+
+from election.errors import ElectionError
+from election.lambdas.contract import VOTER_ID_ALPHABET, VOTERS_KEY
+from election.ops import data
+from election.ops.target import Target
+from election.plan import Plan
+
+BATCH = 25                      # BatchWriteItem's maximum
+MAX_ATTEMPTS = 12               # per batch: consecutive attempts without progress before giving up
+THROTTLE_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
+                            "RequestLimitExceeded", "InternalServerError", "ServiceUnavailable"})
+Voter = tuple[str, str]         # (voter ID, state)
+
+
+# --- minting -------------------------------------------------------------------------
+
+def new_voter_id(rng: random.Random | None = None) -> str:
+    """XXXXX-XXXXX-XXXXX-XXXXX over an alphabet without look-alikes; 100 bits from the OS CSPRNG."""
+    choice = rng.choice if rng is not None else secrets.choice
+    raw = "".join(choice(VOTER_ID_ALPHABET) for _ in range(20))
+    return "-".join(raw[i:i + 5] for i in range(0, 20, 5))
+
+
+def allocate(count: int, weights: Mapping[str, int]) -> dict[str, int]:
+    """Split `count` over states in proportion to `weights` (largest remainder: exact total, fair rounding)."""
+    total = sum(weights.values())
+    exact = {s: count * w / total for s, w in weights.items()}
+    out = {s: int(x) for s, x in exact.items()}
+    short = count - sum(out.values())
+    for s in sorted(exact, key=lambda s: exact[s] - out[s], reverse=True)[:short]:
+        out[s] += 1
+    return out
+
+
+def generate_voters(count: int, weights: Mapping[str, int] | None = None,
+                    rng: random.Random | None = None) -> list[Voter]:
+    """`count` voters with fresh unique IDs, states in proportion to 2016 turnout, in random order."""
+    per_state = allocate(count, weights or data.turnout())
+    seen: set[str] = set()
+    voters: list[Voter] = []
+    for state, n in per_state.items():
+        for _ in range(n):
+            vid = new_voter_id(rng)
+            while vid in seen:       # 100 bits make this practically unreachable; cheap to be sure
+                vid = new_voter_id(rng)
+            seen.add(vid)
+            voters.append((vid, state))
+    (rng or secrets.SystemRandom()).shuffle(voters)
+    return voters
+
+
+def write_credentials(path: Path, voters: Iterable[Voter]) -> None:
+    """Write the mailing list atomically with owner-only permissions (0600 from the first byte)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)   # umask cannot widen it, an older file cannot keep wider bits
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["voter_id", "state"])
+        w.writerows(voters)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def read_credentials(path: Path) -> list[Voter]:
+    """The mailing list written by seed-voters: (voter ID, state) rows."""
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except FileNotFoundError:
+        raise ElectionError(f"The credential file {path} does not exist; create it with `election seed-voters`.") \
+            from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ElectionError(f"The credential file {path} cannot be read ({exc}).") from None
+    try:
+        return [(r["voter_id"], r["state"]) for r in rows]
+    except (KeyError, TypeError):
+        raise ElectionError(f"{path} is not a credential file (expected the columns voter_id,state).") from None
+
+
+# --- hashing -------------------------------------------------------------------------
+
+def voter_key(pepper: bytes, voter_id: str) -> str:
+    """The voters table key: hex HMAC-SHA256(voter pepper, canonical voter ID) (contract.VOTERS_KEY)."""
+    return hmac.new(pepper, voter_id.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def read_pepper(target: Target, region: str, secret_id: str) -> bytes:
+    """A pepper from `region`'s copy of the secret (SecretString is hex)."""
+    sm = target.client("secretsmanager", region)
+    try:
+        value = sm.get_secret_value(SecretId=secret_id)["SecretString"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise ElectionError(f"The secret {secret_id} does not exist in {region}; is the plan deployed "
+                                "(election up)?") from None
+        raise
+    try:
+        return bytes.fromhex(value.strip())
+    except ValueError:
+        raise ElectionError(f"The secret {secret_id} in {region} is not hex; it was not made by election up.") \
+            from None
+
+
+# --- batches and checkpoint ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Batch:
+    """Up to 25 voters of one home region; `index` is stable for a given file and plan."""
+
+    index: int
+    region: str
+    voters: tuple[Voter, ...]
+
+
+def make_batches(voters: Sequence[Voter], plan: Plan) -> list[Batch]:
+    """Group voters by home region in file order, 25 at a time; the numbering is deterministic."""
+    homes = plan.state_regions()
+    by_region: dict[str, list[Voter]] = {r: [] for r in plan.region_names}
+    for v in voters:
+        if v[1] not in homes:
+            raise ElectionError(f"The credential file names state '{v[1]}', which the plan does not home.")
+        by_region[homes[v[1]]].append(v)
+    batches: list[Batch] = []
+    for region, vs in by_region.items():
+        for i in range(0, len(vs), BATCH):
+            batches.append(Batch(len(batches), region, tuple(vs[i:i + BATCH])))
+    return batches
+
+
+class Checkpoint:
+    """The set of finished batch numbers, saved atomically beside the credential file."""
+
+    def __init__(self, path: Path, plan: str, voters: int) -> None:
+        self.path = path
+        self.plan = plan
+        self.voters = voters
+        self.done: set[int] = set()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_credentials(cls, credentials: Path) -> Path:
+        return credentials.with_name(credentials.name + ".progress.json")
+
+    def load(self) -> None:
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            raise ElectionError(f"The checkpoint {self.path} is unreadable ({exc}); delete it to reload everything.") \
+                from None
+        if raw.get("plan") != self.plan or raw.get("voters") != self.voters:
+            raise ElectionError(f"The checkpoint {self.path} belongs to plan '{raw.get('plan')}' with "
+                                f"{raw.get('voters')} voters, not this one; delete it to reload everything.")
+        self.done = set(range(raw.get("below", 0))) | set(raw.get("also", []))
+
+    def mark(self, index: int) -> None:
+        with self._lock:
+            self.done.add(index)
+
+    def save(self) -> None:
+        with self._lock:
+            below = 0
+            while below in self.done:
+                below += 1
+            also = sorted(i for i in self.done if i > below)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps({"plan": self.plan, "voters": self.voters, "below": below, "also": also}),
+                       encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
+# --- loading -------------------------------------------------------------------------
+
+def backoff(attempt: int, base: float = 0.05, cap: float = 5.0) -> float:
+    """Full-jitter exponential backoff (AWS's recommendation for contended retries)."""
+    return random.uniform(0, min(cap, base * 2 ** attempt))
+
+
+class RollLoader:
+    """Writes batches of keyed voters into their home region, retrying every unprocessed item."""
+
+    def __init__(self, target: Target, peppers: Mapping[str, bytes], workers: int = 8,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.target = target
+        self.peppers = peppers
+        self.workers = workers
+        self.sleep = sleep
+        self.table = target.names.voters
+        self.retries = 0            # unprocessed or throttled re-sends, for the report
+        self._lock = threading.Lock()
+
+    def write(self, batch: Batch) -> int:
+        """Write one batch until every item is processed; returns the voters written."""
+        pepper = self.peppers[batch.region]
+        pending: list[dict[str, Any]] = [
+            {"PutRequest": {"Item": {VOTERS_KEY: {"S": voter_key(pepper, vid)}, "state": {"S": state}}}}
+            for vid, state in batch.voters]
+        ddb = self.target.client("dynamodb", batch.region)
+        stalled = 0     # consecutive attempts that made no progress; any progress resets it
+        while pending:
+            if stalled >= MAX_ATTEMPTS:
+                raise ElectionError(f"DynamoDB in {batch.region} kept {len(pending)} voters unprocessed after "
+                                    f"{MAX_ATTEMPTS} attempts; the table is overloaded: run the same command "
+                                    "with --resume later.")
+            try:
+                resp = ddb.batch_write_item(RequestItems={self.table: pending})
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in THROTTLE_CODES:
+                    raise
+                self._retried()
+                self.sleep(backoff(stalled))
+                stalled += 1
+                continue
+            left = resp.get("UnprocessedItems", {}).get(self.table, [])
+            if left:
+                self._retried()
+                stalled = stalled + 1 if len(left) == len(pending) else 0
+                self.sleep(backoff(stalled))
+            pending = left
+        return len(batch.voters)
+
+    def _retried(self) -> None:
+        with self._lock:
+            self.retries += 1
+
+    def run(self, batches: Sequence[Batch], checkpoint: Checkpoint,
+            on_progress: Callable[[int], None] = lambda n: None, save_every: float = 0.25) -> int:
+        """Write every batch not yet in the checkpoint, `workers` at a time; returns voters written."""
+        todo = [b for b in batches if b.index not in checkpoint.done]
+        written = 0
+        last_save = time.monotonic()
+        inflight: dict[Future[int], Batch] = {}
+        it = iter(todo)
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="seed") as pool:
+            try:
+                while True:
+                    while len(inflight) < self.workers * 2:
+                        b = next(it, None)
+                        if b is None:
+                            break
+                        inflight[pool.submit(self.write, b)] = b
+                    if not inflight:
+                        break
+                    done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        b = inflight.pop(fut)
+                        n = fut.result()      # re-raises a worker's failure here, after the finally below
+                        checkpoint.mark(b.index)
+                        written += n
+                        on_progress(n)
+                    if time.monotonic() - last_save >= save_every:
+                        checkpoint.save()
+                        last_save = time.monotonic()
+            finally:
+                for fut in inflight:
+                    fut.cancel()
+                # Batches that finished while we were stopping still count as done.
+                for fut, b in inflight.items():
+                    if fut.done() and not fut.cancelled() and fut.exception() is None:
+                        checkpoint.mark(b.index)
+                checkpoint.save()
+        return written
+
+
+@dataclass
+class SeedReport:
+    """What seed-voters did: totals, what this run loaded, how fast, how many re-sends."""
+
+    credentials: str
+    voters: int
+    loaded_now: int
+    already_loaded: int
+    per_region: dict[str, int]
+    seconds: float
+    retries: int
+
+    @property
+    def rate(self) -> float:
+        return self.loaded_now / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "rate_per_s": round(self.rate, 1)}
+
+
+def prepare_credentials(out: Path, count: int | None, resume: bool,
+                        rng: random.Random | None = None) -> list[Voter]:
+    """Mint a new credential file, or reuse the existing one with --resume (never mint twice)."""
+    checkpoint = Checkpoint.for_credentials(out)
+    if out.exists():
+        if not resume:
+            raise ElectionError(f"{out} already exists; pass --resume to finish loading it, or choose another --out.")
+        voters = read_credentials(out)
+        if count is not None and count != len(voters):
+            raise ElectionError(f"{out} holds {len(voters)} voters, not {count}; drop --count to resume it, "
+                                "or choose another --out.")
+        return voters
+    if resume and checkpoint.exists():
+        raise ElectionError(f"{out} is gone but its checkpoint remains; the voter IDs cannot be recovered: "
+                            f"delete {checkpoint} and seed again.")
+    if not count or count < 1:
+        raise ElectionError("Give --count: how many voters to create (at least 1).")
+    voters = generate_voters(count, rng=rng)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_credentials(out, voters)
+    return voters
+
+
+def seed_voters(target: Target, out: Path, count: int | None, resume: bool = False, workers: int = 8,
+                on_start: Callable[[int, int], None] = lambda total, done: None,
+                on_progress: Callable[[int], None] = lambda n: None,
+                sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None) -> SeedReport:
+    """Mint (or reuse with --resume) the credential file and load the roll; returns the report."""
+    voters = prepare_credentials(out, count, resume, rng)
+    plan = target.plan
+    batches = make_batches(voters, plan)
+    checkpoint = Checkpoint(Checkpoint.for_credentials(out), plan.name, len(voters))
+    checkpoint.load()
+    already = sum(len(b.voters) for b in batches if b.index in checkpoint.done)
+    peppers = {r: read_pepper(target, r, target.names.voter_pepper) for r in plan.region_names}
+    loader = RollLoader(target, peppers, workers=workers, sleep=sleep)
+    on_start(len(voters), already)
+    started = time.monotonic()
+    loaded = loader.run(batches, checkpoint, on_progress)
+    seconds = time.monotonic() - started
+    per_region: dict[str, int] = {r: 0 for r in plan.region_names}
+    for b in batches:
+        per_region[b.region] += len(b.voters)
+    return SeedReport(credentials=str(out), voters=len(voters), loaded_now=loaded, already_loaded=already,
+                      per_region=per_region, seconds=seconds, retries=loader.retries)
