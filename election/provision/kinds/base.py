@@ -23,8 +23,19 @@ class Ref:
 
 
 @dataclass(frozen=True)
+class Join:
+    """A string built from literals and Refs (e.g. a CORS origin list); the engine resolves and joins it."""
+
+    parts: tuple[Any, ...]
+    sep: str = ""
+
+
+@dataclass(frozen=True)
 class Resource:
-    """One desired resource. `props` holds the fields the engine diffs (may contain Refs)."""
+    """One desired resource. `props` holds the fields the engine diffs (may contain Refs and Joins).
+
+    Props whose name starts with "_" are inputs for the kind (e.g. the zip bytes), never diffed or shown.
+    """
 
     kind: str
     region: str
@@ -99,7 +110,8 @@ class Kind(Protocol):
 
 def diff_props(desired: Mapping[str, Any], actual: Mapping[str, Any]) -> list[Change]:
     """Field-by-field differences; only fields present in `desired` are compared."""
-    return [Change(k, actual.get(k), v) for k, v in desired.items() if _norm(actual.get(k)) != _norm(v)]
+    return [Change(k, actual.get(k), v) for k, v in desired.items()
+            if not k.startswith("_") and _norm(actual.get(k)) != _norm(v)]
 
 
 def _norm(value: Any) -> Any:

@@ -1,0 +1,105 @@
+"""Event source mappings: queues -> process/forward (partial batch responses), ballots stream -> tally.
+
+A mapping has no name in AWS; it is identified by (function, source). When
+the source changed (e.g. a table was recreated and got a new stream), the old
+mapping is replaced.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from election.provision.kinds import awsutil as u
+from election.provision.kinds.base import Actual, Change, Context, Found, Resource, retry
+
+SOURCES = {"process": "votes", "forward": "handoff", "tally": "ballots"}
+# The function's role may not be usable yet right after it was created.
+PROPAGATION = ("InvalidParameterValueException",)
+
+
+class EventSourceMapping:
+    name = "event_source_mapping"
+
+    def read(self, ctx: Context, res: Resource) -> Actual | None:
+        lam = ctx.client("lambda", res.region)
+        try:
+            found = u.paginate(lam, "list_event_source_mappings", "EventSourceMappings",
+                               FunctionName=res.props["function"])
+        except Exception as exc:
+            if u.is_code(exc, "ResourceNotFoundException"):
+                return None
+            raise
+        found = [m for m in found if m.get("State") not in ("Deleting",)]
+        if not found:
+            return None
+        wanted = res.props.get("source_arn")
+        match = next((m for m in found if m["EventSourceArn"] == wanted), found[0])
+        props: dict[str, Any] = {"function": match["FunctionArn"].rsplit(":", 1)[-1],
+                                 "source_arn": match["EventSourceArn"], "batch_size": match.get("BatchSize"),
+                                 "response_types": match.get("FunctionResponseTypes") or []}
+        if "bisect_on_error" in res.props:
+            props["bisect_on_error"] = bool(match.get("BisectBatchOnFunctionError"))
+        return Actual(props=props, outputs={"uuid": match["UUID"]})
+
+    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        lam = ctx.client("lambda", res.region)
+        p = res.props
+        args: dict[str, Any] = {"FunctionName": p["function"], "EventSourceArn": p["source_arn"],
+                                "BatchSize": p["batch_size"], "FunctionResponseTypes": p["response_types"],
+                                "Enabled": True}
+        if "_starting_position" in p:
+            args["StartingPosition"] = p["_starting_position"]
+        if "bisect_on_error" in p:
+            args["BisectBatchOnFunctionError"] = p["bisect_on_error"]
+        answer = retry(lambda: lam.create_event_source_mapping(**args), ctx, PROPAGATION, attempts=8)
+        return {"uuid": answer["UUID"]}
+
+    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
+        lam = ctx.client("lambda", res.region)
+        fields = {c.field: c.new for c in changes}
+        if "source_arn" in fields or "function" in fields:
+            lam.delete_event_source_mapping(UUID=actual.outputs["uuid"])
+            return self.create(ctx, res)
+        args: dict[str, Any] = {}
+        if "batch_size" in fields:
+            args["BatchSize"] = fields["batch_size"]
+        if "response_types" in fields:
+            args["FunctionResponseTypes"] = fields["response_types"]
+        if "bisect_on_error" in fields:
+            args["BisectBatchOnFunctionError"] = fields["bisect_on_error"]
+        if args:
+            lam.update_event_source_mapping(UUID=actual.outputs["uuid"], **args)
+        return actual.outputs
+
+    def delete(self, ctx: Context, found: Found) -> None:
+        try:
+            ctx.client("lambda", found.region).delete_event_source_mapping(UUID=found.outputs["uuid"])
+        except Exception as exc:
+            if not u.is_code(exc, "ResourceNotFoundException"):
+                raise
+
+    def discover(self, ctx: Context, region: str) -> list[Found]:
+        """Mappings whose function belongs to the plan (mappings carry no tags of their own here)."""
+        lam = ctx.client("lambda", region)
+        prefix = f"{ctx.plan_name}-"
+        out = []
+        for m in u.paginate(lam, "list_event_source_mappings", "EventSourceMappings"):
+            fn = m.get("FunctionArn", "").rsplit(":function:", 1)[-1].split(":")[0]
+            if not fn.startswith(prefix):
+                continue
+            role = fn[len(prefix):]
+            source = m.get("EventSourceArn", "")
+            expected = SOURCES.get(role)
+            if expected and _source_name(source).endswith(f"{prefix}{expected}"):
+                name = f"{fn}-{expected}"
+            else:
+                name = f"{fn}-{m['UUID']}"
+            out.append(Found(self.name, region, name, {"uuid": m["UUID"], "source_arn": source}))
+        return out
+
+
+def _source_name(arn: str) -> str:
+    """Queue name, or table name for a stream ARN (…:table/<name>/stream/<label>)."""
+    if ":table/" in arn:
+        return arn.split(":table/", 1)[1].split("/", 1)[0]
+    return arn.rsplit(":", 1)[-1]

@@ -1,0 +1,126 @@
+"""KMS key per region (rotation on), found through its alias `alias/{plan}`.
+
+The key also records the plan's regions in the `election:regions` tag, so a
+later run can find (and tear down) a region that was removed from the plan.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from election.provision.kinds import awsutil as u
+from election.provision.kinds.base import TAG_REGIONS, Actual, Change, Context, Found, Resource
+
+PENDING_DAYS = 7
+
+
+class KmsKey:
+    name = "kms_key"
+
+    def read(self, ctx: Context, res: Resource) -> Actual | None:
+        kms = ctx.client("kms", res.region)
+        try:
+            meta = kms.describe_key(KeyId=res.name)["KeyMetadata"]
+        except Exception as exc:
+            if u.is_code(exc, "NotFoundException"):
+                return None
+            raise
+        if meta.get("KeyState") in ("PendingDeletion", "PendingReplicaDeletion"):
+            return None
+        return self._actual(kms, meta)
+
+    def _actual(self, kms: Any, meta: dict[str, Any]) -> Actual:
+        key_id = meta["KeyId"]
+        rotation = kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
+        policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+        tags = u.from_tag_list(kms.list_resource_tags(KeyId=key_id).get("Tags"), "TagKey", "TagValue")
+        return Actual(props={"description": meta.get("Description", ""), "rotation": rotation,
+                             "policy": policy, "tags": tags},
+                      outputs={"arn": meta["Arn"], "key_id": key_id})
+
+    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        """Create the key, or adopt a tagged key an interrupted run left without its alias."""
+        kms = ctx.client("kms", res.region)
+        meta = self._orphan(ctx, res.region)
+        if meta is None:
+            meta = kms.create_key(Description=res.props["description"], Policy=json.dumps(res.props["policy"]),
+                                  KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT",
+                                  Tags=u.tag_list(res.tags, "TagKey", "TagValue"))["KeyMetadata"]
+        key_id = meta["KeyId"]
+        if res.props.get("rotation"):
+            kms.enable_key_rotation(KeyId=key_id)
+        try:
+            kms.create_alias(AliasName=res.name, TargetKeyId=key_id)
+        except Exception as exc:
+            if not u.is_code(exc, "AlreadyExistsException"):
+                raise
+            kms.update_alias(AliasName=res.name, TargetKeyId=key_id)  # the alias pointed at a deleted key
+        actual = self._actual(kms, kms.describe_key(KeyId=key_id)["KeyMetadata"])
+        changes = [c for c in _diff(res, actual)]
+        if changes:
+            self.update(ctx, res, actual, changes)
+        return actual.outputs
+
+    def _orphan(self, ctx: Context, region: str) -> dict[str, Any] | None:
+        kms = ctx.client("kms", region)
+        aliased = {a.get("TargetKeyId") for a in u.paginate(kms, "list_aliases", "Aliases")}
+        for found in self.discover(ctx, region):
+            if found.outputs["key_id"] not in aliased:
+                return kms.describe_key(KeyId=found.outputs["key_id"])["KeyMetadata"]
+        return None
+
+    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
+        kms = ctx.client("kms", res.region)
+        key_id = actual.outputs["key_id"]
+        for c in changes:
+            if c.field == "description":
+                kms.update_key_description(KeyId=key_id, Description=c.new)
+            elif c.field == "rotation":
+                (kms.enable_key_rotation if c.new else kms.disable_key_rotation)(KeyId=key_id)
+            elif c.field == "policy":
+                kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(c.new))
+            elif c.field == "tags":
+                add, remove = u.tag_delta(c.old, c.new)
+                if add:
+                    kms.tag_resource(KeyId=key_id, Tags=u.tag_list(add, "TagKey", "TagValue"))
+                if remove:
+                    kms.untag_resource(KeyId=key_id, TagKeys=remove)
+        return actual.outputs
+
+    def delete(self, ctx: Context, found: Found) -> None:
+        """Delete the alias and schedule the key's deletion (the shortest window AWS allows)."""
+        kms = ctx.client("kms", found.region)
+        try:
+            kms.delete_alias(AliasName=found.name)
+        except Exception as exc:
+            if not u.is_code(exc, "NotFoundException"):
+                raise
+        kms.schedule_key_deletion(KeyId=found.outputs["key_id"], PendingWindowInDays=PENDING_DAYS)
+
+    def discover(self, ctx: Context, region: str) -> list[Found]:
+        """Enabled customer keys tagged for the plan; outputs carry the recorded plan regions."""
+        kms = ctx.client("kms", region)
+        out = []
+        for k in u.paginate(kms, "list_keys", "Keys"):
+            try:
+                tags = u.from_tag_list(kms.list_resource_tags(KeyId=k["KeyId"]).get("Tags"), "TagKey", "TagValue")
+            except Exception as exc:
+                if u.is_code(exc, "AccessDeniedException", "NotFoundException"):
+                    continue
+                raise
+            if not u.ours(tags, ctx):
+                continue
+            meta = kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
+            if meta.get("KeyState") in ("PendingDeletion", "PendingReplicaDeletion"):
+                continue
+            regions = tuple(r for r in tags.get(TAG_REGIONS, "").split(",") if r)
+            out.append(Found(self.name, region, f"alias/{ctx.plan_name}",
+                             {"key_id": k["KeyId"], "arn": meta["Arn"], "regions": regions}))
+        return out
+
+
+def _diff(res: Resource, actual: Actual) -> list[Change]:
+    from election.provision.kinds.base import diff_props
+
+    return diff_props({**res.props, "tags": dict(res.tags)}, actual.props)

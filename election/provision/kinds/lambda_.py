@@ -1,0 +1,109 @@
+"""Lambda functions from the deterministic zip: code updated only when its sha256 differs.
+
+Configuration fields are updated one call for all fields that differ; the
+code (and the architecture, which AWS sets with the code) only when the zip's
+sha256 differs from the deployed CodeSha256.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from election.provision.kinds import awsutil as u
+from election.provision.kinds.base import Actual, Change, Context, Found, Resource, retry
+
+# IAM is eventually consistent: a new role "cannot be assumed" for a few seconds.
+PROPAGATION = ("InvalidParameterValueException",)
+BUSY = ("ResourceConflictException", "TooManyRequestsException")
+CONFIG_FIELDS = {"runtime": "Runtime", "handler": "Handler", "role": "Role", "memory_mb": "MemorySize",
+                 "timeout_s": "Timeout", "kms_key": "KMSKeyArn"}
+
+
+class LambdaFunction:
+    name = "lambda_function"
+
+    def read(self, ctx: Context, res: Resource) -> Actual | None:
+        lam = ctx.client("lambda", res.region)
+        try:
+            fn = lam.get_function(FunctionName=res.name)
+        except Exception as exc:
+            if u.is_code(exc, "ResourceNotFoundException"):
+                return None
+            raise
+        cfg = fn["Configuration"]
+        props = {"runtime": cfg.get("Runtime"), "handler": cfg.get("Handler"), "role": cfg.get("Role"),
+                 "memory_mb": cfg.get("MemorySize"), "timeout_s": cfg.get("Timeout"),
+                 "architecture": (cfg.get("Architectures") or ["x86_64"])[0],
+                 "environment": (cfg.get("Environment") or {}).get("Variables") or {},
+                 "kms_key": cfg.get("KMSKeyArn"), "code_sha256": cfg.get("CodeSha256"),
+                 "tags": u.user_tags(fn.get("Tags") or {})}
+        return Actual(props=props, outputs={"arn": cfg["FunctionArn"], "name": res.name})
+
+    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        lam = ctx.client("lambda", res.region)
+        p = res.props
+
+        def create() -> dict[str, Any]:
+            return lam.create_function(
+                FunctionName=res.name, Runtime=p["runtime"], Role=p["role"], Handler=p["handler"],
+                Code={"ZipFile": p["_zip"]}, Timeout=p["timeout_s"], MemorySize=p["memory_mb"],
+                Environment={"Variables": p["environment"]}, KMSKeyArn=p["kms_key"],
+                Architectures=[p["architecture"]], Tags=dict(res.tags), Publish=False)
+
+        cfg = retry(create, ctx, PROPAGATION + BUSY, attempts=10)
+        self._wait_ready(ctx, res)
+        return {"arn": cfg["FunctionArn"], "name": res.name}
+
+    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
+        lam = ctx.client("lambda", res.region)
+        fields = {c.field: c.new for c in changes}
+        config = {CONFIG_FIELDS[f]: v for f, v in fields.items() if f in CONFIG_FIELDS}
+        if "environment" in fields:
+            config["Environment"] = {"Variables": fields["environment"]}
+        if config:
+            retry(lambda: lam.update_function_configuration(FunctionName=res.name, **config), ctx,
+                  PROPAGATION + BUSY, attempts=10)
+            self._wait_ready(ctx, res)
+        if "code_sha256" in fields or "architecture" in fields:
+            retry(lambda: lam.update_function_code(FunctionName=res.name, ZipFile=res.props["_zip"],
+                                                   Architectures=[res.props["architecture"]]), ctx, BUSY)
+            self._wait_ready(ctx, res)
+        if "tags" in fields:
+            add, remove = u.tag_delta(actual.props.get("tags"), fields["tags"])
+            if add:
+                lam.tag_resource(Resource=actual.outputs["arn"], Tags=add)
+            if remove:
+                lam.untag_resource(Resource=actual.outputs["arn"], TagKeys=remove)
+        return actual.outputs
+
+    def _wait_ready(self, ctx: Context, res: Resource) -> None:
+        lam = ctx.client("lambda", res.region)
+
+        def ready() -> bool:
+            cfg = lam.get_function_configuration(FunctionName=res.name)
+            if cfg.get("State") == "Failed" or cfg.get("LastUpdateStatus") == "Failed":
+                from election.errors import ElectionError
+
+                raise ElectionError(f"Lambda {res.name} in {res.region} failed to deploy: "
+                                    f"{cfg.get('StateReason') or cfg.get('LastUpdateStatusReason')}.")
+            return cfg.get("State", "Active") == "Active" and cfg.get("LastUpdateStatus", "Successful") != "InProgress"
+
+        u.wait_until(ctx, ready, f"function {res.name} in {res.region} to be ready", first_delay=0.5)
+
+    def delete(self, ctx: Context, found: Found) -> None:
+        try:
+            ctx.client("lambda", found.region).delete_function(FunctionName=found.name)
+        except Exception as exc:
+            if not u.is_code(exc, "ResourceNotFoundException"):
+                raise
+
+    def discover(self, ctx: Context, region: str) -> list[Found]:
+        lam = ctx.client("lambda", region)
+        out = []
+        for fn in u.paginate(lam, "list_functions", "Functions"):
+            if not fn["FunctionName"].startswith(f"{ctx.plan_name}-"):
+                continue
+            tags = lam.list_tags(Resource=fn["FunctionArn"]).get("Tags") or {}
+            if u.ours(tags, ctx):
+                out.append(Found(self.name, region, fn["FunctionName"], {"arn": fn["FunctionArn"]}))
+        return out

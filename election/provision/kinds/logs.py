@@ -1,0 +1,76 @@
+"""Lambda log groups, created before their function: KMS-encrypted, with the plan's retention."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from election.provision.kinds import awsutil as u
+from election.provision.kinds.base import Actual, Change, Context, Found, Resource
+
+
+class LogGroup:
+    name = "log_group"
+
+    def read(self, ctx: Context, res: Resource) -> Actual | None:
+        logs = ctx.client("logs", res.region)
+        group = _find(logs, res.name)
+        if group is None:
+            return None
+        arn = _arn(group)
+        tags = u.user_tags(logs.list_tags_for_resource(resourceArn=arn).get("tags") or {})
+        return Actual(props={"retention_days": group.get("retentionInDays"), "kms_key": group.get("kmsKeyId"),
+                             "tags": tags}, outputs={"arn": arn, "name": res.name})
+
+    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        logs = ctx.client("logs", res.region)
+        try:
+            logs.create_log_group(logGroupName=res.name, kmsKeyId=res.props["kms_key"], tags=dict(res.tags))
+        except Exception as exc:
+            if not u.is_code(exc, "ResourceAlreadyExistsException"):
+                raise
+        logs.put_retention_policy(logGroupName=res.name, retentionInDays=res.props["retention_days"])
+        group = _find(logs, res.name)
+        assert group is not None
+        return {"arn": _arn(group), "name": res.name}
+
+    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
+        logs = ctx.client("logs", res.region)
+        for c in changes:
+            if c.field == "retention_days":
+                logs.put_retention_policy(logGroupName=res.name, retentionInDays=c.new)
+            elif c.field == "kms_key":
+                logs.associate_kms_key(logGroupName=res.name, kmsKeyId=c.new)
+            elif c.field == "tags":
+                add, remove = u.tag_delta(c.old, c.new)
+                if add:
+                    logs.tag_resource(resourceArn=actual.outputs["arn"], tags=add)
+                if remove:
+                    logs.untag_resource(resourceArn=actual.outputs["arn"], tagKeys=remove)
+        return actual.outputs
+
+    def delete(self, ctx: Context, found: Found) -> None:
+        try:
+            ctx.client("logs", found.region).delete_log_group(logGroupName=found.name)
+        except Exception as exc:
+            if not u.is_code(exc, "ResourceNotFoundException"):
+                raise
+
+    def discover(self, ctx: Context, region: str) -> list[Found]:
+        logs = ctx.client("logs", region)
+        out = []
+        for g in u.paginate(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=f"/aws/lambda/{ctx.plan_name}-"):
+            tags = logs.list_tags_for_resource(resourceArn=_arn(g)).get("tags") or {}
+            if u.ours(tags, ctx):
+                out.append(Found(self.name, region, g["logGroupName"], {"arn": _arn(g)}))
+        return out
+
+
+def _find(logs: Any, name: str) -> dict[str, Any] | None:
+    for g in logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups", []):
+        if g["logGroupName"] == name:
+            return g
+    return None
+
+
+def _arn(group: dict[str, Any]) -> str:
+    return group.get("logGroupArn") or group["arn"].removesuffix(":*")

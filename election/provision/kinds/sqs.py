@@ -1,0 +1,105 @@
+"""SQS queues: SSE-KMS with the region's key, long retention, redrive to the dead-letter queue."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from election.provision.kinds import awsutil as u
+from election.provision.kinds.base import Actual, Change, Context, Found, Resource, retry
+
+DATA_KEY_REUSE_S = 300
+MISSING = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+
+
+class Queue:
+    name = "queue"
+
+    def read(self, ctx: Context, res: Resource) -> Actual | None:
+        sqs = ctx.client("sqs", res.region)
+        url = _url(sqs, res.name)
+        if url is None:
+            return None
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        redrive = json.loads(attrs["RedrivePolicy"]) if attrs.get("RedrivePolicy") else None
+        if redrive is not None:
+            redrive = {"deadLetterTargetArn": redrive.get("deadLetterTargetArn"),
+                       "maxReceiveCount": int(redrive.get("maxReceiveCount", 0))}
+        tags = u.user_tags(sqs.list_queue_tags(QueueUrl=url).get("Tags") or {})
+        props = {"kms_key": attrs.get("KmsMasterKeyId"),
+                 "retention_s": int(attrs.get("MessageRetentionPeriod", 0)),
+                 "visibility_timeout_s": int(attrs.get("VisibilityTimeout", 0)),
+                 "redrive": redrive, "tags": tags}
+        return Actual(props=props, outputs={"url": url, "arn": attrs["QueueArn"], "name": res.name})
+
+    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        sqs = ctx.client("sqs", res.region)
+        attrs = {k: v for c in _attribute_changes(res.props) for k, v in c.items()}
+        attrs["KmsDataKeyReusePeriodSeconds"] = str(DATA_KEY_REUSE_S)
+        # AWS refuses a name for 60 s after the queue was deleted; an `up` right after `down` waits it out.
+        url = retry(lambda: sqs.create_queue(QueueName=res.name, Attributes=attrs, tags=dict(res.tags))["QueueUrl"],
+                    ctx, ("AWS.SimpleQueueService.QueueDeletedRecently", "QueueDeletedRecently"), attempts=6,
+                    first_delay=10.0)
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return {"url": url, "arn": arn, "name": res.name}
+
+    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
+        sqs = ctx.client("sqs", res.region)
+        url = actual.outputs["url"]
+        attrs: dict[str, str] = {}
+        for c in changes:
+            if c.field == "tags":
+                add, remove = u.tag_delta(c.old, c.new)
+                if add:
+                    sqs.tag_queue(QueueUrl=url, Tags=add)
+                if remove:
+                    sqs.untag_queue(QueueUrl=url, TagKeys=remove)
+            else:
+                attrs.update(_attribute_changes({c.field: c.new}))
+        if attrs:
+            sqs.set_queue_attributes(QueueUrl=url, Attributes=attrs)
+        return actual.outputs
+
+    def delete(self, ctx: Context, found: Found) -> None:
+        sqs = ctx.client("sqs", found.region)
+        url = _url(sqs, found.name)
+        if url is not None:
+            sqs.delete_queue(QueueUrl=url)
+
+    def discover(self, ctx: Context, region: str) -> list[Found]:
+        sqs = ctx.client("sqs", region)
+        out = []
+        for url in u.paginate(sqs, "list_queues", "QueueUrls", QueueNamePrefix=f"{ctx.plan_name}-"):
+            try:
+                tags = sqs.list_queue_tags(QueueUrl=url).get("Tags") or {}
+            except Exception as exc:
+                if u.is_code(exc, *MISSING):
+                    continue
+                raise
+            if u.ours(tags, ctx):
+                out.append(Found(self.name, region, url.rstrip("/").rsplit("/", 1)[-1], {"url": url}))
+        return out
+
+
+def _attribute_changes(props: dict[str, Any]) -> list[dict[str, str]]:
+    """Plan fields -> SQS attribute strings (only the fields given)."""
+    out: list[dict[str, str]] = []
+    if "kms_key" in props:
+        out.append({"KmsMasterKeyId": props["kms_key"]})
+    if "retention_s" in props:
+        out.append({"MessageRetentionPeriod": str(props["retention_s"])})
+    if "visibility_timeout_s" in props:
+        out.append({"VisibilityTimeout": str(props["visibility_timeout_s"])})
+    if "redrive" in props:
+        r = props["redrive"]
+        out.append({"RedrivePolicy": json.dumps(r) if r else ""})
+    return out
+
+
+def _url(sqs: Any, name: str) -> str | None:
+    try:
+        return sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except Exception as exc:
+        if u.is_code(exc, *MISSING):
+            return None
+        raise

@@ -1,0 +1,332 @@
+"""The desired resources of a plan: pure data, no boto3.
+
+Every resource has a deterministic name from the plan name (and region), so
+the deployer needs no state file: it reads what exists back from AWS.
+Values known only after another resource exists are `Ref`s (or `Join`s of
+literals and Refs); `CTX_ACCOUNT` / `CTX_PARTITION` are resolved by the engine
+from the caller's identity.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from election.lambdas import contract
+from election.plan import Plan
+from election.provision import package
+from election.provision.kinds.base import TAG_PLAN, TAG_REGIONS, Join, Ref, Resource
+
+CTX_ACCOUNT = Ref("@ctx", "account_id")
+CTX_PARTITION = Ref("@ctx", "partition")
+TAG_REGION = "election:region"
+DLQ_RETENTION_S = 14 * 24 * 3600     # the longest SQS allows: time to inspect and redrive
+QUEUE_RETENTION_S = 14 * 24 * 3600   # an outage of the processor must not drop votes either
+RUNTIME = "python3.12"
+LOCAL_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*")
+TABLES = {"voters": contract.VOTERS_KEY, "ballots": contract.BALLOTS_KEY, "results": contract.RESULTS_KEY}
+QUEUES = ("votes", "votes_dlq", "handoff", "handoff_dlq")
+
+
+@dataclass(frozen=True)
+class Names:
+    """Every deterministic name of a plan (shared with the local runtime and ops)."""
+
+    plan: str
+
+    def table(self, which: str) -> str:
+        return f"{self.plan}-{which}"
+
+    def queue(self, which: str) -> str:
+        return f"{self.plan}-{which.replace('_', '-')}"
+
+    def function(self, role: str) -> str:
+        return f"{self.plan}-{role}"
+
+    def role(self, role: str, region: str) -> str:
+        return f"{self.plan}-{role}-{region}"
+
+    def log_group(self, role: str) -> str:
+        return f"/aws/lambda/{self.function(role)}"
+
+    @property
+    def alias(self) -> str:
+        return f"alias/{self.plan}"
+
+    def secret(self, which: str) -> str:
+        return f"{self.plan}/{which}-pepper"
+
+    @property
+    def site_distribution(self) -> str:
+        return f"{self.plan}-site"
+
+    def esm(self, role: str) -> str:
+        return f"{self.plan}-{role}-{ESM_SOURCES[role]}"
+
+
+ESM_SOURCES = {"process": "votes", "forward": "handoff", "tally": "ballots"}
+
+
+def names(plan: Plan) -> Names:
+    return Names(plan.name)
+
+
+def key(region: str, kind: str, name: str) -> str:
+    return f"{region}/{kind}/{name}"
+
+
+def plan_tags(plan: Plan) -> dict[str, str]:
+    """Tags on every resource: the operator's tags plus the plan tag discovery relies on."""
+    return {**dict(plan.tags), TAG_PLAN: plan.name}
+
+
+def desired(plan: Plan, site_dir: Path = Path("website"), lambdas_dir: Path | None = None) -> list[Resource]:
+    """All resources of the plan: core data plane per region, then the edge (if that module exists)."""
+    edge = _edge(plan, site_dir)
+    edge_keys = {r.key for r in edge}
+    out: list[Resource] = []
+    for region in plan.region_names:
+        out.extend(_region(plan, region, lambdas_dir or package.LAMBDAS_DIR, edge_keys))
+    return out + edge
+
+
+def _edge(plan: Plan, site_dir: Path) -> list[Resource]:
+    try:
+        mod = importlib.import_module("election.provision.model_edge")
+    except ModuleNotFoundError as exc:
+        if exc.name != "election.provision.model_edge":
+            raise
+        return []
+    return list(mod.edge_resources(plan, site_dir))
+
+
+def _arn(service: str, region: str, rest: str) -> Join:
+    return Join(("arn:", CTX_PARTITION, f":{service}:{region}:", CTX_ACCOUNT, f":{rest}"))
+
+
+def _region(plan: Plan, region: str, lambdas_dir: Path, edge_keys: set[str]) -> list[Resource]:
+    n = names(plan)
+    tags = plan_tags(plan)
+    primary = plan.primary_region
+    kms = key(region, "kms_key", n.alias)
+    kms_arn = Ref(kms, "arn")
+    res: list[Resource] = [Resource(
+        "kms_key", region, n.alias,
+        {"description": f"election {plan.name}: tables, queues, logs and secrets in {region}",
+         "rotation": True, "policy": _key_policy(plan, region)},
+        tags={**tags, TAG_REGIONS: ",".join(plan.region_names)})]
+
+    for which in ("voter", "ballot"):
+        deps = (kms,) if region == primary else (kms, key(primary, "secret", n.secret(which)))
+        guard = {r: n.table("ballots") for r in plan.region_names} if which == "ballot" else {}
+        res.append(Resource("secret", region, n.secret(which),
+                            {"kms_key_id": kms_arn, "description": f"{which} pepper of election {plan.name}",
+                             "_primary": primary, "_regions": plan.region_names, "_guard_tables": guard},
+                            depends_on=deps, tags=tags))
+
+    for which, key_attr in TABLES.items():
+        props: dict[str, Any] = {"key": key_attr, "billing_mode": "PAY_PER_REQUEST", "sse_key": kms_arn,
+                                 "pitr": True, "deletion_protection": True, "stream": "NEW_AND_OLD_IMAGES"}
+        deps: tuple[str, ...] = (kms,)
+        if plan.replicated_by_aws and region != primary:
+            props["_replica_of"] = primary
+            deps = (kms, key(primary, "table", n.table(which)))
+        res.append(Resource("table", region, n.table(which), props, depends_on=deps, tags=tags))
+
+    for main in ("votes", "handoff"):
+        dlq = f"{main}_dlq"
+        res.append(Resource("queue", region, n.queue(dlq),
+                            {"kms_key": kms_arn, "retention_s": DLQ_RETENTION_S,
+                             "visibility_timeout_s": plan.queue.visibility_timeout_s, "redrive": None},
+                            depends_on=(kms,), tags=tags))
+        res.append(Resource("queue", region, n.queue(main),
+                            {"kms_key": kms_arn, "retention_s": QUEUE_RETENTION_S,
+                             "visibility_timeout_s": plan.queue.visibility_timeout_s,
+                             "redrive": {"deadLetterTargetArn": Ref(key(region, "queue", n.queue(dlq)), "arn"),
+                                         "maxReceiveCount": plan.queue.max_receives}},
+                            depends_on=(kms,), tags=tags))
+
+    env = _environment(plan, region, edge_keys)
+    for role in contract.FUNCTIONS:
+        lg = key(region, "log_group", n.log_group(role))
+        res.append(Resource("log_group", region, n.log_group(role),
+                            {"retention_days": plan.log_retention_days, "kms_key": kms_arn},
+                            depends_on=(kms,), tags=tags))
+        iam = key(region, "iam_role", n.role(role, region))
+        res.append(Resource("iam_role", region, n.role(role, region),
+                            {"assume_role_policy": LAMBDA_TRUST, "policy": _policy(plan, region, role)},
+                            tags={**tags, TAG_REGION: region}))
+        pkg = package.build(role, lambdas_dir)
+        res.append(Resource("lambda_function", region, n.function(role),
+                            {"runtime": RUNTIME, "handler": package.handler_string(role),
+                             "role": Ref(iam, "arn"), "memory_mb": plan.lambda_.memory_mb,
+                             "timeout_s": plan.lambda_.timeout_s, "architecture": plan.lambda_.architecture,
+                             "environment": env, "kms_key": kms_arn, "code_sha256": pkg.sha256_b64,
+                             "_zip": pkg.data},
+                            depends_on=(lg,), tags=tags))
+
+    fn = {role: key(region, "lambda_function", n.function(role)) for role in contract.FUNCTIONS}
+    sqs_esm = {"batch_size": plan.queue.batch_size, "response_types": ["ReportBatchItemFailures"]}
+    res.append(Resource("event_source_mapping", region, n.esm("process"),
+                        {"function": n.function("process"),
+                         "source_arn": Ref(key(region, "queue", n.queue("votes")), "arn"), **sqs_esm},
+                        depends_on=(fn["process"],)))
+    res.append(Resource("event_source_mapping", region, n.esm("forward"),
+                        {"function": n.function("forward"),
+                         "source_arn": Ref(key(region, "queue", n.queue("handoff")), "arn"), **sqs_esm},
+                        depends_on=(fn["forward"],)))
+    res.append(Resource("event_source_mapping", region, n.esm("tally"),
+                        {"function": n.function("tally"),
+                         "source_arn": Ref(key(region, "table", n.table("ballots")), "stream_arn"),
+                         "batch_size": 100, "response_types": ["ReportBatchItemFailures"],
+                         "bisect_on_error": True, "_starting_position": "TRIM_HORIZON"},
+                        depends_on=(fn["tally"],)))
+    return res
+
+
+LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+
+
+def _key_policy(plan: Plan, region: str) -> dict[str, Any]:
+    """The account administers the key; CloudWatch Logs may use it only for this plan's log groups."""
+    root = Join(("arn:", CTX_PARTITION, ":iam::", CTX_ACCOUNT, ":root"))
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": root},
+         "Action": "kms:*", "Resource": "*"},
+        {"Sid": "LogsEncryptThisPlan", "Effect": "Allow", "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+         "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+         "Resource": "*",
+         "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
+                                   _arn("logs", region, f"log-group:/aws/lambda/{plan.name}-*")}}},
+    ]}
+
+
+def _environment(plan: Plan, region: str, edge_keys: set[str]) -> dict[str, Any]:
+    """The contract's environment, the same on every function of a region."""
+    n = names(plan)
+    origins: list[Any] = list(plan.api.allowed_origins)
+    if plan.target == "local":
+        origins.extend(LOCAL_ORIGINS)
+    site = key(plan.primary_region, "cloudfront_distribution", n.site_distribution)
+    if site in edge_keys:
+        origins.insert(0, Ref(site, "origin"))
+    queue_urls = {r: Ref(key(r, "queue", n.queue("votes")), "url") for r in plan.region_names}
+    ballot = {"candidates": list(plan.ballot.candidates),
+              "overrides": {s: list(c) for s, c in plan.ballot.overrides.items()}}
+    return {
+        contract.ENV_PLAN: plan.name,
+        contract.ENV_REGION: region,
+        contract.ENV_VOTERS_TABLE: n.table("voters"),
+        contract.ENV_BALLOTS_TABLE: n.table("ballots"),
+        contract.ENV_RESULTS_TABLE: n.table("results"),
+        contract.ENV_VOTES_QUEUE_URLS: json_join(queue_urls),
+        contract.ENV_HANDOFF_QUEUE_URL: Ref(key(region, "queue", n.queue("handoff")), "url"),
+        contract.ENV_STATE_REGIONS: json.dumps(plan.state_regions(), separators=(",", ":"), sort_keys=True),
+        contract.ENV_BALLOT: json.dumps(ballot, separators=(",", ":")),
+        contract.ENV_VOTER_PEPPER_SECRET: n.secret("voter"),
+        contract.ENV_BALLOT_PEPPER_SECRET: n.secret("ballot"),
+        contract.ENV_ALLOWED_ORIGINS: Join(tuple(_interleave(origins, ",")))
+        if any(isinstance(o, Ref) for o in origins) else ",".join(origins),
+        contract.ENV_METRICS_NAMESPACE: f"Election/{plan.name}",
+    }
+
+
+def _interleave(items: list[Any], sep: str) -> list[Any]:
+    out: list[Any] = []
+    for i, item in enumerate(items):
+        if i:
+            out.append(sep)
+        out.append(item)
+    return out
+
+
+def json_join(mapping: Mapping[str, Any]) -> Any:
+    """A compact JSON object whose string values may be Refs, as a Join (or plain text without Refs)."""
+    if not any(isinstance(v, Ref) for v in mapping.values()):
+        return json.dumps(dict(mapping), separators=(",", ":"))
+    parts: list[Any] = ["{"]
+    for i, (k, v) in enumerate(mapping.items()):
+        parts.append(("," if i else "") + json.dumps(k) + ':"')
+        parts.append(v)
+        parts.append('"')
+    parts.append("}")
+    return Join(tuple(parts))
+
+
+# --- least-privilege policies ------------------------------------------------------
+
+def _policy(plan: Plan, region: str, role: str) -> dict[str, Any]:
+    """Exactly the actions and resources this function needs; nothing else."""
+    n = names(plan)
+    tbl = {w: Ref(key(region, "table", n.table(w)), "arn") for w in TABLES}
+    q = {w: Ref(key(region, "queue", n.queue(w)), "arn") for w in QUEUES}
+    kms_here = Ref(key(region, "kms_key", n.alias), "arn")
+    all_keys = [Ref(key(r, "kms_key", n.alias), "arn") for r in plan.region_names]
+    all_votes = [Ref(key(r, "queue", n.queue("votes")), "arn") for r in plan.region_names]
+    lg = Ref(key(region, "log_group", n.log_group(role)), "arn")
+
+    def secret(which: str) -> Join:
+        return _arn("secretsmanager", region, f"secret:{n.secret(which)}-??????")
+
+    st: list[dict[str, Any]] = [
+        {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": [lg, Join((lg, ":*"))]},
+    ]
+    consumer = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+    if role == "enqueue":
+        st += [
+            {"Sid": "ReadRollAndBallots", "Effect": "Allow", "Action": ["dynamodb:GetItem"],
+             "Resource": [tbl["voters"], tbl["ballots"], tbl["results"]]},
+            {"Sid": "SendVotes", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": all_votes + [q["handoff"]]},
+            {"Sid": "Peppers", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+             "Resource": [secret("voter"), secret("ballot")]},
+            {"Sid": "Keys", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": all_keys},
+        ]
+    elif role == "process":
+        st += [
+            {"Sid": "WriteBallots", "Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:GetItem"],
+             "Resource": [tbl["ballots"]]},
+            {"Sid": "ConsumeVotes", "Effect": "Allow", "Action": consumer, "Resource": [q["votes"]]},
+            {"Sid": "Key", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": [kms_here]},
+        ]
+    elif role == "forward":
+        st += [
+            {"Sid": "ConsumeHandoff", "Effect": "Allow", "Action": consumer, "Resource": [q["handoff"]]},
+            {"Sid": "SendVotes", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": all_votes},
+            {"Sid": "Keys", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": all_keys},
+        ]
+    elif role == "tally":
+        st += [
+            {"Sid": "ReadBallotsStream", "Effect": "Allow",
+             "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                        "dynamodb:ListStreams"],
+             "Resource": [Ref(key(region, "table", n.table("ballots")), "stream_arn")]},
+            {"Sid": "WriteResults", "Effect": "Allow",
+             "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                        "dynamodb:ConditionCheckItem"], "Resource": [tbl["results"]]},
+            {"Sid": "Key", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": [kms_here]},
+        ]
+    elif role == "results":
+        st += [
+            {"Sid": "ReadResults", "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
+             "Resource": [tbl["results"]]},
+            {"Sid": "Key", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [kms_here]},
+        ]
+    elif role == "receipt":
+        st += [
+            {"Sid": "ReadReceipt", "Effect": "Allow", "Action": ["dynamodb:GetItem"],
+             "Resource": [tbl["ballots"], tbl["results"]]},
+            {"Sid": "Key", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [kms_here]},
+        ]
+    elif role == "health":
+        st += [
+            {"Sid": "CheckTables", "Effect": "Allow", "Action": ["dynamodb:DescribeTable", "dynamodb:GetItem"],
+             "Resource": [tbl["voters"], tbl["ballots"], tbl["results"]]},
+            {"Sid": "CheckQueue", "Effect": "Allow", "Action": ["sqs:GetQueueAttributes"], "Resource": [q["votes"]]},
+            {"Sid": "Key", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [kms_here]},
+        ]
+    return {"Version": "2012-10-17", "Statement": st}

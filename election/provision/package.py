@@ -1,0 +1,67 @@
+"""Deterministic Lambda zips: same sources, same bytes, same sha256.
+
+Fixed timestamps (1980-01-01), sorted entries and fixed permissions make the
+zip's sha256 depend on file contents only, so `up` can compare it with the
+deployed CodeSha256 and update a function's code only when it really changed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from election.lambdas import contract
+
+LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+PACKAGE_STUB = b'"""election: handler package as deployed to Lambda."""\n'
+PLACEHOLDER_HANDLER = (b'"""Placeholder until the real handler lands."""\n\n\n'
+                       b'def handler(event, context):\n    return {"statusCode": 503, "body": "not yet deployed"}\n')
+
+
+@dataclass(frozen=True)
+class Package:
+    """One function's zip and its sha256 in Lambda's CodeSha256 format (base64 of the digest)."""
+
+    role: str
+    data: bytes
+    sha256_b64: str
+    files: tuple[str, ...]
+
+
+def handler_string(role: str) -> str:
+    return f"election.lambdas.{role}.handler"
+
+
+def sources(role: str, lambdas_dir: Path = LAMBDAS_DIR) -> dict[str, bytes]:
+    """Archive path -> bytes: the role's handler plus every shared (non-handler) module."""
+    files: dict[str, bytes] = {"election/__init__.py": PACKAGE_STUB}
+    init = lambdas_dir / "__init__.py"
+    files["election/lambdas/__init__.py"] = init.read_bytes() if init.exists() else b""
+    for path in sorted(lambdas_dir.glob("*.py")):
+        stem = path.stem
+        if stem == "__init__" or (stem in contract.FUNCTIONS and stem != role):
+            continue
+        files[f"election/lambdas/{path.name}"] = path.read_bytes()
+    files.setdefault(f"election/lambdas/{role}.py", PLACEHOLDER_HANDLER)
+    return files
+
+
+def build(role: str, lambdas_dir: Path = LAMBDAS_DIR) -> Package:
+    """Zip the sources in sorted order with fixed metadata."""
+    files = sources(role, lambdas_dir)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
+            info.external_attr = 0o100644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3
+            zf.writestr(info, files[name], compresslevel=9)
+    data = buf.getvalue()
+    digest = base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+    return Package(role=role, data=data, sha256_b64=digest, files=tuple(sorted(files)))
