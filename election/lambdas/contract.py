@@ -45,6 +45,12 @@ ENV_ALLOWED_ORIGINS = "ALLOWED_ORIGINS"      # comma-separated CORS origins
 ENV_METRICS_NAMESPACE = "METRICS_NAMESPACE"  # CloudWatch namespace for embedded metrics
 ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"        # only on the local stack: where moto listens
 
+# --- event source mappings --------------------------------------------------------
+# The tally needs the stream shard id to keep one checkpoint per shard; Lambda puts `shardId`
+# in DynamoDB stream events only when the mapping has a tumbling window, so the deployer sets
+# this on the tally mapping (the local runtime passes `shardId` itself).
+TALLY_TUMBLING_WINDOW_S = 60
+
 # --- tables ------------------------------------------------------------------------
 VOTERS_KEY = "vk"      # HMAC-SHA256(voter pepper, canonical voter ID), hex; attribute "state"
 BALLOTS_KEY = "bk"     # receipt = HMAC-SHA256(ballot pepper, canonical voter ID), first 16 bytes, hex

@@ -1,0 +1,318 @@
+"""What every handler shares: configuration from the environment, boto3 clients, peppers,
+HTTP responses with CORS and security headers, and CloudWatch embedded-metric log lines.
+
+Nothing here lives in module globals: each handler instance (one per region, several may
+share a process in the local runtime) holds its own Config, clients and pepper cache.
+Standard library and boto3 only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, TextIO
+
+import boto3
+import botocore.config
+
+from election.lambdas import contract
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Config:
+    """The deployer-set environment of one function, parsed once per container."""
+
+    plan: str
+    region: str
+    voters_table: str
+    ballots_table: str
+    results_table: str
+    votes_queue_urls: Mapping[str, str]
+    handoff_queue_url: str
+    state_regions: Mapping[str, str]
+    candidates: tuple[str, ...]
+    overrides: Mapping[str, tuple[str, ...]]
+    voter_pepper_secret: str
+    ballot_pepper_secret: str
+    allowed_origins: tuple[str, ...]
+    namespace: str
+    endpoint_url: str | None
+
+    def ballot_for(self, state: str) -> tuple[str, ...]:
+        """The candidates on that state's ballot."""
+        return self.overrides.get(state, self.candidates)
+
+    def all_candidates(self) -> tuple[str, ...]:
+        """Every candidate on any ballot, national list first (same order as plan.Ballot)."""
+        seen = list(self.candidates)
+        for names in self.overrides.values():
+            seen.extend(n for n in names if n not in seen)
+        return tuple(seen)
+
+
+def load_config(env: Mapping[str, str]) -> Config:
+    """Parse the environment; a missing variable raises KeyError naming it (a deployer bug)."""
+    ballot = json.loads(env.get(contract.ENV_BALLOT) or '{"candidates": []}')
+    origins = tuple(o.strip() for o in (env.get(contract.ENV_ALLOWED_ORIGINS) or "").split(",") if o.strip())
+    return Config(
+        plan=env.get(contract.ENV_PLAN, "election"),
+        region=env[contract.ENV_REGION],
+        voters_table=env.get(contract.ENV_VOTERS_TABLE, ""),
+        ballots_table=env.get(contract.ENV_BALLOTS_TABLE, ""),
+        results_table=env.get(contract.ENV_RESULTS_TABLE, ""),
+        votes_queue_urls=json.loads(env.get(contract.ENV_VOTES_QUEUE_URLS) or "{}"),
+        handoff_queue_url=env.get(contract.ENV_HANDOFF_QUEUE_URL, ""),
+        state_regions=json.loads(env.get(contract.ENV_STATE_REGIONS) or "{}"),
+        candidates=tuple(ballot.get("candidates", ())),
+        overrides={s: tuple(c) for s, c in (ballot.get("overrides") or {}).items()},
+        voter_pepper_secret=env.get(contract.ENV_VOTER_PEPPER_SECRET, ""),
+        ballot_pepper_secret=env.get(contract.ENV_BALLOT_PEPPER_SECRET, ""),
+        allowed_origins=origins,
+        namespace=env.get(contract.ENV_METRICS_NAMESPACE) or "Election",
+        endpoint_url=env.get(contract.ENV_ENDPOINT_URL) or None,
+    )
+
+
+# --- clients -----------------------------------------------------------------------------------
+
+# Short timeouts: an API handler must answer within the API's 30 s and fall back quickly.
+_FAST = botocore.config.Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"},
+                               max_pool_connections=16)
+
+
+def make_client(cfg: Config, service: str, region: str | None = None,
+                config: botocore.config.Config = _FAST, session: Any = None) -> Any:
+    """A client for `service` in `region` (default: this function's), honouring AWS_ENDPOINT_URL.
+
+    Pass one `session` per handler instance: boto3 sessions are not shared between threads.
+    """
+    session = session or boto3.session.Session()
+    return session.client(service, region_name=region or cfg.region, endpoint_url=cfg.endpoint_url, config=config)
+
+
+class Peppers:
+    """The two HMAC keys, fetched from Secrets Manager on first use and kept for the container's life."""
+
+    def __init__(self, cfg: Config, secrets: Any) -> None:
+        self._cfg = cfg
+        self._secrets = secrets
+        self._lock = threading.Lock()
+        self._cache: dict[str, bytes] = {}
+
+    def _get(self, secret_id: str) -> bytes:
+        with self._lock:
+            if secret_id not in self._cache:
+                value = self._secrets.get_secret_value(SecretId=secret_id)["SecretString"]
+                self._cache[secret_id] = bytes.fromhex(value.strip())
+            return self._cache[secret_id]
+
+    @property
+    def voter(self) -> bytes:
+        return self._get(self._cfg.voter_pepper_secret)
+
+    @property
+    def ballot(self) -> bytes:
+        return self._get(self._cfg.ballot_pepper_secret)
+
+
+class PollsCache:
+    """Whether the polls are open, read from this region's results table at most every `ttl` seconds."""
+
+    def __init__(self, dynamodb: Any, table: str, ttl: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._ddb = dynamodb
+        self._table = table
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._item: dict[str, Any] | None = None
+        self._read_at = float("-inf")
+
+    def item(self) -> dict[str, Any]:
+        """The polls item as plain values ({} when it does not exist: polls open)."""
+        with self._lock:
+            now = self._clock()
+            if now - self._read_at >= self._ttl:
+                raw = self._ddb.get_item(TableName=self._table, Key={contract.RESULTS_KEY: {"S": contract.POLLS_ITEM}})
+                self._item = {k: plain(v) for k, v in raw.get("Item", {}).items()}
+                self._read_at = now
+            return dict(self._item or {})
+
+    def is_open(self) -> bool:
+        """A missing polls item means open, so a fresh deployment can vote before `election open`."""
+        return bool(self.item().get("open", True))
+
+
+def plain(value: Mapping[str, Any]) -> Any:
+    """One DynamoDB attribute value (low-level shape) as a plain Python value (numbers as int)."""
+    (kind, v), = value.items()
+    if kind == "S":
+        return v
+    if kind == "N":
+        return int(v) if re.fullmatch(r"-?\d+", v) else float(v)
+    if kind == "BOOL":
+        return bool(v)
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {k: plain(x) for k, x in v.items()}
+    if kind == "L":
+        return [plain(x) for x in v]
+    return v
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError, or the exception's class name."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", type(exc).__name__))
+    return type(exc).__name__
+
+
+# --- HTTP --------------------------------------------------------------------------------------
+
+SECURITY_HEADERS: dict[str, str] = {
+    "Content-Type": "application/json; charset=utf-8",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Cross-Origin-Resource-Policy": "cross-origin",
+}
+NO_STORE = "no-store"
+MAX_BODY_BYTES = 1024
+
+
+def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
+    """Exact match, or a pattern whose port is `*` (e.g. http://127.0.0.1:* for the local stack)."""
+    for pattern in allowed:
+        if pattern == "*" or pattern == origin:
+            return True
+        if pattern.endswith(":*") and re.fullmatch(re.escape(pattern[:-2]) + r":\d{1,5}", origin):
+            return True
+    return False
+
+
+def header(event: Mapping[str, Any], name: str) -> str | None:
+    """A request header; payload format 2.0 lower-cases names, but be lenient with tests and proxies."""
+    headers = event.get("headers") or {}
+    if name in headers:
+        return headers[name]
+    lname = name.lower()
+    for k, v in headers.items():
+        if k.lower() == lname:
+            return v
+    return None
+
+
+def cors_headers(event: Mapping[str, Any], cfg: Config) -> dict[str, str]:
+    """Access-Control-Allow-Origin for an allowed Origin (echoed, never `*` unless configured)."""
+    origin = header(event, "origin")
+    out = {"Vary": "Origin"}
+    if origin and origin_allowed(origin, cfg.allowed_origins):
+        out["Access-Control-Allow-Origin"] = origin
+    return out
+
+
+def respond(event: Mapping[str, Any], cfg: Config, status: int, body: Mapping[str, Any] | None,
+            cache: str = NO_STORE) -> dict[str, Any]:
+    """An API Gateway (payload 2.0) response with JSON body, CORS and security headers."""
+    headers = dict(SECURITY_HEADERS)
+    headers["Cache-Control"] = cache
+    headers.update(cors_headers(event, cfg))
+    out: dict[str, Any] = {"statusCode": status, "headers": headers, "isBase64Encoded": False}
+    out["body"] = "" if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    return out
+
+
+def error(event: Mapping[str, Any], cfg: Config, status: int, code: str, message: str,
+          **extra: Any) -> dict[str, Any]:
+    """The one error shape: {"error": code, "message": sentence} (plus documented extras)."""
+    return respond(event, cfg, status, {"error": code, "message": message, **extra})
+
+
+def preflight(event: Mapping[str, Any], cfg: Config, methods: str) -> dict[str, Any]:
+    """Answer a CORS preflight (normally API Gateway answers it; this is for when it reaches us)."""
+    resp = respond(event, cfg, 204, None)
+    if "Access-Control-Allow-Origin" in resp["headers"]:
+        resp["headers"].update({
+            "Access-Control-Allow-Methods": methods,
+            "Access-Control-Allow-Headers": "content-type",
+            "Access-Control-Max-Age": "600",
+        })
+    del resp["headers"]["Content-Type"]
+    return resp
+
+
+def method(event: Mapping[str, Any]) -> str:
+    http = (event.get("requestContext") or {}).get("http") or {}
+    return str(http.get("method") or event.get("httpMethod") or "GET").upper()
+
+
+def path(event: Mapping[str, Any]) -> str:
+    http = (event.get("requestContext") or {}).get("http") or {}
+    return str(event.get("rawPath") or http.get("path") or "/")
+
+
+def raw_body(event: Mapping[str, Any]) -> bytes:
+    """The request body as bytes (decoding base64 when API Gateway says so)."""
+    body = event.get("body")
+    if body is None:
+        return b""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except ValueError:
+            return b"\xff"  # undecodable: reported as malformed JSON
+    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Metrics:
+    """One CloudWatch embedded-metric-format line per request or batch; never voter IDs or candidates."""
+
+    namespace: str
+    dimensions: dict[str, str]
+    values: dict[str, float] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+    props: dict[str, str] = field(default_factory=dict)   # searchable log fields, not metric dimensions
+
+    def add(self, name: str, value: float = 1, unit: str = "Count") -> None:
+        self.values[name] = self.values.get(name, 0) + value
+        self.units[name] = unit
+
+    def line(self, now_ms: int | None = None) -> str:
+        doc: dict[str, Any] = {
+            "_aws": {
+                "Timestamp": int(time.time() * 1000) if now_ms is None else now_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": self.namespace,
+                    "Dimensions": [sorted(self.dimensions)],
+                    "Metrics": [{"Name": n, "Unit": self.units[n]} for n in sorted(self.values)],
+                }],
+            },
+            **self.props,
+            **self.dimensions,
+            **{n: self.values[n] for n in sorted(self.values)},
+        }
+        return json.dumps(doc, separators=(",", ":"))
+
+    def emit(self, out: TextIO | None = None) -> None:
+        """Print the line (Lambda ships stdout to CloudWatch Logs, which extracts the metrics)."""
+        print(self.line(), file=out or sys.stdout, flush=True)
+
+
+def now_iso(clock: Callable[[], float] = time.time) -> str:
+    """UTC time to the second, ISO 8601 with Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock()))

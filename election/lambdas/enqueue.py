@@ -1,0 +1,153 @@
+"""POST /ballot and POST /votes: validate, look the voter up, and queue the vote in its home region.
+
+A vote is answered 202 only once its message is stored: in the home region's
+votes queue, else in this region's hand-off queue (the forward handler moves it
+on later); when both refuse, 503 and nothing was stored.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from typing import Any, Callable, Mapping
+
+from election.lambdas import common, contract, logic
+from election.lambdas.logic import RequestError
+
+Handler = Callable[[dict, Any], dict]
+
+BALLOT_FIELDS = {"voter_id": str}
+VOTE_FIELDS = {"voter_id": str, "candidate": str}
+
+
+class Enqueue:
+    """One region's enqueue function: clients built once, reused for every request."""
+
+    def __init__(self, env: Mapping[str, str], clock: Callable[[], float] = time.time) -> None:
+        self.cfg = common.load_config(env)
+        session = common.boto3.session.Session()
+        self.ddb = common.make_client(self.cfg, "dynamodb", session=session)
+        self.sqs = {r: common.make_client(self.cfg, "sqs", r, session=session) for r in
+                    sorted(set(self.cfg.votes_queue_urls) | {self.cfg.region})}
+        self.peppers = common.Peppers(self.cfg, common.make_client(self.cfg, "secretsmanager", session=session))
+        self.polls = common.PollsCache(self.ddb, self.cfg.results_table)
+        self.clock = clock
+
+    def __call__(self, event: dict, context: Any = None) -> dict:
+        route = f"{common.method(event)} {common.path(event)}"
+        metrics = common.Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Route": route_name(route)})
+        try:
+            if common.method(event) == "OPTIONS":
+                return common.preflight(event, self.cfg, "POST, OPTIONS")
+            if route == "POST /votes":
+                resp = self.vote(event, metrics)
+            elif route == "POST /ballot":
+                resp = self.ballot(event)
+            else:
+                resp = common.error(event, self.cfg, 404, "not_found", "There is no such route.")
+        except RequestError as exc:
+            resp = common.error(event, self.cfg, exc.status, exc.code, exc.message)
+        except Exception as exc:  # noqa: BLE001 - a dependency failed: 503, never a stack trace to the voter
+            metrics.add("DependencyErrors")
+            resp = common.error(event, self.cfg, 503, "unavailable",
+                                "The election service is temporarily unavailable; please try again.")
+            metrics.props["error"] = common.error_code(exc)[:64]
+        metrics.add(f"Status{resp['statusCode']}")
+        metrics.emit()
+        return resp
+
+    # --- routes ----------------------------------------------------------------------------------
+
+    def ballot(self, event: dict) -> dict:
+        data = logic.parse_json_object(common.raw_body(event), BALLOT_FIELDS, common.MAX_BODY_BYTES)
+        state, voted, _ = self._lookup(logic.canonical_or_400(data["voter_id"]))
+        body = {"state": state, "candidates": list(self.cfg.ballot_for(state)), "voted": voted,
+                "polls_open": self.polls.is_open()}
+        return common.respond(event, self.cfg, 200, body)
+
+    def vote(self, event: dict, metrics: common.Metrics) -> dict:
+        data = logic.parse_json_object(common.raw_body(event), VOTE_FIELDS, common.MAX_BODY_BYTES)
+        canonical = logic.canonical_or_400(data["voter_id"])
+        if not self.polls.is_open():
+            raise RequestError(403, "polls_closed", "The polls are closed; no more votes are accepted.")
+        state, voted, bk = self._lookup(canonical)
+        if voted:
+            raise RequestError(409, "already_voted", "A ballot is already recorded for this voter ID.")
+        if data["candidate"] not in self.cfg.ballot_for(state):
+            raise RequestError(422, "candidate_not_on_ballot", "That candidate is not on this state's ballot.")
+        home = self.cfg.state_regions.get(state, self.cfg.region)
+        vote = logic.Vote(bk=bk, state=state, candidate=data["candidate"], nonce=secrets.token_hex(16),
+                          t=logic.minute(self.clock()), region=home)
+        where = self._send(vote)
+        if where is None:
+            metrics.add("NotStored")
+            return common.error(event, self.cfg, 503, "vote_not_stored",
+                                "Your vote could not be stored; nothing was recorded, please try again.")
+        metrics.add("HandedOff" if where == "handoff" else "Queued")
+        return common.respond(event, self.cfg, 202, {"receipt": bk})
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _lookup(self, canonical: str) -> tuple[str, bool, str]:
+        """(state, already voted, ballot key) with one BatchGetItem of the voter and ballot; 404 if unknown."""
+        vk = logic.voter_key(self.peppers.voter, canonical)
+        bk = logic.ballot_key(self.peppers.ballot, canonical)
+        keys: dict[str, Any] = {
+            self.cfg.voters_table: {"Keys": [{contract.VOTERS_KEY: {"S": vk}}], "ProjectionExpression": "#s",
+                                    "ExpressionAttributeNames": {"#s": "state"}},
+            self.cfg.ballots_table: {"Keys": [{contract.BALLOTS_KEY: {"S": bk}}],
+                                     "ProjectionExpression": contract.BALLOTS_KEY},
+        }
+        found: dict[str, list] = {}
+        for attempt in range(5):
+            resp = self.ddb.batch_get_item(RequestItems=keys)
+            for table, items in resp.get("Responses", {}).items():
+                found.setdefault(table, []).extend(items)
+            keys = resp.get("UnprocessedKeys") or {}
+            if not keys:
+                break
+            time.sleep(0.02 * 2 ** attempt)
+        else:
+            raise RuntimeError("BatchGetItem kept returning unprocessed keys")
+        voters = found.get(self.cfg.voters_table, [])
+        if not voters:
+            raise RequestError(404, "unknown_voter", "No voter with this ID is on the roll.")
+        return voters[0]["state"]["S"], bool(found.get(self.cfg.ballots_table)), bk
+
+    def _send(self, vote: logic.Vote) -> str | None:
+        """'home' or 'handoff' where the message was stored, None when both queues refused it."""
+        body = vote.to_json()
+        home_url = self.cfg.votes_queue_urls.get(vote.region)
+        if home_url:
+            try:
+                self.sqs[vote.region].send_message(QueueUrl=home_url, MessageBody=body)
+                return "home"
+            except Exception:  # noqa: BLE001 - any failure: try the hand-off queue
+                pass
+        try:
+            self.sqs[self.cfg.region].send_message(QueueUrl=self.cfg.handoff_queue_url, MessageBody=body)
+            return "handoff"
+        except Exception:  # noqa: BLE001
+            return None
+
+
+def route_name(route: str) -> str:
+    """A bounded metric dimension: the known route or 'other' (paths are caller-controlled)."""
+    return route if route in contract.ROUTES else "other"
+
+
+def make_handler(env: Mapping[str, str]) -> Handler:
+    """Build one region's enqueue handler from its environment (clients created once, here)."""
+    return Enqueue(env)
+
+
+_default: Handler | None = None
+
+
+def handler(event: dict, context: Any) -> dict:
+    """The Lambda entry point: builds the default instance from os.environ on first call."""
+    global _default
+    if _default is None:
+        _default = make_handler(os.environ)
+    return _default(event, context)

@@ -1,0 +1,309 @@
+"""Pure functions of the vote pipeline: no boto3, no clock, no I/O — the part worth testing hardest.
+
+Keys and receipts, strict request validation, the vote message, the tally's
+selection and chunking of stream records, results aggregation and the receipt
+status. Standard library only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+
+from election.lambdas import contract
+
+# --- keys ----------------------------------------------------------------------------------------
+
+COUNTER_PREFIX = "c:"          # counter attribute = "c:" + exact candidate name (see docs/api.md)
+CHECKPOINT_PREFIX = "checkpoint#"
+SEQ_WIDTH = 40                 # stream sequence numbers are up to 40 digits; zero-padded they sort as integers
+MAX_TRANSACTION_ITEMS = 100    # DynamoDB TransactWriteItems limit
+
+
+def voter_key(pepper: bytes, canonical_id: str) -> str:
+    """The voters table key: hex HMAC-SHA256 of the canonical voter ID under the voter-roll pepper."""
+    return hmac.new(pepper, canonical_id.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def ballot_key(pepper: bytes, canonical_id: str) -> str:
+    """The ballots table key and the voter's receipt: first 16 bytes of HMAC-SHA256 under the ballot pepper."""
+    return hmac.new(pepper, canonical_id.encode("ascii"), hashlib.sha256).digest()[:16].hex()
+
+
+def counter_attr(candidate: str) -> str:
+    """The results attribute holding one candidate's count (always used via ExpressionAttributeNames)."""
+    return COUNTER_PREFIX + candidate
+
+
+def counter_pk(state: str, region: str) -> str:
+    return f"{state}#{region}"
+
+
+def checkpoint_pk(region: str, shard: str) -> str:
+    return f"{CHECKPOINT_PREFIX}{region}#{shard}"
+
+
+def pad_seq(seq: str | int) -> str:
+    """A sequence number as a zero-padded decimal string, so string order == integer order."""
+    return str(int(seq)).zfill(SEQ_WIDTH)
+
+
+def minute(epoch_s: float) -> str:
+    """Coarse time stored with a ballot: the minute, so the write time cannot single out a voter."""
+    return time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(epoch_s))
+
+
+def minute_end(t: str) -> float:
+    """Epoch seconds at the end of a coarse minute written by `minute`."""
+    start = datetime.strptime(t, "%Y-%m-%dT%H:%MZ").replace(tzinfo=None)
+    return (start - datetime(1970, 1, 1)).total_seconds() + 60
+
+
+# --- requests ------------------------------------------------------------------------------------
+
+
+class RequestError(Exception):
+    """A 4xx answer: HTTP status, machine-readable code and one sentence (never echoing the voter ID)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def parse_json_object(body: bytes, fields: Mapping[str, type], max_bytes: int = 1024) -> dict[str, Any]:
+    """Decode a request body that must be a JSON object with exactly `fields` of the given types."""
+    if len(body) > max_bytes:
+        raise RequestError(400, "body_too_large", f"The request body is larger than {max_bytes} bytes.")
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise RequestError(400, "malformed_json", "The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise RequestError(400, "invalid_body", "The request body must be a JSON object.")
+    expected = ", ".join(f'"{f}"' for f in fields)
+    for name in data:
+        if name not in fields:
+            raise RequestError(400, "unknown_field",
+                               f"The field \"{name[:40]}\" is not allowed; send only {expected}.")
+    for name, kind in fields.items():
+        if name not in data:
+            raise RequestError(400, "missing_field", f"The field \"{name}\" is required.")
+        if not isinstance(data[name], kind) or isinstance(data[name], bool) and kind is not bool:
+            raise RequestError(400, "invalid_type", f"The field \"{name}\" must be a {_type_name(kind)}.")
+    return data
+
+
+def _type_name(kind: type) -> str:
+    return {str: "string", int: "number", bool: "boolean", list: "list", dict: "object"}.get(kind, kind.__name__)
+
+
+def canonical_or_400(raw: str) -> str:
+    """The canonical voter ID, or a 400 that does not repeat what was sent."""
+    canonical = contract.canonical_voter_id(raw)
+    if canonical is None:
+        raise RequestError(400, "invalid_voter_id",
+                           "The voter ID is not in the published format (four groups of five letters and digits).")
+    return canonical
+
+
+# --- vote messages -------------------------------------------------------------------------------
+
+MESSAGE_FIELDS = ("bk", "state", "candidate", "nonce", "t", "region")
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One vote message on a votes or hand-off queue; `region` is the voter's home region."""
+
+    bk: str
+    state: str
+    candidate: str
+    nonce: str
+    t: str
+    region: str
+
+    def to_json(self) -> str:
+        return json.dumps({f: getattr(self, f) for f in MESSAGE_FIELDS}, separators=(",", ":"))
+
+    def item(self) -> dict[str, dict[str, str]]:
+        """The ballots table item (low-level attribute values)."""
+        return {contract.BALLOTS_KEY: {"S": self.bk}, "state": {"S": self.state}, "candidate": {"S": self.candidate},
+                "region": {"S": self.region}, "nonce": {"S": self.nonce}, "t": {"S": self.t}}
+
+
+def parse_vote(body: str) -> Vote:
+    """A vote message, or ValueError for a message no retry can fix (it belongs in the dead-letter queue)."""
+    data = json.loads(body)
+    if not isinstance(data, dict) or set(data) != set(MESSAGE_FIELDS):
+        raise ValueError("a vote message has exactly the fields " + ", ".join(MESSAGE_FIELDS))
+    if not all(isinstance(data[f], str) and data[f] for f in MESSAGE_FIELDS):
+        raise ValueError("every field of a vote message is a non-empty string")
+    if not contract.RECEIPT_RE.match(data["bk"]):
+        raise ValueError("bk is not a ballot key")
+    return Vote(**{f: data[f] for f in MESSAGE_FIELDS})
+
+
+# --- tally ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Counted:
+    """One ballot INSERT to count: its stream position and when it was written."""
+
+    seq: int
+    state: str
+    candidate: str
+    created: float
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Counts applied in one transaction, with the checkpoint it advances to."""
+
+    counts: Mapping[tuple[str, str], int]   # (state, candidate) -> ballots
+    last_seq: int
+    through: float                          # creation time of the newest record in the chunk
+    first_seq: int
+
+
+def _epoch(value: Any, default: float) -> float:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return default
+    return default
+
+
+def select_records(records: Iterable[Mapping[str, Any]], region: str, checkpoint: int | None,
+                   now: float) -> list[Counted]:
+    """The INSERTs of ballots homed in `region` strictly after `checkpoint`, in stream order.
+
+    Replicated ballots from other regions, MODIFY/REMOVE records and key-only INSERTs
+    (no image to count) are skipped: each region counts only the ballots it wrote.
+    """
+    out = []
+    for rec in records:
+        ddb = rec.get("dynamodb") or {}
+        seq = int(ddb["SequenceNumber"])
+        if checkpoint is not None and seq <= checkpoint:
+            continue
+        if rec.get("eventName") != "INSERT":
+            continue
+        image = ddb.get("NewImage") or {}
+        if (image.get("region") or {}).get("S") != region:
+            continue
+        state = (image.get("state") or {}).get("S")
+        candidate = (image.get("candidate") or {}).get("S")
+        if not state or not candidate:
+            continue
+        out.append(Counted(seq, state, candidate, _epoch(ddb.get("ApproximateCreationDateTime"), now)))
+    out.sort(key=lambda c: c.seq)
+    return out
+
+
+def chunk_counts(counted: list[Counted], max_items: int = MAX_TRANSACTION_ITEMS) -> list[Chunk]:
+    """Split counted records (in order) so each transaction touches at most `max_items` items.
+
+    One item per state is updated, plus the checkpoint; each chunk advances the checkpoint to
+    its own last record, so a failure between chunks never counts a record twice.
+    """
+    chunks: list[Chunk] = []
+    counts: dict[tuple[str, str], int] = {}
+    states: set[str] = set()
+    first = last = 0
+    through = 0.0
+    for c in counted:
+        if c.state not in states and len(states) >= max_items - 1:
+            chunks.append(Chunk(counts, last, through, first))
+            counts, states = {}, set()
+        if not counts:
+            first = c.seq
+        states.add(c.state)
+        counts[(c.state, c.candidate)] = counts.get((c.state, c.candidate), 0) + 1
+        last = c.seq
+        through = max(through, c.created)
+    if counts:
+        chunks.append(Chunk(counts, last, through, first))
+    return chunks
+
+
+# --- results -------------------------------------------------------------------------------------
+
+
+def aggregate_results(items: Iterable[Mapping[str, Any]], ballots: Mapping[str, tuple[str, ...]],
+                      national: tuple[str, ...]) -> dict[str, Any]:
+    """Sum the counter items (plain values) of every region into national and per-state counts.
+
+    `ballots` maps every state to its candidates; candidates without votes get zeros. Counts for
+    a name not on the ballot (should never happen) are still shown, never silently dropped.
+    """
+    states: dict[str, dict[str, int]] = {s: {c: 0 for c in names} for s, names in sorted(ballots.items())}
+    updated = ""
+    for item in items:
+        pk = str(item.get(contract.RESULTS_KEY, ""))
+        if pk.startswith(CHECKPOINT_PREFIX) or pk == contract.POLLS_ITEM or "#" not in pk:
+            continue
+        state = pk.split("#", 1)[0]
+        per = states.setdefault(state, {})
+        for attr, value in item.items():
+            if attr.startswith(COUNTER_PREFIX):
+                name = attr[len(COUNTER_PREFIX):]
+                per[name] = per.get(name, 0) + int(value)
+        updated = max(updated, str(item.get("updated_at", "")))
+    totals = {c: 0 for c in national}
+    for per in states.values():
+        for name, n in per.items():
+            totals[name] = totals.get(name, 0) + n
+    return {
+        "updated_at": updated or None,
+        "total": sum(totals.values()),
+        "candidates": totals,
+        "states": {s: {"total": sum(per.values()), "candidates": per} for s, per in states.items()},
+    }
+
+
+# --- receipts ------------------------------------------------------------------------------------
+
+
+def receipt_status(ballot: Mapping[str, Any] | None, checkpoints: Iterable[Mapping[str, Any]],
+                   polls: Mapping[str, Any]) -> str:
+    """"unknown" (no ballot), "counted" or "recorded" — see docs/api.md for what "counted" guarantees.
+
+    Counted: the home region's tally has applied a ballot written after this ballot's minute
+    (stream records are in order per shard), or `election close` has recorded that the final
+    tally finished (`tallied_at` on the polls item).
+    """
+    if not ballot:
+        return "unknown"
+    if polls.get("tallied_at"):
+        return "counted"
+    try:
+        end = minute_end(str(ballot.get("t", "")))
+    except ValueError:
+        return "recorded"
+    home = ballot.get("region")
+    for cp in checkpoints:
+        if cp.get("region") == home and float(cp.get("through", 0)) >= end:
+            return "counted"
+    return "recorded"
+
+
+def transaction_reasons(exc: Any) -> list[str]:
+    """Cancellation reason codes of a TransactionCanceledException, in item order."""
+    response = getattr(exc, "response", {}) or {}
+    return [str(r.get("Code", "None")) for r in response.get("CancellationReasons", [])]
+
+

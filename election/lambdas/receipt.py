@@ -1,0 +1,84 @@
+"""GET /receipts/{receipt}: is this ballot recorded, counted, or unknown here?
+
+Reads the ballot (this region's replica) and the home region's tally
+checkpoints; never returns the candidate, so a receipt cannot be used to prove
+to someone else how one voted.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Mapping
+
+from election.lambdas import common, contract, logic
+
+Handler = Callable[[dict, Any], dict]
+
+
+class Receipt:
+    """One region's receipt function."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.cfg = common.load_config(env)
+        self.ddb = common.make_client(self.cfg, "dynamodb", session=common.boto3.session.Session())
+        self.polls = common.PollsCache(self.ddb, self.cfg.results_table)
+
+    def __call__(self, event: dict, context: Any = None) -> dict:
+        if common.method(event) == "OPTIONS":
+            return common.preflight(event, self.cfg, "GET, OPTIONS")
+        metrics = common.Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Route": "GET /receipts/{receipt}"})
+        receipt = ((event.get("pathParameters") or {}).get("receipt")
+                   or common.path(event).rstrip("/").rsplit("/", 1)[-1]).lower()
+        if not contract.RECEIPT_RE.match(receipt):
+            resp = common.error(event, self.cfg, 400, "invalid_receipt", "A receipt is 32 hexadecimal characters.")
+        else:
+            try:
+                status = self.status(receipt)
+            except Exception as exc:  # noqa: BLE001
+                metrics.props["error"] = common.error_code(exc)[:64]
+                resp = common.error(event, self.cfg, 503, "unavailable",
+                                    "Receipts are temporarily unavailable; please try again.")
+            else:
+                metrics.add(status.capitalize())
+                resp = common.respond(event, self.cfg, 200, {"receipt": receipt, "status": status})
+        metrics.add(f"Status{resp['statusCode']}")
+        metrics.emit()
+        return resp
+
+    def status(self, receipt: str) -> str:
+        item = self.ddb.get_item(TableName=self.cfg.ballots_table, Key={contract.BALLOTS_KEY: {"S": receipt}},
+                                 ProjectionExpression="#r, #t", ExpressionAttributeNames={"#r": "region", "#t": "t"}
+                                 ).get("Item")
+        if not item:
+            return "unknown"
+        ballot = {k: common.plain(v) for k, v in item.items()}
+        polls = self.polls.item()
+        checkpoints: list[dict[str, Any]] = []
+        if not polls.get("tallied_at"):
+            prefix = f"{logic.CHECKPOINT_PREFIX}{ballot.get('region')}#"
+            kwargs: dict[str, Any] = {
+                "TableName": self.cfg.results_table, "FilterExpression": "begins_with(#pk, :p)",
+                "ExpressionAttributeNames": {"#pk": contract.RESULTS_KEY}, "ExpressionAttributeValues": {":p": {"S": prefix}}}
+            while True:
+                page = self.ddb.scan(**kwargs)
+                checkpoints.extend({k: common.plain(v) for k, v in it.items()} for it in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return logic.receipt_status(ballot, checkpoints, polls)
+
+
+def make_handler(env: Mapping[str, str]) -> Handler:
+    """Build one region's receipt handler from its environment."""
+    return Receipt(env)
+
+
+_default: Handler | None = None
+
+
+def handler(event: dict, context: Any) -> dict:
+    """The Lambda entry point: builds the default instance from os.environ on first call."""
+    global _default
+    if _default is None:
+        _default = make_handler(os.environ)
+    return _default(event, context)

@@ -1,0 +1,99 @@
+"""GET /results and GET /results?state=XX: the counter items of every region, summed.
+
+The results table is small (one item per state and region, plus checkpoints), so
+a Scan is cheap; the answer is kept for one second per container and may be
+cached by browsers and CDNs for five.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, Callable, Mapping
+
+from election.lambdas import common, logic
+
+Handler = Callable[[dict, Any], dict]
+
+CACHE_CONTROL = "public, max-age=5"
+STATES: tuple[str, ...] = (
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID",
+    "IL", "IN", "IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO",
+    "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA",
+    "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY",
+)  # same as election.plan.STATES, repeated because the zip carries only the lambdas package
+
+
+class Results:
+    """One region's results function."""
+
+    def __init__(self, env: Mapping[str, str], ttl: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.cfg = common.load_config(env)
+        self.ddb = common.make_client(self.cfg, "dynamodb", session=common.boto3.session.Session())
+        self.ttl = ttl
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._cached: tuple[float, dict[str, Any]] | None = None
+
+    def __call__(self, event: dict, context: Any = None) -> dict:
+        if common.method(event) == "OPTIONS":
+            return common.preflight(event, self.cfg, "GET, OPTIONS")
+        metrics = common.Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Route": "GET /results"})
+        query = event.get("queryStringParameters") or {}
+        state = query.get("state")
+        if state is not None and state.upper() not in STATES:
+            resp = common.error(event, self.cfg, 400, "unknown_state",
+                                "The state must be a US state or DC postal code such as CA.")
+        else:
+            try:
+                totals = self.totals()
+            except Exception as exc:  # noqa: BLE001
+                metrics.props["error"] = common.error_code(exc)[:64]
+                resp = common.error(event, self.cfg, 503, "unavailable",
+                                    "The results are temporarily unavailable; please try again.")
+            else:
+                body = totals if state is None else {"updated_at": totals["updated_at"], "state": state.upper(),
+                                                     **totals["states"][state.upper()]}
+                resp = common.respond(event, self.cfg, 200, body, cache=CACHE_CONTROL)
+        metrics.add(f"Status{resp['statusCode']}")
+        metrics.emit()
+        return resp
+
+    def totals(self) -> dict[str, Any]:
+        """National and per-state results, from a Scan at most once per `ttl` seconds."""
+        with self._lock:
+            now = self.clock()
+            if self._cached and now - self._cached[0] < self.ttl:
+                return self._cached[1]
+        items = []
+        kwargs: dict[str, Any] = {"TableName": self.cfg.results_table}
+        while True:
+            page = self.ddb.scan(**kwargs)
+            items.extend({k: common.plain(v) for k, v in it.items()} for it in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        ballots = {s: self.cfg.ballot_for(s) for s in STATES}
+        totals = logic.aggregate_results(items, ballots, self.cfg.all_candidates())
+        if totals["updated_at"] is None:
+            totals["updated_at"] = common.now_iso()
+        with self._lock:
+            self._cached = (now, totals)
+        return totals
+
+
+def make_handler(env: Mapping[str, str]) -> Handler:
+    """Build one region's results handler from its environment."""
+    return Results(env)
+
+
+_default: Handler | None = None
+
+
+def handler(event: dict, context: Any) -> dict:
+    """The Lambda entry point: builds the default instance from os.environ on first call."""
+    global _default
+    if _default is None:
+        _default = make_handler(os.environ)
+    return _default(event, context)

@@ -1,0 +1,30 @@
+"""Shared pytest fixtures (add yours below; keep each fixture's imports local to it)."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import pytest
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and no real endpoint, so nothing can reach AWS by accident."""
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture
+def pipeline(aws_env: None) -> Iterator["object"]:
+    """The vote pipeline of two regions on moto in-process (tests/pipeline_fixture.py)."""
+    from moto import mock_aws
+
+    from pipeline_fixture import Pipeline
+
+    with mock_aws():
+        yield Pipeline(os.path.join(os.path.dirname(__file__), "..", "config", "local.yaml"))
