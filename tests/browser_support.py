@@ -12,9 +12,13 @@ import contextlib
 import hashlib
 import http.server
 import json
+import os
 import secrets
 import threading
+import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -235,3 +239,118 @@ def fake_election(plan_path: Path = ROOT / "config" / "local.yaml") -> Iterator[
     finally:
         for s in [static, *servers.values()]:
             s.stop()
+
+
+# --- the real local stack --------------------------------------------------------------
+
+@contextlib.contextmanager
+def local_election(state_dir: Path) -> Iterator[Election]:
+    """The whole local stack (moto, handlers, pollers, router, static server) on random loopback ports."""
+    from election.local.stack import LocalStack
+    from election.ops.seed import read_pepper, voter_key
+    from election.ops.target import Target
+    from election.plan import load_plan
+
+    plan_path = ROOT / "config" / "local.yaml"
+    plan = load_plan(plan_path)
+    with LocalStack(plan_path=str(plan_path), port_base=0, state_dir=state_dir) as stack:
+        ep = stack.endpoints
+        target = Target(plan=plan, provider=stack.provider, endpoints=ep)
+        peppers = {r: read_pepper(target, r, target.names.voter_pepper) for r in plan.region_names}
+        site = str(ep["website"]).rstrip("/") + "/"
+        status, config = call(site, "GET", "config.json")
+        assert status == 200, f"the static server did not serve config.json ({status})"
+
+        def add_voter(state: str) -> str:
+            """Put the voter's keyed hash in its home region, then wait for the replicas (global tables)."""
+            vid = new_voter_id()
+            home = plan.home_region(state)
+            table = target.names.voters
+            target.client("dynamodb", home).put_item(
+                TableName=table, Item={"vk": {"S": voter_key(peppers[home], vid)}, "state": {"S": state}})
+            deadline = time.monotonic() + 15
+            for region in plan.region_names:
+                key = {"vk": {"S": voter_key(peppers[region], vid)}}
+                while "Item" not in target.client("dynamodb", region).get_item(TableName=table, Key=key):
+                    assert time.monotonic() < deadline, f"voter not replicated to {region}"
+                    time.sleep(0.1)
+            return vid
+
+        yield Election(url=site, api=list(config["api"]), regions=dict(ep["regions"]),
+                       state_regions=plan.state_regions(), add_voter=add_voter,
+                       region_down=stack.region_down, region_up=stack.region_up,
+                       wait_idle=lambda timeout: stack.wait_idle(timeout), ballot=config["ballot"])
+
+
+def stack_available() -> bool:
+    """True once the local stack is in the tree; until then the browser tests use the fake."""
+    try:
+        import election.local.stack  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def any_election(state_dir: Path) -> Iterator[Election]:
+    """The local stack, or the fake when it is missing or ELECTION_BROWSER_FAKE=1 (quick page work)."""
+    if os.environ.get("ELECTION_BROWSER_FAKE") == "1" or not stack_available():
+        with fake_election() as e:
+            yield e
+    else:
+        with local_election(state_dir) as e:
+            yield e
+
+
+# --- talking to the API directly (to set the scene and to check what the page did) ------
+
+def call(base: str, method: str, path: str, body: dict[str, Any] | None = None,
+         timeout: float = 10) -> tuple[int, Any]:
+    """One HTTP request; returns (status, parsed JSON body or None)."""
+    url = base.rstrip("/") + "/" + path.lstrip("/")
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json"} if data else {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as res:
+            status, raw = res.status, res.read()
+    except urllib.error.HTTPError as err:
+        status, raw = err.code, err.read()
+    try:
+        return status, json.loads(raw or b"null")
+    except ValueError:
+        return status, None
+
+
+def national_count(base: str, candidate: str) -> int:
+    """The candidate's national total as GET /results reports it."""
+    status, body = call(base, "GET", "/results")
+    assert status == 200, body
+    block = body["national"]
+    counts = block.get("candidates", block) if isinstance(block, dict) else block
+    return int(counts.get(candidate, 0))
+
+
+# --- the browser -------------------------------------------------------------------------
+
+def launch(playwright: Any) -> Any:
+    """Debian's Chromium, headless (Playwright's own browser download cannot work here)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def open_page(context: Any, election: Election, route: str = "vote") -> Any:
+    """A page on `#route`, with page errors collected in page.errors (a test can assert none)."""
+    page = context.new_page()
+    page.errors = []  # type: ignore[attr-defined]
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.goto(f"{election.url}#{route}")
+    page.wait_for_selector("body[data-ready]")
+    return page
+
+
+def shot(page: Any, name: str, full_page: bool = False) -> Path:
+    """Save a screenshot under artifacts/ for people to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path

@@ -21,7 +21,9 @@ function ordered(counts, names) {
  * `ballot` is config.json's {"candidates", "overrides"}; a state's chart follows its own ballot.
  */
 export function parseResults(data, ballot = { candidates: [], overrides: {} }) {
-  const national = ordered(countsOf(data.national ?? data.totals ?? {}), ballot.candidates || []);
+  const everyone = [...(ballot.candidates || [])];
+  for (const names of Object.values(ballot.overrides || {})) everyone.push(...names.filter((n) => !everyone.includes(n)));
+  const national = ordered(countsOf(data.national ?? data.totals ?? {}), everyone);
   const states = {};
   const raw = data.states ?? data.by_state ?? {};
   const entries = Array.isArray(raw) ? raw.map((s) => [s.state, s]) : Object.entries(raw);
