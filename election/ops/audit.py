@@ -1,0 +1,154 @@
+"""Reconcile the whole election: roll, ballots, counters, queues, dead letters, accepted receipts.
+
+Every check that fails adds one sentence to `discrepancies`, naming where and
+by how much; the verdict is clean only when there are none. The optional
+receipt ledger (written by `loadtest`, or any list of receipts voters were
+given) proves the strongest invariant: every vote answered 202 is a ballot
+or sits visibly in a dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from election.lambdas.contract import BALLOTS_KEY
+from election.ops import dlq, state
+from election.ops.target import Target
+
+
+@dataclass
+class Audit:
+    """Everything the audit looked at, and what it found wrong."""
+
+    roll: dict[str, int]
+    ballots_held: dict[str, int]
+    ballots_own: dict[str, int]
+    counted: dict[str, int]
+    queues: dict[str, dict[str, int]]
+    tally_lag: dict[str, int]
+    receipts_checked: int = 0
+    discrepancies: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.discrepancies
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "ok": self.ok}
+
+
+def load_receipts(path: Path) -> list[dict[str, str]]:
+    """Accepted votes from a ledger: one JSON object per line with receipt, state, candidate."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            out.append(json.loads(line))
+    return out
+
+
+def missing_receipts(target: Target, receipts: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The ledger entries with no ballot in their home region (BatchGetItem, 100 keys a call)."""
+    homes = target.plan.state_regions()
+    by_region: dict[str, dict[str, dict[str, str]]] = {}
+    for r in receipts:
+        by_region.setdefault(homes.get(r["state"], target.plan.primary_region), {})[r["receipt"]] = r
+    missing = []
+    for region, wanted in by_region.items():
+        found = fetch_ballots(target, region, list(wanted))
+        missing.extend(v for k, v in wanted.items() if k not in found)
+    return missing
+
+
+def fetch_ballots(target: Target, region: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """Ballots by key from `region`'s table (consistent reads; unprocessed keys asked again)."""
+    from election.lambdas.common import plain
+    ddb = target.client("dynamodb", region)
+    table = target.names.ballots
+    out: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(keys), 100):
+        request: dict[str, Any] = {table: {"Keys": [{BALLOTS_KEY: {"S": k}} for k in keys[i:i + 100]],
+                                           "ConsistentRead": True}}
+        while request:
+            resp = ddb.batch_get_item(RequestItems=request)
+            for item in resp.get("Responses", {}).get(table, []):
+                p = {k: plain(v) for k, v in item.items()}
+                out[p[BALLOTS_KEY]] = p
+            request = resp.get("UnprocessedKeys") or {}
+    return out
+
+
+def audit(target: Target, receipts: list[dict[str, str]] | None = None) -> Audit:
+    """Run every check and return the findings (no writes anywhere)."""
+    plan, names = target.plan, target.names
+    regions = plan.region_names
+    homes = plan.state_regions()
+    roll = {r: state.count_items(target, r, names.voters) for r in regions}
+    ballots = state.count_all_ballots(target)
+    counters = state.read_counters(target)
+    queues = state.queue_depths(target)
+    a = Audit(roll=roll, ballots_held={r: ballots[r].held for r in regions},
+              ballots_own={r: sum(ballots[r].own.values()) for r in regions},
+              counted={r: sum(counters[r].values()) for r in regions}, queues=queues,
+              tally_lag={r: sum(ballots[r].own.values()) - sum(counters[r].values()) for r in regions})
+    d = a.discrepancies
+
+    if len(set(roll.values())) > 1:
+        d.append("The voter roll differs between regions (" + ", ".join(f"{r}: {n}" for r, n in roll.items())
+                 + "): replication is behind or a write was lost.")
+    total_ballots = sum(a.ballots_own.values())
+    if total_ballots > max(roll.values(), default=0):
+        d.append(f"There are {total_ballots} ballots but only {max(roll.values())} voters on the roll.")
+    if len(set(a.ballots_held.values())) > 1 or (a.ballots_held and max(a.ballots_held.values()) != total_ballots):
+        d.append("The ballots tables disagree between regions (" + ", ".join(
+            f"{r} holds {n}" for r, n in a.ballots_held.items()) + f", {total_ballots} written in all): "
+            "replication is behind.")
+
+    for r in regions:
+        for (st, cand), n in sorted(ballots[r].own.items()):
+            if homes.get(st) != r:
+                d.append(f"{n} ballot(s) of {st} were written in {r}, which is not {st}'s home region "
+                         f"({homes.get(st)}).")
+            if cand not in plan.ballot.for_state(st):
+                d.append(f"{n} ballot(s) in {st} are for '{cand}', who is not on {st}'s ballot.")
+        own, shard = ballots[r].own, counters[r]
+        for key in sorted(set(own) | set(shard)):
+            if own[key] != shard[key]:
+                st, cand = key
+                diff = shard[key] - own[key]
+                what = f"{diff} more" if diff > 0 else f"{-diff} fewer"
+                d.append(f"{st} / {cand} in {r}: the results count {shard[key]} but there are {own[key]} "
+                         f"ballot(s) ({what} counted than cast).")
+
+    for r, qs in queues.items():
+        for q in names.work_queues:
+            if qs[q]:
+                d.append(f"{qs[q]} vote(s) are still queued in {q} ({r}): not yet ballots.")
+        for q in names.dead_letter_queues:
+            if qs[q]:
+                d.append(f"{qs[q]} message(s) sit in the dead-letter queue {q} ({r}); inspect with "
+                         f"`election dlq list` and replay with `election dlq redrive`.")
+
+    if receipts:
+        a.receipts_checked = len(receipts)
+        missing = missing_receipts(target, receipts)
+        if missing:
+            dead = {x.receipt for x in dlq.list_dead_letters(target)} if any(
+                qs[q] for qs in queues.values() for q in names.dead_letter_queues) else set()
+            lost = [m for m in missing if m["receipt"] not in dead]
+            parked = len(missing) - len(lost)
+            queued = sum(qs[q] for qs in queues.values() for q in names.work_queues)
+            if parked:
+                d.append(f"{parked} accepted vote(s) are not ballots yet but sit in a dead-letter queue.")
+            if lost and queued:
+                d.append(f"{len(lost)} accepted vote(s) have no ballot yet while {queued} vote(s) are still "
+                         "queued; audit again once the queues drain.")
+            elif lost:
+                by = Counter(f"{m['state']} / {m['candidate']}" for m in lost)
+                d.append(f"{len(lost)} accepted vote(s) have no ballot and are in no queue (lost): "
+                         + ", ".join(f"{k} x{n}" for k, n in sorted(by.items())) + "; receipts "
+                         + ", ".join(m["receipt"] for m in lost[:5]) + (" ..." if len(lost) > 5 else "") + ".")
+    return a

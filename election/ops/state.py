@@ -1,0 +1,136 @@
+"""Read what an election holds right now: roll size, ballots, counters, queue depths.
+
+Each region's counter shard ("<STATE>#<region>") is read from that region's own
+results table, where its tally writes it (replicas may lag); ballots are
+counted in the region that wrote them (attribute `region`), because that is
+the region whose tally counts them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from election.lambdas import logic
+from election.lambdas.common import plain
+from election.lambdas.contract import BALLOTS_KEY, POLLS_ITEM, RESULTS_KEY
+from election.ops.target import Target
+
+Tally = Counter  # (state, candidate) -> count
+QUEUE_ATTRS = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+               "ApproximateNumberOfMessagesDelayed"]
+
+
+def scan(target: Target, region: str, table: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Every item of `table` in `region` as plain values (paginated, consistent reads)."""
+    pages = target.client("dynamodb", region).get_paginator("scan").paginate(
+        TableName=table, ConsistentRead=True, **kwargs)
+    for page in pages:
+        for item in page.get("Items", []):
+            yield {k: plain(v) for k, v in item.items()}
+
+
+def count_items(target: Target, region: str, table: str) -> int:
+    """Item count by a COUNT scan (DescribeTable's ItemCount is only refreshed every six hours)."""
+    pages = target.client("dynamodb", region).get_paginator("scan").paginate(
+        TableName=table, Select="COUNT", ConsistentRead=True)
+    return sum(p.get("Count", 0) for p in pages)
+
+
+def read_counters(target: Target) -> dict[str, Tally]:
+    """region -> (state, candidate) -> count, each shard read from its own region's results table."""
+    out: dict[str, Tally] = {r: Counter() for r in target.plan.region_names}
+    for region in target.plan.region_names:
+        for item in scan(target, region, target.names.results):
+            pk = str(item.get(RESULTS_KEY, ""))
+            if pk == POLLS_ITEM or pk.startswith(logic.CHECKPOINT_PREFIX) or "#" not in pk:
+                continue
+            state, shard = pk.split("#", 1)
+            if shard != region:
+                continue      # a replica of another region's shard; read it at its source
+            for attr, value in item.items():
+                if attr.startswith(logic.COUNTER_PREFIX):
+                    out[region][(state, attr[len(logic.COUNTER_PREFIX):])] += int(value)
+    return out
+
+
+def read_checkpoints(target: Target) -> list[dict[str, Any]]:
+    """The tally checkpoints of every region (from the region's own table)."""
+    found = []
+    for region in target.plan.region_names:
+        for item in scan(target, region, target.names.results):
+            if str(item.get(RESULTS_KEY, "")).startswith(f"{logic.CHECKPOINT_PREFIX}{region}#"):
+                found.append(item)
+    return found
+
+
+@dataclass
+class BallotCount:
+    """Ballots in one region's table: those it wrote itself, by (state, candidate), and all it holds."""
+
+    own: Tally = field(default_factory=Counter)
+    held: int = 0
+    keys: set[str] | None = None
+
+
+def count_ballots(target: Target, region: str, keep_keys: bool = False) -> BallotCount:
+    """Count the ballots in `region`'s table; only ballots whose `region` is this one are its own."""
+    out = BallotCount(keys=set() if keep_keys else None)
+    for item in scan(target, region, target.names.ballots,
+                     ProjectionExpression="#k, #s, #c, #r",
+                     ExpressionAttributeNames={"#k": BALLOTS_KEY, "#s": "state", "#c": "candidate", "#r": "region"}):
+        out.held += 1
+        if item.get("region") == region:
+            out.own[(item["state"], item["candidate"])] += 1
+        if out.keys is not None:
+            out.keys.add(item[BALLOTS_KEY])
+    return out
+
+
+def count_all_ballots(target: Target, keep_keys: bool = False) -> dict[str, BallotCount]:
+    """count_ballots for every region, in parallel (each is a full scan)."""
+    regions = target.plan.region_names
+    with ThreadPoolExecutor(max_workers=len(regions)) as pool:
+        return dict(zip(regions, pool.map(lambda r: count_ballots(target, r, keep_keys), regions)))
+
+
+def queue_depth(target: Target, region: str, queue: str) -> int:
+    """Messages in a queue: waiting, in flight and delayed (approximate, as SQS reports them)."""
+    sqs = target.client("sqs", region)
+    attrs = sqs.get_queue_attributes(QueueUrl=target.queue_url(region, queue), AttributeNames=QUEUE_ATTRS)
+    return sum(int(attrs["Attributes"].get(a, 0)) for a in QUEUE_ATTRS)
+
+
+def queue_depths(target: Target) -> dict[str, dict[str, int]]:
+    """region -> queue name -> depth, for the votes, hand-off and both dead-letter queues."""
+    names = target.names
+    queues = (names.votes_queue, names.handoff_queue, names.votes_dlq, names.handoff_dlq)
+    return {r: {q: queue_depth(target, r, q) for q in queues} for r in target.plan.region_names}
+
+
+def national(counters: dict[str, Tally]) -> Tally:
+    """All regions' shards summed: (state, candidate) -> count."""
+    total: Tally = Counter()
+    for shard in counters.values():
+        total.update(shard)
+    return total
+
+
+def read_results_items(target: Target) -> list[dict[str, Any]]:
+    """The counter items of every region, each from its own region (input for logic.aggregate_results)."""
+    items = []
+    for region in target.plan.region_names:
+        for item in scan(target, region, target.names.results):
+            pk = str(item.get(RESULTS_KEY, ""))
+            if pk.endswith(f"#{region}") and not pk.startswith(logic.CHECKPOINT_PREFIX):
+                items.append(item)
+    return items
+
+
+def results(target: Target) -> dict[str, Any]:
+    """National and per-state results, zeros filled in, the same shape GET /results answers."""
+    plan = target.plan
+    ballots = {s: plan.ballot.for_state(s) for s in plan.state_regions()}
+    return logic.aggregate_results(read_results_items(target), ballots, plan.ballot.candidates)
