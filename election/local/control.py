@@ -1,0 +1,104 @@
+"""A tiny loopback control endpoint of a running `election dev`, used by `election region down|up`.
+
+POST /regions/<region>/down, POST /regions/<region>/up, GET /status. It
+listens on 127.0.0.1 only; its URL is recorded in local.json.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+from election.errors import ElectionError
+
+PATH_RE = re.compile(r"^/regions/(?P<region>[a-z0-9-]+)/(?P<action>down|up)$")
+
+
+class ControlServer:
+    """Calls `down(region)` / `up(region)` / `status()` of the stack for HTTP requests."""
+
+    def __init__(self, down: Callable[[str], None], up: Callable[[str], None], status: Callable[[], Any],
+                 port: int = 0, host: str = "127.0.0.1") -> None:
+        self.actions = {"down": down, "up": up}
+        self.status = status
+        self.host, self.port = host, port
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        try:
+            self._server = ThreadingHTTPServer((self.host, self.port), _handler_class(self))
+        except OSError as exc:
+            raise ElectionError(f"Cannot listen on {self.host}:{self.port} for the control endpoint "
+                                f"({exc.strerror}); choose another --port-base.") from None
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="control", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(5)
+
+
+def _handler_class(control: ControlServer) -> type[BaseHTTPRequestHandler]:
+    class ControlRequest(BaseHTTPRequestHandler):
+        def _reply(self, status: int, payload: Any) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path == "/status":
+                return self._reply(200, control.status())
+            self._reply(404, {"error": "not_found", "message": "Unknown control path."})
+
+        def do_POST(self) -> None:  # noqa: N802
+            found = PATH_RE.match(self.path)
+            if not found:
+                return self._reply(404, {"error": "not_found", "message": "Unknown control path."})
+            try:
+                control.actions[found["action"]](found["region"])
+            except ElectionError as exc:
+                return self._reply(400, {"error": "bad_region", "message": str(exc)})
+            self._reply(200, control.status())
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    return ControlRequest
+
+
+def send(control_url: str, action: str, region: str) -> Any:
+    """Ask a running stack to take `region` down or bring it up; raises ElectionError with its answer."""
+    request = urllib.request.Request(f"{control_url.rstrip('/')}/regions/{region}/{action}", data=b"",
+                                     method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("message", "")
+        except ValueError:
+            message = f"HTTP {exc.code}"
+        raise ElectionError(message or f"The local stack refused: HTTP {exc.code}.") from None
+    except OSError:
+        raise ElectionError(f"The local stack does not answer at {control_url}; is `election dev` still running?") \
+            from None

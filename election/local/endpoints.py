@@ -1,0 +1,68 @@
+"""Where the running local stack listens: `<state_dir>/local.json`, so other commands need no flags.
+
+The file also records the process ID; a file left by a stack that is no
+longer running is treated as absent (and a second `election dev` refuses to
+start while the first one is alive).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from election.errors import ElectionError
+
+FILE_NAME = "local.json"
+
+
+def endpoints_path(state_dir: Path = Path(".election")) -> Path:
+    return Path(state_dir) / FILE_NAME
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_endpoints(state_dir: Path = Path(".election")) -> dict[str, Any] | None:
+    """The running local stack's endpoints, or None when none is running."""
+    path = endpoints_path(state_dir)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ElectionError(f"{path} is not readable JSON ({exc}); delete it and start `election dev` again.") from None
+    pid = data.get("pid")
+    if isinstance(pid, int) and not pid_alive(pid):
+        return None
+    return data
+
+
+def write_endpoints(endpoints: Mapping[str, Any], state_dir: Path = Path(".election")) -> Path:
+    """Write atomically (readers never see half a file), readable by the owner only."""
+    path = endpoints_path(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(dict(endpoints), indent=2) + "\n", encoding="utf-8")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return path
+
+
+def remove_endpoints(state_dir: Path = Path(".election"), pid: int | None = None) -> None:
+    """Remove the file if it is ours (same pid), so a crashed stack's successor is not confused."""
+    path = endpoints_path(state_dir)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if pid is None or data.get("pid") == pid:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,224 @@
+"""A region's HTTP API, played locally: HTTP -> API Gateway v2 (payload 2.0) event -> the real handler.
+
+Routes come from the contract (`ROUTES`); unknown routes get API Gateway's
+404, CORS preflights are answered by the gateway itself (as an HTTP API with
+CORS configuration does), and bodies over 10 MB are refused like API Gateway.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Mapping
+from urllib.parse import parse_qsl, urlsplit
+
+from election.errors import ElectionError
+from election.lambdas.contract import ROUTES
+from election.local.pollers import LambdaContext
+
+log = logging.getLogger("election.local")
+Handler = Callable[[Mapping[str, Any], Any], Any]
+MAX_BODY = 10 * 1024 * 1024
+CORS_METHODS = "GET,POST,OPTIONS"
+CORS_HEADERS = "content-type"
+
+
+def _compile(route: str) -> tuple[str, re.Pattern[str]]:
+    method, path = route.split(" ", 1)
+    pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
+    return method, re.compile(f"^{pattern}$")
+
+
+class Routes:
+    """Route key -> handler; matching gives the route key and path parameters."""
+
+    def __init__(self, handlers: Mapping[str, Handler], routes: Mapping[str, str] = ROUTES) -> None:
+        self.table = [(key, *_compile(key), handlers[role], role) for key, role in routes.items() if role in handlers]
+
+    def match(self, method: str, path: str) -> tuple[str, dict[str, str], Handler, str] | None:
+        for key, m, pattern, handler, role in self.table:
+            found = pattern.match(path)
+            if found and m == method:
+                return key, found.groupdict(), handler, role
+        return None
+
+    def path_known(self, path: str) -> bool:
+        return any(p.match(path) for _, _, p, _, _ in self.table)
+
+
+def build_event(method: str, raw_path: str, headers: Mapping[str, str], body: bytes, route_key: str,
+                path_params: Mapping[str, str], source_ip: str, domain: str) -> dict[str, Any]:
+    """An API Gateway HTTP API event, payload format 2.0."""
+    split = urlsplit(raw_path)
+    now = datetime.now(timezone.utc)
+    lowered: dict[str, str] = {}
+    for k, v in headers.items():
+        lowered[k.lower()] = f"{lowered[k.lower()]},{v}" if k.lower() in lowered else v
+    event: dict[str, Any] = {
+        "version": "2.0", "routeKey": route_key, "rawPath": split.path, "rawQueryString": split.query,
+        "headers": lowered,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "local", "domainName": domain, "domainPrefix": "local",
+            "http": {"method": method, "path": split.path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
+                     "userAgent": lowered.get("user-agent", "")},
+            "requestId": uuid.uuid4().hex, "routeKey": route_key, "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"), "timeEpoch": int(now.timestamp() * 1000)},
+        "isBase64Encoded": False,
+    }
+    if split.query:
+        params: dict[str, str] = {}
+        for k, v in parse_qsl(split.query, keep_blank_values=True):
+            params[k] = f"{params[k]},{v}" if k in params else v
+        event["queryStringParameters"] = params
+    if path_params:
+        event["pathParameters"] = dict(path_params)
+    if body:
+        try:
+            event["body"] = body.decode("utf-8")
+        except UnicodeDecodeError:
+            event["body"] = base64.b64encode(body).decode("ascii")
+            event["isBase64Encoded"] = True
+    if "cookie" in lowered:
+        event["cookies"] = [c.strip() for c in lowered["cookie"].split(";")]
+    return event
+
+
+def to_http(result: Any) -> tuple[int, dict[str, str], bytes]:
+    """A handler's return value as API Gateway turns it into HTTP (payload 2.0 rules)."""
+    if not isinstance(result, Mapping) or "statusCode" not in result:
+        return 200, {"content-type": "application/json"}, json.dumps(result).encode()
+    headers = {str(k).lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+    body = result.get("body") or ""
+    raw = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode("utf-8")
+    return int(result["statusCode"]), headers, raw
+
+
+class Gateway:
+    """One region's API on loopback; stop() and start() take it down and up again on the same port."""
+
+    def __init__(self, region: str, handlers: Mapping[str, Handler], port: int = 0, host: str = "127.0.0.1",
+                 allowed_origins: tuple[str, ...] = (), timeout_s: float = 10.0) -> None:
+        self.region = region
+        self.routes = Routes(handlers)
+        self.host = host
+        self.port = port
+        self.allowed_origins = allowed_origins
+        self.timeout_s = timeout_s
+        self.requests = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> None:
+        if self._server is not None:
+            return
+        try:
+            server = ThreadingHTTPServer((self.host, self.port), _handler_class(self))
+        except OSError as exc:
+            raise ElectionError(f"Cannot listen on {self.host}:{self.port} for the {self.region} API "
+                                f"({exc.strerror}); choose another --port-base.") from None
+        server.daemon_threads = True
+        self.port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name=f"gateway-{self.region}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def origin_allowed(self, origin: str) -> bool:
+        if origin in self.allowed_origins:
+            return True
+        host = urlsplit(origin).hostname or ""
+        return host in ("127.0.0.1", "localhost")   # the local voting page, on whatever port
+
+    def invoke(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes,
+               source_ip: str) -> tuple[int, dict[str, str], bytes]:
+        """Route one request to its handler, as API Gateway would."""
+        self.requests += 1
+        path = urlsplit(raw_path).path
+        origin = headers.get("Origin") or headers.get("origin") or ""
+        cors = {}
+        if origin and self.origin_allowed(origin):
+            cors = {"access-control-allow-origin": origin, "vary": "Origin"}
+        if method == "OPTIONS" and origin:
+            return 204, {**cors, "access-control-allow-methods": CORS_METHODS,
+                         "access-control-allow-headers": CORS_HEADERS, "access-control-max-age": "600"}, b""
+        found = self.routes.match(method, path)
+        if found is None:
+            return 404, {"content-type": "application/json", **cors}, b'{"message":"Not Found"}'
+        if len(body) > MAX_BODY:
+            return 413, {"content-type": "application/json", **cors}, b'{"message":"Request Entity Too Large"}'
+        route_key, params, handler, role = found
+        event = build_event(method, raw_path, headers, body, route_key, params, source_ip, f"{self.host}:{self.port}")
+        try:
+            status, out_headers, out = to_http(handler(event, LambdaContext(role, self.timeout_s)))
+        except Exception as exc:  # noqa: BLE001 - API Gateway answers 500 when the function fails
+            log.warning("%s %s: handler %s raised %s", self.region, route_key, role, exc)
+            return 500, {"content-type": "application/json", **cors}, b'{"message":"Internal Server Error"}'
+        for k, v in cors.items():
+            out_headers.setdefault(k, v)
+        return status, out_headers, out
+
+
+def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
+    class GatewayRequest(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "election-local-apigw"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            status, headers, out = gateway.invoke(self.command, self.path, dict(self.headers.items()), body,
+                                                  self.client_address[0])
+            self.send_response(status)
+            for k, v in headers.items():
+                if k not in ("content-length", "connection"):
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(out)))
+            self.send_header("apigw-requestid", uuid.uuid4().hex[:16])
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(out)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet; metrics, not logs
+            pass
+
+    return GatewayRequest
+
+
+def wait_until_listening(url: str, timeout: float = 5.0) -> None:
+    """Block until something answers TCP on the URL's port (used after restarts)."""
+    import socket
+
+    split = urlsplit(url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((split.hostname, split.port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)

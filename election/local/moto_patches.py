@@ -1,0 +1,222 @@
+"""Small, documented patches of moto 5.2.5 that the local runtime applies (never on AWS).
+
+Each patch removes an O(n) cost or a bug measured on this machine (see
+DESIGN §4 and bench/local_pipeline.py for the figures before/after):
+
+- `sqs_send_counters`: SendMessage reads `queue.attributes` only for
+  ContentBasedDeduplication, which computes the three ApproximateNumber*
+  counters by scanning every message. While sending, `attributes` answers
+  just that one key.
+- `sqs_retention_check`: ReceiveMessage calls get_queue_attributes (nine
+  scans) per returned message for the retention period; read the field.
+- `sqs_delete_single_pass`: DeleteMessage scanned the queue twice and
+  rebuilt the whole list; find the message once and delete it in place.
+- `dynamodb_transact_backup`: TransactWriteItems deep-copied every touched
+  table, stream records included, as its rollback backup, and swapping the
+  copy in on rollback left open stream iterators on a dead shard (they saw
+  the rolled-back write, then never any later write). Back up only the
+  touched items and on rollback restore them and trim the stream.
+- `no_lambda_invocation`: moto would run Lambda containers for event source
+  mappings; locally the pollers play them, so mappings are recorded only.
+- `region_outage`: lets the runtime make a region's queues refuse messages
+  (503) while that region is "down", so other regions see the outage and
+  use their hand-off queues, as they would on AWS. It answers a
+  non-retryable error at once, so callers fail over without backoff.
+
+`apply()` is idempotent; `applied()` lists what is active.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any, Callable
+
+_applied: list[str] = []
+_lock = threading.Lock()
+_cheap = threading.local()
+DOWN_REGIONS: set[str] = set()
+
+
+def applied() -> list[str]:
+    return list(_applied)
+
+
+def apply(only: tuple[str, ...] | None = None) -> list[str]:
+    """Apply the patches (all, or the named ones); safe to call twice."""
+    with _lock:
+        for name, fn in PATCHES.items():
+            if name in _applied or (only is not None and name not in only):
+                continue
+            fn()
+            _applied.append(name)
+    return applied()
+
+
+# --- SQS -------------------------------------------------------------------------------
+
+def _sqs_send_counters() -> None:
+    from moto.sqs.models import Queue, SQSBackend
+
+    full_attributes = Queue.attributes.fget
+
+    def attributes(self: Any) -> dict[str, Any]:
+        if getattr(_cheap, "on", False):
+            return {"ContentBasedDeduplication": self.content_based_deduplication}
+        return full_attributes(self)
+
+    Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
+
+    def cheap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            _cheap.on = True
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _cheap.on = False
+        wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
+        return wrapper
+
+    SQSBackend.send_message = cheap(SQSBackend.send_message)  # type: ignore[method-assign]
+    SQSBackend.send_message_batch = cheap(SQSBackend.send_message_batch)  # type: ignore[method-assign]
+
+
+def _sqs_retention_check() -> None:
+    from moto.core.utils import unix_time
+    from moto.sqs.models import SQSBackend
+
+    def is_valid(self: Any, queue_name: str, message: Any) -> bool:
+        queue = self.get_queue(queue_name)
+        return int(queue.message_retention_period) + message.sent_timestamp / 1000 > unix_time()
+
+    SQSBackend.is_message_valid_based_on_retention_period = is_valid  # type: ignore[method-assign]
+
+
+def _sqs_delete_single_pass() -> None:
+    from moto.sqs.exceptions import ReceiptHandleIsInvalid
+    from moto.sqs.models import Queue
+
+    def delete_message(self: Any, receipt_handle: str) -> None:
+        if receipt_handle in self.deleted_messages:
+            return
+        for i, message in enumerate(self._messages):
+            if message.had_receipt_handle(receipt_handle):
+                self.pending_messages.discard(message)
+                self.deleted_messages.update(message.all_receipt_handles)
+                del self._messages[i]
+                return
+        raise ReceiptHandleIsInvalid()
+
+    Queue.delete_message = delete_message  # type: ignore[method-assign]
+
+
+def _region_outage() -> None:
+    from moto.sqs.exceptions import SQSException
+    from moto.sqs.models import SQSBackend
+
+    def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if self.region_name in DOWN_REGIONS:
+                raise SQSException("ServiceUnavailable", f"The region {self.region_name} is down (local drill).")
+            return fn(self, *args, **kwargs)
+        wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
+        return wrapper
+
+    SQSBackend.send_message = guard(SQSBackend.send_message)  # type: ignore[method-assign]
+    SQSBackend.send_message_batch = guard(SQSBackend.send_message_batch)  # type: ignore[method-assign]
+
+
+# --- Lambda event source mappings ----------------------------------------------------
+
+def _no_lambda_invocation() -> None:
+    from moto.dynamodb.models.table import Table
+    from moto.sqs.models import Queue
+
+    # A data descriptor wins over the instance attribute set in __init__: mappings are never seen here.
+    silent = property(lambda self: {}, lambda self, value: None)
+    Queue.lambda_event_source_mappings = silent  # type: ignore[assignment]
+    Table.lambda_event_source_mappings = silent  # type: ignore[assignment]
+
+
+# --- DynamoDB ------------------------------------------------------------------------------
+
+class _NoTableCopy:
+    """Stands in for the `copy` module inside moto.dynamodb.models: tables are not deep-copied."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(obj: Any, memo: Any = None) -> Any:
+        from moto.dynamodb.models.table import Table
+
+        return obj if isinstance(obj, Table) else copy.deepcopy(obj, memo)
+
+
+def _dynamodb_transact_backup() -> None:
+    import moto.dynamodb.models as ddb
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    ddb.copy = _NoTableCopy()  # type: ignore[assignment]
+    original = ddb.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved: list[tuple[Any, Any, Any, Any]] = []   # (table, hash, range, item or None)
+        shards: dict[int, tuple[Any, int]] = {}
+        seen: set[tuple[int, Any, Any]] = set()
+        for entry in transact_items:
+            if not isinstance(entry, dict) or len(entry) != 1:
+                continue
+            _, op = next(iter(entry.items()))
+            table = self.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+            if table is None:
+                continue
+            attrs = op.get("Key") or op.get("Item") or {}
+            if table.hash_key_attr not in attrs:
+                continue
+            h = DynamoType(attrs[table.hash_key_attr])
+            r = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr and table.range_key_attr in attrs \
+                else None
+            if (id(table), h, r) in seen:
+                continue
+            seen.add((id(table), h, r))
+            try:
+                current = table.get_item(h, r)
+            except Exception:  # noqa: BLE001 - moto validates later and raises its own error
+                continue
+            saved.append((table, h, r, copy.deepcopy(current)))
+            if table.stream_shard is not None and id(table) not in shards:
+                shards[id(table)] = (table.stream_shard, len(table.stream_shard.items))
+        try:
+            original(self, transact_items)
+        except Exception:
+            for table, h, r, item in reversed(saved):
+                _restore(table, h, r, item)
+            for shard, length in shards.values():
+                del shard.items[length:]
+            raise
+
+    ddb.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _restore(table: Any, h: Any, r: Any, item: Any) -> None:
+    """Put back one item as it was before a cancelled transaction, without a stream record."""
+    if r is not None:
+        if item is None:
+            table.items.get(h, {}).pop(r, None)
+        else:
+            table.items[h][r] = item
+    elif item is None:
+        table.items.pop(h, None)
+    else:
+        table.items[h] = item
+
+
+PATCHES: dict[str, Callable[[], None]] = {
+    "no_lambda_invocation": _no_lambda_invocation,
+    "sqs_send_counters": _sqs_send_counters,
+    "sqs_retention_check": _sqs_retention_check,
+    "sqs_delete_single_pass": _sqs_delete_single_pass,
+    "dynamodb_transact_backup": _dynamodb_transact_backup,
+    "region_outage": _region_outage,
+}

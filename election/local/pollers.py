@@ -1,0 +1,257 @@
+"""The event source mappings, played locally: SQS queues and DynamoDB streams feeding handlers.
+
+An `SqsPoller` behaves like Lambda's SQS mapping with ReportBatchItemFailures:
+it receives up to `batch_size` messages (the queue's visibility timeout then
+hides them), calls the handler with an SQS event, deletes what succeeded and
+leaves the failures to reappear after the visibility timeout. After
+`maxReceiveCount` receives, moto's own redrive moves a message to the
+dead-letter queue on the next receive (verified in tests/test_local_pollers.py).
+
+A `StreamPoller` plays the stream mapping: batches in order per shard, a
+failed batch is retried (same records, same order) until it succeeds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Mapping
+
+log = logging.getLogger("election.local")
+
+Handler = Callable[[Mapping[str, Any], Any], Any]
+
+
+@dataclass
+class LambdaContext:
+    """The few context attributes handlers read."""
+
+    function_name: str
+    timeout_s: float = 10.0
+    aws_request_id: str = ""
+    memory_limit_in_mb: int = 256
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_s
+        self.aws_request_id = self.aws_request_id or str(uuid.uuid4())
+        self.invoked_function_arn = f"arn:aws:lambda:local:123456789012:function:{self.function_name}"
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class Poller:
+    """A background loop with stop/start, counters and an 'idle' signal for wait_idle()."""
+
+    idle_sleep = 0.05
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.processed = 0        # records handed to the handler and finished
+        self.failures = 0         # records reported failed (or whole failed batches)
+        self.empty_polls = 0      # polls that found nothing: used to prove idleness
+        self.busy = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.poll_once()
+            except Exception as exc:  # noqa: BLE001 - a poller must survive a bad poll, like Lambda's
+                log.warning("%s: poll failed: %s", self.name, exc)
+                worked = False
+            if not worked:
+                self.empty_polls += 1
+                self._stop.wait(self.idle_sleep)
+
+    def poll_once(self) -> bool:
+        """Do one unit of work; False when there was nothing to do."""
+        raise NotImplementedError
+
+
+class SqsPoller(Poller):
+    """Feeds one queue to one handler, with partial batch responses."""
+
+    def __init__(self, name: str, sqs: Any, queue_url: str, queue_arn: str, region: str, handler: Handler,
+                 batch_size: int = 10, function_name: str = "", timeout_s: float = 10.0) -> None:
+        super().__init__(name)
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.queue_arn = queue_arn
+        self.region = region
+        self.handler = handler
+        self.batch_size = batch_size
+        self.function_name = function_name or name
+        self.timeout_s = timeout_s
+
+    def poll_once(self) -> bool:
+        self.busy = True
+        try:
+            messages = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=0,
+                AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+            if not messages:
+                return False
+            failed = self._invoke(messages)
+            done = [m for m in messages if m["MessageId"] not in failed]
+            if done:
+                self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+            self.processed += len(done)
+            self.failures += len(messages) - len(done)
+            return True
+        finally:
+            self.busy = False
+
+    def _invoke(self, messages: list[dict[str, Any]]) -> set[str]:
+        """Call the handler; the IDs of the messages that failed (all of them if it raised)."""
+        event = {"Records": [sqs_record(m, self.queue_arn, self.region) for m in messages]}
+        every = {m["MessageId"] for m in messages}
+        try:
+            result = self.handler(event, LambdaContext(self.function_name, self.timeout_s))
+        except Exception as exc:  # noqa: BLE001 - a crashing function fails its whole batch
+            log.warning("%s: handler raised %s; the batch returns to the queue", self.name, exc)
+            return every
+        if result is None:
+            return set()
+        try:
+            failures = result.get("batchItemFailures", [])
+            ids = {f["itemIdentifier"] for f in failures}
+        except (AttributeError, KeyError, TypeError):
+            return every   # Lambda treats a malformed partial-batch response as a failed batch
+        return ids if ids <= every else every
+
+
+def sqs_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    """An SQS message as Lambda's SQS event shows it."""
+    attributes = {k: str(v) for k, v in (message.get("Attributes") or {}).items()}
+    message_attributes = {}
+    for key, value in (message.get("MessageAttributes") or {}).items():
+        message_attributes[key] = {"stringValue": value.get("StringValue"), "binaryValue": value.get("BinaryValue"),
+                                   "stringListValues": [], "binaryListValues": [],
+                                   "dataType": value.get("DataType", "String")}
+    return {"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"], "attributes": attributes, "messageAttributes": message_attributes,
+            "md5OfBody": message.get("MD5OfBody", ""), "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn, "awsRegion": region}
+
+
+class StreamPoller(Poller):
+    """Reads every shard of one DynamoDB stream in order and hands batches to `on_batch`.
+
+    `on_batch(records)` must succeed before the poller moves on; if it raises,
+    the same batch is retried after a short pause (never skipped).
+    """
+
+    retry_sleep = 0.2
+
+    def __init__(self, name: str, streams: Any, stream_arn: str, region: str,
+                 on_batch: Callable[[list[dict[str, Any]]], None], batch_size: int = 100,
+                 start: str = "TRIM_HORIZON") -> None:
+        super().__init__(name)
+        self.streams = streams
+        self.stream_arn = stream_arn
+        self.region = region
+        self.on_batch = on_batch
+        self.batch_size = batch_size
+        self.start_type = start
+        self._iterators: dict[str, str | None] = {}
+        self._pending: dict[str, tuple[list[dict[str, Any]], str | None]] = {}
+        self.last_sequence: dict[str, str] = {}
+
+    def _discover(self) -> None:
+        shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"].get("Shards", [])
+        for shard in shards:
+            sid = shard["ShardId"]
+            if sid not in self._iterators:
+                self._iterators[sid] = self.streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=sid, ShardIteratorType=self.start_type)["ShardIterator"]
+
+    def poll_once(self) -> bool:
+        if not self._iterators:
+            self._discover()
+        worked = False
+        for sid in list(self._iterators):
+            if sid in self._pending:
+                records, next_it = self._pending[sid]
+            else:
+                iterator = self._iterators[sid]
+                if iterator is None:
+                    continue
+                response = self.streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
+                records = [lambda_stream_record(r, self.stream_arn, self.region) for r in response.get("Records", [])]
+                next_it = response.get("NextShardIterator")
+                if not records:
+                    self._iterators[sid] = next_it
+                    continue
+            self.busy = True
+            try:
+                self.on_batch(records)
+            except Exception as exc:  # noqa: BLE001 - keep the batch and retry it, in order
+                log.warning("%s: batch of %d failed (%s); retrying", self.name, len(records), exc)
+                self._pending[sid] = (records, next_it)
+                self.failures += 1
+                self._stop.wait(self.retry_sleep)
+                return True
+            finally:
+                self.busy = False
+            self._pending.pop(sid, None)
+            self._iterators[sid] = next_it
+            self.processed += len(records)
+            self.last_sequence[sid] = records[-1]["dynamodb"].get("SequenceNumber", "")
+            worked = True
+        return worked
+
+
+def lambda_stream_record(record: Mapping[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
+    """A stream record as Lambda delivers it: JSON values, the real region (moto says us-east-1)."""
+    out = _jsonable(dict(record))
+    out["awsRegion"] = region
+    out["eventSourceARN"] = stream_arn
+    out.setdefault("eventSource", "aws:dynamodb")
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    if isinstance(value, Mapping):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def stream_handler_adapter(handler: Handler, function_name: str, timeout_s: float = 10.0
+                           ) -> Callable[[list[dict[str, Any]]], None]:
+    """Turns a Lambda stream handler into an on_batch callback; a reported failure fails the batch."""
+
+    def on_batch(records: list[dict[str, Any]]) -> None:
+        result = handler({"Records": records}, LambdaContext(function_name, timeout_s))
+        if isinstance(result, Mapping) and result.get("batchItemFailures"):
+            raise RuntimeError(f"{function_name} reported {len(result['batchItemFailures'])} failed records")
+
+    return on_batch

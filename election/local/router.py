@@ -1,0 +1,173 @@
+"""Route 53, played locally: health checks on each region's /health and failover between regions.
+
+Preference is the plan's region order (the first region is "nearest"), or the
+region a caller names in the `X-Election-Region` header. A region is taken out
+after one failed check (Route 53 would wait for a threshold; locally we want
+fast drills) and back in after one good one. A request whose region refuses
+the connection is retried on the next healthy region at once, as a client
+re-resolving DNS would: nothing was accepted, so nothing can be doubled.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from election.errors import ElectionError
+
+log = logging.getLogger("election.local")
+HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "proxy-connection"}
+
+
+class Router:
+    """Forwards HTTP requests to the preferred healthy region's API."""
+
+    def __init__(self, regions: Mapping[str, str], port: int = 0, host: str = "127.0.0.1",
+                 interval_s: float = 2.0, check_timeout_s: float = 1.5) -> None:
+        self.regions = dict(regions)          # region -> base URL, in preference order
+        self.health: dict[str, bool] = {r: True for r in regions}
+        self.detail: dict[str, str] = {r: "not checked yet" for r in regions}
+        self.routed: dict[str, int] = {r: 0 for r in regions}
+        self.host = host
+        self.port = port
+        self.interval_s = interval_s
+        self.check_timeout_s = check_timeout_s
+        self._server: ThreadingHTTPServer | None = None
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._checked = threading.Condition()
+        self.checks = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        try:
+            self._server = ThreadingHTTPServer((self.host, self.port), _handler_class(self))
+        except OSError as exc:
+            raise ElectionError(f"Cannot listen on {self.host}:{self.port} for the router ({exc.strerror}); "
+                                "choose another --port-base.") from None
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._stop.clear()
+        self.check_all()
+        self._threads = [threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                          name="router", daemon=True),
+                         threading.Thread(target=self._check_loop, name="router-health", daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        for t in self._threads:
+            t.join(5)
+        self._threads = []
+
+    # --- health ----------------------------------------------------------------------
+
+    def _check_loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.check_all()
+
+    def check_all(self) -> None:
+        for region, url in self.regions.items():
+            ok, detail = self._check(url)
+            if ok != self.health[region]:
+                log.info("router: %s is now %s (%s)", region, "healthy" if ok else "unhealthy", detail)
+            self.health[region], self.detail[region] = ok, detail
+        with self._checked:
+            self.checks += 1
+            self._checked.notify_all()
+
+    def wait_checked(self, timeout: float | None = None) -> None:
+        """Block until a full round of health checks has run after this call."""
+        with self._checked:
+            target = self.checks + 1
+            self._checked.wait_for(lambda: self.checks >= target, timeout)
+
+    def _check(self, url: str) -> tuple[bool, str]:
+        split = urlsplit(url)
+        conn = http.client.HTTPConnection(split.hostname, split.port, timeout=self.check_timeout_s)
+        try:
+            conn.request("GET", "/health")
+            response = conn.getresponse()
+            body = response.read(2000)
+            if response.status == 200:
+                return True, "ok"
+            return False, f"/health answered {response.status} {body[:200].decode('utf-8', 'replace')}"
+        except OSError as exc:
+            return False, f"unreachable ({exc.__class__.__name__})"
+        finally:
+            conn.close()
+
+    def order(self, preferred: str | None = None) -> list[str]:
+        """Healthy regions in preference order (a named region first)."""
+        names = list(self.regions)
+        if preferred in self.regions:
+            names.remove(preferred)
+            names.insert(0, preferred)
+        return [r for r in names if self.health[r]]
+
+    # --- forwarding ------------------------------------------------------------------
+
+    def forward(self, method: str, path: str, headers: Mapping[str, str], body: bytes
+                ) -> tuple[int, list[tuple[str, str]], bytes]:
+        preferred = next((v for k, v in headers.items() if k.lower() == "x-election-region"), None)
+        for region in self.order(preferred):
+            split = urlsplit(self.regions[region])
+            conn = http.client.HTTPConnection(split.hostname, split.port, timeout=30)
+            try:
+                out_headers = {k: v for k, v in headers.items() if k.lower() not in HOP_HEADERS}
+                conn.request(method, path, body=body or None, headers=out_headers)
+                response = conn.getresponse()
+                data = response.read()
+            except ConnectionRefusedError:
+                self.health[region], self.detail[region] = False, "refused a request"
+                continue
+            finally:
+                conn.close()
+            self.routed[region] += 1
+            kept = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_HEADERS]
+            return response.status, kept + [("x-election-region", region)], data
+        body_out = json.dumps({"error": "no_healthy_region",
+                               "message": "No region is healthy right now; try again shortly."}).encode()
+        return 503, [("content-type", "application/json")], body_out
+
+    def status(self) -> dict[str, Any]:
+        return {r: {"healthy": self.health[r], "detail": self.detail[r], "url": self.regions[r],
+                    "routed": self.routed[r]} for r in self.regions}
+
+
+def _handler_class(router: Router) -> type[BaseHTTPRequestHandler]:
+    class RouterRequest(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "election-local-route53"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            status, headers, out = router.forward(self.command, self.path, dict(self.headers.items()), body)
+            self.send_response(status)
+            for k, v in headers:
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(out)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    return RouterRequest
