@@ -1,0 +1,395 @@
+"""HTTP API edge of a region: the API, its Lambda integrations, routes, `$default` stage, invoke permissions.
+
+Integrations and routes have no names in API Gateway, so an integration
+carries its resource name in its description and a route is found by its
+route key; that keeps the deployer stateless (everything is found again in AWS).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Iterator
+
+from botocore.exceptions import ClientError
+
+from election.provision.kinds.base import TAG_PLAN, Actual, Change, Context, Found, Resource, retry
+
+PERMISSION_SID = "election-apigw"   # statement id of the permission letting the plan's API invoke a function
+NOT_FOUND = ("NotFoundException", "ResourceNotFoundException")
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def route_resource_name(plan: str, route_key: str) -> str:
+    """'POST /votes' -> '<plan>-post-votes': resource names may not hold spaces, slashes or braces."""
+    return f"{plan}-" + "-".join(p for p in re.split(r"[^a-z0-9]+", route_key.lower()) if p)
+
+
+def stage_resource_name(plan: str, stage: str) -> str:
+    return f"{plan}-{stage.lstrip('$')}"
+
+
+def _paged(call: Any, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Items of an apigatewayv2 list call, following NextToken (v2 has no paginators)."""
+    token = None
+    while True:
+        page = call(**kwargs, **({"NextToken": token} if token else {}))
+        yield from page.get(key, [])
+        token = page.get("NextToken")
+        if not token:
+            return
+
+
+def find_plan_api(ctx: Context, region: str, name: str | None = None) -> dict[str, Any] | None:
+    """The HTTP API named `name` (default: the plan name) tagged for this plan."""
+    wanted = name or ctx.plan_name
+    apis = ctx.client("apigatewayv2", region)
+    for api in _paged(apis.get_apis, "Items"):
+        if api.get("Name") == wanted and (api.get("Tags") or {}).get(TAG_PLAN) == ctx.plan_name:
+            return api
+    return None
+
+
+# --- http_api -------------------------------------------------------------------------
+
+
+class HttpApi:
+    """The regional HTTP API; CORS allows exactly the site origin plus the plan's extra origins."""
+
+    name = "http_api"
+
+    def read(self, ctx: Context, res: Resource) -> Actual | None:
+        api = find_plan_api(ctx, res.region, res.name)
+        if api is None:
+            return None
+        cors = api.get("CorsConfiguration") or {}
+        origins = list(cors.get("AllowOrigins") or [])
+        props = {
+            "protocol": api.get("ProtocolType"),
+            "site_origin": origins[0] if origins else None,
+            "extra_origins": origins[1:],
+            "cors_methods": list(cors.get("AllowMethods") or []),
+            "cors_headers": list(cors.get("AllowHeaders") or []),
+            "cors_max_age": cors.get("MaxAge"),
+        }
+        return Actual(props=props, outputs=self._outputs(ctx, res.region, api))
+
+    def _outputs(self, ctx: Context, region: str, api: dict[str, Any]) -> dict[str, Any]:
+        api_id = api["ApiId"]
+        endpoint = api.get("ApiEndpoint") or f"https://{api_id}.execute-api.{region}.amazonaws.com"
+        return {
+            "api_id": api_id,
+            "endpoint": endpoint,
+            "host": endpoint.split("://", 1)[-1],
+            "source_arn": f"arn:{ctx.partition}:execute-api:{region}:{ctx.account_id}:{api_id}/*/*",
+        }
+
+    @staticmethod
+    def _cors(props: dict[str, Any] | Any) -> dict[str, Any]:
+        origins = [props["site_origin"], *[o for o in props["extra_origins"] if o != props["site_origin"]]]
+        return {"AllowOrigins": origins, "AllowMethods": list(props["cors_methods"]),
+                "AllowHeaders": list(props["cors_headers"]), "MaxAge": int(props["cors_max_age"])}
+
+    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        api = ctx.client("apigatewayv2", res.region).create_api(
+            Name=res.name, ProtocolType=res.props["protocol"], CorsConfiguration=self._cors(res.props),
+            Tags=dict(res.tags))
+        return self._outputs(ctx, res.region, api)
+
+    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
+        api = ctx.client("apigatewayv2", res.region).update_api(
+            ApiId=actual.outputs["api_id"], CorsConfiguration=self._cors(res.props))
+        return self._outputs(ctx, res.region, api)
+
+    def delete(self, ctx: Context, found: Found) -> None:
+        api_id = found.outputs.get("api_id")
+        if not api_id:
+            api = find_plan_api(ctx, found.region, found.name)
+            if api is None:
+                return
+            api_id = api["ApiId"]
+        try:
+            ctx.client("apigatewayv2", found.region).delete_api(ApiId=api_id)
+        except ClientError as exc:
+            if error_code(exc) not in NOT_FOUND:
+                raise
+
+    def discover(self, ctx: Context, region: str) -> list[Found]:
+        apis = ctx.client("apigatewayv2", region)
+        return [Found(self.name, region, a["Name"], {"api_id": a["ApiId"]})
+                for a in _paged(apis.get_apis, "Items") if (a.get("Tags") or {}).get(TAG_PLAN) == ctx.plan_name]
+
+
+# --- api_integration --------------------------------------------------------------------
+
+
+class ApiIntegration:
+    """A Lambda proxy integration (payload format 2.0); its description holds the resource name."""
+
+    name = "api_integration"
+
+    def _find(self, ctx: Context, region: str, api_id: str, name: str) -> dict[str, Any] | None:
+        try:
+            for item in _paged(ctx.client("apigatewayv2", region).get_integrations, "Items", ApiId=api_id):
+                if item.get("Description") == name:
+                    return item
+        except ClientError as exc:
+            if error_code(exc) in NOT_FOUND:
+                return None
+            raise
+        return None
+
+    def read(self, ctx: Context, res: Resource) -> Actual | None:
+        item = self._find(ctx, res.region, res.props["api_id"], res.name)
+        if item is None:
+            return None
+        props = {"api_id": res.props["api_id"], "function_arn": item.get("IntegrationUri"),
+                 "integration_type": item.get("IntegrationType"),
+                 "payload_format": item.get("PayloadFormatVersion"),
+                 "timeout_ms": item.get("TimeoutInMillis")}
+        return Actual(props, {"integration_id": item["IntegrationId"], "api_id": res.props["api_id"]})
+
+    def _args(self, res: Resource) -> dict[str, Any]:
+        return {"IntegrationUri": res.props["function_arn"], "IntegrationType": res.props["integration_type"],
+                "PayloadFormatVersion": res.props["payload_format"], "TimeoutInMillis": res.props["timeout_ms"],
+                "IntegrationMethod": "POST", "Description": res.name}
+
+    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        item = ctx.client("apigatewayv2", res.region).create_integration(ApiId=res.props["api_id"],
+                                                                        **self._args(res))
+        return {"integration_id": item["IntegrationId"], "api_id": res.props["api_id"]}
+
+    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
+        ctx.client("apigatewayv2", res.region).update_integration(
+            ApiId=res.props["api_id"], IntegrationId=actual.outputs["integration_id"], **self._args(res))
+        return dict(actual.outputs)
+
+    def delete(self, ctx: Context, found: Found) -> None:
+        api_id, integration_id = found.outputs.get("api_id"), found.outputs.get("integration_id")
+        if not (api_id and integration_id):
+            api = find_plan_api(ctx, found.region)
+            item = api and self._find(ctx, found.region, api["ApiId"], found.name)
+            if not item:
+                return   # the API went first and took its integrations along
+            api_id, integration_id = api["ApiId"], item["IntegrationId"]
+        try:
+            ctx.client("apigatewayv2", found.region).delete_integration(ApiId=api_id, IntegrationId=integration_id)
+        except ClientError as exc:
+            if error_code(exc) not in NOT_FOUND:
+                raise
+
+    def discover(self, ctx: Context, region: str) -> list[Found]:
+        api = find_plan_api(ctx, region)
+        if api is None:
+            return []
+        items = _paged(ctx.client("apigatewayv2", region).get_integrations, "Items", ApiId=api["ApiId"])
+        return [Found(self.name, region, i["Description"], {"api_id": api["ApiId"], "integration_id": i["IntegrationId"]})
+                for i in items if str(i.get("Description") or "").startswith(f"{ctx.plan_name}-")]
+
+
+# --- api_route ----------------------------------------------------------------------------
+
+
+class ApiRoute:
+    """One route ('POST /votes') targeting an integration; found again by its route key."""
+
+    name = "api_route"
+
+    def _find(self, ctx: Context, region: str, api_id: str, route_key: str) -> dict[str, Any] | None:
+        try:
+            for item in _paged(ctx.client("apigatewayv2", region).get_routes, "Items", ApiId=api_id):
+                if item.get("RouteKey") == route_key:
+                    return item
+        except ClientError as exc:
+            if error_code(exc) in NOT_FOUND:
+                return None
+            raise
+        return None
+
+    def read(self, ctx: Context, res: Resource) -> Actual | None:
+        item = self._find(ctx, res.region, res.props["api_id"], res.props["route_key"])
+        if item is None:
+            return None
+        target = str(item.get("Target") or "")
+        props = {"api_id": res.props["api_id"], "route_key": item["RouteKey"],
+                 "integration_id": target.split("/", 1)[1] if target.startswith("integrations/") else None,
+                 "authorization": item.get("AuthorizationType")}
+        return Actual(props, {"route_id": item["RouteId"], "api_id": res.props["api_id"]})
+
+    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        item = ctx.client("apigatewayv2", res.region).create_route(
+            ApiId=res.props["api_id"], RouteKey=res.props["route_key"],
+            Target=f"integrations/{res.props['integration_id']}", AuthorizationType=res.props["authorization"])
+        return {"route_id": item["RouteId"], "api_id": res.props["api_id"]}
+
+    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
+        ctx.client("apigatewayv2", res.region).update_route(
+            ApiId=res.props["api_id"], RouteId=actual.outputs["route_id"], RouteKey=res.props["route_key"],
+            Target=f"integrations/{res.props['integration_id']}", AuthorizationType=res.props["authorization"])
+        return dict(actual.outputs)
+
+    def delete(self, ctx: Context, found: Found) -> None:
+        api_id, route_id = found.outputs.get("api_id"), found.outputs.get("route_id")
+        if not (api_id and route_id):
+            api = find_plan_api(ctx, found.region)
+            if api is None:
+                return
+            items = _paged(ctx.client("apigatewayv2", found.region).get_routes, "Items", ApiId=api["ApiId"])
+            match = [i for i in items if route_resource_name(ctx.plan_name, i["RouteKey"]) == found.name]
+            if not match:
+                return
+            api_id, route_id = api["ApiId"], match[0]["RouteId"]
+        try:
+            ctx.client("apigatewayv2", found.region).delete_route(ApiId=api_id, RouteId=route_id)
+        except ClientError as exc:
+            if error_code(exc) not in NOT_FOUND:
+                raise
+
+    def discover(self, ctx: Context, region: str) -> list[Found]:
+        api = find_plan_api(ctx, region)
+        if api is None:
+            return []
+        items = _paged(ctx.client("apigatewayv2", region).get_routes, "Items", ApiId=api["ApiId"])
+        return [Found(self.name, region, route_resource_name(ctx.plan_name, i["RouteKey"]),
+                      {"api_id": api["ApiId"], "route_id": i["RouteId"]}) for i in items]
+
+
+# --- api_stage ------------------------------------------------------------------------------
+
+
+class ApiStage:
+    """The auto-deployed `$default` stage carrying the plan's throttling."""
+
+    name = "api_stage"
+
+    def read(self, ctx: Context, res: Resource) -> Actual | None:
+        try:
+            st = ctx.client("apigatewayv2", res.region).get_stage(ApiId=res.props["api_id"],
+                                                                  StageName=res.props["stage_name"])
+        except ClientError as exc:
+            if error_code(exc) in NOT_FOUND:
+                return None
+            raise
+        route = st.get("DefaultRouteSettings") or {}
+        props = {"api_id": res.props["api_id"], "stage_name": st["StageName"],
+                 "auto_deploy": bool(st.get("AutoDeploy")),
+                 "throttle_rate": route.get("ThrottlingRateLimit"),
+                 "throttle_burst": route.get("ThrottlingBurstLimit"),
+                 "detailed_metrics": bool(route.get("DetailedMetricsEnabled"))}
+        return Actual(props, {"api_id": res.props["api_id"], "stage_name": st["StageName"]})
+
+    @staticmethod
+    def _route_settings(res: Resource) -> dict[str, Any]:
+        return {"ThrottlingRateLimit": float(res.props["throttle_rate"]),
+                "ThrottlingBurstLimit": int(res.props["throttle_burst"]),
+                "DetailedMetricsEnabled": bool(res.props["detailed_metrics"])}
+
+    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        ctx.client("apigatewayv2", res.region).create_stage(
+            ApiId=res.props["api_id"], StageName=res.props["stage_name"], AutoDeploy=bool(res.props["auto_deploy"]),
+            DefaultRouteSettings=self._route_settings(res), Tags=dict(res.tags))
+        return {"api_id": res.props["api_id"], "stage_name": res.props["stage_name"]}
+
+    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
+        client = ctx.client("apigatewayv2", res.region)
+        try:
+            client.update_stage(ApiId=res.props["api_id"], StageName=res.props["stage_name"],
+                                AutoDeploy=bool(res.props["auto_deploy"]),
+                                DefaultRouteSettings=self._route_settings(res))
+        except NotImplementedError:
+            # moto has no UpdateStage: replace the stage there (AWS itself takes the update in place).
+            client.delete_stage(ApiId=res.props["api_id"], StageName=res.props["stage_name"])
+            return self.create(ctx, res)
+        return dict(actual.outputs)
+
+    def delete(self, ctx: Context, found: Found) -> None:
+        api_id = found.outputs.get("api_id")
+        stage = found.outputs.get("stage_name", "$default")
+        if not api_id:
+            api = find_plan_api(ctx, found.region)
+            if api is None:
+                return
+            api_id = api["ApiId"]
+        try:
+            ctx.client("apigatewayv2", found.region).delete_stage(ApiId=api_id, StageName=stage)
+        except ClientError as exc:
+            if error_code(exc) not in NOT_FOUND:
+                raise
+
+    def discover(self, ctx: Context, region: str) -> list[Found]:
+        api = find_plan_api(ctx, region)
+        if api is None:
+            return []
+        stages = _paged(ctx.client("apigatewayv2", region).get_stages, "Items", ApiId=api["ApiId"])
+        return [Found(self.name, region, stage_resource_name(ctx.plan_name, s["StageName"]),
+                      {"api_id": api["ApiId"], "stage_name": s["StageName"]}) for s in stages]
+
+
+# --- lambda_permission --------------------------------------------------------------------------
+
+
+class LambdaPermission:
+    """Lets the plan's API (and only it: source ARN) invoke one function."""
+
+    name = "lambda_permission"
+
+    @staticmethod
+    def _function_of(ctx: Context, name: str) -> str:
+        return name.removesuffix("-apigw")
+
+    def _statement(self, ctx: Context, region: str, function: str) -> dict[str, Any] | None:
+        try:
+            policy = ctx.client("lambda", region).get_policy(FunctionName=function)
+        except ClientError as exc:
+            if error_code(exc) in NOT_FOUND:
+                return None
+            raise
+        for st in json.loads(policy["Policy"]).get("Statement", []):
+            if st.get("Sid") == PERMISSION_SID:
+                return st
+        return None
+
+    def read(self, ctx: Context, res: Resource) -> Actual | None:
+        st = self._statement(ctx, res.region, res.props["function_name"])
+        if st is None:
+            return None
+        principal = st.get("Principal")
+        props = {"function_name": res.props["function_name"], "function_arn": st.get("Resource"),
+                 "principal": principal.get("Service") if isinstance(principal, dict) else principal,
+                 "source_arn": ((st.get("Condition") or {}).get("ArnLike") or {}).get("AWS:SourceArn")}
+        return Actual(props, {"statement_id": PERMISSION_SID})
+
+    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        client = ctx.client("lambda", res.region)
+        retry(lambda: client.add_permission(FunctionName=res.props["function_name"], StatementId=PERMISSION_SID,
+                                            Action="lambda:InvokeFunction", Principal=res.props["principal"],
+                                            SourceArn=res.props["source_arn"]),
+              ctx, ("ResourceConflictException", "TooManyRequestsException"))
+        return {"statement_id": PERMISSION_SID}
+
+    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
+        self._remove(ctx, res.region, res.props["function_name"])
+        return self.create(ctx, res)
+
+    def _remove(self, ctx: Context, region: str, function: str) -> None:
+        try:
+            ctx.client("lambda", region).remove_permission(FunctionName=function, StatementId=PERMISSION_SID)
+        except ClientError as exc:
+            if error_code(exc) not in NOT_FOUND:
+                raise
+
+    def delete(self, ctx: Context, found: Found) -> None:
+        self._remove(ctx, found.region, found.outputs.get("function_name") or self._function_of(ctx, found.name))
+
+    def discover(self, ctx: Context, region: str) -> list[Found]:
+        from election.lambdas.contract import FUNCTIONS
+
+        out = []
+        for role in FUNCTIONS:
+            function = f"{ctx.plan_name}-{role}"
+            if self._statement(ctx, region, function) is not None:
+                out.append(Found(self.name, region, f"{function}-apigw", {"function_name": function}))
+        return out

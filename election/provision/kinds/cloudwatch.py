@@ -1,0 +1,142 @@
+"""CloudWatch alarms (per region) and the election dashboard (primary region).
+
+Alarms are compared field by field in the shape CloudWatch echoes back
+(dimensions as a mapping, threshold as a float), so an unchanged plan makes no
+PutMetricAlarm call. Dashboards cannot be tagged everywhere (moto refuses),
+so the dashboard is found by its deterministic name, the plan name; dashboards
+are global in AWS, so its title widget names the region that manages it and
+only that region reports it (else every other region would delete it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from election.provision.kinds.base import Actual, Change, Context, Found, Resource
+
+
+def alarm_description_prefix(plan: str) -> str:
+    """Every alarm's description starts with it: discovery needs one call, not one per alarm for tags."""
+    return f"[election:{plan}]"
+
+
+class Alarm:
+    """One metric alarm; `put_metric_alarm` both creates and replaces it."""
+
+    name = "alarm"
+
+    def read(self, ctx: Context, res: Resource) -> Actual | None:
+        alarms = ctx.client("cloudwatch", res.region).describe_alarms(
+            AlarmNames=[res.name], AlarmTypes=["MetricAlarm"]).get("MetricAlarms", [])
+        if not alarms:
+            return None
+        return Actual(self._props(alarms[0]), {"arn": alarms[0].get("AlarmArn"), "name": res.name})
+
+    @staticmethod
+    def _props(a: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "description": a.get("AlarmDescription", ""),
+            "namespace": a.get("Namespace"),
+            "metric": a.get("MetricName"),
+            "dimensions": {d["Name"]: d["Value"] for d in a.get("Dimensions", [])},
+            "statistic": a.get("Statistic"),
+            "period": a.get("Period"),
+            "evaluation_periods": a.get("EvaluationPeriods"),
+            "datapoints_to_alarm": a.get("DatapointsToAlarm", a.get("EvaluationPeriods")),
+            "threshold": float(a["Threshold"]) if a.get("Threshold") is not None else None,
+            "comparison": a.get("ComparisonOperator"),
+            "treat_missing_data": a.get("TreatMissingData", "missing"),
+        }
+
+    def _put(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        p = res.props
+        client = ctx.client("cloudwatch", res.region)
+        client.put_metric_alarm(
+            AlarmName=res.name, AlarmDescription=p["description"], ActionsEnabled=True,
+            Namespace=p["namespace"], MetricName=p["metric"],
+            Dimensions=[{"Name": k, "Value": v} for k, v in sorted(p["dimensions"].items())],
+            Statistic=p["statistic"], Period=int(p["period"]), EvaluationPeriods=int(p["evaluation_periods"]),
+            DatapointsToAlarm=int(p["datapoints_to_alarm"]), Threshold=float(p["threshold"]),
+            ComparisonOperator=p["comparison"], TreatMissingData=p["treat_missing_data"],
+            Tags=[{"Key": k, "Value": v} for k, v in res.tags.items()])
+        arn = f"arn:{ctx.partition}:cloudwatch:{res.region}:{ctx.account_id}:alarm:{res.name}"
+        return {"arn": arn, "name": res.name}
+
+    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        return self._put(ctx, res)
+
+    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
+        return self._put(ctx, res)
+
+    def delete(self, ctx: Context, found: Found) -> None:
+        ctx.client("cloudwatch", found.region).delete_alarms(AlarmNames=[found.name])
+
+    def discover(self, ctx: Context, region: str) -> list[Found]:
+        marker = alarm_description_prefix(ctx.plan_name)
+        pages = ctx.client("cloudwatch", region).get_paginator("describe_alarms").paginate(
+            AlarmNamePrefix=f"{ctx.plan_name}-", AlarmTypes=["MetricAlarm"])
+        return [Found(self.name, region, a["AlarmName"], {"arn": a.get("AlarmArn"), "name": a["AlarmName"]})
+                for page in pages for a in page.get("MetricAlarms", [])
+                if str(a.get("AlarmDescription", "")).startswith(marker)]
+
+
+class Dashboard:
+    """The plan's dashboard; props hold the body as parsed JSON so key order never causes a diff."""
+
+    name = "dashboard"
+
+    def read(self, ctx: Context, res: Resource) -> Actual | None:
+        try:
+            got = ctx.client("cloudwatch", res.region).get_dashboard(DashboardName=res.name)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("ResourceNotFound", "ResourceNotFoundException"):
+                return None
+            raise
+        return Actual({"body": json.loads(got["DashboardBody"])}, {"arn": got.get("DashboardArn"), "name": res.name})
+
+    def _put(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        ctx.client("cloudwatch", res.region).put_dashboard(
+            DashboardName=res.name, DashboardBody=json.dumps(res.props["body"], sort_keys=True))
+        return {"arn": f"arn:{ctx.partition}:cloudwatch::{ctx.account_id}:dashboard/{res.name}", "name": res.name}
+
+    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        return self._put(ctx, res)
+
+    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
+        return self._put(ctx, res)
+
+    def delete(self, ctx: Context, found: Found) -> None:
+        try:
+            ctx.client("cloudwatch", found.region).delete_dashboards(DashboardNames=[found.name])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("ResourceNotFound", "ResourceNotFoundException"):
+                raise
+
+    def discover(self, ctx: Context, region: str) -> list[Found]:
+        pages = ctx.client("cloudwatch", region).get_paginator("list_dashboards").paginate(
+            DashboardNamePrefix=ctx.plan_name)
+        names = [d["DashboardName"] for page in pages for d in page.get("DashboardEntries", [])
+                 if d["DashboardName"] == ctx.plan_name]
+        out = []
+        for name in names:
+            body = ctx.client("cloudwatch", region).get_dashboard(DashboardName=name)["DashboardBody"]
+            if managing_region(json.loads(body)) == region:
+                out.append(Found(self.name, region, name, {"name": name}))
+        return out
+
+
+def dashboard_title(plan: str, region: str) -> str:
+    """Markdown of the dashboard's first widget; `managing_region` reads the region back."""
+    return f"# Election {plan}\nManaged by `election` from {region}."
+
+
+def managing_region(body: dict[str, Any]) -> str | None:
+    for widget in body.get("widgets", [])[:1]:
+        found = re.search(r"from ([a-z]{2}(?:-[a-z]+)+-\d)\.", str(widget.get("properties", {}).get("markdown", "")))
+        if found:
+            return found.group(1)
+    return None

@@ -1,0 +1,474 @@
+"""The plan's domain: hosted zone, ACM certificates, API custom domains, health checks and records.
+
+Route 53 is global: the zone's comment names the region that manages it, and
+records are discovered by the region they belong to (latency records by their
+set identifier = region; the other records by the zone's managing region).
+Every wait (certificate validation) is bounded and sleeps through ctx.sleep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any, Iterator
+
+from botocore.exceptions import ClientError
+
+from election.errors import ElectionError
+from election.provision.kinds.base import TAG_PLAN, Actual, Change, Context, Found, Resource, retry
+
+GLOBAL = "us-east-1"            # Route 53's API lives here
+CLOUDFRONT_ZONE = "Z2FDTNDATAQYW2"   # the hosted zone of every CloudFront alias target
+# API Gateway regional endpoints' hosted zones (used only when the API does not report it, as on moto).
+APIGW_ZONES = {"us-east-1": "Z1UJRXOUMOOFQ8", "us-east-2": "ZOJJZC49E0EPZ", "us-west-1": "Z2MUQ32089INYE",
+               "us-west-2": "Z2OJLYMUO9EFXC", "eu-west-1": "ZLY8HYME6SFDD", "eu-central-1": "Z1U9ULNL0V5AJ3"}
+VALIDATION_PREFIX = "acm-validation."   # dns_record name of a certificate's validation CNAME
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def zone_comment(plan: str, region: str) -> str:
+    return f"[election:{plan}] managed from {region}"
+
+
+def _fqdn(name: str) -> str:
+    return name.rstrip(".").lower() + "."
+
+
+def _plain(name: str) -> str:
+    return name.rstrip(".").lower().replace("\\052", "*")
+
+
+def _plan_zones(ctx: Context) -> Iterator[dict[str, Any]]:
+    """Hosted zones created for this plan (any managing region)."""
+    marker = f"[election:{ctx.plan_name}] "
+    for page in ctx.client("route53", GLOBAL).get_paginator("list_hosted_zones").paginate():
+        for zone in page.get("HostedZones", []):
+            if str(zone.get("Config", {}).get("Comment", "")).startswith(marker):
+                yield zone
+
+
+def _zone_id(zone: dict[str, Any]) -> str:
+    return str(zone["Id"]).rsplit("/", 1)[-1]
+
+
+# --- hosted_zone --------------------------------------------------------------------------
+
+
+class HostedZone:
+    """The public zone of the plan's domain (delegate its name servers at the registrar)."""
+
+    name = "hosted_zone"
+
+    def _find(self, ctx: Context, domain: str) -> dict[str, Any] | None:
+        return next((z for z in _plan_zones(ctx) if z["Name"] == _fqdn(domain)), None)
+
+    def read(self, ctx: Context, res: Resource) -> Actual | None:
+        zone = self._find(ctx, res.name)
+        if zone is None:
+            return None
+        return Actual({"comment": zone.get("Config", {}).get("Comment", "")}, self._outputs(ctx, zone))
+
+    def _outputs(self, ctx: Context, zone: dict[str, Any]) -> dict[str, Any]:
+        got = ctx.client("route53", GLOBAL).get_hosted_zone(Id=_zone_id(zone))
+        return {"zone_id": _zone_id(zone), "name_servers": list(got.get("DelegationSet", {}).get("NameServers", []))}
+
+    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        r53 = ctx.client("route53", GLOBAL)
+        got = r53.create_hosted_zone(Name=res.name, CallerReference=f"{res.name}/{uuid.uuid4()}",
+                                     HostedZoneConfig={"Comment": res.props["comment"], "PrivateZone": False})
+        zone_id = _zone_id(got["HostedZone"])
+        r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id,
+                                     AddTags=[{"Key": k, "Value": v} for k, v in res.tags.items()])
+        return {"zone_id": zone_id, "name_servers": list(got.get("DelegationSet", {}).get("NameServers", []))}
+
+    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
+        ctx.client("route53", GLOBAL).update_hosted_zone_comment(Id=actual.outputs["zone_id"],
+                                                                Comment=res.props["comment"])
+        return dict(actual.outputs)
+
+    def delete(self, ctx: Context, found: Found) -> None:
+        r53 = ctx.client("route53", GLOBAL)
+        zone_id = found.outputs.get("zone_id") or _zone_id(self._find(ctx, found.name) or {"Id": ""})
+        if not zone_id:
+            return
+        apex = _fqdn(found.name)
+        doomed = [r for r in _records(ctx, zone_id) if not (r["Name"] == apex and r["Type"] in ("NS", "SOA"))]
+        if doomed:
+            r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={
+                "Changes": [{"Action": "DELETE", "ResourceRecordSet": r} for r in doomed]})
+        try:
+            r53.delete_hosted_zone(Id=zone_id)
+        except ClientError as exc:
+            if _code(exc) != "NoSuchHostedZone":
+                raise
+
+    def discover(self, ctx: Context, region: str) -> list[Found]:
+        return [Found(self.name, region, _plain(z["Name"]), {"zone_id": _zone_id(z)}) for z in _plan_zones(ctx)
+                if z.get("Config", {}).get("Comment", "").startswith(zone_comment(ctx.plan_name, region))]
+
+
+def _records(ctx: Context, zone_id: str) -> list[dict[str, Any]]:
+    pages = ctx.client("route53", GLOBAL).get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
+    return [r for page in pages for r in page.get("ResourceRecordSets", [])]
+
+
+# --- acm_certificate ------------------------------------------------------------------------
+
+
+class AcmCertificate:
+    """A DNS-validated certificate; the validation record is a dns_record using its outputs."""
+
+    name = "acm_certificate"
+    record_wait_s = 120.0   # ACM takes a few seconds to publish the validation record
+
+    def _find(self, ctx: Context, region: str, domain: str) -> dict[str, Any] | None:
+        acm = ctx.client("acm", region)
+        for page in acm.get_paginator("list_certificates").paginate():
+            for cert in page.get("CertificateSummaryList", []):
+                if cert.get("DomainName") == domain and self._is_ours(ctx, region, cert["CertificateArn"]):
+                    return cert
+        return None
+
+    def _is_ours(self, ctx: Context, region: str, arn: str) -> bool:
+        tags = ctx.client("acm", region).list_tags_for_certificate(CertificateArn=arn).get("Tags", [])
+        return {t["Key"]: t.get("Value") for t in tags}.get(TAG_PLAN) == ctx.plan_name
+
+    def _describe(self, ctx: Context, region: str, arn: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        cert = ctx.client("acm", region).describe_certificate(CertificateArn=arn)["Certificate"]
+        record = next((o.get("ResourceRecord") for o in cert.get("DomainValidationOptions", [])
+                       if o.get("ResourceRecord")), None) or {}
+        outputs = {"arn": arn, "status": cert.get("Status"),
+                   "validation_name": _plain(record.get("Name", "")), "validation_value": record.get("Value", "")}
+        return cert, outputs
+
+    def read(self, ctx: Context, res: Resource) -> Actual | None:
+        found = self._find(ctx, res.region, res.props["domain"])
+        if found is None:
+            return None
+        cert, outputs = self._describe(ctx, res.region, found["CertificateArn"])
+        return Actual({"domain": cert.get("DomainName"), "validation": cert.get(
+            "DomainValidationOptions", [{}])[0].get("ValidationMethod", "DNS")}, outputs)
+
+    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        token = hashlib.sha256(f"{ctx.plan_name}/{res.key}".encode()).hexdigest()[:32]
+        arn = ctx.client("acm", res.region).request_certificate(
+            DomainName=res.props["domain"], ValidationMethod=res.props["validation"], IdempotencyToken=token,
+            Tags=[{"Key": k, "Value": v} for k, v in res.tags.items()])["CertificateArn"]
+        waited, delay = 0.0, 2.0
+        while True:
+            _, outputs = self._describe(ctx, res.region, arn)
+            if outputs["validation_name"]:
+                return outputs
+            if waited >= self.record_wait_s:
+                raise ElectionError(f"ACM has not published the validation record of {res.props['domain']} "
+                                    f"in {res.region}; run the same command again in a minute.")
+            ctx.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 20.0)
+
+    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
+        raise ElectionError(f"The certificate {res.name} in {res.region} cannot be changed in place; "
+                            "run `election down` for the domain or delete the certificate, then `up` again.")
+
+    def delete(self, ctx: Context, found: Found) -> None:
+        arn = found.outputs.get("arn") or (self._find(ctx, found.region, found.name) or {}).get("CertificateArn")
+        if not arn:
+            return
+        try:   # a custom domain just deleted may hold it for a little while
+            retry(lambda: ctx.client("acm", found.region).delete_certificate(CertificateArn=arn), ctx,
+                  ("ResourceInUseException",), attempts=8, first_delay=5.0)
+        except ClientError as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise
+
+    def discover(self, ctx: Context, region: str) -> list[Found]:
+        acm = ctx.client("acm", region)
+        return [Found(self.name, region, c["DomainName"], {"arn": c["CertificateArn"]})
+                for page in acm.get_paginator("list_certificates").paginate()
+                for c in page.get("CertificateSummaryList", []) if self._is_ours(ctx, region, c["CertificateArn"])]
+
+
+def wait_issued(ctx: Context, region: str, arn: str, bound_s: float = 1800.0) -> None:
+    """Wait until the certificate is issued (DNS validation done), bounded, with backoff."""
+    waited, delay = 0.0, 5.0
+    acm = ctx.client("acm", region)
+    while True:
+        status = acm.describe_certificate(CertificateArn=arn)["Certificate"].get("Status")
+        if status == "ISSUED":
+            return
+        if status not in ("PENDING_VALIDATION", None) or waited >= bound_s:
+            raise ElectionError(f"The certificate {arn} is {status}, not issued; check that the domain's name "
+                                "servers point at the hosted zone, then run the same command again.")
+        ctx.sleep(delay)
+        waited += delay
+        delay = min(delay * 2, 60.0)
+
+
+# --- api_domain, api_mapping ---------------------------------------------------------------------
+
+
+class ApiDomain:
+    """The regional custom domain api.<domain> of the HTTP API (same name in every region)."""
+
+    name = "api_domain"
+
+    def read(self, ctx: Context, res: Resource) -> Actual | None:
+        try:
+            got = ctx.client("apigatewayv2", res.region).get_domain_name(DomainName=res.name)
+        except ClientError as exc:
+            if _code(exc) == "NotFoundException":
+                return None
+            raise
+        cfg = (got.get("DomainNameConfigurations") or [{}])[0]
+        props = {"certificate_arn": cfg.get("CertificateArn"), "endpoint_type": cfg.get("EndpointType"),
+                 "security_policy": cfg.get("SecurityPolicy")}
+        return Actual(props, self._outputs(res.region, res.name, cfg))
+
+    @staticmethod
+    def _outputs(region: str, name: str, cfg: dict[str, Any]) -> dict[str, Any]:
+        return {"domain_name": name,
+                "target_domain": cfg.get("ApiGatewayDomainName") or f"{name}.execute-api.{region}.amazonaws.com",
+                "hosted_zone_id": cfg.get("HostedZoneId") or APIGW_ZONES.get(region, APIGW_ZONES["us-east-1"])}
+
+    def _config(self, res: Resource) -> list[dict[str, Any]]:
+        return [{"CertificateArn": res.props["certificate_arn"], "EndpointType": res.props["endpoint_type"],
+                 "SecurityPolicy": res.props["security_policy"]}]
+
+    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        wait_issued(ctx, res.region, res.props["certificate_arn"])
+        got = ctx.client("apigatewayv2", res.region).create_domain_name(
+            DomainName=res.name, DomainNameConfigurations=self._config(res), Tags=dict(res.tags))
+        return self._outputs(res.region, res.name, (got.get("DomainNameConfigurations") or [{}])[0])
+
+    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
+        wait_issued(ctx, res.region, res.props["certificate_arn"])
+        got = ctx.client("apigatewayv2", res.region).update_domain_name(
+            DomainName=res.name, DomainNameConfigurations=self._config(res))
+        return self._outputs(res.region, res.name, (got.get("DomainNameConfigurations") or [{}])[0])
+
+    def delete(self, ctx: Context, found: Found) -> None:
+        try:
+            ctx.client("apigatewayv2", found.region).delete_domain_name(DomainName=found.name)
+        except ClientError as exc:
+            if _code(exc) != "NotFoundException":
+                raise
+
+    def discover(self, ctx: Context, region: str) -> list[Found]:
+        apis = ctx.client("apigatewayv2", region)
+        items = apis.get_domain_names().get("Items", [])
+        return [Found(self.name, region, d["DomainName"], {"domain_name": d["DomainName"]})
+                for d in items if (d.get("Tags") or {}).get(TAG_PLAN) == ctx.plan_name]
+
+
+class ApiMapping:
+    """Maps the custom domain's root to the plan's API `$default` stage."""
+
+    name = "api_mapping"
+
+    def _find(self, ctx: Context, region: str, domain: str) -> dict[str, Any] | None:
+        try:
+            items = ctx.client("apigatewayv2", region).get_api_mappings(DomainName=domain).get("Items", [])
+        except ClientError as exc:
+            if _code(exc) == "NotFoundException":
+                return None
+            raise
+        return next((m for m in items if not m.get("ApiMappingKey")), None)
+
+    def read(self, ctx: Context, res: Resource) -> Actual | None:
+        m = self._find(ctx, res.region, res.props["domain_name"])
+        if m is None:
+            return None
+        return Actual({"domain_name": res.props["domain_name"], "api_id": m.get("ApiId"), "stage": m.get("Stage")},
+                      {"mapping_id": m["ApiMappingId"]})
+
+    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        m = ctx.client("apigatewayv2", res.region).create_api_mapping(
+            DomainName=res.props["domain_name"], ApiId=res.props["api_id"], Stage=res.props["stage"])
+        return {"mapping_id": m["ApiMappingId"]}
+
+    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
+        client = ctx.client("apigatewayv2", res.region)
+        client.delete_api_mapping(DomainName=res.props["domain_name"], ApiMappingId=actual.outputs["mapping_id"])
+        return self.create(ctx, res)
+
+    def delete(self, ctx: Context, found: Found) -> None:
+        m = self._find(ctx, found.region, found.name)
+        if m is not None:
+            ctx.client("apigatewayv2", found.region).delete_api_mapping(DomainName=found.name,
+                                                                        ApiMappingId=m["ApiMappingId"])
+
+    def discover(self, ctx: Context, region: str) -> list[Found]:
+        return [Found(self.name, region, d.name, {}) for d in ApiDomain().discover(ctx, region)
+                if self._find(ctx, region, d.name) is not None]
+
+
+# --- health_check --------------------------------------------------------------------------------
+
+
+class HealthCheck:
+    """HTTPS health check of a region's /health; its caller reference starts with the resource name."""
+
+    name = "health_check"
+
+    def _find(self, ctx: Context, name: str) -> dict[str, Any] | None:
+        return next((h for h in self._all(ctx) if str(h.get("CallerReference", "")).startswith(f"{name}/")), None)
+
+    def _all(self, ctx: Context) -> Iterator[dict[str, Any]]:
+        for page in ctx.client("route53", GLOBAL).get_paginator("list_health_checks").paginate():
+            yield from page.get("HealthChecks", [])
+
+    def read(self, ctx: Context, res: Resource) -> Actual | None:
+        h = self._find(ctx, res.name)
+        if h is None:
+            return None
+        c = h["HealthCheckConfig"]
+        props = {"type": c.get("Type"), "fqdn": c.get("FullyQualifiedDomainName"), "path": c.get("ResourcePath"),
+                 "port": c.get("Port"), "interval": c.get("RequestInterval"),
+                 "failure_threshold": c.get("FailureThreshold"), "sni": c.get("EnableSNI")}
+        return Actual(props, {"id": h["Id"], "version": h.get("HealthCheckVersion")})
+
+    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        p = res.props
+        r53 = ctx.client("route53", GLOBAL)
+        h = r53.create_health_check(CallerReference=f"{res.name}/{uuid.uuid4()}", HealthCheckConfig={
+            "Type": p["type"], "FullyQualifiedDomainName": p["fqdn"], "ResourcePath": p["path"], "Port": p["port"],
+            "RequestInterval": p["interval"], "FailureThreshold": p["failure_threshold"], "EnableSNI": p["sni"]})
+        hid = h["HealthCheck"]["Id"]
+        r53.change_tags_for_resource(ResourceType="healthcheck", ResourceId=hid, AddTags=[
+            {"Key": "Name", "Value": res.name}, *({"Key": k, "Value": v} for k, v in res.tags.items())])
+        return {"id": hid, "version": h["HealthCheck"].get("HealthCheckVersion")}
+
+    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
+        if {c.field for c in changes} & {"type", "interval"}:   # immutable in Route 53: replace
+            self.delete(ctx, Found(self.name, res.region, res.name, actual.outputs))
+            return self.create(ctx, res)
+        p = res.props
+        h = ctx.client("route53", GLOBAL).update_health_check(
+            HealthCheckId=actual.outputs["id"], FullyQualifiedDomainName=p["fqdn"], ResourcePath=p["path"],
+            Port=p["port"], FailureThreshold=p["failure_threshold"], EnableSNI=p["sni"])
+        return {"id": actual.outputs["id"], "version": h["HealthCheck"].get("HealthCheckVersion")}
+
+    def delete(self, ctx: Context, found: Found) -> None:
+        hid = found.outputs.get("id") or (self._find(ctx, found.name) or {}).get("Id")
+        if not hid:
+            return
+        try:
+            ctx.client("route53", GLOBAL).delete_health_check(HealthCheckId=hid)
+        except ClientError as exc:
+            if _code(exc) != "NoSuchHealthCheck":
+                raise
+
+    def discover(self, ctx: Context, region: str) -> list[Found]:
+        prefix = f"{ctx.plan_name}-{region}/"
+        return [Found(self.name, region, prefix[:-1], {"id": h["Id"]}) for h in self._all(ctx)
+                if str(h.get("CallerReference", "")).startswith(prefix)]
+
+
+# --- dns_record ----------------------------------------------------------------------------------
+
+
+class DnsRecord:
+    """One record set: a CNAME with a value, or an alias (optionally latency-routed with a health check)."""
+
+    name = "dns_record"
+
+    def _find(self, ctx: Context, zone_id: str, name: str, rtype: str, set_id: str | None) -> dict[str, Any] | None:
+        got = ctx.client("route53", GLOBAL).list_resource_record_sets(
+            HostedZoneId=zone_id, StartRecordName=_fqdn(name), StartRecordType=rtype, MaxItems="100")
+        for r in got.get("ResourceRecordSets", []):
+            if _fqdn(r["Name"]) == _fqdn(name) and r["Type"] == rtype and r.get("SetIdentifier") == set_id:
+                return r
+        return None
+
+    def read(self, ctx: Context, res: Resource) -> Actual | None:
+        p = res.props
+        try:
+            r = self._find(ctx, p["zone_id"], p["record_name"], p["type"], p.get("set_identifier"))
+        except ClientError as exc:
+            if _code(exc) == "NoSuchHostedZone":
+                return None
+            raise
+        if r is None:
+            return None
+        return Actual(record_props(p["zone_id"], r), {"zone_id": p["zone_id"], "fqdn": _plain(r["Name"])})
+
+    def _upsert(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        p = res.props
+        ctx.client("route53", GLOBAL).change_resource_record_sets(HostedZoneId=p["zone_id"], ChangeBatch={
+            "Changes": [{"Action": "UPSERT", "ResourceRecordSet": record_set(p)}]})
+        return {"zone_id": p["zone_id"], "fqdn": _plain(p["record_name"])}
+
+    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        return self._upsert(ctx, res)
+
+    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
+        return self._upsert(ctx, res)
+
+    def delete(self, ctx: Context, found: Found) -> None:
+        o = found.outputs
+        record = o.get("record")
+        if record is None:
+            for zone in _plan_zones(ctx):
+                for f in self._discover_zone(ctx, zone, found.region):
+                    if f.name == found.name:
+                        record, o = f.outputs["record"], f.outputs
+        if record is None:
+            return
+        try:
+            ctx.client("route53", GLOBAL).change_resource_record_sets(HostedZoneId=o["zone_id"], ChangeBatch={
+                "Changes": [{"Action": "DELETE", "ResourceRecordSet": record}]})
+        except ClientError as exc:
+            if _code(exc) not in ("NoSuchHostedZone", "InvalidChangeBatch"):
+                raise
+
+    def discover(self, ctx: Context, region: str) -> list[Found]:
+        return [f for zone in _plan_zones(ctx) for f in self._discover_zone(ctx, zone, region)]
+
+    def _discover_zone(self, ctx: Context, zone: dict[str, Any], region: str) -> list[Found]:
+        zone_id = _zone_id(zone)
+        manages = zone.get("Config", {}).get("Comment", "").startswith(zone_comment(ctx.plan_name, region))
+        out = []
+        for r in _records(ctx, zone_id):
+            if r["Type"] in ("NS", "SOA") and _fqdn(r["Name"]) == zone["Name"]:
+                continue
+            name = _plain(r["Name"])
+            if r["Type"] == "CNAME" and name.startswith("_"):
+                name = VALIDATION_PREFIX + name.split(".", 1)[1]
+            mine = r.get("SetIdentifier") == region if r.get("SetIdentifier") else manages
+            if mine:
+                out.append(Found(self.name, region, name, {"zone_id": zone_id, "record": r}))
+        return out
+
+
+def record_set(p: dict[str, Any] | Any) -> dict[str, Any]:
+    """The Route 53 ResourceRecordSet for dns_record props."""
+    rs: dict[str, Any] = {"Name": _fqdn(p["record_name"]), "Type": p["type"]}
+    if p.get("set_identifier"):
+        rs["SetIdentifier"] = p["set_identifier"]
+    if p.get("latency_region"):
+        rs["Region"] = p["latency_region"]
+    if p.get("health_check_id"):
+        rs["HealthCheckId"] = p["health_check_id"]
+    if p.get("alias_dns_name"):
+        rs["AliasTarget"] = {"HostedZoneId": p["alias_zone_id"], "DNSName": _fqdn(p["alias_dns_name"]),
+                             "EvaluateTargetHealth": bool(p["evaluate_target_health"])}
+    else:
+        rs["TTL"] = int(p["ttl"])
+        rs["ResourceRecords"] = [{"Value": p["value"]}]
+    return rs
+
+
+def record_props(zone_id: str, r: dict[str, Any]) -> dict[str, Any]:
+    """dns_record props in the shape the model writes them, from a Route 53 record set."""
+    alias = r.get("AliasTarget") or {}
+    values = [v["Value"] for v in r.get("ResourceRecords", [])]
+    return {"zone_id": zone_id, "record_name": _plain(r["Name"]), "type": r["Type"],
+            "set_identifier": r.get("SetIdentifier"), "latency_region": r.get("Region"),
+            "health_check_id": r.get("HealthCheckId"),
+            "ttl": r.get("TTL"), "value": values[0] if values else None,
+            "alias_dns_name": _plain(alias["DNSName"]) if alias else None,
+            "alias_zone_id": alias.get("HostedZoneId"),
+            "evaluate_target_health": alias.get("EvaluateTargetHealth") if alias else None}
