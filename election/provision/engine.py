@@ -162,6 +162,7 @@ class Deployer:
             steps[k] = _step(res, "update" if changes else "noop", changes, note)
 
         self._walk(list(self.order), self.deps, one)
+        self.outputs = outputs
         deletions = [Step(f.key, f.kind, f.region, f.name, "delete") for f in self._leftovers()]
         return PlanResult([steps[k] for k in self.order] + deletions)
 
@@ -217,9 +218,8 @@ class Deployer:
 
     # --- destroy ----------------------------------------------------------------
 
-    def destroy(self, destroy_data: bool = False, progress: Progress | None = None) -> list[str]:
-        """Delete everything tagged for the plan, in reverse order; refuse while ballots exist."""
-        report = progress or (lambda key, status: None)
+    def targets(self, destroy_data: bool = False) -> list[Found]:
+        """What `destroy` would delete; raises (nothing deleted) while ballots exist unless destroy_data."""
         regions = self.known_regions()
         if not destroy_data:
             table = model.names(self.plan).table("ballots")
@@ -228,8 +228,13 @@ class Deployer:
                     raise ElectionError(
                         f"The ballots table {table} in {r} holds votes, so nothing was deleted; "
                         "run `election down --destroy-data` to delete them with everything else.")
-        found = self._discover(regions)
-        self._delete_all(found, report)
+        return self._discover(regions)
+
+    def destroy(self, destroy_data: bool = False, progress: Progress | None = None,
+                targets: list[Found] | None = None) -> list[str]:
+        """Delete everything tagged for the plan, in reverse order; refuse while ballots exist."""
+        found = self.targets(destroy_data) if targets is None else targets
+        self._delete_all(found, progress or (lambda key, status: None))
         return [f.key for f in found]
 
     # --- discovery --------------------------------------------------------------

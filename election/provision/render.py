@@ -1,0 +1,103 @@
+"""Rich tables for `plan`, `up`, `status`: what changes, per region, field by field."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from election.provision.engine import PlanResult, Step, _plain
+from election.provision.kinds.base import Change
+
+STYLE = {"create": "green", "update": "yellow", "delete": "red", "noop": "dim"}
+SYMBOL = {"create": "+ create", "update": "~ update", "delete": "- delete", "noop": "  unchanged"}
+MAX_VALUE = 60
+
+
+def plan_table(result: PlanResult, show_noop: bool = False, title: str = "Plan") -> Table:
+    """One row per changed resource (unchanged ones folded into a count per region)."""
+    table = Table(title=title, title_justify="left", show_lines=False)
+    table.add_column("region", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("name")
+    table.add_column("action", no_wrap=True)
+    table.add_column("changes")
+    for region, steps in result.by_region().items():
+        hidden = 0
+        for s in steps:
+            if s.action == "noop" and not show_noop and not s.note:
+                hidden += 1
+                continue
+            table.add_row(region, s.kind, s.name, Text(SYMBOL[s.action], style=STYLE[s.action]), _changes(s))
+        if hidden:
+            table.add_row(region, "", Text(f"{hidden} resources unchanged", style="dim"), "", "")
+    return table
+
+
+def summary_line(result: PlanResult) -> str:
+    return (f"{result.count('create')} to create, {result.count('update')} to update, "
+            f"{result.count('delete')} to delete, {result.count('noop')} unchanged.")
+
+
+def status_table(result: PlanResult) -> Table:
+    """Per region: how many resources exist and match, differ, are missing or are left over."""
+    table = Table(title="Status", title_justify="left")
+    for col in ("region", "in place", "differs", "missing", "left over (to delete)"):
+        table.add_column(col, justify="left" if col == "region" else "right")
+    for region, steps in result.by_region().items():
+        counts = {a: sum(1 for s in steps if s.action == a) for a in ("noop", "update", "create", "delete")}
+        table.add_row(region, str(counts["noop"]), _count(counts["update"], "yellow"),
+                      _count(counts["create"], "red"), _count(counts["delete"], "red"))
+    return table
+
+
+def outputs_table(outputs: dict[str, Any]) -> Table:
+    table = Table(title="Outputs", title_justify="left")
+    table.add_column("region")
+    table.add_column("API URL")
+    table.add_column("votes queue")
+    for region, out in outputs.get("regions", {}).items():
+        table.add_row(region, out.get("api_url") or "-", out.get("queues", {}).get("votes") or "-")
+    return table
+
+
+def _count(n: int, style: str) -> Text:
+    return Text(str(n), style=style if n else "dim")
+
+
+def _changes(step: Step) -> Text:
+    text = Text()
+    if step.note:
+        text.append(step.note, style="cyan")
+    for c in _flatten(step.changes):
+        if text:
+            text.append("\n")
+        text.append(f"{c.field}: ", style="bold")
+        if step.action == "create" or c.old is None:
+            text.append(_short(c.new))
+        else:
+            text.append(_short(c.old), style="red")
+            text.append(" → ")
+            text.append(_short(c.new), style="green")
+    return text
+
+
+def _flatten(changes: tuple[Change, ...]) -> list[Change]:
+    """A change inside a mapping (environment, tags, policy) shows the keys that differ, not the whole blob."""
+    out: list[Change] = []
+    for c in changes:
+        if isinstance(c.old, dict) and isinstance(c.new, dict):
+            for k in sorted(set(c.old) | set(c.new)):
+                if c.old.get(k) != c.new.get(k):
+                    out.append(Change(f"{c.field}.{k}", c.old.get(k), c.new.get(k)))
+        else:
+            out.append(c)
+    return out
+
+
+def _short(value: Any) -> str:
+    value = _plain(value)
+    s = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+    return s if len(s) <= MAX_VALUE else s[:MAX_VALUE - 1] + "…"
