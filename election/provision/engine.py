@@ -122,13 +122,13 @@ class Deployer:
 
     def __init__(self, plan: Plan, provider: ClientProvider, sleep: Callable[[float], None] = time.sleep,
                  site_dir: Path = Path("website"), lambdas_dir: Path | None = None,
-                 registry: Mapping[str, Kind] | None = None, workers: int = 8) -> None:
+                 registry: Mapping[str, Kind] | None = None, workers: int = 8, edge: bool = True) -> None:
         self.plan = plan
         self.provider = provider
         self.ctx = _Context(plan, provider, sleep)
         self.registry = dict(registry if registry is not None else REGISTRY)
         self.workers = workers
-        self.resources = model.desired(plan, site_dir, lambdas_dir)
+        self.resources = model.desired(plan, site_dir, lambdas_dir, edge=edge)
         self.by_key = {r.key: r for r in self.resources}
         if len(self.by_key) != len(self.resources):
             raise ValueError("two desired resources share a key")

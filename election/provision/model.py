@@ -83,14 +83,18 @@ def plan_tags(plan: Plan) -> dict[str, str]:
     return {**dict(plan.tags), TAG_PLAN: plan.name}
 
 
-def desired(plan: Plan, site_dir: Path = Path("website"), lambdas_dir: Path | None = None) -> list[Resource]:
-    """All resources of the plan: core data plane per region, then the edge (if that module exists)."""
-    edge = _edge(plan, site_dir)
-    edge_keys = {r.key for r in edge}
+def desired(plan: Plan, site_dir: Path = Path("website"), lambdas_dir: Path | None = None,
+            edge: bool = True) -> list[Resource]:
+    """All resources of the plan: core data plane per region, then the edge (if that module exists).
+
+    `edge=False` leaves out the HTTP API, alarms, site and DNS (core tests, or a data-plane-only stack).
+    """
+    edge_res = _edge(plan, site_dir) if edge else []
+    edge_keys = {r.key for r in edge_res}
     out: list[Resource] = []
     for region in plan.region_names:
         out.extend(_region(plan, region, lambdas_dir or package.LAMBDAS_DIR, edge_keys))
-    return out + edge
+    return out + edge_res
 
 
 def _edge(plan: Plan, site_dir: Path) -> list[Resource]:
