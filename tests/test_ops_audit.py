@@ -12,6 +12,7 @@ import pytest
 from moto import mock_aws
 
 from election.lambdas import contract, logic
+from election.lambdas.enqueue import make_handler as make_enqueue
 from election.lambdas.process import Process
 from election.lambdas.tally import Tally
 from election.ops import dlq, drain, state
@@ -42,6 +43,7 @@ class Pipeline:
         urls = {r: target.queue_url(r, target.names.votes_queue) for r in plan.region_names}
         self.process: dict[str, Process] = {}
         self.tally: dict[str, Tally] = {}
+        self.enqueue: dict[str, Any] = {}
         for r in plan.region_names:
             env = {contract.ENV_PLAN: plan.name, contract.ENV_REGION: r,
                    contract.ENV_VOTERS_TABLE: target.names.voters, contract.ENV_BALLOTS_TABLE: target.names.ballots,
@@ -50,8 +52,11 @@ class Pipeline:
                    contract.ENV_BALLOT: json.dumps({"candidates": list(plan.ballot.candidates),
                                                     "overrides": {k: list(v) for k, v in plan.ballot.overrides.items()}}),
                    contract.ENV_VOTER_PEPPER_SECRET: target.names.voter_pepper,
-                   contract.ENV_BALLOT_PEPPER_SECRET: target.names.ballot_pepper}
+                   contract.ENV_BALLOT_PEPPER_SECRET: target.names.ballot_pepper,
+                   contract.ENV_HANDOFF_QUEUE_URL: target.queue_url(r, target.names.handoff_queue)}
             self.process[r] = Process(env)
+            self.enqueue[r] = make_enqueue(env)
+            self.enqueue[r].polls._ttl = 0
             self.tally[r] = Tally(env)
 
     def vote(self, voter_id: str, st: str, candidate: str) -> dict[str, str]:

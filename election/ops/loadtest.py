@@ -1,0 +1,386 @@
+"""An open-loop load test of the voting API, then proof that the tally matches what was accepted.
+
+Open loop: request i starts at t0 + i/rate whether or not earlier ones have
+answered, so a slow system sees the queue build up (as voters would make it)
+instead of the generator politely slowing down. Latency is measured from each
+request's *scheduled* start, so queueing inside the generator is not hidden
+(no coordinated omission).
+
+Traffic: one vote per voter from the credential file (candidates drawn with
+the state's 2016 shares), plus optional duplicates (a voter who already got a
+202 votes again for someone else: 409, or 202 with the same receipt if the
+first is still in the queue) and malformed or invalid requests (expect 4xx).
+
+Verification after the queues and the tally drain: every receipt answered
+202 is a ballot in its home region, its candidate is one the voter sent, and
+the results grew by exactly the accepted voters per state and candidate: no
+vote lost, none counted twice, duplicates and invalid traffic changed nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import aiohttp
+
+from election.ops import data, drain, state
+from election.ops.audit import fetch_ballots
+from election.ops.seed import Voter, new_voter_id
+from election.ops.target import Target
+from election.plan import Plan
+
+EXPECTED = {"vote": {202}, "duplicate": {202, 409}, "malformed": {400}, "bad_id": {400},
+            "unknown_voter": {404}, "bad_candidate": {422}}
+INVALID_KINDS = ("malformed", "bad_id", "unknown_voter", "bad_candidate")
+
+
+@dataclass
+class Req:
+    """One planned request: its kind, the voter (if any), what is sent."""
+
+    kind: str
+    voter_id: str | None = None
+    state: str | None = None
+    candidate: str | None = None
+    body: bytes = b""
+
+
+@dataclass
+class Outcome:
+    req: Req
+    status: int          # 0: no answer (connection error or timeout)
+    latency: float       # seconds from the scheduled start
+    receipt: str | None = None
+
+
+@dataclass
+class Live:
+    """Running figures for the progress display."""
+
+    planned: int
+    sent: int = 0
+    done: int = 0
+    errors: int = 0      # answers other than the expected ones, and no answers
+    started: float = field(default_factory=time.monotonic)
+    latencies: list[float] = field(default_factory=list)
+
+    def percentile(self, p: float) -> float:
+        return percentile(self.latencies, p)
+
+    @property
+    def rate(self) -> float:
+        el = time.monotonic() - self.started
+        return self.done / el if el > 0 else 0.0
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100) of unsorted values; 0 for none."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, int(round(p / 100 * len(ordered) + 0.5)) - 1))
+    return ordered[k]
+
+
+# --- planning --------------------------------------------------------------------------
+
+def plan_requests(voters: Sequence[Voter], plan: Plan, votes: int, duplicates: float, invalid: float,
+                  rng: random.Random) -> list[Req]:
+    """`votes` first votes by distinct voters, plus duplicate and invalid requests mixed in at random.
+
+    Duplicates are placed in the schedule but resolved to a voter only when sent (the voter must
+    already hold a 202), so a fraction F means about F of all requests are duplicates.
+    """
+    if votes > len(voters):
+        from election.errors import ElectionError
+        raise ElectionError(f"{votes} votes asked for but the credential file has {len(voters)} voters; "
+                            "seed more with `election seed-voters` or lower --votes.")
+    chosen = rng.sample(list(voters), votes)
+    reqs = []
+    for vid, st in chosen:
+        names = plan.ballot.for_state(st)
+        cand = rng.choices(names, weights=data.candidate_weights(st, names))[0]
+        reqs.append(Req("vote", vid, st, cand, vote_body(vid, cand)))
+    share = duplicates + invalid
+    extra = int(round(votes * share / (1 - share))) if 0 < share < 1 else 0
+    for i in range(extra):
+        if rng.random() < duplicates / share:
+            reqs.append(Req("duplicate"))
+        else:
+            reqs.append(invalid_request(rng.choice(INVALID_KINDS), voters, plan, rng))
+    first_votes = reqs[:votes]
+    rest = reqs[votes:]
+    # Keep the first 5 % of the schedule honest votes so duplicates have someone to repeat.
+    head = max(1, votes // 20)
+    mixed = first_votes[head:] + rest
+    rng.shuffle(mixed)
+    return first_votes[:head] + mixed
+
+
+def vote_body(voter_id: str, candidate: str) -> bytes:
+    return json.dumps({"voter_id": voter_id, "candidate": candidate}).encode()
+
+
+def invalid_request(kind: str, voters: Sequence[Voter], plan: Plan, rng: random.Random) -> Req:
+    """A request the API must refuse with a 4xx and that must change nothing."""
+    vid, st = voters[rng.randrange(len(voters))]
+    if kind == "malformed":
+        return Req(kind, body=rng.choice([b"{not json", b"[]", b'{"voter_id": 7, "candidate": "x"}',
+                                          b'{"voter_id": "' + vid.encode() + b'"}', b"\xff\xfe"]))
+    if kind == "bad_id":
+        return Req(kind, body=vote_body("0O1I-" + vid[5:], plan.ballot.for_state(st)[0]))
+    if kind == "unknown_voter":
+        return Req(kind, body=vote_body(new_voter_id(), plan.ballot.for_state(st)[0]))
+    return Req(kind, vid, st, "Nobody On The Ballot", vote_body(vid, "Nobody On The Ballot"))
+
+
+# --- running ---------------------------------------------------------------------------
+
+async def _run(url: str, reqs: list[Req], rate: float, concurrency: int, timeout: float, live: Live,
+               on_tick: Callable[[Live], None], rng: random.Random,
+               ballots: dict[str, tuple[str, ...]]) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    accepted: list[Req] = []      # votes answered 202, for duplicates to repeat
+    headers = {"content-type": "application/json"}
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency, ttl_dns_cache=300)
+    client_timeout = aiohttp.ClientTimeout(total=timeout)
+    loop = asyncio.get_running_loop()
+
+    async def send(session: aiohttp.ClientSession, req: Req, due: float) -> None:
+        if req.kind == "duplicate":
+            if not accepted:
+                req = Req("duplicate_skipped")
+            else:
+                first = accepted[rng.randrange(len(accepted))]
+                others = [c for c in ballot_of(first) if c != first.candidate] or [first.candidate]
+                cand = rng.choice(others)
+                req = Req("duplicate", first.voter_id, first.state, cand, vote_body(first.voter_id or "", cand))
+        if req.kind == "duplicate_skipped":
+            live.done += 1
+            return
+        status, receipt = 0, None
+        try:
+            async with session.post(url, data=req.body, headers=headers) as resp:
+                status = resp.status
+                raw = await resp.read()
+                if status == 202:
+                    try:
+                        receipt = json.loads(raw).get("receipt")
+                    except ValueError:
+                        receipt = None
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            status = 0
+        latency = loop.time() - due
+        outcomes.append(Outcome(req, status, latency, receipt))
+        live.done += 1
+        live.latencies.append(latency)
+        if status not in EXPECTED.get(req.kind, set()):
+            live.errors += 1
+        if req.kind == "vote" and status == 202:
+            accepted.append(req)
+
+    def ballot_of(r: Req) -> tuple[str, ...]:
+        return ballots.get(r.state or "", (r.candidate or "",))
+
+    async def ticker() -> None:
+        while True:
+            on_tick(live)
+            await asyncio.sleep(0.25)
+
+    async with aiohttp.ClientSession(connector=connector, timeout=client_timeout) as session:
+        tick = asyncio.create_task(ticker())
+        tasks: list[asyncio.Task[None]] = []
+        t0 = loop.time()
+        i = 0
+        while i < len(reqs):
+            now = loop.time()
+            due_n = min(len(reqs), int((now - t0) * rate) + 1)
+            while i < due_n:
+                tasks.append(asyncio.create_task(send(session, reqs[i], t0 + i / rate)))
+                live.sent += 1
+                i += 1
+            if i < len(reqs):
+                await asyncio.sleep(max(0.0, t0 + i / rate - loop.time()))
+        await asyncio.gather(*tasks)
+        tick.cancel()
+        on_tick(live)
+    return outcomes
+
+
+# --- report ----------------------------------------------------------------------------
+
+@dataclass
+class Report:
+    url: str
+    planned: int
+    seconds: float
+    target_rate: float
+    throughput: float
+    latency_ms: dict[str, float]
+    statuses: dict[str, int]
+    by_kind: dict[str, dict[str, int]]
+    accepted_voters: int
+    unexpected: dict[str, int]
+    drain_seconds: float = 0.0
+    drained: bool = False
+    verified: bool = False
+    problems: list[str] = field(default_factory=list)
+    ledger: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def ledger_path(plan: str) -> Path:
+    return Path(".election") / f"{plan}-receipts.jsonl"
+
+
+def append_ledger(path: Path, entries: list[dict[str, str]]) -> None:
+    """Accepted receipts (no voter IDs) for `election audit`; owner-only like the credential file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        for e in entries:
+            fh.write(json.dumps(e, separators=(",", ":")) + "\n")
+
+
+def summarize(url: str, outcomes: list[Outcome], seconds: float, rate: float) -> Report:
+    lat = [o.latency for o in outcomes]
+    statuses = Counter(str(o.status) for o in outcomes)
+    by_kind: dict[str, Counter[str]] = {}
+    unexpected: Counter[str] = Counter()
+    for o in outcomes:
+        by_kind.setdefault(o.req.kind, Counter())[str(o.status)] += 1
+        if o.status not in EXPECTED.get(o.req.kind, set()):
+            unexpected[f"{o.req.kind}:{o.status}"] += 1
+    voters = {o.receipt for o in outcomes if o.status == 202 and o.receipt}
+    return Report(url=url, planned=len(outcomes), seconds=round(seconds, 3), target_rate=rate,
+                  throughput=round(len(outcomes) / seconds, 1) if seconds else 0.0,
+                  latency_ms={f"p{p}": round(percentile(lat, p) * 1000, 1) for p in (50, 90, 99)}
+                  | {"max": round(max(lat, default=0) * 1000, 1)},
+                  statuses=dict(sorted(statuses.items())), by_kind={k: dict(v) for k, v in by_kind.items()},
+                  accepted_voters=len(voters), unexpected=dict(unexpected))
+
+
+def verify(target: Target, outcomes: list[Outcome], before: Counter[tuple[str, str]],
+           report: Report) -> list[str]:
+    """Every 202 is exactly one counted ballot; nothing else changed the results. Returns the problems."""
+    problems: list[str] = []
+    sent: dict[str, dict[str, Any]] = {}      # receipt -> {"state", "candidates": {...}}
+    ambiguous = 0                             # votes with no answer: may or may not have been stored
+    for o in outcomes:
+        if o.status == 202 and o.req.kind in INVALID_KINDS:
+            problems.append(f"An invalid request ({o.req.kind}) was accepted with 202.")
+        if o.status == 202:
+            if not o.receipt:
+                problems.append("A 202 answer carried no receipt.")
+                continue
+            entry = sent.setdefault(o.receipt, {"state": o.req.state, "candidates": set()})
+            entry["candidates"].add(o.req.candidate)
+        elif o.req.kind == "vote" and (o.status == 0 or o.status >= 500):
+            ambiguous += 1
+    homes = target.plan.state_regions()
+    by_region: dict[str, list[str]] = {}
+    for receipt, entry in sent.items():
+        by_region.setdefault(homes[entry["state"]], []).append(receipt)
+    expected: Counter[tuple[str, str]] = Counter()
+    lost: Counter[str] = Counter()
+    for region, receipts in by_region.items():
+        found = fetch_ballots(target, region, receipts)
+        for r in receipts:
+            ballot = found.get(r)
+            entry = sent[r]
+            if ballot is None:
+                lost[entry["state"]] += 1
+                continue
+            if ballot.get("state") != entry["state"] or ballot.get("candidate") not in entry["candidates"]:
+                problems.append(f"The ballot for receipt {r} records {ballot.get('state')} / "
+                                f"{ballot.get('candidate')}, which this voter did not send.")
+            expected[(ballot["state"], ballot["candidate"])] += 1
+    if lost:
+        problems.append(f"{sum(lost.values())} vote(s) answered 202 never became a ballot ("
+                        + ", ".join(f"{s}: {n}" for s, n in sorted(lost.items())) + ").")
+    after = state.national(state.read_counters(target))
+    delta = Counter({k: after[k] - before[k] for k in set(after) | set(before) if after[k] != before[k]})
+    extra = 0
+    for key in sorted(set(delta) | set(expected)):
+        if delta[key] != expected[key]:
+            diff = delta[key] - expected[key]
+            extra += diff
+            problems.append(f"{key[0]} / {key[1]}: the results grew by {delta[key]} but {expected[key]} "
+                            f"accepted ballot(s) exist ({'+' if diff > 0 else ''}{diff}).")
+    if problems and extra > 0 and extra <= ambiguous and not lost and all("results grew" in p for p in problems):
+        problems = []    # the surplus is explained by votes whose answer never arrived but were stored
+    report.accepted_voters = len(sent)
+    return problems
+
+
+@dataclass
+class Fired:
+    """What the load phase produced, for verification."""
+
+    report: Report
+    outcomes: list[Outcome]
+    before: Counter[tuple[str, str]]
+
+
+def fire(target: Target, voters: Sequence[Voter], url: str, votes: int, rate: float, concurrency: int,
+         duplicates: float = 0.0, invalid: float = 0.0, timeout: float = 30.0, seed: int | None = None,
+         ledger: Path | None = None, on_tick: Callable[[Live], None] = lambda live: None) -> Fired:
+    """Plan the traffic, send it on schedule, summarize it and record the accepted receipts."""
+    if rate <= 0 or concurrency < 1:
+        from election.errors import ElectionError
+        raise ElectionError("--rate must be above 0 and --concurrency at least 1.")
+    rng = random.Random(seed)
+    plan = target.plan
+    reqs = plan_requests(voters, plan, votes, duplicates, invalid, rng)
+    before = state.national(state.read_counters(target))
+    live = Live(planned=len(reqs))
+    started = time.monotonic()
+    outcomes = asyncio.run(_run(url.rstrip("/") + "/votes", reqs, rate, concurrency, timeout, live, on_tick, rng,
+                                {s: plan.ballot.for_state(s) for s in plan.state_regions()}))
+    seconds = time.monotonic() - started
+    report = summarize(url, outcomes, seconds, rate)
+    accepted = [{"receipt": o.receipt, "state": o.req.state, "candidate": o.req.candidate}
+                for o in outcomes if o.status == 202 and o.receipt and o.req.kind == "vote"]
+    path = ledger or ledger_path(plan.name)
+    append_ledger(path, accepted)
+    report.ledger = str(path)
+    return Fired(report, outcomes, before)
+
+
+def settle_and_verify(target: Target, fired: Fired, drain_timeout: float = 300.0,
+                      on_drain: Callable[[int, int], None] = lambda q, u: None) -> Report:
+    """Wait for queues and tally to drain, then verify; fills in and returns the report."""
+    report = fired.report
+    waited = drain.wait_drained(target, timeout=drain_timeout, on_poll=on_drain)
+    report.drained, report.drain_seconds = waited.drained, round(waited.seconds, 2)
+    report.problems = verify(target, fired.outcomes, fired.before, report)
+    if not waited.drained:
+        report.problems.append(f"The queues and tally did not drain within {drain_timeout:.0f} s "
+                               f"({waited.queued} queued, {waited.uncounted} uncounted).")
+    dead = sum(qs[q] for qs in state.queue_depths(target).values() for q in target.names.dead_letter_queues)
+    if dead:
+        report.problems.append(f"{dead} message(s) are in dead-letter queues (election dlq list).")
+    report.verified = not report.problems
+    return report
+
+
+def run_loadtest(target: Target, voters: Sequence[Voter], url: str, votes: int, rate: float, concurrency: int,
+                 duplicates: float = 0.0, invalid: float = 0.0, timeout: float = 30.0, drain_timeout: float = 300.0,
+                 seed: int | None = None, verify_after: bool = True, ledger: Path | None = None,
+                 on_tick: Callable[[Live], None] = lambda live: None,
+                 on_drain: Callable[[int, int], None] = lambda q, u: None) -> Report:
+    """Fire the load, then (unless told not to) wait for the drain and verify."""
+    fired = fire(target, voters, url, votes, rate, concurrency, duplicates, invalid, timeout, seed, ledger, on_tick)
+    if not verify_after:
+        return fired.report
+    return settle_and_verify(target, fired, drain_timeout, on_drain)

@@ -1,0 +1,154 @@
+"""loadtest: open-loop traffic over real HTTP to the real enqueue handler, then verification.
+
+The HTTP server is a small aiohttp app in a thread that turns requests into API
+Gateway events for the enqueue handler (on moto in-process); a drainer thread
+plays the SQS and stream mappings with the real process and tally handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from aiohttp import web
+
+from election.lambdas import logic
+from election.lambdas.contract import VOTERS_KEY
+from election.ops import loadtest, state
+from election.ops.audit import audit, load_receipts
+from election.ops.seed import generate_voters
+from election.ops.target import Target
+from test_ops_audit import Pipeline, election  # noqa: F401 - the fixture is used by name
+
+REGION = "us-east-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Api:
+    """POST /votes -> the enqueue handler of one region, over real HTTP on loopback."""
+
+    def __init__(self, pipe: Pipeline) -> None:
+        self.pipe = pipe
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.ready = threading.Event()
+
+    async def votes(self, request: web.Request) -> web.Response:
+        body = (await request.read()).decode("latin-1")
+        event = {"version": "2.0", "routeKey": "POST /votes", "rawPath": "/votes", "body": body,
+                 "isBase64Encoded": False, "headers": {"content-type": "application/json"},
+                 "requestContext": {"http": {"method": "POST", "path": "/votes"}}}
+        with self.lock:   # one handler instance, as one Lambda container: one request at a time
+            resp = self.pipe.enqueue[REGION](event, None)
+        return web.Response(status=resp["statusCode"], body=resp["body"], content_type="application/json")
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        app = web.Application()
+        app.router.add_post("/votes", self.votes)
+        runner = web.AppRunner(app, access_log=None)
+        self.loop.run_until_complete(runner.setup())
+        self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+        self.ready.set()
+        self.loop.run_forever()
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        self.ready.wait(5)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+class Drainer:
+    """Plays the event source mappings in the background until stopped."""
+
+    def __init__(self, pipe: Pipeline) -> None:
+        self.pipe = pipe
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self.stop.is_set():
+            self.pipe.run()
+            time.sleep(0.05)
+
+    def __enter__(self) -> "Drainer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def enrolled(election: tuple[Target, Pipeline]) -> Iterator[tuple[Target, Pipeline, list[tuple[str, str]]]]:
+    target, pipe = election
+    voters = generate_voters(120)
+    for vid, st in voters:
+        pipe.replicate(target.names.voters, {VOTERS_KEY: {"S": logic.voter_key(pipe.voter_pepper, vid)},
+                                             "state": {"S": st}})
+    yield target, pipe, voters
+
+
+def test_duplicates_and_invalid_traffic_change_nothing_and_verification_passes(
+        enrolled: tuple[Target, Pipeline, list[tuple[str, str]]], tmp_path: Path) -> None:
+    target, pipe, voters = enrolled
+    ledger = tmp_path / "receipts.jsonl"
+    with Api(pipe) as url, Drainer(pipe):
+        report = loadtest.run_loadtest(target, voters, url, votes=100, rate=400, concurrency=16,
+                                       duplicates=0.05, invalid=0.05, seed=3, drain_timeout=30, ledger=ledger)
+    assert report.verified, report.problems
+    assert report.drained and report.accepted_voters == 100
+    kinds = report.by_kind
+    assert kinds["vote"] == {"202": 100}
+    assert sum(kinds.get("duplicate", {}).values()) >= 3
+    assert set(kinds.get("duplicate", {})) <= {"202", "409"}
+    invalid = Counter()
+    for k in loadtest.INVALID_KINDS:
+        invalid.update(kinds.get(k, {}))
+    assert sum(invalid.values()) >= 3 and set(invalid) <= {"400", "404", "422"}
+    assert report.unexpected == {}
+    assert state.results(target)["total"] == 100
+    assert len(load_receipts(ledger)) == 100 and (ledger.stat().st_mode & 0o777) == 0o600
+    assert audit(target, load_receipts(ledger)).ok
+    json.dumps(report.as_dict())        # --json must be serialisable
+    assert report.latency_ms["p50"] <= report.latency_ms["p99"] <= report.latency_ms["max"]
+
+
+def test_verification_fails_when_a_vote_is_lost_and_audit_names_it(
+        enrolled: tuple[Target, Pipeline, list[tuple[str, str]]], tmp_path: Path) -> None:
+    target, pipe, voters = enrolled
+    ledger = tmp_path / "receipts.jsonl"
+    with Api(pipe) as url:
+        fired = loadtest.fire(target, voters, url, votes=40, rate=400, concurrency=8, seed=5, ledger=ledger)
+    assert fired.report.by_kind["vote"] == {"202": 40}
+    west = "us-west-2"
+    lost = sum(1 for o in fired.outcomes if target.plan.home_region(o.req.state or "") == west)
+    assert lost > 0
+    target.client("sqs", west).purge_queue(QueueUrl=target.queue_url(west, target.names.votes_queue))
+    with Drainer(pipe):
+        report = loadtest.settle_and_verify(target, fired, drain_timeout=20)
+    assert not report.verified
+    assert any(f"{lost} vote(s) answered 202 never became a ballot" in p for p in report.problems), report.problems
+    found = audit(target, load_receipts(ledger))
+    assert not found.ok
+    assert any(f"{lost} accepted vote(s) have no ballot and are in no queue (lost)" in d
+               for d in found.discrepancies), found.discrepancies
