@@ -78,7 +78,7 @@ class _FakeState:
 
 def _fake_api_handler(state: _FakeState) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+        protocol_version = "HTTP/1.0"    # one request per connection, so a stopped region is really gone
 
         def log_message(self, *args: Any) -> None:  # quiet
             pass
@@ -129,7 +129,9 @@ def _fake_api_handler(state: _FakeState) -> type[http.server.BaseHTTPRequestHand
                     for st, cand in state.ballots.values():
                         states.setdefault(st, {c: 0 for c in state.candidates(st)})[cand] += 1
                         national[cand] = national.get(cand, 0) + 1
-                return self._send(200, {"national": national, "states": states, "updated_at": "2026-11-03T12:00:00Z"})
+                return self._send(200, {
+                    "updated_at": "2026-11-03T12:00:00Z", "total": sum(national.values()), "candidates": national,
+                    "states": {s: {"total": sum(c.values()), "candidates": c} for s, c in states.items()}})
             if url.path.startswith("/receipts/"):
                 r = url.path.rsplit("/", 1)[1]
                 if len(r) != 32:
@@ -177,6 +179,8 @@ class _Server:
         self.start()
 
     def start(self) -> None:
+        if self.httpd is not None:
+            return
         http.server.ThreadingHTTPServer.allow_reuse_address = True
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
         self.httpd.daemon_threads = True
@@ -326,9 +330,8 @@ def national_count(base: str, candidate: str) -> int:
     """The candidate's national total as GET /results reports it."""
     status, body = call(base, "GET", "/results")
     assert status == 200, body
-    block = body["national"]
-    counts = block.get("candidates", block) if isinstance(block, dict) else block
-    return int(counts.get(candidate, 0))
+    block = body.get("national", body)          # the fake nests it; the real API puts it at the top
+    return int(block["candidates"].get(candidate, 0) if "candidates" in block else block.get(candidate, 0))
 
 
 # --- the browser -------------------------------------------------------------------------

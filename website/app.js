@@ -115,6 +115,7 @@ async function lookUpBallot() {
     const b = await api.ballot(vote.id);
     showEndpoint();
     if (b.voted) return problem("already");
+    if (b.polls_open === false) return problem("closed");
     vote.state = b.state;
     vote.candidates = b.candidates || [];
     if (!vote.candidates.includes(vote.choice)) vote.choice = null;

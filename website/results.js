@@ -1,4 +1,5 @@
 // GET /results body -> what the charts draw: candidates in ballot order, with counts.
+// The API answers {"updated_at", "total", "candidates": {name: n}, "states": {ST: {"total", "candidates"}}}.
 
 /** Counts out of one block of the body: {cand: n}, {"candidates": {...}} or {"counts": {...}}. */
 function countsOf(block) {
@@ -23,7 +24,7 @@ function ordered(counts, names) {
 export function parseResults(data, ballot = { candidates: [], overrides: {} }) {
   const everyone = [...(ballot.candidates || [])];
   for (const names of Object.values(ballot.overrides || {})) everyone.push(...names.filter((n) => !everyone.includes(n)));
-  const national = ordered(countsOf(data.national ?? data.totals ?? {}), everyone);
+  const national = ordered(countsOf(data.national ?? data), everyone);
   const states = {};
   const raw = data.states ?? data.by_state ?? {};
   const entries = Array.isArray(raw) ? raw.map((s) => [s.state, s]) : Object.entries(raw);
