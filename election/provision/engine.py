@@ -151,6 +151,11 @@ class Deployer:
 
         def one(k: str) -> None:
             res = self._resolved(self.by_key[k], outputs)
+            if any(steps[d].action == "create" for d in self.deps[k]):
+                # Its inputs do not exist yet, so neither can it (and its inputs cannot be read back).
+                outputs[k] = {}
+                steps[k] = _step(res, "create")
+                return
             actual = self._kind(res).read(self.ctx, res)
             if actual is None:
                 outputs[k] = {}
