@@ -320,3 +320,46 @@ def test_page_source_keeps_a_strict_csp_workable() -> None:
             assert not re.search(r"(?:src|href|url\()\s*=?\s*[\"']?(?:https?:)?//", text), f"external URL in {path.name}"
     size = sum(p.stat().st_size for p in site.iterdir() if p.is_file())
     assert size < 80_000, f"the page weighs {size} bytes"
+
+
+CONTRAST_JS = """() => {
+  const lum = (rgb) => {
+    const [r, g, b] = rgb.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const parse = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = parse(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.9)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const worst = [];
+  for (const el of document.querySelectorAll('body *')) {
+    if (!el.checkVisibility() || el.closest('.visually-hidden')) continue;
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own) continue;
+    const s = getComputedStyle(el);
+    const fg = parse(s.color).slice(0, 3), bg = background(el);
+    const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    const size = parseFloat(s.fontSize), bold = parseInt(s.fontWeight, 10) >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < need) worst.push(`${el.tagName}#${el.id}.${el.className} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
+  }
+  return worst;
+}"""
+
+
+def test_text_contrast_meets_wcag_aa(context: Any, election: Election) -> None:
+    page = open_page(context, election)
+    enter_id(page, "ABC")                               # shows the error text too
+    assert page.evaluate(CONTRAST_JS) == []
+    enter_id(page, election.add_voter("GA"))
+    expect(page.locator("#ballot-form")).to_be_visible()
+    page.get_by_label("Donald Trump").check()
+    assert page.evaluate(CONTRAST_JS) == []
+    page.goto(f"{election.url}#results")
+    expect(page.locator("#national li").first).to_be_visible()
+    assert page.evaluate(CONTRAST_JS) == []
