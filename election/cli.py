@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 import traceback
+from pathlib import Path
 from typing import Any, Callable
 
 import click
@@ -188,6 +189,88 @@ def status_cmd(opts: Options, as_json: bool) -> None:
         console.print(render.plan_table(result, title="Differences"))
     else:
         console.print("Everything matches the plan.")
+
+
+# --- local ---
+
+def _local_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--plan, --port-base, --state-dir and --debug for the commands that run the local stack."""
+    fn = click.option("--debug", is_flag=True, help="Show tracebacks.")(fn)
+    fn = click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".election"),
+                      show_default=True, help="Where local.json (the endpoints) and the function logs go.")(fn)
+    fn = click.option("--port-base", type=click.IntRange(0, 65000), default=7700, show_default=True,
+                      help="moto on N, router N+1, page N+2, control N+3, regional APIs N+10...; 0 = any free ports.")(fn)
+    return click.option("--plan", default="config/local.yaml", envvar="ELECTION_PLAN", show_default=True,
+                        type=click.Path(dir_okay=False), help="A region plan with target: local.")(fn)
+
+
+@cli.command("dev")
+@_local_options
+def dev_cmd(plan: str, port_base: int, state_dir: Path, debug: bool) -> None:
+    """Run the whole election on this machine (moto, the real deployer and handlers) until Ctrl-C."""
+    from election.local.devserver import run_dev
+
+    run_dev(console, plan, port_base, state_dir)
+
+
+@cli.command("demo")
+@click.option("--voters", type=int, default=300, show_default=True, help="Voters to put on the roll.")
+@click.option("--votes", type=int, default=300, show_default=True,
+              help="Votes to cast through the router (beyond --voters they are second attempts, refused).")
+@click.option("--exit", "exit_after", is_flag=True, help="Exit with the audit's status instead of serving the page.")
+@_local_options
+def demo_cmd(voters: int, votes: int, exit_after: bool, plan: str, port_base: int, state_dir: Path,
+             debug: bool) -> None:
+    """The tour: start the local election, seed voters, vote, print results and the audit, serve the page."""
+    from election.local.demo import run_demo
+
+    status = run_demo(console, plan, voters, votes, exit_after, port_base, state_dir)
+    if status:
+        sys.exit(status)
+
+
+@cli.group("region")
+def region_grp() -> None:
+    """Failover drills: take a region down and bring it back (on the running local stack)."""
+
+
+def _region_action(action: str, region: str, state_dir: Path) -> None:
+    from election.errors import ElectionError
+    from election.local.control import send
+    from election.local.endpoints import read_endpoints
+    from rich.table import Table
+
+    endpoints = read_endpoints(state_dir)
+    if endpoints is None:
+        raise ElectionError(f"No local stack is running (no live {state_dir / 'local.json'}); start one with "
+                            "`election dev`.")
+    health = send(endpoints["control"], action, region)
+    table = Table(title="Regions", title_justify="left")
+    for col in ("region", "state", "router health check", "API"):
+        table.add_column(col)
+    for name, h in health.items():
+        table.add_row(name, "[green]up[/green]" if h["up"] else "[red]down (drill)[/red]",
+                      "healthy" if h["healthy"] else f"unhealthy: {h['detail']}", h["api"])
+    console.print(table)
+    console.print(f"{region} is {action}; the router notices at its next health check (every 2 s).")
+
+
+@region_grp.command("down")
+@click.argument("region")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".election"))
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def region_down_cmd(region: str, state_dir: Path, debug: bool) -> None:
+    """Stop REGION's API and pollers and make its queues refuse messages; traffic fails over."""
+    _region_action("down", region, state_dir)
+
+
+@region_grp.command("up")
+@click.argument("region")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".election"))
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def region_up_cmd(region: str, state_dir: Path, debug: bool) -> None:
+    """Bring REGION back; votes waiting in hand-off queues are forwarded and counted."""
+    _region_action("up", region, state_dir)
 
 
 def main() -> None:

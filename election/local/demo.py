@@ -1,0 +1,123 @@
+"""`election demo`: the one-command tour: start the local stack, seed voters, vote, count, audit, serve the page."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from election.errors import ElectionError
+from election.local.devserver import endpoints_table, serve_until_interrupted, start_with_progress
+from election.local.stack import LocalStack
+from election.ops.cast import CastReport, cast_votes
+from election.ops.target import Target
+
+
+@dataclass
+class DemoResult:
+    cast: CastReport
+    results: dict[str, Any]
+    audit_ok: bool
+    discrepancies: list[str]
+
+
+def _bar(console: Console, label: str) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=True)
+
+
+def seed(console: Console, target: Target, out: Path, voters: int) -> list[tuple[str, str]]:
+    from election.ops.seed import Checkpoint, read_credentials, seed_voters
+
+    out.unlink(missing_ok=True)
+    Checkpoint.for_credentials(out).unlink(missing_ok=True)
+    with _bar(console, "Seeding voters") as bar:
+        task = bar.add_task("Seeding voters", total=voters)
+        report = seed_voters(target, out, voters, on_progress=lambda n: bar.advance(task, n))
+    console.print(f"Seeded [bold]{report.voters}[/bold] voters ({', '.join(f'{r}: {n}' for r, n in report.per_region.items())}) "
+                  f"in {report.seconds:.1f} s; their IDs are in {out} (owner-only).")
+    return read_credentials(out)
+
+
+def vote(console: Console, stack: LocalStack, voters: list[tuple[str, str]], votes: int) -> CastReport:
+    """Every voter votes once; votes beyond the roll are second attempts (answered 409)."""
+    rng = random.Random(2016)
+    chosen = rng.sample(voters, min(votes, len(voters)))
+    chosen += [rng.choice(voters) for _ in range(max(0, votes - len(voters)))] if voters else []
+    with _bar(console, "Voting") as bar:
+        task = bar.add_task("Voting through the router", total=len(chosen))
+        first = cast_votes(stack.endpoints["router"], stack.plan, chosen[:len(voters)], concurrency=8, seed=1,
+                           on_vote=lambda _s: bar.advance(task))
+        if len(chosen) > len(voters):
+            again = cast_votes(stack.endpoints["router"], stack.plan, chosen[len(voters):], concurrency=8, seed=2,
+                               on_vote=lambda _s: bar.advance(task))
+            first.statuses.update(again.statuses)
+            first.latencies_ms.extend(again.latencies_ms)
+            first.seconds += again.seconds
+    statuses = ", ".join(f"{n} × {s}" for s, n in sorted(first.statuses.items()))
+    console.print(f"Cast [bold]{first.sent}[/bold] votes in {first.seconds:.1f} s ({statuses}); accept latency "
+                  f"p50 {first.percentile(50):.0f} ms, p99 {first.percentile(99):.0f} ms.")
+    return first
+
+
+def results_table(results: dict[str, Any], top_states: int = 5) -> Table:
+    total = max(1, int(results.get("total", 0)))
+    table = Table(title=f"Results: {results.get('total', 0)} votes counted", title_justify="left")
+    table.add_column("candidate")
+    table.add_column("votes", justify="right")
+    table.add_column("share", justify="right")
+    table.add_column("")
+    for name, n in sorted(results.get("candidates", {}).items(), key=lambda kv: -kv[1]):
+        table.add_row(name, str(n), f"{100 * n / total:.1f} %", "█" * round(30 * n / total))
+    busiest = sorted(results.get("states", {}).items(), key=lambda kv: -kv[1].get("total", 0))[:top_states]
+    if busiest:
+        table.caption = "Most votes: " + ", ".join(f"{s} {v.get('total', 0)}" for s, v in busiest)
+    return table
+
+
+def run_demo(console: Console, plan: str, voters: int, votes: int, exit_after: bool, port_base: int,
+             state_dir: Path = Path(".election"), **stack_options: Any) -> int:
+    """Run the tour; returns the exit status (0 when the audit is clean). stack_options go to LocalStack."""
+    if voters < 1 or votes < 0:
+        raise ElectionError("--voters must be at least 1 and --votes at least 0.")
+    stack = start_with_progress(console, plan, port_base, state_dir, **stack_options)
+    try:
+        target = Target(plan=stack.plan, provider=stack.provider, endpoints=stack.endpoints)
+        console.print(f"The local election '{stack.plan.name}' runs in {len(stack.regions)} regions "
+                      f"({', '.join(stack.regions)}) on this machine.")
+        roll = seed(console, target, state_dir / "demo-voters.csv", voters)
+        with console.status("Replicating the roll to every region..."):
+            stack.wait_idle(60)   # as before polls open: every region must know every voter
+        report = vote(console, stack, roll, votes)
+        with console.status("Waiting for the queues to drain and the tally to catch up..."):
+            idle = stack.wait_idle(120)
+        from election.ops import audit as audit_mod
+        from election.ops import state
+
+        results = state.results(target)
+        console.print(results_table(results))
+        verdict = audit_mod.audit(target, report.receipts)
+        problems = list(verdict.discrepancies) + ([] if idle else ["The pipeline did not go idle within 120 s."])
+        if not problems:
+            console.print(f"[green]Audit: clean.[/green] Every one of the {len(report.receipts)} accepted votes is "
+                          "one ballot, counted once, in its home region; the roll and ballots match in every region.")
+        else:
+            console.print("[red]Audit: discrepancies found:[/red]")
+            for p in problems:
+                console.print(f"  • {p}")
+        status = 0 if not problems else 1
+        if exit_after:
+            return status
+        console.print(endpoints_table(stack))
+        console.print(f"Vote yourself at [bold cyan]{stack.endpoints['website']}[/bold cyan] with an ID from "
+                      f"{state_dir / 'demo-voters.csv'} (not all were used). Ctrl-C stops the election.")
+        serve_until_interrupted()
+        return status
+    finally:
+        with console.status("Stopping the local election..."):
+            stack.stop()
