@@ -447,3 +447,43 @@ def test_certificate_wait_is_bounded_and_uses_the_injected_sleep(moto_ctx: FakeC
         wait_issued(moto_ctx, "us-east-1", arn, bound_s=100)
     assert moto_ctx.slept and sum(moto_ctx.slept[:-1]) < 100 <= sum(moto_ctx.slept)
     assert moto_ctx.slept == sorted(moto_ctx.slept)   # backoff grows
+
+
+# --- with core's engine: the whole of config/aws.yaml ----------------------------------------------------------
+
+
+def test_engine_lifecycle_with_edge_kinds_is_a_no_op_the_second_time(moto_ctx: FakeContext, aws_plan: Plan,
+                                                                      site: Path) -> None:
+    from election.provision.clients import ClientProvider
+    from election.provision.engine import Deployer
+
+    provider = ClientProvider()
+
+    def deployer(plan: Plan) -> Deployer:
+        return Deployer(plan, provider, sleep=lambda s: None, site_dir=site)
+
+    first = deployer(aws_plan).diff()
+    assert provider.counts()[1] == 0, "planning changes nothing"
+    edge_kinds = {r.kind for r in edge_resources(aws_plan, site)}
+    assert {s.kind for s in first.steps} >= edge_kinds and first.count("create") == len(first.steps)
+
+    out = deployer(aws_plan).apply()
+    assert out["site_url"].endswith(".cloudfront.net")
+    assert all(r["api_url"].startswith("https://") for r in out["regions"].values())
+    provider.reset_counts()
+    again = deployer(aws_plan)
+    assert again.diff().count("noop") == len(again.resources)
+    again.apply()
+    assert provider.mutating_calls() == {}
+
+    faster = dataclasses.replace(aws_plan, api=dataclasses.replace(aws_plan.api, throttle_rate=1500))
+    (site / "app.js").write_text("console.log('v2');")
+    changed = {s.key: [c.field for c in s.changes] for s in deployer(faster).diff().steps if s.action != "noop"}
+    assert changed == {**{f"{r}/api_stage/{aws_plan.name}-default": ["throttle_rate"] for r in aws_plan.region_names},
+                       f"us-east-1/site_files/{aws_plan.name}-site": ["files"]}
+    deployer(faster).apply()
+    assert all(s.action == "noop" for s in deployer(faster).diff().steps)
+
+    gone = deployer(faster)
+    gone.destroy(destroy_data=True)
+    assert gone.targets(destroy_data=True) == []

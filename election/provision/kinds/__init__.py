@@ -7,7 +7,10 @@ registered after every kind it may depend on.
 
 from __future__ import annotations
 
+from election.provision.kinds.apigw import ApiIntegration, ApiRoute, ApiStage, HttpApi, LambdaPermission
 from election.provision.kinds.base import Kind
+from election.provision.kinds.cloudwatch import Alarm, Dashboard
+from election.provision.kinds.dns import AcmCertificate, ApiDomain, ApiMapping, DnsRecord, HealthCheck, HostedZone
 from election.provision.kinds.dynamodb import Table
 from election.provision.kinds.esm import EventSourceMapping
 from election.provision.kinds.iam import IamRole
@@ -15,6 +18,8 @@ from election.provision.kinds.kms import KmsKey
 from election.provision.kinds.lambda_ import LambdaFunction
 from election.provision.kinds.logs import LogGroup
 from election.provision.kinds.secrets import Secret
+from election.provision.kinds.site import (CloudFrontDistribution, CloudFrontOac, SiteBucket, SiteBucketPolicy,
+                                           SiteFiles)
 from election.provision.kinds.sqs import Queue
 
 REGISTRY: dict[str, Kind] = {
@@ -27,4 +32,22 @@ REGISTRY: dict[str, Kind] = {
     "lambda_function": LambdaFunction(),
     "event_source_mapping": EventSourceMapping(),
     # --- edge kinds (added by the edge engineer) ---
+    "hosted_zone": HostedZone(),
+    "acm_certificate": AcmCertificate(),
+    "cloudfront_oac": CloudFrontOac(),
+    "site_bucket": SiteBucket(),
+    "cloudfront_distribution": CloudFrontDistribution(),
+    "site_bucket_policy": SiteBucketPolicy(),
+    "http_api": HttpApi(),
+    "api_integration": ApiIntegration(),
+    "lambda_permission": LambdaPermission(),
+    "api_route": ApiRoute(),
+    "api_stage": ApiStage(),
+    "site_files": SiteFiles(),
+    "api_domain": ApiDomain(),
+    "api_mapping": ApiMapping(),
+    "health_check": HealthCheck(),
+    "dns_record": DnsRecord(),
+    "alarm": Alarm(),
+    "dashboard": Dashboard(),
 }

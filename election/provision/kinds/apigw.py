@@ -19,6 +19,11 @@ PERMISSION_SID = "election-apigw"   # statement id of the permission letting the
 NOT_FOUND = ("NotFoundException", "ResourceNotFoundException")
 
 
+def known(*values: Any) -> bool:
+    """False while a referenced output is not known yet (the engine's plan of a fresh deploy)."""
+    return all(isinstance(v, str) and v for v in values)
+
+
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -143,7 +148,7 @@ class ApiIntegration:
         return None
 
     def read(self, ctx: Context, res: Resource) -> Actual | None:
-        item = self._find(ctx, res.region, res.props["api_id"], res.name)
+        item = self._find(ctx, res.region, res.props["api_id"], res.name) if known(res.props["api_id"]) else None
         if item is None:
             return None
         props = {"api_id": res.props["api_id"], "function_arn": item.get("IntegrationUri"),
@@ -210,6 +215,8 @@ class ApiRoute:
         return None
 
     def read(self, ctx: Context, res: Resource) -> Actual | None:
+        if not known(res.props["api_id"]):
+            return None
         item = self._find(ctx, res.region, res.props["api_id"], res.props["route_key"])
         if item is None:
             return None
@@ -266,6 +273,8 @@ class ApiStage:
     name = "api_stage"
 
     def read(self, ctx: Context, res: Resource) -> Actual | None:
+        if not known(res.props["api_id"]):
+            return None
         try:
             st = ctx.client("apigatewayv2", res.region).get_stage(ApiId=res.props["api_id"],
                                                                   StageName=res.props["stage_name"])

@@ -15,6 +15,7 @@ from typing import Any, Iterator
 from botocore.exceptions import ClientError
 
 from election.errors import ElectionError
+from election.provision.kinds.apigw import known
 from election.provision.kinds.base import TAG_PLAN, Actual, Change, Context, Found, Resource, retry
 
 GLOBAL = "us-east-1"            # Route 53's API lives here
@@ -385,6 +386,8 @@ class DnsRecord:
 
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         p = res.props
+        if not known(p["zone_id"], p["record_name"]):
+            return None
         try:
             r = self._find(ctx, p["zone_id"], p["record_name"], p["type"], p.get("set_identifier"))
         except ClientError as exc:

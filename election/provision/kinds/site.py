@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from election.errors import ElectionError
 from election.provision.kinds.base import TAG_PLAN, Actual, Change, Context, Found, Resource
+from election.provision.kinds.apigw import known
 from election.provision.kinds.dns import wait_issued
 
 MANIFEST_KEY = ".election-manifest.json"   # what was uploaded: per-file sha256 and the generated config
@@ -216,6 +217,8 @@ class SiteBucketPolicy:
 
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         bucket = res.props["bucket"]
+        if not known(bucket):
+            return None
         try:
             doc = json.loads(ctx.client("s3", res.region).get_bucket_policy(Bucket=bucket)["Policy"])
         except ClientError as exc:
@@ -478,6 +481,8 @@ class SiteFiles:
 
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         bucket = res.props["bucket"]
+        if not known(bucket):
+            return None
         s3 = ctx.client("s3", res.region)
         try:
             manifest = json.loads(s3.get_object(Bucket=bucket, Key=MANIFEST_KEY)["Body"].read())
