@@ -87,14 +87,30 @@ _FAST = botocore.config.Config(connect_timeout=2, read_timeout=5, retries={"max_
                                max_pool_connections=16)
 
 
-def make_client(cfg: Config, service: str, region: str | None = None,
-                config: botocore.config.Config = _FAST, session: Any = None) -> Any:
-    """A client for `service` in `region` (default: this function's), honouring AWS_ENDPOINT_URL.
+_SESSION_LOCK = threading.Lock()
+_SESSION: list[Any] = []
 
-    Pass one `session` per handler instance: boto3 sessions are not shared between threads.
+
+def shared_session() -> Any:
+    """One boto3 session per process, used only to build clients (under a lock).
+
+    Not configuration: it only caches botocore's parsed service models and endpoint data,
+    which cost ~0.2 s to load per session; every client still gets its own region,
+    endpoint and timeouts, so handler instances for several regions never share settings.
     """
-    session = session or boto3.session.Session()
-    return session.client(service, region_name=region or cfg.region, endpoint_url=cfg.endpoint_url, config=config)
+    with _SESSION_LOCK:
+        if not _SESSION:
+            _SESSION.append(boto3.session.Session())
+        return _SESSION[0]
+
+
+def make_client(cfg: Config, service: str, region: str | None = None,
+                config: botocore.config.Config = _FAST) -> Any:
+    """A client for `service` in `region` (default: this function's), honouring AWS_ENDPOINT_URL."""
+    session = shared_session()
+    with _SESSION_LOCK:   # boto3 sessions are not thread-safe while creating clients
+        return session.client(service, region_name=region or cfg.region, endpoint_url=cfg.endpoint_url,
+                              config=config)
 
 
 class Peppers:
@@ -260,6 +276,14 @@ def method(event: Mapping[str, Any]) -> str:
 def path(event: Mapping[str, Any]) -> str:
     http = (event.get("requestContext") or {}).get("http") or {}
     return str(event.get("rawPath") or http.get("path") or "/")
+
+
+def route(event: Mapping[str, Any]) -> str:
+    """"METHOD /path" of the request: API Gateway's routeKey, else built from method and raw path."""
+    key = event.get("routeKey")
+    if key and key != "$default":
+        return str(key)
+    return f"{method(event)} {path(event)}"
 
 
 def raw_body(event: Mapping[str, Any]) -> bytes:

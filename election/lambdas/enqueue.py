@@ -26,16 +26,15 @@ class Enqueue:
 
     def __init__(self, env: Mapping[str, str], clock: Callable[[], float] = time.time) -> None:
         self.cfg = common.load_config(env)
-        session = common.boto3.session.Session()
-        self.ddb = common.make_client(self.cfg, "dynamodb", session=session)
-        self.sqs = {r: common.make_client(self.cfg, "sqs", r, session=session) for r in
+        self.ddb = common.make_client(self.cfg, "dynamodb")
+        self.sqs = {r: common.make_client(self.cfg, "sqs", r) for r in
                     sorted(set(self.cfg.votes_queue_urls) | {self.cfg.region})}
-        self.peppers = common.Peppers(self.cfg, common.make_client(self.cfg, "secretsmanager", session=session))
+        self.peppers = common.Peppers(self.cfg, common.make_client(self.cfg, "secretsmanager"))
         self.polls = common.PollsCache(self.ddb, self.cfg.results_table)
         self.clock = clock
 
     def __call__(self, event: dict, context: Any = None) -> dict:
-        route = f"{common.method(event)} {common.path(event)}"
+        route = common.route(event)
         metrics = common.Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Route": route_name(route)})
         try:
             if common.method(event) == "OPTIONS":

@@ -27,8 +27,7 @@ class Forward:
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.cfg = common.load_config(env)
-        session = common.boto3.session.Session()
-        self.sqs = {r: common.make_client(self.cfg, "sqs", r, config=_CONFIG, session=session)
+        self.sqs = {r: common.make_client(self.cfg, "sqs", r, config=_CONFIG)
                     for r in self.cfg.votes_queue_urls}
 
     def __call__(self, event: dict, context: Any = None) -> dict:

@@ -24,9 +24,8 @@ class Health:
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.cfg = common.load_config(env)
-        session = common.boto3.session.Session()
-        self.ddb = common.make_client(self.cfg, "dynamodb", config=_CONFIG, session=session)
-        self.sqs = common.make_client(self.cfg, "sqs", config=_CONFIG, session=session)
+        self.ddb = common.make_client(self.cfg, "dynamodb", config=_CONFIG)
+        self.sqs = common.make_client(self.cfg, "sqs", config=_CONFIG)
 
     def checks(self) -> dict[str, str]:
         """check name -> "ok" or the AWS error code / table status that failed it."""

@@ -25,7 +25,7 @@ class Process:
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.cfg = common.load_config(env)
-        self.ddb = common.make_client(self.cfg, "dynamodb", config=_CONFIG, session=common.boto3.session.Session())
+        self.ddb = common.make_client(self.cfg, "dynamodb", config=_CONFIG)
 
     def __call__(self, event: dict, context: Any = None) -> dict:
         metrics = common.Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Function": "process"})

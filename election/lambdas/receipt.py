@@ -20,7 +20,7 @@ class Receipt:
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.cfg = common.load_config(env)
-        self.ddb = common.make_client(self.cfg, "dynamodb", session=common.boto3.session.Session())
+        self.ddb = common.make_client(self.cfg, "dynamodb")
         self.polls = common.PollsCache(self.ddb, self.cfg.results_table)
 
     def __call__(self, event: dict, context: Any = None) -> dict:

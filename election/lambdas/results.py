@@ -30,7 +30,7 @@ class Results:
 
     def __init__(self, env: Mapping[str, str], ttl: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg = common.load_config(env)
-        self.ddb = common.make_client(self.cfg, "dynamodb", session=common.boto3.session.Session())
+        self.ddb = common.make_client(self.cfg, "dynamodb")
         self.ttl = ttl
         self.clock = clock
         self._lock = threading.Lock()

@@ -35,7 +35,7 @@ class Tally:
 
     def __init__(self, env: Mapping[str, str], clock: Callable[[], float] = time.time) -> None:
         self.cfg = common.load_config(env)
-        self.ddb = common.make_client(self.cfg, "dynamodb", config=_CONFIG, session=common.boto3.session.Session())
+        self.ddb = common.make_client(self.cfg, "dynamodb", config=_CONFIG)
         self.clock = clock
 
     def __call__(self, event: dict, context: Any = None) -> dict:
