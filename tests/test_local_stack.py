@@ -18,9 +18,8 @@ from election.ops import state
 from election.ops.cast import cast_votes
 from election.ops.seed import seed_voters
 from election.ops.target import Target
-from test_local_fakes import standin_deploy
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:.*ServiceUnavailable does not match")]
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -37,7 +36,7 @@ def fast_plan(tmp: Path) -> Path:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
     tmp = tmp_path_factory.mktemp("local")
-    with LocalStack(fast_plan(tmp), state_dir=tmp / "state", health_interval_s=0.3, deploy=standin_deploy) as s:
+    with LocalStack(fast_plan(tmp), state_dir=tmp / "state", health_interval_s=0.3) as s:
         yield s
 
 
