@@ -37,6 +37,7 @@ class Tally:
         self.cfg = common.load_config(env)
         self.ddb = common.make_client(self.cfg, "dynamodb", config=_CONFIG)
         self.clock = clock
+        self.max_items = logic.MAX_TRANSACTION_ITEMS
 
     def __call__(self, event: dict, context: Any = None) -> dict:
         metrics = common.Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Function": "tally"})
@@ -60,7 +61,7 @@ class Tally:
             counted = logic.select_records(records, self.cfg.region, checkpoint, self.clock())
             metrics.add("Replayed", sum(1 for s in original if checkpoint is not None and s <= checkpoint))
             lost_race = False
-            for chunk in logic.chunk_counts(counted):
+            for chunk in logic.chunk_counts(counted, self.max_items):
                 try:
                     self._transact(cp_key, shard, chunk, checkpoint)
                 except self.ddb.exceptions.TransactionCanceledException as exc:
