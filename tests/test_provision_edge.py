@@ -86,7 +86,7 @@ class MiniEngine:
             if actual is None:
                 self.outputs[res.key] = kind.create(self.ctx, res)
                 acted["create"].append(res.key)
-            elif changes := diff_props(res.props, actual.props):
+            elif changes := changes_of(res, actual):
                 self.outputs[res.key] = {**actual.outputs, **kind.update(self.ctx, res, actual, changes)}
                 acted["update"].append(res.key)
             else:
@@ -101,7 +101,7 @@ class MiniEngine:
         out = {}
         for res in self.order():
             res, actual = self.read(res.key)
-            changes = diff_props(res.props, actual.props) if actual else ["missing"]
+            changes = changes_of(res, actual) if actual else ["missing"]
             if changes:
                 out[res.key] = changes
         return out
@@ -112,6 +112,11 @@ class MiniEngine:
 
     def discovered(self, regions: tuple[str, ...]) -> list[str]:
         return sorted(f.key for kind in KINDS.values() for r in regions for f in kind.discover(self.ctx, r))
+
+
+def changes_of(res: Resource, actual: Actual) -> list[Any]:
+    """As the engine does: tags are compared when the kind reports them."""
+    return diff_props({**res.props, **({"tags": dict(res.tags)} if "tags" in actual.props else {})}, actual.props)
 
 
 def _zip() -> bytes:
@@ -213,6 +218,20 @@ def test_changing_one_field_updates_it_and_reads_back(moto_ctx: FakeContext, aws
         ApiId=engine.outputs[f"{east}/http_api/{p}"]["api_id"], StageName="$default")
     assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == 50.0
     assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == 100
+
+
+def test_changed_plan_tags_are_applied_where_they_are_compared(moto_ctx: FakeContext, aws_plan: Plan,
+                                                               site: Path) -> None:
+    engine = deployed(moto_ctx, aws_plan, site)
+    for key, res in engine.resources.items():
+        engine.resources[key] = dataclasses.replace(res, tags={TAG_PLAN: aws_plan.name, "owner": "audit-office"})
+    acted = engine.up()
+    assert sorted(acted["update"]) == sorted([f"{r}/http_api/{aws_plan.name}" for r in aws_plan.region_names]
+                                             + [f"us-east-1/site_bucket/{aws_plan.name}-site"])
+    assert engine.diffs() == {}
+    api = moto_ctx.client("apigatewayv2", "us-west-2").get_api(
+        ApiId=engine.outputs[f"us-west-2/http_api/{aws_plan.name}"]["api_id"])
+    assert api["Tags"] == {TAG_PLAN: aws_plan.name, "owner": "audit-office"}
 
 
 # --- security and exact settings ------------------------------------------------------------------------

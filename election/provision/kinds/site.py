@@ -94,6 +94,16 @@ def _empty_bucket(ctx: Context, region: str, bucket: str) -> None:
             Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]], "Quiet": True})
 
 
+def _bucket_tags(ctx: Context, region: str, bucket: str) -> dict[str, str]:
+    try:
+        tags = ctx.client("s3", region).get_bucket_tagging(Bucket=bucket)["TagSet"]
+    except ClientError as exc:
+        if _code(exc) != "NoSuchTagSet":
+            raise
+        return {}
+    return {t["Key"]: t["Value"] for t in tags}
+
+
 # --- site_bucket ----------------------------------------------------------------------
 
 
@@ -134,7 +144,7 @@ class SiteBucket:
         props = {"block_public_access": {k: bool(block.get(k)) for k in
                                          ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
                                           "RestrictPublicBuckets")},
-                 "ownership": ownership, "encryption": sse}
+                 "ownership": ownership, "encryption": sse, "tags": _bucket_tags(ctx, res.region, bucket)}
         return Actual(props, self._outputs(ctx, res.region, bucket))
 
     def _apply(self, ctx: Context, res: Resource, bucket: str, fields: set[str]) -> None:
@@ -149,6 +159,9 @@ class SiteBucket:
             s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
                 {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": res.props["encryption"]},
                  "BucketKeyEnabled": True}]})
+        if "tags" in fields:
+            s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v}
+                                                                      for k, v in res.tags.items()]})
 
     def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
         bucket = bucket_name(res.name, ctx.account_id)
@@ -160,9 +173,7 @@ class SiteBucket:
         except ClientError as exc:
             if _code(exc) != "BucketAlreadyOwnedByYou":   # an interrupted run created it: carry on
                 raise
-        self._apply(ctx, res, bucket, {"block_public_access", "ownership", "encryption"})
-        s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v}
-                                                                  for k, v in res.tags.items()]})
+        self._apply(ctx, res, bucket, {"block_public_access", "ownership", "encryption", "tags"})
         return self._outputs(ctx, res.region, bucket)
 
     def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
@@ -182,13 +193,7 @@ class SiteBucket:
         bucket = bucket_name(name, ctx.account_id)
         if _bucket_region(ctx, region, bucket) != region:
             return []
-        try:
-            tags = ctx.client("s3", region).get_bucket_tagging(Bucket=bucket)["TagSet"]
-        except ClientError as exc:
-            if _code(exc) != "NoSuchTagSet":
-                raise
-            tags = []
-        if {t["Key"]: t["Value"] for t in tags}.get(TAG_PLAN) != ctx.plan_name:
+        if _bucket_tags(ctx, region, bucket).get(TAG_PLAN) != ctx.plan_name:
             return []
         return [Found(self.name, region, name, {"bucket": bucket})]
 
