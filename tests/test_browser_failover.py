@@ -68,6 +68,16 @@ class Recorder:
         return [h for m, h, p in self.seen if m == method and p == path]
 
 
+def outage(context: Any, election: Election, region: str) -> None:
+    """Take the region down (its API, queues and pollers), and cut the browser's open connections to it.
+
+    The local gateway stops listening, but a keep-alive connection Chromium already holds would still be
+    served; in a real outage those die too, so the browser is told the host refuses connections.
+    """
+    election.region_down(region)
+    context.route(election.regions[region] + "/**", lambda route: route.abort("connectionrefused"))
+
+
 def wait_for_count(election: Election, candidate: str, expected: int) -> None:
     deadline = time.monotonic() + 20
     while national_count(election.regions[SECOND], candidate) != expected:
@@ -92,7 +102,7 @@ def test_failover_when_the_first_region_goes_down_mid_session(context: Any, elec
     page.get_by_label("Gary Johnson").check()
     page.click("#ballot-form button[type=submit]")
 
-    election.region_down(FIRST)          # the voter is looking at the review step
+    outage(context, election, FIRST)     # the voter is looking at the review step
     page.click("#confirm")
     expect(page.locator("#done h1")).to_be_visible()
     receipt = page.inner_text("#receipt-code").strip()
@@ -125,12 +135,13 @@ def test_ballot_lookup_fails_over_without_losing_the_typed_id(context: Any, elec
     # Both regions down: a clear message with a retry button; the ID and choice survive it.
     page.get_by_label("Jill Stein").check()
     page.click("#ballot-form button[type=submit]")
-    election.region_down(SECOND)
+    outage(context, election, SECOND)
     page.click("#confirm")
     expect(page.locator("#problem-heading")).to_have_text("Connection trouble")
     expect(page.locator("#problem-text")).to_contain_text("We could not confirm that your vote arrived")
     expect(page.locator("#retry")).to_be_visible()
     election.region_up(SECOND)
+    context.unroute(election.regions[SECOND] + "/**")
     page.click("#retry")
     expect(page.locator("#done h1")).to_be_visible()
     assert page.input_value("#voter-id") == vid

@@ -299,7 +299,7 @@ def test_pages_talk_only_to_their_own_host_and_the_api(context: Any, election: E
         page.wait_for_selector("body[data-ready]")
     page.click("a[data-route=results]")
     expect(page.locator("#national li").first).to_be_visible()
-    page.wait_for_load_state("networkidle")
+    page.wait_for_load_state("networkidle")      # also proves no request is left hanging
     hosts = {urllib.parse.urlsplit(u).netloc for u in seen if not u.startswith(("data:", "blob:"))}
     assert hosts, "no request was recorded"
     assert hosts <= allowed, f"requests to other hosts: {sorted(hosts - allowed)}"

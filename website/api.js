@@ -25,6 +25,11 @@ export class ApiError extends Error {
 /** No endpoint could be reached (network trouble). */
 export class Unreachable extends Error {}
 
+/** Read and drop a body we do not need, so the request completes and its connection is reused. */
+async function drain(res) {
+  try { await res.arrayBuffer(); } catch { /* the body is gone anyway */ }
+}
+
 export class Api {
   constructor(bases, { fetchImpl = (...a) => window.fetch(...a), now = () => Date.now() } = {}) {
     if (!Array.isArray(bases) || bases.length === 0) throw new Error("config.json lists no API endpoint");
@@ -56,6 +61,7 @@ export class Api {
     for (const i of [...fresh, ...stale]) {
       try {
         const res = await this._fetch(i, "GET", "/health", undefined, HEALTH_TIMEOUT_MS);
+        await drain(res);
         if (res.ok) {
           this.downSince.delete(i);
           this.current = i;
@@ -106,6 +112,7 @@ export class Api {
         continue;
       }
       if (FAILOVER_STATUS.has(res.status)) {
+        await drain(res);
         this.markDown(i);
         continue;
       }
@@ -133,6 +140,7 @@ export class Api {
       return { uncertain: true };
     }
     if (res.status >= 500) {
+      await drain(res);
       this.markDown(i);
       return { uncertain: true };
     }
