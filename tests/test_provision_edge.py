@@ -11,10 +11,12 @@ import dataclasses
 import io
 import json
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from election.lambdas.contract import FUNCTIONS, ROUTES
 from election.plan import Plan, load_plan
@@ -22,8 +24,14 @@ from election.provision.kinds.apigw import ApiIntegration, ApiRoute, ApiStage, H
 from election.provision.kinds.base import TAG_PLAN, Actual, Found, Ref, Resource, diff_props
 from election.provision.kinds.cloudwatch import Alarm, Dashboard
 from election.provision.kinds.dns import AcmCertificate, ApiDomain, ApiMapping, DnsRecord, HealthCheck, HostedZone
-from election.provision.kinds.site import (CloudFrontDistribution, CloudFrontOac, SiteBucket, SiteBucketPolicy,
-                                           SiteFiles, bucket_name)
+from election.provision.kinds.site import (
+    CloudFrontDistribution,
+    CloudFrontOac,
+    SiteBucket,
+    SiteBucketPolicy,
+    SiteFiles,
+    bucket_name,
+)
 from election.provision.model_edge import distribution_key, edge_resources
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -268,7 +276,7 @@ def test_api_cors_throttling_routes_and_permissions(moto_ctx: FakeContext, aws_p
             assert st["Condition"]["ArnLike"]["AWS:SourceArn"] == (
                 f"arn:aws:execute-api:{region}:{ACCOUNT}:{api_out['api_id']}/*/*")
         for role in set(FUNCTIONS) - set(ROUTES.values()):   # sqs/stream functions are not reachable from the API
-            with pytest.raises(Exception):
+            with pytest.raises(ClientError, match="ResourceNotFound"):
                 moto_ctx.client("lambda", region).get_policy(FunctionName=f"{plan.name}-{role}")
 
 
@@ -391,7 +399,7 @@ def test_alarms_watch_dead_letters_age_errors_throttles_and_tally_lag(moto_ctx: 
     board = moto_ctx.client("cloudwatch", "us-east-1").get_dashboard(DashboardName=p)
     regions = {w["properties"].get("region") for w in json.loads(board["DashboardBody"])["widgets"]}
     assert regions == {None, *aws_plan.region_names}
-    with pytest.raises(Exception):   # global: only in the primary region
+    with pytest.raises(ClientError, match="ResourceNotFound"):   # global: only in the primary region
         moto_ctx.client("cloudwatch", "us-west-2").get_dashboard(DashboardName=p)
 
 
@@ -428,7 +436,7 @@ def test_domain_zone_certificates_latency_records_and_health_checks(moto_ctx: Fa
     assert moto_ctx.provider.mutating_calls() == {}
 
     r53 = moto_ctx.client("route53", "us-east-1")
-    zone_id = engine.outputs[f"us-east-1/hosted_zone/vote.example.org"]["zone_id"]
+    zone_id = engine.outputs["us-east-1/hosted_zone/vote.example.org"]["zone_id"]
     records = r53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
     latency = [r for r in records if r["Name"] == "api.vote.example.org." and r["Type"] == "A"]
     assert sorted(r["Region"] for r in latency) == sorted(plan.region_names)
@@ -506,3 +514,22 @@ def test_engine_lifecycle_with_edge_kinds_is_a_no_op_the_second_time(moto_ctx: F
     gone = deployer(faster)
     gone.destroy(destroy_data=True)
     assert gone.targets(destroy_data=True) == []
+
+
+def test_a_region_removed_from_the_plan_loses_its_edge(moto_ctx: FakeContext, aws_plan: Plan, site: Path) -> None:
+    from election.plan import STATES, RegionPlan
+    from election.provision.clients import ClientProvider
+    from election.provision.engine import Deployer
+
+    provider = ClientProvider()
+    Deployer(aws_plan, provider, sleep=lambda s: None, site_dir=site).apply()
+    east_only = dataclasses.replace(aws_plan, regions=(RegionPlan("us-east-1", STATES),))
+    shrink = Deployer(east_only, provider, sleep=lambda s: None, site_dir=site)
+    deletions = {s.key for s in shrink.diff().steps if s.action == "delete"}
+    west_edge = {r.key for r in edge_resources(aws_plan, site) if r.region == "us-west-2"}
+    assert west_edge <= deletions, west_edge - deletions
+    shrink.apply()
+    assert not [f for kind in KINDS.values() for f in kind.discover(moto_ctx, "us-west-2")]
+    assert moto_ctx.client("apigatewayv2", "us-west-2").get_apis()["Items"] == []
+    assert all(s.action == "noop" for s in Deployer(east_only, provider, sleep=lambda s: None,
+                                                    site_dir=site).diff().steps)

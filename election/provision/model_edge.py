@@ -8,8 +8,9 @@ spelled the same on both sides.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from election.lambdas.contract import FUNCTIONS, ROUTES
 from election.plan import Plan
@@ -17,8 +18,9 @@ from election.provision.kinds.apigw import route_resource_name, stage_resource_n
 from election.provision.kinds.base import TAG_PLAN, Ref, Resource
 from election.provision.kinds.cloudwatch import alarm_description_prefix, dashboard_title
 from election.provision.kinds.dns import CLOUDFRONT_ZONE, VALIDATION_PREFIX, zone_comment
-from election.provision.kinds.site import API_PREFIX, managed_marker, site_file_digests
+from election.provision.kinds.site import API_PREFIX, CACHING_OPTIMIZED, managed_marker, site_file_digests
 
+SECURITY_HEADERS = "67f7725c-6f97-4210-82d7-5512b31e9d03"   # AWS managed SecurityHeadersPolicy (HSTS, nosniff...)
 SITE_CERT_REGION = "us-east-1"   # CloudFront only takes certificates from us-east-1
 CORS_METHODS = ["GET", "POST"]
 CORS_HEADERS = ["content-type"]
@@ -180,7 +182,8 @@ def site_resources(plan: Plan, site_dir: Path, tags: Mapping[str, str]) -> list[
         "comment": f"{marker}: voting page", "enabled": True,
         "origin_domain": Ref(bucket, "regional_domain"), "oac_id": Ref(oac, "id"),
         "default_root_object": "index.html", "viewer_protocol_policy": "redirect-to-https",
-        "cache_policy_id": "658327ea-f89d-4fab-a63d-7e88639e58f6", "price_class": "PriceClass_100",
+        "cache_policy_id": CACHING_OPTIMIZED, "headers_policy_id": SECURITY_HEADERS,
+        "price_class": "PriceClass_100",
         "http_version": "http2and3", "aliases": [], "certificate_arn": "",
     }
     dist_deps: tuple[str, ...] = ()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from botocore.exceptions import ClientError
 

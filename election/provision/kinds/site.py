@@ -10,14 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from election.errors import ElectionError
-from election.provision.kinds.base import TAG_PLAN, Actual, Change, Context, Found, Resource
 from election.provision.kinds.apigw import known
+from election.provision.kinds.base import TAG_PLAN, Actual, Change, Context, Found, Resource
 from election.provision.kinds.dns import wait_issued
 
 MANIFEST_KEY = ".election-manifest.json"   # what was uploaded: per-file sha256 and the generated config
@@ -372,6 +373,7 @@ class CloudFrontDistribution:
             "default_root_object": cfg.get("DefaultRootObject"),
             "viewer_protocol_policy": behavior.get("ViewerProtocolPolicy"),
             "cache_policy_id": behavior.get("CachePolicyId"),
+            "headers_policy_id": behavior.get("ResponseHeadersPolicyId") or "",
             "price_class": cfg.get("PriceClass"), "http_version": cfg.get("HttpVersion"),
             "aliases": aliases,
             "certificate_arn": cert.get("ACMCertificateArn") or "",
@@ -395,6 +397,7 @@ class CloudFrontDistribution:
             "DefaultCacheBehavior": {
                 "TargetOriginId": "site-bucket", "ViewerProtocolPolicy": p["viewer_protocol_policy"],
                 "CachePolicyId": p["cache_policy_id"], "Compress": True,
+                **({"ResponseHeadersPolicyId": p["headers_policy_id"]} if p["headers_policy_id"] else {}),
                 "AllowedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"],
                                    "CachedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]}}},
             "ViewerCertificate": cert,
