@@ -38,7 +38,7 @@ from election.ops.target import Target
 from election.plan import Plan
 
 EXPECTED = {"vote": {202}, "duplicate": {202, 409}, "malformed": {400}, "bad_id": {400},
-            "unknown_voter": {404}, "bad_candidate": {422}}
+            "unknown_voter": {404}, "bad_candidate": {409, 422}}   # 409 when that voter has already voted
 INVALID_KINDS = ("malformed", "bad_id", "unknown_voter", "bad_candidate")
 
 
