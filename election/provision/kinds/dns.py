@@ -79,7 +79,7 @@ class HostedZone:
 
     def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
         r53 = ctx.client("route53", GLOBAL)
-        got = r53.create_hosted_zone(Name=res.name, CallerReference=f"{res.name}/{uuid.uuid4()}",
+        got = r53.create_hosted_zone(Name=res.name, CallerReference=f"{ctx.plan_name}/{uuid.uuid4().hex}",
                                      HostedZoneConfig={"Comment": res.props["comment"], "PrivateZone": False})
         zone_id = _zone_id(got["HostedZone"])
         r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id,
@@ -311,7 +311,10 @@ class ApiMapping:
 
 
 class HealthCheck:
-    """HTTPS health check of a region's /health; its caller reference starts with the resource name."""
+    """HTTPS health check of a region's /health; its caller reference starts with the resource name.
+
+    Caller references are single-use and at most 64 characters: name (<= 47) + "/" + 12 random hex.
+    """
 
     name = "health_check"
 
@@ -335,7 +338,7 @@ class HealthCheck:
     def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
         p = res.props
         r53 = ctx.client("route53", GLOBAL)
-        h = r53.create_health_check(CallerReference=f"{res.name}/{uuid.uuid4()}", HealthCheckConfig={
+        h = r53.create_health_check(CallerReference=f"{res.name}/{uuid.uuid4().hex[:12]}", HealthCheckConfig={
             "Type": p["type"], "FullyQualifiedDomainName": p["fqdn"], "ResourcePath": p["path"], "Port": p["port"],
             "RequestInterval": p["interval"], "FailureThreshold": p["failure_threshold"], "EnableSNI": p["sni"]})
         hid = h["HealthCheck"]["Id"]
