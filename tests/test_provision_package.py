@@ -1,0 +1,63 @@
+"""The Lambda zip is deterministic and holds exactly the role's handler plus the shared modules."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+
+from election.lambdas import contract
+from election.provision import package
+from provision_support import lambdas_copy
+
+
+def test_same_sources_give_the_same_bytes_whatever_the_file_times(tmp_path: Path) -> None:
+    src = lambdas_copy(tmp_path)
+    first = package.build("process", src)
+    for f in src.glob("*.py"):
+        os.utime(f, (1_700_000_000, 1_700_000_000))
+    second = package.build("process", src)
+    assert first.data == second.data and first.sha256_b64 == second.sha256_b64
+
+
+def test_zip_entries_are_sorted_with_fixed_time_and_mode(tmp_path: Path) -> None:
+    pkg = package.build("tally", lambdas_copy(tmp_path))
+    with zipfile.ZipFile(io.BytesIO(pkg.data)) as zf:
+        infos = zf.infolist()
+    names = [i.filename for i in infos]
+    assert names == sorted(names)
+    assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
+    assert {i.external_attr >> 16 for i in infos} == {0o100644}
+
+
+def test_only_the_roles_handler_and_the_shared_modules_are_packed(tmp_path: Path) -> None:
+    src = lambdas_copy(tmp_path)
+    pkg = package.build("enqueue", src)
+    handlers = {f"election/lambdas/{r}.py" for r in contract.FUNCTIONS}
+    assert "election/lambdas/enqueue.py" in pkg.files
+    assert not (handlers - {"election/lambdas/enqueue.py"}) & set(pkg.files)
+    assert {"election/__init__.py", "election/lambdas/__init__.py", "election/lambdas/contract.py"} <= set(pkg.files)
+    shared = {f"election/lambdas/{p.name}" for p in src.glob("*.py") if p.stem not in contract.FUNCTIONS}
+    assert shared <= set(pkg.files)
+    assert package.handler_string("enqueue") == "election.lambdas.enqueue.handler"
+
+
+def test_a_handler_change_changes_only_that_roles_zip_and_a_shared_change_changes_all(tmp_path: Path) -> None:
+    src = lambdas_copy(tmp_path)
+    before = {r: package.build(r, src).sha256_b64 for r in contract.FUNCTIONS}
+    (src / "tally.py").write_text((src / "tally.py").read_text() + "\n# changed\n")
+    after = {r: package.build(r, src).sha256_b64 for r in contract.FUNCTIONS}
+    assert [r for r in contract.FUNCTIONS if before[r] != after[r]] == ["tally"]
+    (src / "contract.py").write_text((src / "contract.py").read_text() + "\n# shared change\n")
+    shared = {r: package.build(r, src).sha256_b64 for r in contract.FUNCTIONS}
+    assert all(shared[r] != after[r] for r in contract.FUNCTIONS)
+
+
+def test_a_missing_handler_gets_a_placeholder(tmp_path: Path) -> None:
+    src = tmp_path / "empty"
+    src.mkdir()
+    pkg = package.build("results", src)
+    with zipfile.ZipFile(io.BytesIO(pkg.data)) as zf:
+        code = zf.read("election/lambdas/results.py").decode()
+    assert "def handler(event, context)" in code
