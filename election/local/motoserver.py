@@ -8,6 +8,7 @@ from the very same backends.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -21,7 +22,7 @@ ACCOUNT_ID = "123456789012"
 class MotoRuntime:
     """Starts `mock_aws` and a loopback moto HTTP server on `port` (0 = any free port)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, patches: bool = True) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, patches: bool | tuple[str, ...] = True) -> None:
         self.host = host
         self.port = port
         self.patches = patches
@@ -38,8 +39,11 @@ class MotoRuntime:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
-        if self.patches:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)   # no line per request on the terminal
+        if self.patches is True:
             moto_patches.apply()
+        else:   # the functional patches always; the speed patches only when named (benchmarks compare)
+            moto_patches.apply(moto_patches.FUNCTIONAL + tuple(self.patches or ()))
         try:
             # Built here rather than in moto's ThreadedMotoServer thread, so a busy port raises at once.
             self._server = make_server(self.host, self.port, DomainDispatcherApplication(create_backend_app),

@@ -46,9 +46,14 @@ class LambdaContext:
 
 
 class Poller:
-    """A background loop with stop/start, counters and an 'idle' signal for wait_idle()."""
+    """A background loop with stop/start, counters and an 'idle' signal for wait_idle().
 
-    idle_sleep = 0.05
+    An idle poller backs off from `min_sleep` to `max_sleep` (doubling), so a
+    quiet stack does not spend the GIL on empty polls; any work resets it.
+    """
+
+    min_sleep = 0.005
+    max_sleep = 0.2
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -70,6 +75,10 @@ class Poller:
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 
+    def signal_stop(self) -> None:
+        """Ask the loop to end (join later with stop()), so many pollers stop in parallel."""
+        self._stop.set()
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         if self._thread is not None:
@@ -77,15 +86,19 @@ class Poller:
             self._thread = None
 
     def _run(self) -> None:
+        sleep = self.min_sleep
         while not self._stop.is_set():
             try:
                 worked = self.poll_once()
             except Exception as exc:  # noqa: BLE001 - a poller must survive a bad poll, like Lambda's
                 log.warning("%s: poll failed: %s", self.name, exc)
                 worked = False
-            if not worked:
+            if worked:
+                sleep = self.min_sleep
+            else:
                 self.empty_polls += 1
-                self._stop.wait(self.idle_sleep)
+                self._stop.wait(sleep)
+                sleep = min(self.max_sleep, sleep * 2)
 
     def poll_once(self) -> bool:
         """Do one unit of work; False when there was nothing to do."""
@@ -95,9 +108,13 @@ class Poller:
 class SqsPoller(Poller):
     """Feeds one queue to one handler, with partial batch responses."""
 
+    max_sleep = 0.0   # the receive itself waits (long polling), woken by moto as soon as a message arrives
+
     def __init__(self, name: str, sqs: Any, queue_url: str, queue_arn: str, region: str, handler: Handler,
-                 batch_size: int = 10, function_name: str = "", timeout_s: float = 10.0) -> None:
+                 batch_size: int = 10, function_name: str = "", timeout_s: float = 10.0,
+                 wait_s: int = 1) -> None:
         super().__init__(name)
+        self.wait_s = wait_s
         self.sqs = sqs
         self.queue_url = queue_url
         self.queue_arn = queue_arn
@@ -108,13 +125,13 @@ class SqsPoller(Poller):
         self.timeout_s = timeout_s
 
     def poll_once(self) -> bool:
-        self.busy = True
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=self.wait_s,
+            AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+        if not messages:
+            return False
+        self.busy = True   # (received messages count as in flight in the queue until deleted)
         try:
-            messages = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=0,
-                AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
-            if not messages:
-                return False
             failed = self._invoke(messages)
             done = [m for m in messages if m["MessageId"] not in failed]
             if done:

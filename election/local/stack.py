@@ -84,7 +84,7 @@ class LocalStack:
                  state_dir: Path = Path(".election"), *, deploy: Deploy = real_deploy,
                  handler_factory: HandlerFactory = real_handler, site_dir: Path = SITE_DIR,
                  health_interval_s: float = 2.0, progress: Any = None,
-                 on_step: Callable[[str], None] | None = None, patches: bool = True) -> None:
+                 on_step: Callable[[str], None] | None = None, patches: bool | tuple[str, ...] = True) -> None:
         self.plan_path = str(plan_path)
         self.plan: Plan = load_plan(plan_path)
         if self.plan.target != "local":
@@ -189,12 +189,15 @@ class LocalStack:
         if self.router is not None:
             self.router.stop()
             self.router = None
+        everyone = [p for rt in self.regions.values() for p in rt.pollers]
+        everyone += self.replicator.pollers if self.replicator is not None else []
+        for p in everyone:
+            p.signal_stop()
         for runtime in self.regions.values():
             runtime.gateway.stop()
-            for p in runtime.pollers:
-                p.stop()
+        for p in everyone:
+            p.stop()
         if self.replicator is not None:
-            self.replicator.stop()
             self.replicator = None
         for region in self.regions:
             moto_patches.DOWN_REGIONS.discard(region)
@@ -266,6 +269,8 @@ class LocalStack:
             moto_patches.DOWN_REGIONS.add(region)
             runtime.gateway.stop()
             for p in runtime.pollers:
+                p.signal_stop()
+            for p in runtime.pollers:
                 p.stop()
             runtime.up = False
 
@@ -318,9 +323,13 @@ class LocalStack:
         last_total = -1
         while time.monotonic() < deadline:
             pollers = self._all_pollers()
-            marks = {id(p): p.empty_polls for p in pollers}
+            # Stream readers prove they caught up with two empty reads; SQS pollers long-poll, so for
+            # them "not busy" plus an empty queue (in-flight messages count) is the proof.
+            streams = [p for p in pollers if isinstance(p, StreamPoller)]
+            marks = {id(p): p.empty_polls for p in streams}
             while time.monotonic() < deadline:
-                if all(p.empty_polls > marks[id(p)] + 1 or not p.running for p in pollers):
+                if all(p.empty_polls > marks[id(p)] + 1 or not p.running for p in streams) and \
+                        not any(p.busy for p in pollers):
                     break
                 time.sleep(0.02)
             else:

@@ -1,0 +1,186 @@
+"""How fast is the local election, and how far from what moto itself allows?
+
+Starts the local stack on config/local.yaml (two regions), seeds voters, casts
+one vote per voter through the router from C threads (closed loop), and
+reports:
+  - accepted votes/s (202s over the casting time), accept latency p50/p99;
+  - counted votes/s end to end (first vote sent -> results show every 202);
+  - tally lag (last 202 -> results show every 202);
+  - AWS calls per vote the pipeline made (counted in botocore), by operation.
+Next to it, the ceiling: the same core calls per vote (GetItem voter, GetItem
+ballot, SendMessage; per 10 votes ReceiveMessage, 10 PutItem ballots,
+DeleteMessageBatch, TransactWriteItems of the tally, 10 replicated PutItems)
+issued directly against the same moto, in-process and over HTTP, with no
+pipeline around them. Prints both and their ratio.
+
+    python bench/local_pipeline.py                 # before and after the moto patches, each in a fresh process
+    python bench/local_pipeline.py --patches all   # one run (also: --patches none)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from election.local import moto_patches  # noqa: E402
+from election.local.stack import LocalStack  # noqa: E402
+from election.ops import state  # noqa: E402
+from election.ops.cast import cast_votes  # noqa: E402
+from election.ops.seed import read_credentials, seed_voters  # noqa: E402
+from election.ops.target import Target  # noqa: E402
+
+SPEED_PATCHES = tuple(p for p in moto_patches.PATCHES if p not in moto_patches.FUNCTIONAL)
+
+
+def count_calls() -> Counter[str]:
+    """Count every botocore API call in this process (handlers build their own clients)."""
+    import botocore.client
+
+    calls: Counter[str] = Counter()
+    original = botocore.client.BaseClient._make_api_call
+
+    def counted(self: Any, operation_name: str, api_params: Any) -> Any:
+        calls[f"{self.meta.service_model.service_name}:{operation_name}"] += 1
+        return original(self, operation_name, api_params)
+
+    botocore.client.BaseClient._make_api_call = counted  # type: ignore[method-assign]
+    return calls
+
+
+def ceiling(provider: Any, votes: int, label: str) -> float:
+    """votes/s of the core calls of a vote issued straight at moto through `provider`'s clients."""
+    east, west = provider.client("dynamodb", "us-east-1"), provider.client("dynamodb", "us-west-2")
+    sqs = provider.client("sqs", "us-east-1")
+    suffix = uuid.uuid4().hex[:6]
+    names = {k: f"ceiling-{label}-{k}-{suffix}" for k in ("voters", "ballots", "results")}
+    for ddb in (east, west):
+        for table in names.values():
+            ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                             AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                             BillingMode="PAY_PER_REQUEST",
+                             StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    queue = sqs.create_queue(QueueName=f"ceiling-{label}-{suffix}")["QueueUrl"]
+    for i in range(votes):
+        east.put_item(TableName=names["voters"], Item={"k": {"S": f"v{i}"}, "state": {"S": "NY"}})
+    started = time.perf_counter()
+    for start in range(0, votes, 10):
+        batch = range(start, min(votes, start + 10))
+        for i in batch:
+            east.get_item(TableName=names["voters"], Key={"k": {"S": f"v{i}"}})
+            east.get_item(TableName=names["ballots"], Key={"k": {"S": f"b{i}"}})
+            sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"k": f"b{i}", "candidate": "X"}))
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        for m in messages:
+            body = json.loads(m["Body"])
+            east.put_item(TableName=names["ballots"], Item={"k": {"S": body["k"]}, "c": {"S": "X"}},
+                          ConditionExpression="attribute_not_exists(k)")
+            west.put_item(TableName=names["ballots"], Item={"k": {"S": body["k"]}, "c": {"S": "X"}})
+        if messages:
+            sqs.delete_message_batch(QueueUrl=queue, Entries=[{"Id": str(j), "ReceiptHandle": m["ReceiptHandle"]}
+                                                               for j, m in enumerate(messages)])
+        east.transact_write_items(TransactItems=[
+            {"Update": {"TableName": names["results"], "Key": {"k": {"S": "NY#us-east-1"}},
+                        "UpdateExpression": "ADD n :n", "ExpressionAttributeValues": {":n": {"N": str(len(batch))}}}},
+            {"Put": {"TableName": names["results"], "Item": {"k": {"S": "checkpoint"}, "s": {"N": str(start)}}}}])
+    return votes / (time.perf_counter() - started)
+
+
+def run(votes: int, concurrency: int, patches: str) -> dict[str, Any]:
+    chosen: bool | tuple[str, ...] = True if patches == "all" else ()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-local-"))
+    with LocalStack(ROOT / "config/local.yaml", state_dir=tmp, patches=chosen) as stack:
+        target = Target(plan=stack.plan, provider=stack.provider, endpoints=stack.endpoints)
+        seed_voters(target, tmp / "voters.csv", votes)
+        voters = read_credentials(tmp / "voters.csv")
+        stack.wait_idle(120)
+        calls = count_calls()
+        done = threading.Event()
+        counted_at: list[float] = []
+        accepted_target: list[int] = []
+
+        def watch() -> None:
+            while not done.is_set():
+                total = state.results(target)["total"]
+                if accepted_target and total >= accepted_target[0]:
+                    counted_at.append(time.perf_counter())
+                    return
+                time.sleep(0.1)
+
+        started = time.perf_counter()
+        report = cast_votes(stack.endpoints["router"], stack.plan, voters, concurrency=concurrency, seed=7)
+        cast_end = time.perf_counter()
+        accepted = report.statuses.get(202, 0)
+        accepted_target.append(accepted)
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        watcher.join(300)
+        done.set()
+        pipeline_calls = dict(calls)
+        counted = counted_at[0] if counted_at else float("nan")
+        result = {
+            "patches": patches, "votes": votes, "concurrency": concurrency, "statuses": dict(report.statuses),
+            "accepted_per_s": accepted / (cast_end - started),
+            "counted_per_s": accepted / (counted - started),
+            "accept_p50_ms": report.percentile(50), "accept_p99_ms": report.percentile(99),
+            "tally_lag_s": counted - cast_end,
+            "calls_per_vote": {k: round(v / max(1, accepted), 2) for k, v in sorted(pipeline_calls.items())},
+        }
+        from election.provision.clients import ClientProvider
+
+        result["ceiling_in_process_per_s"] = ceiling(stack.provider, votes, "inproc")
+        result["ceiling_http_per_s"] = ceiling(ClientProvider(endpoint_url=stack.endpoints["endpoint_url"]),
+                                               min(votes, 500), "http")
+    return result
+
+
+def show(r: dict[str, Any]) -> None:
+    print(f"\n== moto patches: {r['patches']} ({r['votes']} votes, {r['concurrency']} threads) ==")
+    print(f"  statuses                 {r['statuses']}")
+    print(f"  accepted (202)           {r['accepted_per_s']:7.1f} votes/s   p50 {r['accept_p50_ms']:.0f} ms, "
+          f"p99 {r['accept_p99_ms']:.0f} ms")
+    print(f"  counted end to end       {r['counted_per_s']:7.1f} votes/s   tally lag {r['tally_lag_s']:.2f} s")
+    print(f"  ceiling, moto in-process {r['ceiling_in_process_per_s']:7.1f} votes/s   "
+          f"(pipeline/ceiling: {r['counted_per_s'] / r['ceiling_in_process_per_s']:.2f})")
+    print(f"  ceiling, moto over HTTP  {r['ceiling_http_per_s']:7.1f} votes/s   "
+          f"(pipeline/ceiling: {r['counted_per_s'] / r['ceiling_http_per_s']:.2f})")
+    top = sorted(r["calls_per_vote"].items(), key=lambda kv: -kv[1])
+    print("  AWS calls per vote       " + ", ".join(f"{k} {v}" for k, v in top if v >= 0.05))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--votes", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--patches", choices=("none", "all", "both"), default="both")
+    parser.add_argument("--json", action="store_true", help="print the raw figures as JSON")
+    args = parser.parse_args()
+    if args.patches == "both":   # patches are process-wide: each variant runs in a fresh process
+        results = []
+        for variant in ("none", "all"):
+            out = subprocess.run([sys.executable, __file__, "--votes", str(args.votes), "--concurrency",
+                                  str(args.concurrency), "--patches", variant, "--json"],
+                                 check=True, capture_output=True, text=True).stdout
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    else:
+        results = [run(args.votes, args.concurrency, args.patches)]
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results))
+        return
+    for r in results:
+        show(r)
+
+
+if __name__ == "__main__":
+    main()
