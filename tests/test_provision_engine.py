@@ -1,0 +1,158 @@
+"""The engine on fake kinds (no AWS): dependency order, parallel regions, failures, diff, reverse destroy."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+
+from election.lambdas import contract
+from election.plan import load_plan
+from election.provision.clients import ClientProvider
+from election.provision.engine import Deployer, _topological
+from election.provision.kinds import REGISTRY
+from election.provision.kinds.base import Actual, Change, Found, Resource
+from provision_support import AWS_PLAN, actions
+
+CORE = [k for k in REGISTRY if k in ("kms_key", "secret", "table", "queue", "log_group", "iam_role",
+                                     "lambda_function", "event_source_mapping")]
+
+
+class World:
+    """An in-memory cloud shared by the fake kinds; records every mutating call in order."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+        self.log: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        self.fail_on: set[str] = set()
+
+
+class FakeKind:
+    def __init__(self, name: str, world: World) -> None:
+        self.name = name
+        self.world = world
+
+    def _outputs(self, key: str) -> dict[str, Any]:
+        return {a: f"{a}:{key}" for a in ("arn", "url", "stream_arn", "key_id", "uuid", "name")}
+
+    def read(self, ctx: Any, res: Resource) -> Actual | None:
+        found = self.world.items.get(res.key)
+        return None if found is None else Actual(dict(found), self._outputs(res.key))
+
+    def create(self, ctx: Any, res: Resource) -> dict[str, Any]:
+        if res.key in self.world.fail_on:
+            raise RuntimeError(f"boom {res.key}")
+        with self.world.lock:
+            self.world.log.append(("create", res.key))
+            self.world.items[res.key] = {k: v for k, v in res.props.items() if not k.startswith("_")}
+        return self._outputs(res.key)
+
+    def update(self, ctx: Any, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
+        with self.world.lock:
+            self.world.log.append(("update", res.key))
+            for c in changes:
+                self.world.items[res.key][c.field] = c.new
+        return actual.outputs
+
+    def delete(self, ctx: Any, found: Found) -> None:
+        with self.world.lock:
+            self.world.log.append(("delete", found.key))
+            self.world.items.pop(found.key, None)
+
+    def discover(self, ctx: Any, region: str) -> list[Found]:
+        kind, out = self.name, []
+        for key in list(self.world.items):
+            r, k, name = key.split("/", 2)
+            if r == region and k == kind:
+                out.append(Found(kind, region, name, self._outputs(key)))
+        return out
+
+
+class BarrierKms(FakeKind):
+    """Creating a key waits until the other region's key is being created too: proves regions run in parallel."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__("kms_key", world)
+        self.barrier = threading.Barrier(2, timeout=5)
+
+    def create(self, ctx: Any, res: Resource) -> dict[str, Any]:
+        self.barrier.wait()
+        return super().create(ctx, res)
+
+
+def make(world: World, **overrides: FakeKind) -> Deployer:
+    registry = {name: overrides.get(name) or FakeKind(name, world) for name in CORE}
+    d = Deployer(load_plan(AWS_PLAN), ClientProvider(), sleep=lambda s: None, registry=registry, edge=False)
+    d.ctx._identity = {"account_id": "123456789012", "partition": "aws"}
+    return d
+
+
+def test_every_resource_is_created_after_everything_it_depends_on() -> None:
+    world = World()
+    d = make(world)
+    d.apply()
+    position = {key: i for i, (_, key) in enumerate(world.log)}
+    assert len(position) == len(d.resources)
+    for key, deps in d.deps.items():
+        assert all(position[dep] < position[key] for dep in deps), key
+    env = world.items[f"us-west-2/lambda_function/election-2026-enqueue"]["environment"]
+    assert json.loads(env[contract.ENV_VOTES_QUEUE_URLS]) == {
+        r: f"url:{r}/queue/election-2026-votes" for r in ("us-east-1", "us-west-2")}
+
+
+def test_regions_are_applied_in_parallel() -> None:
+    world = World()
+    d = make(world, kms_key=BarrierKms(world))
+    d.apply()  # would raise BrokenBarrierError if the two keys were created one after the other
+    assert sum(1 for a, k in world.log if "/kms_key/" in k) == 2
+
+
+def test_a_failure_stops_what_depends_on_it_and_is_raised() -> None:
+    world = World()
+    world.fail_on.add("us-west-2/queue/election-2026-votes-dlq")
+    d = make(world)
+    with pytest.raises(RuntimeError, match="boom"):
+        d.apply()
+    assert "us-west-2/queue/election-2026-votes" not in world.items
+    assert "us-west-2/lambda_function/election-2026-enqueue" not in world.items
+    assert "us-east-1/lambda_function/election-2026-enqueue" not in world.items, "it sends to us-west-2's queue"
+    world.fail_on.clear()
+    make(world).apply()
+    assert actions(make(world).diff()) == {"noop": len(d.resources)}
+
+
+def test_diff_is_field_level_and_apply_touches_only_what_differs() -> None:
+    world = World()
+    make(world).apply()
+    world.items["us-east-1/queue/election-2026-votes"]["visibility_timeout_s"] = 5
+    world.log.clear()
+    d = make(world)
+    result = d.diff()
+    (step,) = [s for s in result.steps if s.action != "noop"]
+    assert (step.key, [(c.field, c.old, c.new) for c in step.changes]) == (
+        "us-east-1/queue/election-2026-votes", [("visibility_timeout_s", 5, 60)])
+    assert world.log == []
+    d.apply()
+    assert world.log == [("update", "us-east-1/queue/election-2026-votes")]
+
+
+def test_destroy_walks_kinds_backwards_with_the_primary_region_last() -> None:
+    world = World()
+    d = make(world)
+    d.apply()
+    world.log.clear()
+    d.destroy(destroy_data=True)  # the ballots guard reads AWS; it is tested on moto
+    kinds = [k.split("/")[1] for _, k in world.log]
+    rank = {k: i for i, k in enumerate(CORE)}
+    assert [rank[k] for k in kinds] == sorted((rank[k] for k in kinds), reverse=True)
+    tables = [k.split("/")[0] for _, k in world.log if "/table/" in k]
+    assert tables == ["us-west-2"] * 3 + ["us-east-1"] * 3, "replicas go before the primary table"
+    assert world.items == {}
+
+
+def test_cycles_are_refused() -> None:
+    with pytest.raises(ValueError, match="cycle"):
+        _topological({"a": {"b"}, "b": {"c"}, "c": {"a"}})
