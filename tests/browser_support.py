@@ -55,6 +55,7 @@ class Election:
     region_down: Callable[[str], None]
     region_up: Callable[[str], None]
     wait_idle: Callable[[float], None] = field(default=lambda timeout: None)
+    set_polls: Callable[[bool], None] = field(default=lambda is_open: None)   # open or close the polls
     ballot: dict[str, Any] = field(default_factory=dict)
 
 
@@ -146,7 +147,7 @@ def _fake_api_handler(state: _FakeState) -> type[http.server.BaseHTTPRequestHand
                 if vid:
                     st = state.voters[vid]
                     self._send(200, {"state": st, "candidates": state.candidates(st),
-                                     "voted": state.receipt(vid) in state.ballots})
+                                     "voted": state.receipt(vid) in state.ballots, "polls_open": state.polls_open})
                 return
             if self.path == "/votes":
                 vid = self._voter(body)
@@ -239,7 +240,8 @@ def fake_election(plan_path: Path = ROOT / "config" / "local.yaml") -> Iterator[
     try:
         yield Election(url=static.url + "/", api=config["api"], regions=regions, state_regions=state_regions,
                        add_voter=add_voter, region_down=lambda r: servers[r].stop(),
-                       region_up=lambda r: servers[r].start(), ballot=plan["ballot"])
+                       region_up=lambda r: servers[r].start(), ballot=plan["ballot"],
+                       set_polls=lambda is_open: setattr(state, "polls_open", is_open))
     finally:
         for s in [static, *servers.values()]:
             s.stop()
@@ -251,6 +253,7 @@ def fake_election(plan_path: Path = ROOT / "config" / "local.yaml") -> Iterator[
 def local_election(state_dir: Path) -> Iterator[Election]:
     """The whole local stack (moto, handlers, pollers, router, static server) on random loopback ports."""
     from election.local.stack import LocalStack
+    from election.ops.polls import close_polls, open_polls
     from election.ops.seed import read_pepper, voter_key
     from election.ops.target import Target
     from election.plan import load_plan
@@ -280,10 +283,15 @@ def local_election(state_dir: Path) -> Iterator[Election]:
                     time.sleep(0.1)
             return vid
 
+        def set_polls(is_open: bool) -> None:
+            (open_polls if is_open else close_polls)(stack.provider, plan)
+            time.sleep(2.5)          # the enqueue handler caches the polls item for up to 2 s
+
         yield Election(url=site, api=list(config["api"]), regions=dict(ep["regions"]),
                        state_regions=plan.state_regions(), add_voter=add_voter,
                        region_down=stack.region_down, region_up=stack.region_up,
-                       wait_idle=lambda timeout: stack.wait_idle(timeout), ballot=config["ballot"])
+                       wait_idle=lambda timeout: stack.wait_idle(timeout), ballot=config["ballot"],
+                       set_polls=set_polls)
 
 
 def stack_available() -> bool:

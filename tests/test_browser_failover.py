@@ -170,6 +170,7 @@ def test_a_vote_whose_answer_was_lost_is_not_sent_again(context: Any, election: 
     page.get_by_label("Hillary Clinton").check()
     page.click("#ballot-form button[type=submit]")
     page.click("#confirm")
+    expect(page.locator("#done")).to_be_visible()
     expect(page.locator("#done h1")).to_have_text("Your vote is recorded")
     expect(page.locator("#no-receipt")).to_be_visible()
     assert stored == [202]

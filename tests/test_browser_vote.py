@@ -276,6 +276,7 @@ def test_spanish_is_switchable_and_remembered(context: Any, election: Election) 
     page.click("#ballot-form button[type=submit]")
     expect(page.locator("#review .warning")).to_have_text("Una vez emitido, su voto no se puede cambiar.")
     page.click("#confirm")
+    expect(page.locator("#done")).to_be_visible()
     expect(page.locator("#done h1")).to_have_text("Su voto está registrado")
     shot(page, "receipt-es")
     page.goto(f"{election.url}#results")
@@ -363,3 +364,26 @@ def test_text_contrast_meets_wcag_aa(context: Any, election: Election) -> None:
     page.goto(f"{election.url}#results")
     expect(page.locator("#national li").first).to_be_visible()
     assert page.evaluate(CONTRAST_JS) == []
+
+
+def test_polls_closed_is_said_plainly(context: Any, election: Election) -> None:
+    early = election.add_voter("MI")
+    late = election.add_voter("MI")
+    page = open_page(context, election)
+    enter_id(page, early)
+    page.get_by_label("Gary Johnson").check()
+    page.click("#ballot-form button[type=submit]")
+    election.set_polls(False)              # the polls close while this voter is reviewing
+    try:
+        page.click("#confirm")
+        expect(page.locator("#problem")).to_be_visible()
+        expect(page.locator("#problem-heading")).to_have_text("The polls are closed")
+        expect(page.locator("#retry")).to_be_hidden()
+        second = open_page(context, election)
+        enter_id(second, late)             # and a voter arriving later is told before seeing a ballot
+        expect(second.locator("#problem-heading")).to_have_text("The polls are closed")
+        expect(second.locator("#ballot-form")).to_be_hidden()
+    finally:
+        election.set_polls(True)
+    status, body = call(election.api[0], "POST", "/ballot", {"voter_id": early})
+    assert status == 200 and body["voted"] is False
