@@ -208,7 +208,8 @@ async def _run(url: str, reqs: list[Req], rate: float, concurrency: int, timeout
                 live.sent += 1
                 i += 1
             if i < len(reqs):
-                await asyncio.sleep(max(0.0, t0 + i / rate - loop.time()))
+                # Wake at most every millisecond and start whatever has come due (latency counts from `due`).
+                await asyncio.sleep(max(0.001, t0 + i / rate - loop.time()))
         await asyncio.gather(*tasks)
         tick.cancel()
         on_tick(live)

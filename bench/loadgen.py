@@ -1,0 +1,146 @@
+"""Capacity of the loadtest generator next to wrk, against the same minimal HTTP server in the same run.
+
+The server (its own process, raw asyncio, keep-alive) answers every request
+with 202 at once, so what is measured is the client. For our generator the
+figure is the highest offered rate whose achieved throughput keeps up and
+whose p99 (measured from each request's scheduled start) stays under 50 ms;
+wrk (closed loop, C connections) is quoted at its maximum, with its p99.
+
+    python3 bench/loadgen.py [--seconds 3] [--concurrency 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from election.ops import loadtest  # noqa: E402
+
+SERVER = textwrap.dedent("""
+    import asyncio, sys
+    RESP = b"HTTP/1.1 202 Accepted\\r\\nContent-Type: application/json\\r\\nContent-Length: 16\\r\\n\\r\\n" \\
+           b'{"receipt":"ab"}'
+    class P(asyncio.Protocol):
+        def connection_made(self, t): self.t, self.buf = t, b""
+        def data_received(self, data):
+            self.buf += data
+            while True:
+                end = self.buf.find(b"\\r\\n\\r\\n")
+                if end < 0: return
+                head = self.buf[:end].lower()
+                n = 0
+                i = head.find(b"content-length:")
+                if i >= 0: n = int(head[i + 15:].split(b"\\r\\n")[0])
+                if len(self.buf) < end + 4 + n: return
+                self.buf = self.buf[end + 4 + n:]
+                self.t.write(RESP)
+    async def main():
+        srv = await asyncio.get_running_loop().create_server(P, "127.0.0.1", int(sys.argv[1]), backlog=1024)
+        print("ready", flush=True)
+        await srv.serve_forever()
+    asyncio.run(main())
+""")
+
+WRK_LUA = 'wrk.method = "POST"\nwrk.body = \'{"voter_id":"ABCDE-FGHJK-LMNPQ-RSTUV","candidate":"Jill Stein"}\'\n' \
+          'wrk.headers["Content-Type"] = "application/json"\n'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ours(url: str, rate: float, seconds: float, concurrency: int) -> dict[str, float]:
+    n = max(1, int(rate * seconds))
+    body = loadtest.vote_body("ABCDE-FGHJK-LMNPQ-RSTUV", "Jill Stein")
+    reqs = [loadtest.Req("vote", "ABCDE-FGHJK-LMNPQ-RSTUV", "CA", "Jill Stein", body) for _ in range(n)]
+    live = loadtest.Live(planned=n)
+    import asyncio
+    started = time.monotonic()
+    outcomes = asyncio.run(loadtest._run(url + "/votes", reqs, rate, concurrency, 30.0, live, lambda _: None,
+                                         random.Random(1), {}))
+    took = time.monotonic() - started
+    lat = [o.latency for o in outcomes]
+    ok = sum(1 for o in outcomes if o.status == 202)
+    return {"offered": rate, "achieved": round(ok / took, 1), "p50_ms": round(loadtest.percentile(lat, 50) * 1000, 2),
+            "p99_ms": round(loadtest.percentile(lat, 99) * 1000, 2), "errors": len(outcomes) - ok}
+
+
+def wrk(url: str, seconds: float, concurrency: int) -> dict[str, float] | None:
+    exe = shutil.which("wrk")
+    if not exe:
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(WRK_LUA)
+    out = subprocess.run([exe, "-t1", f"-c{concurrency}", f"-d{seconds:.0f}s", "--latency", "-s", fh.name,
+                          url + "/votes"], capture_output=True, text=True, timeout=seconds + 30).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def ms(label: str) -> float:
+        m = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out)
+        if not m:
+            return float("nan")
+        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+    return {"achieved": rps, "p50_ms": ms("50"), "p99_ms": ms("99")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        url = f"http://127.0.0.1:{port}"
+        ours(url, 200, 0.5, args.concurrency)            # warm up
+        steps = []
+        best = None
+        rate = 500.0
+        while rate <= 64000:
+            r = ours(url, rate, args.seconds, args.concurrency)
+            steps.append(r)
+            print(f"  ours  offered {rate:>8.0f}/s  achieved {r['achieved']:>8.0f}/s  p50 {r['p50_ms']:>7.2f} ms  "
+                  f"p99 {r['p99_ms']:>8.2f} ms  errors {r['errors']}", file=sys.stderr)
+            keeps_up = r["achieved"] >= 0.95 * rate and r["errors"] == 0
+            if r["p99_ms"] < 50 and keeps_up:
+                best = r
+                rate *= 1.5
+            else:
+                break
+        w = wrk(url, max(args.seconds, 3), args.concurrency)
+        result = {"ours_capacity_rps": best["achieved"] if best else 0.0, "ours_at_capacity": best,
+                  "wrk": w, "concurrency": args.concurrency, "steps": steps,
+                  "ratio_ours_to_wrk": round(best["achieved"] / w["achieved"], 3) if best and w else None}
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print(f"loadtest generator: {result['ours_capacity_rps']:,.0f} req/s with p99 < 50 ms "
+                  f"(p99 {best['p99_ms'] if best else float('nan'):.1f} ms)")
+            if w:
+                print(f"wrk -t1 -c{args.concurrency}: {w['achieved']:,.0f} req/s (p99 {w['p99_ms']:.2f} ms)")
+                print(f"ratio ours/wrk: {result['ratio_ours_to_wrk']}")
+            else:
+                print("wrk is not installed (apt-get install wrk) - no comparison")
+    finally:
+        server.terminate()
+        server.wait(5)
+
+
+if __name__ == "__main__":
+    main()
