@@ -64,7 +64,24 @@ def _deployer(opts: Options) -> Any:
     from election.provision.engine import Deployer
 
     plan = load_plan(opts.plan_path)
+    if opts.endpoint_url:
+        _check_reachable(opts.endpoint_url)
     return Deployer(plan, ClientProvider(endpoint_url=opts.endpoint_url, profile=opts.profile))
+
+
+def _check_reachable(url: str) -> None:
+    """Fail in a second, not after every retry of every thread, when --endpoint-url is not listening."""
+    import socket
+    from urllib.parse import urlparse
+
+    from election.errors import ElectionError
+
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((parsed.hostname or "localhost", port), timeout=3).close()
+    except OSError:
+        raise ElectionError(f"Cannot reach the AWS endpoint {url}; is it running and is the URL right?") from None
 
 
 def _diff(deployer: Any) -> Any:
