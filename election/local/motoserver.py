@@ -9,6 +9,7 @@ from the very same backends.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from typing import Any
 
@@ -17,6 +18,16 @@ from election.local import moto_patches
 from election.provision.clients import ClientProvider
 
 ACCOUNT_ID = "123456789012"
+
+
+def port_free(host: str, port: int) -> bool:
+    """Whether nothing listens on host:port (checked by binding it for a moment)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 class MotoRuntime:
@@ -44,13 +55,16 @@ class MotoRuntime:
             moto_patches.apply()
         else:   # the functional patches always; the speed patches only when named (benchmarks compare)
             moto_patches.apply(moto_patches.FUNCTIONAL + tuple(self.patches or ()))
+        busy = ElectionError(f"Cannot listen on {self.host}:{self.port} for the moto server (the port is in use); "
+                             "choose another --port-base.")
+        if self.port and not port_free(self.host, self.port):
+            raise busy   # werkzeug would print its own advice and exit the process instead
         try:
             # Built here rather than in moto's ThreadedMotoServer thread, so a busy port raises at once.
             self._server = make_server(self.host, self.port, DomainDispatcherApplication(create_backend_app),
                                        threaded=True, request_handler=MotoRequestHandler)
-        except OSError as exc:
-            raise ElectionError(f"Cannot listen on {self.host}:{self.port} for the moto server ({exc.strerror}); "
-                                "choose another --port-base.") from None
+        except (OSError, SystemExit):
+            raise busy from None
         self.port = self._server.server_address[1]
         self._mock = mock_aws()
         self._mock.start()
