@@ -8,7 +8,6 @@ no --plan and a running local stack (.election/local.json) they use it.
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,27 +84,11 @@ class Target:
         return urls.get(self.plan.primary_region, next(iter(urls.values()))).rstrip("/")
 
 
-def read_local_endpoints(path: Path = LOCAL_ENDPOINTS) -> dict[str, Any] | None:
-    """The running local stack's endpoints, or None when there is no local stack file."""
-    try:
-        from election.local.endpoints import read_endpoints  # the local stack's own reader, once it exists
-    except ImportError:
-        read_endpoints = None
-    if read_endpoints is not None and path == LOCAL_ENDPOINTS:
-        try:
-            found = read_endpoints()
-        except ElectionError:
-            raise
-        except Exception:  # noqa: BLE001 - fall back to reading the file ourselves
-            found = None
-        if found:
-            return dict(found)
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ElectionError(f"{path} is not readable JSON ({exc}); restart the local stack (election dev).") from None
+def read_local_endpoints(state_dir: Path = LOCAL_ENDPOINTS.parent) -> dict[str, Any] | None:
+    """The running local stack's endpoints (None when no stack runs: no file, or its process is gone)."""
+    from election.local.endpoints import read_endpoints
+
+    return read_endpoints(state_dir)
 
 
 def _plan_from_endpoints(endpoints: Mapping[str, Any]) -> Plan:
@@ -131,20 +114,21 @@ def _plan_given_explicitly() -> bool:
 
 
 def resolve_target(opts: Any, explicit_plan: bool | None = None,
-                   endpoints_path: Path = LOCAL_ENDPOINTS) -> Target:
-    """The target of an ops command: the local stack when no --plan was given and it runs, else the plan."""
+                   state_dir: Path = LOCAL_ENDPOINTS.parent) -> Target:
+    """The target of an ops command.
+
+    No --plan and a local stack running: the stack. An explicit local plan with the same
+    name as the running stack: the stack too. Otherwise the plan, on AWS (or --endpoint-url).
+    """
     explicit = _plan_given_explicitly() if explicit_plan is None else explicit_plan
     endpoint_url = getattr(opts, "endpoint_url", None)
     profile = getattr(opts, "profile", None)
-    if not explicit:
-        endpoints = read_local_endpoints(endpoints_path)
-        if endpoints:
-            plan = _plan_from_endpoints(endpoints)
-            url = endpoint_url or endpoints.get("endpoint_url")
-            return Target(plan=plan, provider=ClientProvider(endpoint_url=url, profile=profile),
-                          endpoints=endpoints)
-    plan = load_plan(opts.plan_path)
+    endpoints = read_local_endpoints(state_dir)
+    plan = _plan_from_endpoints(endpoints) if endpoints and not explicit else load_plan(opts.plan_path)
+    if endpoints and (not explicit or (plan.target == "local" and plan.name == _plan_from_endpoints(endpoints).name)):
+        url = endpoint_url or endpoints.get("endpoint_url")
+        return Target(plan=plan, provider=ClientProvider(endpoint_url=url, profile=profile), endpoints=endpoints)
     if plan.target == "local" and not endpoint_url:
-        raise ElectionError(f"{opts.plan_path} is a local plan but no local stack is running; "
-                            "start one with `election dev` (or pass --endpoint-url).")
+        raise ElectionError(f"{opts.plan_path} is a local plan but no local stack is running; start one with "
+                            "`election dev` (or give an AWS plan with --plan config/aws.yaml).")
     return Target(plan=plan, provider=ClientProvider(endpoint_url=endpoint_url, profile=profile))
