@@ -251,16 +251,29 @@ def region_grp() -> None:
     """Failover drills: take a region down and bring it back (on the running local stack)."""
 
 
-def _region_action(action: str, region: str, state_dir: Path) -> None:
+def _region_action(action: str, region: str, state_dir: Path, plan: str | None, endpoint_url: str | None,
+                   profile: str | None) -> None:
+    from rich.table import Table
+
     from election.errors import ElectionError
     from election.local.control import send
     from election.local.endpoints import read_endpoints
-    from rich.table import Table
+    from election.plan import load_plan
 
+    if plan is not None and load_plan(plan).target == "aws":
+        from election.local.drill import aws_drill
+        from election.provision.clients import ClientProvider
+
+        check = aws_drill(load_plan(plan), ClientProvider(endpoint_url=endpoint_url, profile=profile), region,
+                          down=action == "down")
+        state = "inverted: Route 53 now treats it as unhealthy" if check.get("HealthCheckConfig", {}).get(
+            "Inverted") else "restored"
+        console.print(f"The health check of {region} ({check['Id']}) is {state}; DNS follows within a minute or two.")
+        return
     endpoints = read_endpoints(state_dir)
     if endpoints is None:
         raise ElectionError(f"No local stack is running (no live {state_dir / 'local.json'}); start one with "
-                            "`election dev`.")
+                            "`election dev`, or pass --plan with an AWS plan.")
     health = send(endpoints["control"], action, region)
     table = Table(title="Regions", title_justify="left")
     for col in ("region", "state", "router health check", "API"):
@@ -272,22 +285,32 @@ def _region_action(action: str, region: str, state_dir: Path) -> None:
     console.print(f"{region} is {action}; the router notices at its next health check (every 2 s).")
 
 
+def _region_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.argument("region")(fn)
+    fn = click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".election"),
+                      help="Where the running local stack's local.json is.")(fn)
+    fn = click.option("--plan", default=None, type=click.Path(dir_okay=False),
+                      help="An AWS plan: drill its Route 53 health check instead of the local stack.")(fn)
+    fn = click.option("--endpoint-url", envvar="ELECTION_ENDPOINT_URL", default=None, help="Send AWS calls here.")(fn)
+    fn = click.option("--profile", envvar="AWS_PROFILE", default=None, help="AWS profile from your AWS config.")(fn)
+    return click.option("--debug", is_flag=True, help="Show tracebacks.")(fn)
+
+
 @region_grp.command("down")
-@click.argument("region")
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".election"))
-@click.option("--debug", is_flag=True, help="Show tracebacks.")
-def region_down_cmd(region: str, state_dir: Path, debug: bool) -> None:
-    """Stop REGION's API and pollers and make its queues refuse messages; traffic fails over."""
-    _region_action("down", region, state_dir)
+@_region_options
+def region_down_cmd(region: str, state_dir: Path, plan: str | None, endpoint_url: str | None, profile: str | None,
+                    debug: bool) -> None:
+    """Take REGION down: locally its API and pollers stop and its queues refuse messages; on AWS its
+    Route 53 health check is inverted. Traffic fails over; votes wait in hand-off queues."""
+    _region_action("down", region, state_dir, plan, endpoint_url, profile)
 
 
 @region_grp.command("up")
-@click.argument("region")
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".election"))
-@click.option("--debug", is_flag=True, help="Show tracebacks.")
-def region_up_cmd(region: str, state_dir: Path, debug: bool) -> None:
+@_region_options
+def region_up_cmd(region: str, state_dir: Path, plan: str | None, endpoint_url: str | None, profile: str | None,
+                  debug: bool) -> None:
     """Bring REGION back; votes waiting in hand-off queues are forwarded and counted."""
-    _region_action("up", region, state_dir)
+    _region_action("up", region, state_dir, plan, endpoint_url, profile)
 
 
 # --- operations ---
