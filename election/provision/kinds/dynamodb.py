@@ -18,7 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from election.provision.kinds import awsutil as u
-from election.provision.kinds.base import Actual, Change, Context, Found, Resource
+from election.provision.kinds.base import Actual, Change, Context, Found, Resource, retry
+
+IN_USE = ("ResourceInUseException", "LimitExceededException")
 
 
 class Table:
@@ -74,8 +76,11 @@ class Table:
     def _request_replica(self, ctx: Context, res: Resource, primary: str) -> bool:
         """Ask the primary for a replica here; False when the service reports none (an emulator)."""
         ddb = ctx.client("dynamodb", primary)
-        answer = ddb.update_table(TableName=res.name, ReplicaUpdates=[{"Create": {
-            "RegionName": res.region, "KMSMasterKeyId": res.props["sse_key"]}}])
+        self._wait_active(ctx, primary, res.name)
+        # One replica change at a time per table: another region's request may still be in progress.
+        answer = retry(lambda: ddb.update_table(TableName=res.name, ReplicaUpdates=[{"Create": {
+            "RegionName": res.region, "KMSMasterKeyId": res.props["sse_key"]}}]), ctx, IN_USE, attempts=20,
+            first_delay=5.0)
         replicas = answer.get("TableDescription", {}).get("Replicas") or []
         return any(r.get("RegionName") == res.region for r in replicas)
 
@@ -133,10 +138,12 @@ class Table:
         if desc is None:
             return
         if desc.get("DeletionProtectionEnabled"):
-            ddb.update_table(TableName=found.name, DeletionProtectionEnabled=False)
+            retry(lambda: ddb.update_table(TableName=found.name, DeletionProtectionEnabled=False), ctx, IN_USE,
+                  attempts=20, first_delay=5.0)
             self._wait_active(ctx, found.region, found.name)
         try:
-            ddb.delete_table(TableName=found.name)
+            # Replicas of one global table are removed one at a time: wait out the others.
+            retry(lambda: ddb.delete_table(TableName=found.name), ctx, IN_USE, attempts=20, first_delay=5.0)
         except Exception as exc:
             if u.is_code(exc, "ResourceNotFoundException"):
                 return

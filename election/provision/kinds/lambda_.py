@@ -7,13 +7,13 @@ sha256 differs from the deployed CodeSha256.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
+
+from botocore.exceptions import ClientError
 
 from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource, retry
 
-# IAM is eventually consistent: a new role "cannot be assumed" for a few seconds.
-PROPAGATION = ("InvalidParameterValueException",)
 BUSY = ("ResourceConflictException", "TooManyRequestsException")
 CONFIG_FIELDS = {"runtime": "Runtime", "handler": "Handler", "role": "Role", "memory_mb": "MemorySize",
                  "timeout_s": "Timeout", "kms_key": "KMSKeyArn"}
@@ -50,7 +50,7 @@ class LambdaFunction:
                 Environment={"Variables": p["environment"]}, KMSKeyArn=p["kms_key"],
                 Architectures=[p["architecture"]], Tags=dict(res.tags), Publish=False)
 
-        cfg = retry(create, ctx, PROPAGATION + BUSY, attempts=10)
+        cfg = _retry_propagation(create, ctx)
         self._wait_ready(ctx, res)
         return {"arn": cfg["FunctionArn"], "name": res.name}
 
@@ -61,8 +61,7 @@ class LambdaFunction:
         if "environment" in fields:
             config["Environment"] = {"Variables": fields["environment"]}
         if config:
-            retry(lambda: lam.update_function_configuration(FunctionName=res.name, **config), ctx,
-                  PROPAGATION + BUSY, attempts=10)
+            _retry_propagation(lambda: lam.update_function_configuration(FunctionName=res.name, **config), ctx)
             self._wait_ready(ctx, res)
         if "code_sha256" in fields or "architecture" in fields:
             retry(lambda: lam.update_function_code(FunctionName=res.name, ZipFile=res.props["_zip"],
@@ -107,3 +106,22 @@ class LambdaFunction:
             if u.ours(tags, ctx):
                 out.append(Found(self.name, region, fn["FunctionName"], {"arn": fn["FunctionArn"]}))
         return out
+
+
+def _retry_propagation(fn: Callable[[], Any], ctx: Context, attempts: int = 10) -> Any:
+    """Retry while IAM has not propagated a new role ("cannot be assumed") or the function is busy.
+
+    Only that InvalidParameterValueException is retried: any other invalid parameter is a real error.
+    """
+    delay = 1.0
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except ClientError as exc:
+            message = exc.response.get("Error", {}).get("Message", "")
+            propagating = u.code(exc) == "InvalidParameterValueException" and "assume" in message
+            if not (propagating or u.code(exc) in BUSY) or attempt == attempts - 1:
+                raise
+            ctx.sleep(delay)
+            delay = min(delay * 2, 20.0)
+    raise AssertionError("unreachable")
