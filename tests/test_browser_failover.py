@@ -177,3 +177,21 @@ def test_a_vote_whose_answer_was_lost_is_not_sent_again(context: Any, election: 
     assert len(rec.calls("POST", "/votes")) == 1, "the page re-sent a vote that had already been stored"
     assert rec.calls("POST", "/ballot")[-1] == host(election.regions[SECOND])
     wait_for_count(election, "Hillary Clinton", before + 1)
+
+
+def test_network_trouble_at_the_id_step_offers_a_retry(context: Any, election: Election) -> None:
+    vid = election.add_voter("NV")
+    page = open_page(context, election)
+    page.fill("#voter-id", vid)
+    outage(context, election, FIRST)
+    outage(context, election, SECOND)
+    page.click("#id-form button[type=submit]")
+    expect(page.locator("#problem")).to_be_visible()
+    expect(page.locator("#problem-heading")).to_have_text("Connection trouble")
+    expect(page.locator("#live")).to_contain_text("Connection trouble")
+    shot(page, "network-trouble")
+    election.region_up(SECOND)
+    context.unroute(election.regions[SECOND] + "/**")
+    page.click("#retry")
+    expect(page.locator("#ballot-heading")).to_have_text("Your ballot for Nevada")
+    assert page.input_value("#voter-id") == vid

@@ -105,6 +105,7 @@ def test_second_vote_with_the_same_id_says_already_voted(context: Any, election:
     second.click("#confirm")
     expect(second.locator("#problem-heading")).to_have_text("You have already voted")
     expect(second.locator("#retry")).to_be_hidden()        # nothing to retry: one vote per voter
+    shot(second, "already-voted")
 
     # Coming back later: the ID step already says so, before any ballot is shown.
     election.wait_idle(20)
