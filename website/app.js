@@ -62,7 +62,7 @@ function route() {
   }
   if (view === "results") startResults(); else stopResults();
   if (view === "receipt") openReceipt(arg);
-  const heading = views[view].querySelector(".step:not([hidden]) h1, h1");
+  const heading = views[view].querySelector(".step:not([hidden]) h1") || views[view].querySelector("h1");
   if (heading && document.activeElement !== heading && routed) heading.focus();
   routed = true;
 }
@@ -258,17 +258,27 @@ function handleError(err, retry, where) {
 
 let retryStep = null;
 
+let shownProblem = null;   // {kind, message}, kept so a language switch redraws it
+
 function problem(kind, retry = null, message = "") {
+  shownProblem = { kind, message };
+  renderProblem();
+  retryStep = retry;
+  $("retry").hidden = !retry;
+  showStep("problem");
+  announce(`${$("problem-heading").textContent}. ${$("problem-text").textContent}`);
+}
+
+function renderProblem() {
+  if (!shownProblem) return;
+  const { kind, message } = shownProblem;
   const heading = { already: "already.heading", closed: "closed.heading" }[kind] || "network.heading";
   let text = { already: "already.text", closed: "closed.text", network: "network.text" }[kind];
   if (kind === "network" && vote.uncertain) text = "uncertain.text";
   $("problem-heading").textContent = t(heading);
   $("problem-text").textContent = text ? t(text) : t("error.generic", { message });
-  retryStep = retry;
-  $("retry").hidden = !retry;
-  showStep("problem");
-  announce(`${t(heading)}. ${$("problem-text").textContent}`);
 }
+rerender.add(renderProblem);
 
 $("retry").addEventListener("click", () => {
   const step = retryStep;
