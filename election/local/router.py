@@ -6,6 +6,11 @@ after one failed check (Route 53 would wait for a threshold; locally we want
 fast drills) and back in after one good one. A request whose region refuses
 the connection is retried on the next healthy region at once, as a client
 re-resolving DNS would: nothing was accepted, so nothing can be doubled.
+
+Route 53 only answers DNS: the voter's request reaches the regional API in
+one hop. So when the regional gateways live in this process (`local`), the
+router hands the request to the gateway directly instead of making a second
+HTTP request (a stopped gateway counts as a refused connection).
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ class Router:
     """Forwards HTTP requests to the preferred healthy region's API."""
 
     def __init__(self, regions: Mapping[str, str], port: int = 0, host: str = "127.0.0.1",
-                 interval_s: float = 2.0, check_timeout_s: float = 1.5) -> None:
+                 interval_s: float = 2.0, check_timeout_s: float = 1.5, local: Mapping[str, Any] | None = None) -> None:
         self.regions = dict(regions)          # region -> base URL, in preference order
+        self.local = dict(local or {})        # region -> in-process Gateway (optional)
         self.health: dict[str, bool] = {r: True for r in regions}
         self.detail: dict[str, str] = {r: "not checked yet" for r in regions}
         self.routed: dict[str, int] = {r: 0 for r in regions}
@@ -123,7 +129,17 @@ class Router:
     def forward(self, method: str, path: str, headers: Mapping[str, str], body: bytes
                 ) -> tuple[int, list[tuple[str, str]], bytes]:
         preferred = next((v for k, v in headers.items() if k.lower() == "x-election-region"), None)
+        source_ip = headers.get("X-Forwarded-For", "127.0.0.1")
         for region in self.order(preferred):
+            gateway = self.local.get(region)
+            if gateway is not None:
+                if not gateway.running:
+                    self.health[region], self.detail[region] = False, "refused a request"
+                    continue
+                status, got, data = gateway.invoke(method, path, headers, body, source_ip)
+                self.routed[region] += 1
+                kept = [(k, v) for k, v in got.items() if k.lower() not in HOP_HEADERS]
+                return status, [*kept, ("x-election-region", region)], data
             split = urlsplit(self.regions[region])
             conn = http.client.HTTPConnection(split.hostname, split.port, timeout=30)
             try:
@@ -156,7 +172,9 @@ def _handler_class(router: Router) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            status, headers, out = router.forward(self.command, self.path, dict(self.headers.items()), body)
+            headers_in = dict(self.headers.items())
+            headers_in.setdefault("X-Forwarded-For", self.client_address[0])
+            status, headers, out = router.forward(self.command, self.path, headers_in, body)
             self.send_response(status)
             for k, v in headers:
                 self.send_header(k, v)

@@ -164,7 +164,8 @@ class LocalStack:
             for p in runtime.pollers:
                 p.start()
         self.router = Router({r: rt.gateway.url for r, rt in self.regions.items()}, port=self._port(1),
-                             interval_s=self.health_interval_s)
+                             interval_s=self.health_interval_s,
+                             local={r: rt.gateway for r, rt in self.regions.items()})
         self.router.start()
         region_urls = {r: rt.gateway.url for r, rt in self.regions.items()}
         self.site = StaticSite(self.site_dir, site_config(self.plan, self.router.url, region_urls), port=self._port(2))
