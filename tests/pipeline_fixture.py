@@ -165,6 +165,11 @@ class Pipeline:
         return [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
                  "eventSource": "aws:sqs"} for m in msgs]
 
+    def delete(self, region: str, receipt_handle: str, queue: str = "votes") -> None:
+        """Acknowledge one received message, as the event source mapping does after success."""
+        url = (self.queue_urls if queue == "votes" else self.handoff_urls)[region]
+        boto3.client("sqs", region_name=region).delete_message(QueueUrl=url, ReceiptHandle=receipt_handle)
+
     def drain(self, region: str, queue: str = "votes") -> dict[str, int]:
         """Play the SQS event source mapping until the queue is empty; failed messages are left queued."""
         role = "process" if queue == "votes" else "forward"
