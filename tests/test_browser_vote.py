@@ -88,6 +88,12 @@ def test_full_vote_flow_gives_a_receipt_that_checks_out(context: Any, election: 
     expect(page.locator("#receipt-status")).to_be_visible()
     assert page.locator("#receipt-status").get_attribute("data-status") in ("recorded", "counted")
     assert page.input_value("#receipt-input") == receipt
+
+    # Back on the vote page, "Finish" forgets this voter: nothing is left for the next person.
+    page.click("a[data-route=vote]")
+    page.click("#done button.again")
+    expect(page.locator("#id-form")).to_be_visible()
+    assert page.input_value("#voter-id") == ""
     assert page.errors == []
 
 

@@ -288,11 +288,16 @@ $("retry").addEventListener("click", () => {
   step();
 });
 
-$("again").addEventListener("click", () => {
-  Object.assign(vote, { id: null, state: null, candidates: [], choice: null, receipt: null, uncertain: false });
-  $("voter-id").value = "";
-  showStep("id-form");
-});
+// "Start again" after a problem, "Finish" after voting: forget this voter (shared devices).
+for (const btn of document.querySelectorAll("button.again")) {
+  btn.addEventListener("click", () => {
+    Object.assign(vote, { id: null, state: null, candidates: [], choice: null, receipt: null, uncertain: false });
+    shownProblem = null;
+    $("voter-id").value = "";
+    fieldError("voter-id", "voter-id-error", "");
+    showStep("id-form");
+  });
+}
 
 // --- receipt check -------------------------------------------------------------
 

@@ -44,6 +44,7 @@ export const STRINGS = {
     "done.copyfail": "Could not copy; please select the receipt and copy it by hand.",
     "done.check": "Check this receipt later",
     "done.noreceipt": "Your vote was recorded, but the connection dropped before your receipt arrived.",
+    "done.next": "Finish and clear this page",
 
     "already.heading": "You have already voted",
     "already.text": "A vote has already been recorded for this voter ID. Each voter can vote once.",
@@ -126,6 +127,7 @@ export const STRINGS = {
     "done.copyfail": "No se pudo copiar; seleccione el recibo y cópielo a mano.",
     "done.check": "Comprobar este recibo más tarde",
     "done.noreceipt": "Su voto quedó registrado, pero la conexión se cortó antes de recibir su recibo.",
+    "done.next": "Terminar y borrar esta página",
 
     "already.heading": "Usted ya ha votado",
     "already.text": "Ya hay un voto registrado con este identificador. Cada votante vota una sola vez.",
