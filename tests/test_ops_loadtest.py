@@ -152,3 +152,23 @@ def test_verification_fails_when_a_vote_is_lost_and_audit_names_it(
     assert not found.ok
     assert any(f"{lost} accepted vote(s) have no ballot and are in no queue (lost)" in d
                for d in found.discrepancies), found.discrepancies
+
+
+def test_verification_fails_when_a_vote_is_counted_twice(
+        enrolled: tuple[Target, Pipeline, list[tuple[str, str]]], tmp_path: Path) -> None:
+    target, pipe, voters = enrolled
+    with Api(pipe) as url:
+        fired = loadtest.fire(target, voters, url, votes=20, rate=200, concurrency=4, seed=9,
+                              ledger=tmp_path / "r.jsonl")
+    pipe.run()
+    first = next(o for o in fired.outcomes if o.status == 202)
+    region = target.plan.home_region(first.req.state or "")
+    target.client("dynamodb", region).update_item(
+        TableName=target.names.results, Key={"pk": {"S": logic.counter_pk(first.req.state or "", region)}},
+        UpdateExpression="ADD #c :one", ExpressionAttributeNames={"#c": logic.counter_attr(first.req.candidate or "")},
+        ExpressionAttributeValues={":one": {"N": "1"}})
+    report = loadtest.settle_and_verify(target, fired, drain_timeout=5)
+    assert not report.verified
+    same = sum(1 for o in fired.outcomes if (o.req.state, o.req.candidate) == (first.req.state, first.req.candidate))
+    assert report.problems == [f"{first.req.state} / {first.req.candidate}: the results grew by {same + 1} "
+                               f"but {same} accepted ballot(s) exist (+1)."]

@@ -33,7 +33,8 @@ def pending(target: Target) -> tuple[int, int]:
         return queued, -1     # no point scanning ballots while votes are still arriving
     counters = state.read_counters(target)
     ballots = state.count_all_ballots(target)
-    lag = sum(abs(sum(ballots[r].own.values()) - sum(counters[r].values())) for r in target.plan.region_names)
+    # Only ballots not yet counted are worth waiting for; an over-count never heals (audit names it).
+    lag = sum(max(0, sum(ballots[r].own.values()) - sum(counters[r].values())) for r in target.plan.region_names)
     return 0, lag
 
 
