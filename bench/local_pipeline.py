@@ -34,12 +34,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from election.local import moto_patches  # noqa: E402
-from election.local.stack import LocalStack  # noqa: E402
-from election.ops import state  # noqa: E402
-from election.ops.cast import cast_votes  # noqa: E402
-from election.ops.seed import read_credentials, seed_voters  # noqa: E402
-from election.ops.target import Target  # noqa: E402
+from election.local import moto_patches
+from election.local.stack import LocalStack
+from election.ops import state
+from election.ops.cast import cast_votes
+from election.ops.seed import read_credentials, seed_voters
+from election.ops.target import Target
 
 SPEED_PATCHES = tuple(p for p in moto_patches.PATCHES if p not in moto_patches.FUNCTIONAL)
 

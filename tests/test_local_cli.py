@@ -59,7 +59,7 @@ def test_region_down_and_up_drive_the_running_stack(tmp_path: Path) -> None:
 
 def test_region_without_a_running_stack_is_one_sentence(tmp_path: Path) -> None:
     proc = election("region", "down", "us-east-1", "--state-dir", str(tmp_path), cwd=tmp_path)
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert "No local stack is running" in err and "Traceback" not in err
 
@@ -70,7 +70,7 @@ def test_dev_refuses_a_busy_port_in_one_sentence(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         proc = election("dev", "--plan", PLAN, "--port-base", str(port), "--state-dir", str(tmp_path), cwd=tmp_path)
-        out, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     assert f"Cannot listen on 127.0.0.1:{port} for the moto server" in err and "Traceback" not in err
 

@@ -6,9 +6,9 @@ import json
 import threading
 import time
 import urllib.request
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 

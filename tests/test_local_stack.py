@@ -69,7 +69,7 @@ def test_endpoints_file_names_every_service(stack: LocalStack) -> None:
     assert set(found["regions"]) == {"us-east-1", "us-west-2"}
     for url in [found["router"], *found["regions"].values()]:
         assert get(url + "/health")[0] == 200
-    status, config = get(found["website"] + "config.json")
+    _, config = get(found["website"] + "config.json")
     assert config["api"][0] == found["router"] and config["states"]["UT"] == "us-west-2"
 
 

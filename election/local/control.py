@@ -11,8 +11,9 @@ import re
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 from election.errors import ElectionError
 
@@ -65,12 +66,12 @@ def _handler_class(control: ControlServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path == "/status":
                 return self._reply(200, control.status())
             self._reply(404, {"error": "not_found", "message": "Unknown control path."})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             found = PATH_RE.match(self.path)
             if not found:
                 return self._reply(404, {"error": "not_found", "message": "Unknown control path."})
@@ -80,7 +81,7 @@ def _handler_class(control: ControlServer) -> type[BaseHTTPRequestHandler]:
                 return self._reply(400, {"error": "bad_region", "message": str(exc)})
             self._reply(200, control.status())
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     return ControlRequest

@@ -14,9 +14,10 @@ import re
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from election.errors import ElectionError
@@ -57,7 +58,7 @@ def build_event(method: str, raw_path: str, headers: Mapping[str, str], body: by
                 path_params: Mapping[str, str], source_ip: str, domain: str) -> dict[str, Any]:
     """An API Gateway HTTP API event, payload format 2.0."""
     split = urlsplit(raw_path)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     lowered: dict[str, str] = {}
     for k, v in headers.items():
         lowered[k.lower()] = f"{lowered[k.lower()]},{v}" if k.lower() in lowered else v
@@ -204,7 +205,7 @@ def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet; metrics, not logs
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     return GatewayRequest

@@ -10,9 +10,10 @@ from __future__ import annotations
 import queue
 import sys
 import threading
+from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 _local = threading.local()
 

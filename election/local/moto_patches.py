@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import copy
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _applied: list[str] = []
 _lock = threading.Lock()

@@ -45,7 +45,7 @@ class MotoRuntime:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "MotoRuntime":
+    def start(self) -> MotoRuntime:
         from moto import mock_aws
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server

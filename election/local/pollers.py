@@ -17,9 +17,10 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 
 log = logging.getLogger("election.local")
 
@@ -159,7 +160,7 @@ class SqsPoller(Poller):
             ids = {f["itemIdentifier"] for f in failures}
         except (AttributeError, KeyError, TypeError):
             return every   # Lambda treats a malformed partial-batch response as a failed batch
-        return ids if ids <= every else every
+        return min(ids, every)
 
 
 def sqs_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from election.local.pollers import StreamPoller
 

@@ -18,9 +18,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from election.errors import ElectionError
 from election.lambdas.contract import ENV_ENDPOINT_URL
@@ -115,16 +116,16 @@ class LocalStack:
 
     # --- lifecycle -------------------------------------------------------------------
 
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def _port(self, offset: int) -> int:
         return self.port_base + offset if self.port_base else 0
 
-    def start(self) -> "LocalStack":
+    def start(self) -> LocalStack:
         running = read_endpoints(self.state_dir)
         if running is not None:
             raise ElectionError(f"A local stack is already running (pid {running.get('pid')}, API "

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from election.errors import ElectionError
 from election.plan import Plan
@@ -90,7 +91,7 @@ class _SiteRequest(SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/config.json":
             return self._send(200, "application/json", json.dumps(self.site.config, indent=2).encode())
@@ -105,5 +106,5 @@ class _SiteRequest(SimpleHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass

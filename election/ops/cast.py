@@ -13,9 +13,9 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 from urllib.parse import urlsplit
 
 from election.plan import Plan
@@ -42,7 +42,7 @@ class CastReport:
         if not self.latencies_ms:
             return 0.0
         ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def choose(plan: Plan, state: str, rng: random.Random) -> str:
