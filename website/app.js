@@ -206,7 +206,7 @@ function showReceipt(receipt) {
   $("receipt-box").hidden = !receipt;
   $("no-receipt").hidden = !!receipt;
   if (receipt) {
-    $("receipt-code").textContent = receipt;
+    $("receipt-code").textContent = receipt.match(/.{1,4}/g).join(" ");   // groups of four, easier to copy by hand
     $("check-link").href = `#receipt/${receipt}`;
   }
   showStep("done");
