@@ -196,6 +196,11 @@ async def _run(url: str, reqs: list[Req], rate: float, concurrency: int, timeout
             await asyncio.sleep(0.25)
 
     async with aiohttp.ClientSession(connector=connector, timeout=client_timeout) as session:
+        try:   # resolve the host and open a connection before the clock starts (GET /health changes nothing)
+            async with session.get(url.rsplit("/", 1)[0] + "/health") as warm:
+                await warm.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            pass
         tick = asyncio.create_task(ticker())
         tasks: list[asyncio.Task[None]] = []
         t0 = loop.time()
