@@ -91,6 +91,7 @@ class Pipeline:
             handlers["results"].ttl = 0  # type: ignore[attr-defined]
             handlers["enqueue"].polls._ttl = 0  # type: ignore[attr-defined]
             handlers["receipt"].polls._ttl = 0  # type: ignore[attr-defined]
+            handlers["enqueue"].metrics.interval = 0  # type: ignore[attr-defined]  # a metric line per request
             arn = boto3.client("dynamodb", region_name=r).describe_table(
                 TableName=self.names["ballots"])["Table"]["LatestStreamArn"]
             self.regions[r] = Region(r, env, handlers, arn)

@@ -394,3 +394,26 @@ def test_missing_polls_item_means_open() -> None:
 
     assert PollsCache(Empty(), "t").is_open()
     assert contract.POLLS_ITEM == "polls"
+
+
+def test_enqueue_metrics_are_summed_per_request_class_and_flushed_by_interval(p: Pipeline) -> None:
+    import io
+
+    from election.lambdas.common import MetricsBuffer
+
+    now = [0.0]
+    out = io.StringIO()
+    p.regions[EAST].handlers["enqueue"].metrics = MetricsBuffer(10.0, clock=lambda: now[0], out=out)  # type: ignore
+    voters = list(p.seed(3, ("NY",)))
+    for v in voters:
+        post(p, "/votes", {"voter_id": v, "candidate": "Jill Stein"})
+    post(p, "/votes", raw="nope")
+    post(p, "/ballot", {"voter_id": voters[0]})
+    assert out.getvalue() == ""          # nothing written yet: one line per class per interval
+    now[0] = 10.0
+    post(p, "/ballot", {"voter_id": voters[0]})
+    lines = {d["Route"]: d for d in map(json.loads, out.getvalue().splitlines())}
+    assert set(lines) == {"POST /votes", "POST /ballot"}
+    assert (lines["POST /votes"]["Status202"], lines["POST /votes"]["Queued"], lines["POST /votes"]["Status400"]) == (
+        3, 3, 1)
+    assert lines["POST /ballot"]["Status200"] == 2

@@ -32,6 +32,7 @@ class Enqueue:
         self.peppers = common.Peppers(self.cfg, common.make_client(self.cfg, "secretsmanager"))
         self.polls = common.PollsCache(self.ddb, self.cfg.results_table)
         self.clock = clock
+        self.metrics = common.MetricsBuffer()
 
     def __call__(self, event: dict, context: Any = None) -> dict:
         route = common.route(event)
@@ -53,7 +54,7 @@ class Enqueue:
                                 "The election service is temporarily unavailable; please try again.")
             metrics.props["error"] = common.error_code(exc)[:64]
         metrics.add(f"Status{resp['statusCode']}")
-        metrics.emit()
+        self.metrics.add(metrics)
         return resp
 
     # --- routes ----------------------------------------------------------------------------------
