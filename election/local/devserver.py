@@ -74,6 +74,8 @@ def run_dev(console: Console, plan: str, port_base: int, state_dir: Path = Path(
         console.print("Other commands (seed-voters, loadtest, results, audit, status) find this stack by themselves. "
                       "Drill a failover with [bold]election region down us-east-1[/bold]. Ctrl-C stops everything.")
         serve_until_interrupted()
+    except KeyboardInterrupt:
+        pass   # Ctrl-C while the table was printing: the same clean stop
     finally:
         with console.status("Stopping the local election..."):
             stack.stop()
