@@ -355,8 +355,14 @@ def seed_voters_cmd(opts: Options, count: int | None, out: Path, resume: bool, w
         def start(total: int, done: int) -> None:
             progress.update(task, total=total, completed=done)
 
-        report = seed_voters(target, out, count, resume=resume, workers=workers, on_start=start,
-                             on_progress=lambda n: progress.advance(task, n))
+        try:
+            report = seed_voters(target, out, count, resume=resume, workers=workers, on_start=start,
+                                 on_progress=lambda n: progress.advance(task, n))
+        except KeyboardInterrupt:
+            progress.stop()
+            err_console.print(f"Interrupted; what was loaded is checkpointed: run `election seed-voters --out {out} "
+                              "--resume` to finish without duplicates.", highlight=False)
+            sys.exit(130)
     if as_json:
         _print_json(report.as_dict())
         return
@@ -452,9 +458,12 @@ def results_cmd(opts: Options, state_code: str | None, watch: bool, interval: fl
         console.print(render.results_view(res, code))
         return
     with Live(render.results_view(res, code), console=console, refresh_per_second=1) as live:
-        while True:
-            time.sleep(interval)
-            live.update(render.results_view(state.results(target), code))
+        try:
+            while True:
+                time.sleep(interval)
+                live.update(render.results_view(state.results(target), code))
+        except KeyboardInterrupt:
+            return     # Ctrl-C is how --watch ends
 
 
 @cli.command("audit")

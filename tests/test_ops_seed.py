@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
@@ -187,3 +189,31 @@ def test_resume_without_file_or_checkpoint_is_a_clear_error(aws: None, tmp_path:
     (tmp_path / "gone.csv.progress.json").write_text("{}")
     with pytest.raises(ElectionError, match="cannot be recovered"):
         seed_voters(target, tmp_path / "gone.csv", 10, resume=True)
+
+
+@given(count=st.integers(min_value=0, max_value=500_000),
+       weights=st.dictionaries(st.sampled_from(STATES), st.integers(min_value=1, max_value=10**7), min_size=1))
+def test_allocation_is_exact_and_within_one_of_proportional(count: int, weights: dict[str, int]) -> None:
+    split = allocate(count, weights)
+    assert sum(split.values()) == count and set(split) == set(weights)
+    total = sum(weights.values())
+    assert all(abs(split[s] - count * w / total) < 1 for s, w in weights.items())
+
+
+def test_a_batch_that_never_makes_progress_gives_up_with_a_clear_error(aws: None, tmp_path: Path) -> None:
+    class Stuck(ClientProvider):
+        def client(self, service: str, region: str) -> Any:
+            real = super().client(service, region)
+            if service != "dynamodb":
+                return real
+
+            class Never:
+                def batch_write_item(self, RequestItems: dict) -> dict:
+                    return {"UnprocessedItems": RequestItems}
+            return Never()
+
+    target = Target(load_plan(PLAN), ClientProvider())
+    create_data_resources(target)
+    with pytest.raises(ElectionError, match=r"kept \d+ voters unprocessed after 12 attempts.*--resume"):
+        seed_voters(Target(load_plan(PLAN), Stuck()), tmp_path / "v.csv", 30, sleep=lambda s: None)
+    assert (tmp_path / "v.csv").exists()        # the mailing list survives for --resume
