@@ -81,8 +81,15 @@ class MiniEngine:
         return [self.resources[k] for k in done]
 
     def resolve(self, res: Resource) -> Resource:
-        props = {k: self.outputs[v.key][v.attr] if isinstance(v, Ref) else v for k, v in res.props.items()}
-        return dataclasses.replace(res, props=props)
+        def value(v: Any) -> Any:
+            if isinstance(v, Ref):
+                return self.outputs[v.key][v.attr]
+            if isinstance(v, dict):
+                return {k: value(x) for k, x in v.items()}
+            if isinstance(v, (list, tuple)):
+                return [value(x) for x in v]
+            return v
+        return dataclasses.replace(res, props=value(dict(res.props)))
 
     def up(self) -> dict[str, list[str]]:
         """Apply; returns {"create": keys, "update": keys} of what it changed."""
@@ -531,5 +538,6 @@ def test_a_region_removed_from_the_plan_loses_its_edge(moto_ctx: FakeContext, aw
     shrink.apply()
     assert not [f for kind in KINDS.values() for f in kind.discover(moto_ctx, "us-west-2")]
     assert moto_ctx.client("apigatewayv2", "us-west-2").get_apis()["Items"] == []
-    assert all(s.action == "noop" for s in Deployer(east_only, provider, sleep=lambda s: None,
-                                                    site_dir=site).diff().steps)
+    left = [(s.key, s.action, s.changes) for s in Deployer(east_only, provider, sleep=lambda s: None,
+                                                           site_dir=site).diff().steps if s.action != "noop"]
+    assert left == []

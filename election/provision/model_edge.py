@@ -45,9 +45,19 @@ def distribution_key(plan: Plan) -> str:
 def _res(kind: str, region: str, name: str, props: dict[str, Any], tags: Mapping[str, str],
          depends_on: tuple[str, ...] = ()) -> Resource:
     """A Resource whose depends_on also lists every resource its props refer to."""
-    refs = tuple(v.key for v in props.values() if isinstance(v, Ref))
-    deps = tuple(dict.fromkeys(refs + depends_on))
+    deps = tuple(dict.fromkeys(_refs(props) + depends_on))
     return Resource(kind=kind, region=region, name=name, props=props, depends_on=deps, tags=dict(tags))
+
+
+def _refs(value: Any) -> tuple[str, ...]:
+    """Keys of every Ref in a value, at any depth."""
+    if isinstance(value, Ref):
+        return (value.key,)
+    if isinstance(value, Mapping):
+        return tuple(k for v in value.values() for k in _refs(v))
+    if isinstance(value, (list, tuple)):
+        return tuple(k for v in value for k in _refs(v))
+    return ()
 
 
 def edge_resources(plan: Plan, site_dir: Path) -> list[Resource]:
@@ -137,18 +147,28 @@ def alarm_resources(plan: Plan, region: str, tags: Mapping[str, str]) -> list[Re
 
 
 def dashboard_body(plan: Plan) -> dict[str, Any]:
-    """One row per region: queue, dead letters, function errors and throttles, tally lag."""
+    """Two rows per region: queue, dead letters, function errors and throttles, tally lag; API traffic.
+
+    The API ids are Refs inside the body; the engine resolves Refs at any depth.
+    """
     p = plan.name
     widgets: list[dict[str, Any]] = [{"type": "text", "x": 0, "y": 0, "width": 24, "height": 2,
                                       "properties": {"markdown": dashboard_title(p, plan.primary_region)}}]
 
-    def metric(x: int, y: int, title: str, region: str, stat: str, metrics: list[list[str]]) -> dict[str, Any]:
-        return {"type": "metric", "x": x, "y": y, "width": 6, "height": 6, "properties": {
+    def metric(x: int, y: int, title: str, region: str, stat: str, metrics: list[list[Any]],
+               width: int = 6) -> dict[str, Any]:
+        return {"type": "metric", "x": x, "y": y, "width": width, "height": 6, "properties": {
             "title": f"{title} ({region})", "region": region, "stat": stat, "period": 60, "view": "timeSeries",
             "metrics": metrics}}
 
     for i, region in enumerate(plan.region_names):
-        y = 2 + 6 * i
+        y = 2 + 12 * i
+        api = ["ApiId", Ref(key(region, "http_api", p), "api_id"), "Stage", "$default"]
+        widgets += [
+            metric(0, y + 6, "API requests and errors", region, "Sum", [
+                ["AWS/ApiGateway", m, *api] for m in ("Count", "4xx", "5xx")], width=12),
+            metric(12, y + 6, "API latency (p99, ms)", region, "p99", [["AWS/ApiGateway", "Latency", *api]], width=12),
+        ]
         widgets += [
             metric(0, y, "Votes queue", region, "Maximum", [
                 ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", f"{p}-votes"],
