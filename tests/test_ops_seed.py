@@ -156,7 +156,7 @@ def test_unprocessed_items_and_throttling_load_every_voter_exactly_once(aws: Non
 
 
 def test_killed_mid_way_then_resumed_loads_every_voter_exactly_once(aws: None, tmp_path: Path) -> None:
-    crashing = FaultyProvider(crash_after=15)
+    crashing = FaultyProvider(crash_after=80)
     target = Target(load_plan(PLAN), crashing)
     peppers = create_data_resources(target)
     out = tmp_path / "voters.csv"
