@@ -339,7 +339,7 @@ class Deployer:
                 if error is None:
                     for k in [k for k in keys if k in pending and deps.get(k, set()) <= done]:
                         pending.discard(k)
-                        running[pool.submit(_once_more_on_import_deadlock, fn, k)] = k
+                        running[pool.submit(_retry_import_deadlock, fn, k)] = k
                 if not running:
                     if pending and error is None:
                         raise ValueError(f"dependency cycle among {sorted(map(str, pending))[:5]}")
@@ -360,20 +360,21 @@ class Deployer:
             pool.shutdown(wait=error is not None or not running, cancel_futures=True)
 
 
-def _once_more_on_import_deadlock(fn: Callable[[Any], None], key: Any) -> None:
-    """Run fn(key); retry once if two threads deadlocked importing a module.
+def _retry_import_deadlock(fn: Callable[[Any], None], key: Any, attempts: int = 6) -> None:
+    """Run fn(key); retry if threads deadlocked importing a module.
 
-    moto (in-process) imports a service's backend lazily on its first call; two
+    moto (in-process) imports a service's backend lazily on its first call;
     threads doing that at once can make importlib raise _DeadlockError before
-    any request was made. The other thread finishes the import, so one retry
-    is enough and repeats nothing.
+    any request was made. Another thread finishes the import meanwhile, so a
+    retry after a short pause repeats nothing. (Real AWS never gets here.)
     """
-    try:
-        fn(key)
-    except RuntimeError as exc:
-        if type(exc).__name__ != "_DeadlockError":
-            raise
-        fn(key)
+    for attempt in range(attempts):
+        try:
+            return fn(key)
+        except RuntimeError as exc:
+            if type(exc).__name__ != "_DeadlockError" or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _step(res: Resource, action: str, changes: list[Change] | tuple[Change, ...] = (), note: str = "") -> Step:
