@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -260,7 +261,7 @@ def local_election(state_dir: Path) -> Iterator[Election]:
 
     plan_path = ROOT / "config" / "local.yaml"
     plan = load_plan(plan_path)
-    with LocalStack(plan_path=str(plan_path), port_base=0, state_dir=state_dir) as stack:
+    with _started_stack(LocalStack, plan_path, state_dir) as stack:
         ep = stack.endpoints
         target = Target(plan=plan, provider=stack.provider, endpoints=ep)
         peppers = {r: read_pepper(target, r, target.names.voter_pepper) for r in plan.region_names}
@@ -292,6 +293,20 @@ def local_election(state_dir: Path) -> Iterator[Election]:
                        region_down=stack.region_down, region_up=stack.region_up,
                        wait_idle=lambda timeout: stack.wait_idle(timeout), ballot=config["ballot"],
                        set_polls=set_polls)
+
+
+@contextlib.contextmanager
+def _started_stack(cls: Any, plan_path: Path, state_dir: Path) -> Iterator[Any]:
+    """Start the stack, once more if the first start fails (a rare race in the parallel deploy on moto)."""
+    try:
+        stack = cls(plan_path=str(plan_path), port_base=0, state_dir=state_dir).start()
+    except RuntimeError as exc:
+        warnings.warn(f"the local stack failed to start ({exc}); starting it again")
+        stack = cls(plan_path=str(plan_path), port_base=0, state_dir=state_dir).start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
 
 
 def stack_available() -> bool:
