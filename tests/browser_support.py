@@ -20,9 +20,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import yaml
 
@@ -99,7 +100,7 @@ def _fake_api_handler(state: _FakeState) -> type[http.server.BaseHTTPRequestHand
         def _error(self, status: int, code: str, message: str) -> None:
             self._send(status, {"error": code, "message": message})
 
-        def do_OPTIONS(self) -> None:  # noqa: N802
+        def do_OPTIONS(self) -> None:
             self._send(204, {})
 
         def _body(self) -> dict[str, Any] | None:
@@ -120,7 +121,7 @@ def _fake_api_handler(state: _FakeState) -> type[http.server.BaseHTTPRequestHand
                 return None
             return vid
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             url = urllib.parse.urlsplit(self.path)
             if url.path == "/health":
                 return self._send(200, {"status": "ok"})
@@ -141,7 +142,7 @@ def _fake_api_handler(state: _FakeState) -> type[http.server.BaseHTTPRequestHand
                 return self._send(200, {"status": "counted" if r in state.ballots else "unknown"})
             self._error(404, "not_found", "No such route.")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self._body()
             if self.path == "/ballot":
                 vid = self._voter(body)
@@ -208,7 +209,7 @@ def _static_handler(config: dict[str, Any]) -> type[http.server.BaseHTTPRequestH
         def log_message(self, *args: Any) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path.split("?")[0] == "/config.json":
                 data = json.dumps(config).encode()
                 self.send_response(200)

@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-
 from browser_support import Election, any_election, call, launch, national_count, open_page, shot
 
 pytest.importorskip("playwright")
-from playwright.sync_api import Page, Route, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, Route, expect, sync_playwright
 
 pytestmark = pytest.mark.browser
 FIRST, SECOND = "us-east-1", "us-west-2"

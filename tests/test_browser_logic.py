@@ -7,14 +7,14 @@ local stack in test_browser_vote.py and test_browser_failover.py.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-
 from browser_support import WEBSITE, _Server, _static_handler, launch
 
 pytest.importorskip("playwright")
-from playwright.sync_api import sync_playwright  # noqa: E402
+from playwright.sync_api import sync_playwright
 
 pytestmark = pytest.mark.browser
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 import re
 import time
 import urllib.parse
-from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-
-from browser_support import (ROOT, Election, any_election, call, launch, national_count, new_voter_id,
-                             open_page, shot)
+from browser_support import ROOT, Election, any_election, call, launch, national_count, new_voter_id, open_page, shot
 
 pytest.importorskip("playwright")
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, expect, sync_playwright
 
 pytestmark = pytest.mark.browser
 RECEIPT = re.compile(r"^[0-9a-f]{32}$")
