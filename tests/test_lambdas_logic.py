@@ -1,0 +1,161 @@
+"""The pure functions of the pipeline: keys, validation, vote messages, tally selection and chunking,
+results aggregation, receipt status, and handler configuration from the environment."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import datetime, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from election.lambdas import common, contract, logic
+from election.lambdas.logic import Counted, RequestError
+
+PEPPER = bytes(range(32))
+
+
+def test_keys_are_keyed_hashes_of_the_canonical_id() -> None:
+    vid = "ABCDE-FGHJK-LMNPQ-RSTUV"
+    assert logic.voter_key(PEPPER, vid) == hmac.new(PEPPER, vid.encode(), hashlib.sha256).hexdigest()
+    receipt = logic.ballot_key(PEPPER, vid)
+    assert receipt == hmac.new(PEPPER, vid.encode(), hashlib.sha256).hexdigest()[:32]
+    assert contract.RECEIPT_RE.match(receipt)
+    assert logic.ballot_key(b"other" * 8, vid) != receipt
+
+
+def test_parse_json_object_rejects_bool_for_number_and_reports_first_problem() -> None:
+    with pytest.raises(RequestError) as err:
+        logic.parse_json_object(b'{"n": true}', {"n": int})
+    assert (err.value.status, err.value.code) == (400, "invalid_type")
+    assert logic.parse_json_object(b'{"n": 3}', {"n": int}) == {"n": 3}
+    with pytest.raises(RequestError) as err:
+        logic.parse_json_object(b"x" * 1025, {"n": int})
+    assert err.value.code == "body_too_large"
+
+
+def test_long_unknown_field_names_are_truncated_in_the_message() -> None:
+    with pytest.raises(RequestError) as err:
+        logic.parse_json_object(json.dumps({"z" * 500: 1}).encode(), {"voter_id": str})
+    assert len(err.value.message) < 120
+
+
+def test_vote_message_round_trip_and_rejections() -> None:
+    vote = logic.Vote(bk="a" * 32, state="NY", candidate="Jill Stein", nonce="b" * 32, t="2026-11-03T10:31Z",
+                      region="us-east-1")
+    assert logic.parse_vote(vote.to_json()) == vote
+    assert vote.item()["bk"] == {"S": "a" * 32}
+    for bad in ('{"bk": "x"}', "[]", json.dumps({**json.loads(vote.to_json()), "bk": "nothex"}),
+                json.dumps({**json.loads(vote.to_json()), "extra": 1}),
+                json.dumps({**json.loads(vote.to_json()), "state": ""})):
+        with pytest.raises(ValueError):
+            logic.parse_vote(bad)
+
+
+def record(seq: int, region: str = "us-east-1", state: str = "NY", candidate: str = "A",
+           event: str = "INSERT", created: float | datetime = 100.0) -> dict:
+    image = {"bk": {"S": f"{seq:032x}"}, "state": {"S": state}, "candidate": {"S": candidate},
+             "region": {"S": region}}
+    return {"eventName": event, "dynamodb": {"SequenceNumber": str(seq), "NewImage": image,
+                                             "ApproximateCreationDateTime": created}}
+
+
+def test_select_records_filters_region_event_and_checkpoint() -> None:
+    recs = [record(5), record(12, region="us-west-2"), record(20, event="MODIFY"), record(100),
+            {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "150", "Keys": {"bk": {"S": "x"}}}},
+            record(9, created=datetime(2026, 11, 3, tzinfo=timezone.utc))]
+    got = logic.select_records(recs, "us-east-1", checkpoint=5, now=0.0)
+    assert [c.seq for c in got] == [9, 100]        # stream order, integer comparison (9 < 100)
+    assert got[0].created == datetime(2026, 11, 3, tzinfo=timezone.utc).timestamp()
+    assert [c.seq for c in logic.select_records(recs, "us-east-1", None, 0.0)] == [5, 9, 100]
+
+
+def test_chunks_respect_the_item_limit_and_keep_order() -> None:
+    states = [f"S{i:02d}" for i in range(250)]
+    counted = [Counted(seq=i + 1, state=states[i % 250], candidate="A", created=float(i)) for i in range(500)]
+    chunks = logic.chunk_counts(counted)
+    assert len(chunks) == 6                                 # 99 distinct states per transaction
+    for ch in chunks:
+        assert len({s for s, _ in ch.counts}) <= 99        # plus the checkpoint: <= 100 items
+    assert sum(sum(ch.counts.values()) for ch in chunks) == 500
+    assert [ch.first_seq for ch in chunks] == [1, 100, 199, 298, 397, 496]
+    assert chunks[-1].last_seq == 500
+    assert all(a.last_seq < b.first_seq for a, b in zip(chunks, chunks[1:]))
+
+
+@settings(max_examples=50)
+@given(st.lists(st.tuples(st.sampled_from(["NY", "CA", "UT", "TX"]), st.sampled_from(["A", "B"])), max_size=60),
+       st.integers(2, 5))
+def test_chunking_never_loses_or_duplicates_a_count(votes: list[tuple[str, str]], limit: int) -> None:
+    counted = [Counted(seq=i, state=s, candidate=c, created=0.0) for i, (s, c) in enumerate(votes)]
+    total: dict[tuple[str, str], int] = {}
+    for ch in logic.chunk_counts(counted, limit):
+        assert len({s for s, _ in ch.counts}) <= limit - 1
+        for k, n in ch.counts.items():
+            total[k] = total.get(k, 0) + n
+    expected: dict[tuple[str, str], int] = {}
+    for v in votes:
+        expected[v] = expected.get(v, 0) + 1
+    assert total == expected
+
+
+def test_aggregate_sums_regions_and_fills_zeros() -> None:
+    items = [
+        {"pk": "NY#us-east-1", "c:A": 3, "c:B": 1, "updated_at": "2026-11-03T10:00:00Z"},
+        {"pk": "NY#us-west-2", "c:A": 2, "updated_at": "2026-11-03T10:05:00Z"},   # after a plan change
+        {"pk": "UT#us-west-2", "c:C": 4},
+        {"pk": "checkpoint#us-east-1#shard-1", "seq": "0" * 40, "c:A": 99},
+        {"pk": "polls", "open": True},
+    ]
+    res = logic.aggregate_results(items, {"NY": ("A", "B"), "UT": ("A", "B", "C"), "CA": ("A", "B")}, ("A", "B", "C"))
+    assert res["states"]["NY"] == {"total": 6, "candidates": {"A": 5, "B": 1}}
+    assert res["states"]["CA"] == {"total": 0, "candidates": {"A": 0, "B": 0}}
+    assert res["candidates"] == {"A": 5, "B": 1, "C": 4} and res["total"] == 10
+    assert res["updated_at"] == "2026-11-03T10:05:00Z"
+
+
+def test_receipt_status_rules() -> None:
+    ballot = {"region": "us-east-1", "t": "2026-11-03T10:31Z"}
+    end = logic.minute_end("2026-11-03T10:31Z")
+    assert end == datetime(2026, 11, 3, 10, 32, tzinfo=timezone.utc).timestamp()
+    cps = [{"region": "us-west-2", "through": end + 500}, {"region": "us-east-1", "through": end - 1}]
+    assert logic.receipt_status(None, cps, {}) == "unknown"
+    assert logic.receipt_status(ballot, cps, {}) == "recorded"      # the other region's tally does not count
+    assert logic.receipt_status(ballot, cps + [{"region": "us-east-1", "through": end}], {}) == "counted"
+    assert logic.receipt_status(ballot, [], {"tallied_at": "2026-11-03T21:00:00Z"}) == "counted"
+
+
+def test_minute_is_coarse() -> None:
+    assert logic.minute(datetime(2026, 11, 3, 10, 31, 59, tzinfo=timezone.utc).timestamp()) == "2026-11-03T10:31Z"
+
+
+def test_config_from_environment() -> None:
+    env = {contract.ENV_REGION: "us-west-2", contract.ENV_ALLOWED_ORIGINS: " https://a.org , http://127.0.0.1:* ,",
+           contract.ENV_BALLOT: json.dumps({"candidates": ["A", "B"], "overrides": {"UT": ["A", "B", "C"]}}),
+           contract.ENV_STATE_REGIONS: json.dumps({"NY": "us-east-1"}),
+           contract.ENV_ENDPOINT_URL: "http://127.0.0.1:5000"}
+    cfg = common.load_config(env)
+    assert cfg.allowed_origins == ("https://a.org", "http://127.0.0.1:*")
+    assert cfg.ballot_for("UT") == ("A", "B", "C") and cfg.ballot_for("NY") == ("A", "B")
+    assert cfg.all_candidates() == ("A", "B", "C") and cfg.endpoint_url == "http://127.0.0.1:5000"
+    assert cfg.namespace == "Election"
+    with pytest.raises(KeyError):
+        common.load_config({})
+
+
+def test_several_regions_live_in_one_process_with_their_own_settings(aws_env: None) -> None:
+    from election.lambdas import enqueue
+
+    a = enqueue.make_handler({contract.ENV_REGION: "us-east-1", contract.ENV_VOTES_QUEUE_URLS: "{}"})
+    b = enqueue.make_handler({contract.ENV_REGION: "us-west-2", contract.ENV_VOTES_QUEUE_URLS: "{}",
+                              contract.ENV_ENDPOINT_URL: "http://127.0.0.1:1"})
+    assert a.ddb.meta.region_name == "us-east-1" and b.ddb.meta.region_name == "us-west-2"  # type: ignore
+    assert b.ddb.meta.endpoint_url == "http://127.0.0.1:1" and "amazonaws.com" in a.ddb.meta.endpoint_url  # type: ignore
+
+
+def test_plain_converts_attribute_values() -> None:
+    assert common.plain({"N": "3"}) == 3 and common.plain({"N": "1.5"}) == 1.5
+    assert common.plain({"M": {"a": {"L": [{"S": "x"}, {"BOOL": True}, {"NULL": True}]}}}) == {"a": ["x", True, None]}
