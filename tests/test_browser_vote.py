@@ -246,6 +246,7 @@ def test_whole_vote_with_the_keyboard_only(context: Any, election: Election) -> 
     assert _focus_is_visible(page)
     kb.press("ArrowDown")                                        # radio group: arrows choose
     expect(page.locator("#cand-1")).to_be_checked()
+    shot(page, "keyboard-focus")
     kb.press("Tab")
     expect(page.locator("#ballot-form button[type=submit]")).to_be_focused()
     assert _focus_is_visible(page)
