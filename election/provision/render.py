@@ -26,11 +26,17 @@ def plan_table(result: PlanResult, show_noop: bool = False, title: str = "Plan")
     table.add_column("changes")
     for region, steps in result.by_region().items():
         hidden = 0
+        groups: dict[tuple[str, str], list[str]] = {}
         for s in steps:
             if s.action == "noop" and not show_noop and not s.note:
                 hidden += 1
-                continue
-            table.add_row(region, s.kind, s.name, Text(SYMBOL[s.action], style=STYLE[s.action]), _changes(s))
+            elif s.action in ("create", "delete") and not s.changes and not s.note:
+                groups.setdefault((s.kind, s.action), []).append(s.name)
+            else:
+                table.add_row(region, s.kind, s.name, Text(SYMBOL[s.action], style=STYLE[s.action]), _changes(s))
+        for (kind, action), group in sorted(groups.items(), key=lambda g: (g[0][1] == "create", g[0][0])):
+            label = group[0] if len(group) == 1 else f"{len(group)}: " + ", ".join(sorted(group))
+            table.add_row(region, kind, label, Text(SYMBOL[action], style=STYLE[action]), "")
         if hidden:
             table.add_row(region, "", Text(f"{hidden} resources unchanged", style="dim"), "", "")
     return table
