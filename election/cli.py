@@ -371,6 +371,11 @@ def seed_voters_cmd(opts: Options, count: int | None, out: Path, resume: bool, w
                   + (f", {report.already_loaded:,} were already loaded" if report.already_loaded else "")
                   + f"; roll: {report.voters:,} ({regions}); {report.retries} batch re-sends. "
                   f"Credentials: {out} (owner-only; keep it private).")
+    if report.replicated:
+        console.print(f"The roll reached every region in {report.replication_seconds:.1f} s.")
+    elif report.replicated is False:
+        err_console.print(f"warning: after {report.replication_seconds:.0f} s the roll has not reached every region; "
+                          "voters who vote there are refused (404) until it does.", highlight=False)
 
 
 @cli.command("loadtest")

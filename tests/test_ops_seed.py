@@ -130,7 +130,7 @@ def test_seed_writes_private_credentials_and_home_region_only(aws: None, tmp_pat
     target = Target(load_plan(PLAN), ClientProvider())
     peppers = create_data_resources(target)
     out = tmp_path / "voters.csv"
-    report = seed_voters(target, out, 600)
+    report = seed_voters(target, out, 600, replication_timeout=0)
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert report.voters == report.loaded_now == 600 and report.already_loaded == 0
     expected = expected_roll(target, out, peppers[target.names.voter_pepper])
@@ -147,7 +147,7 @@ def test_unprocessed_items_and_throttling_load_every_voter_exactly_once(aws: Non
     target = Target(load_plan(PLAN), provider)
     peppers = create_data_resources(target)
     out = tmp_path / "voters.csv"
-    report = seed_voters(target, out, 1000, sleep=lambda s: None)
+    report = seed_voters(target, out, 1000, sleep=lambda s: None, replication_timeout=0)
     expected = expected_roll(target, out, peppers[target.names.voter_pepper])
     assert report.retries > 20                       # the faults really happened
     assert roll(target) == expected
@@ -161,7 +161,7 @@ def test_killed_mid_way_then_resumed_loads_every_voter_exactly_once(aws: None, t
     peppers = create_data_resources(target)
     out = tmp_path / "voters.csv"
     with pytest.raises(Crash):
-        seed_voters(target, out, 1500, workers=4, sleep=lambda s: None)
+        seed_voters(target, out, 1500, workers=4, sleep=lambda s: None, replication_timeout=0)
     minted = out.read_bytes()
     partial = roll(target)
     assert 0 < len(partial) < 1500
@@ -170,7 +170,8 @@ def test_killed_mid_way_then_resumed_loads_every_voter_exactly_once(aws: None, t
     with pytest.raises(ElectionError, match="already exists"):
         seed_voters(Target(load_plan(PLAN), ClientProvider()), out, 1500)
     resumed = FaultyProvider()
-    report = seed_voters(Target(load_plan(PLAN), resumed), out, None, resume=True, sleep=lambda s: None)
+    report = seed_voters(Target(load_plan(PLAN), resumed), out, None, resume=True, sleep=lambda s: None,
+                         replication_timeout=0)
     assert out.read_bytes() == minted                # the same voters, not a new mailing list
     assert report.already_loaded > 0 and report.already_loaded + report.loaded_now == 1500
     expected = expected_roll(target, out, peppers[target.names.voter_pepper])
@@ -185,10 +186,10 @@ def test_resume_without_file_or_checkpoint_is_a_clear_error(aws: None, tmp_path:
     target = Target(load_plan(PLAN), ClientProvider())
     create_data_resources(target)
     with pytest.raises(ElectionError, match="--count"):
-        seed_voters(target, tmp_path / "v.csv", None)
+        seed_voters(target, tmp_path / "v.csv", None, replication_timeout=0)
     (tmp_path / "gone.csv.progress.json").write_text("{}")
     with pytest.raises(ElectionError, match="cannot be recovered"):
-        seed_voters(target, tmp_path / "gone.csv", 10, resume=True)
+        seed_voters(target, tmp_path / "gone.csv", 10, resume=True, replication_timeout=0)
 
 
 @given(count=st.integers(min_value=0, max_value=500_000),
@@ -217,3 +218,20 @@ def test_a_batch_that_never_makes_progress_gives_up_with_a_clear_error(aws: None
     with pytest.raises(ElectionError, match=r"kept \d+ voters unprocessed after 12 attempts.*--resume"):
         seed_voters(Target(load_plan(PLAN), Stuck()), tmp_path / "v.csv", 30, sleep=lambda s: None)
     assert (tmp_path / "v.csv").exists()        # the mailing list survives for --resume
+
+
+def test_seeding_waits_for_every_region_to_hold_the_roll(aws: None, tmp_path: Path) -> None:
+    target = Target(load_plan(PLAN), ClientProvider())
+    create_data_resources(target)
+    out = tmp_path / "voters.csv"
+    report = seed_voters(target, out, 200, replication_timeout=0.6)
+    assert report.replicated is False          # the sandbox does not replicate: each region has only its own
+    items = {r: target.client("dynamodb", r).scan(TableName=target.names.voters)["Items"]
+             for r in target.plan.region_names}
+    for src, its in items.items():             # play global tables
+        for dst in target.plan.region_names:
+            if dst != src:
+                for it in its:
+                    target.client("dynamodb", dst).put_item(TableName=target.names.voters, Item=it)
+    again = seed_voters(target, out, None, resume=True, replication_timeout=5)
+    assert again.loaded_now == 0 and again.replicated is True

@@ -291,6 +291,48 @@ class RollLoader:
         return written
 
 
+def wait_replicated(target: Target, batches: Sequence[Batch], peppers: Mapping[str, bytes], timeout: float,
+                    sleep: Callable[[float], None] = time.sleep, sample: int = 100) -> bool:
+    """Wait until every region's roll holds a sample of the voters just loaded (global-table replication).
+
+    A voter may vote in any region, and the enqueue handler there looks the voter up in that
+    region's replica: right after seeding, a lagging replica answers 404. The sample is the last
+    batch of each home region (written last) plus random voters; checking it costs a few
+    BatchGetItem calls instead of a scan.
+    """
+    keys: set[str] = set()
+    last: dict[str, Batch] = {}
+    for b in batches:
+        last[b.region] = b
+    picked = list(last.values()) + random.sample(list(batches), min(len(batches), 4))
+    for b in picked:
+        keys.update(voter_key(peppers[b.region], vid) for vid, _ in b.voters)
+    wanted = sorted(keys)[:sample] if len(keys) > sample else sorted(keys)
+    deadline = time.monotonic() + timeout
+    missing_regions = list(target.plan.region_names)
+    while True:
+        missing_regions = [r for r in missing_regions if not _holds(target, r, wanted)]
+        if not missing_regions:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        sleep(0.5)
+
+
+def _holds(target: Target, region: str, keys: list[str]) -> bool:
+    ddb = target.client("dynamodb", region)
+    table = target.names.voters
+    found = 0
+    for i in range(0, len(keys), 100):
+        request: dict[str, Any] = {table: {"Keys": [{VOTERS_KEY: {"S": k}} for k in keys[i:i + 100]],
+                                           "ProjectionExpression": VOTERS_KEY}}
+        while request:
+            resp = ddb.batch_get_item(RequestItems=request)
+            found += len(resp.get("Responses", {}).get(table, []))
+            request = resp.get("UnprocessedKeys") or {}
+    return found == len(keys)
+
+
 @dataclass
 class SeedReport:
     """What seed-voters did: totals, what this run loaded, how fast, how many re-sends."""
@@ -302,6 +344,8 @@ class SeedReport:
     per_region: dict[str, int]
     seconds: float
     retries: int
+    replicated: bool | None = None          # None: not checked (one region, or asked not to wait)
+    replication_seconds: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -337,8 +381,13 @@ def prepare_credentials(out: Path, count: int | None, resume: bool,
 def seed_voters(target: Target, out: Path, count: int | None, resume: bool = False, workers: int = 8,
                 on_start: Callable[[int, int], None] = lambda total, done: None,
                 on_progress: Callable[[int], None] = lambda n: None,
-                sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None) -> SeedReport:
-    """Mint (or reuse with --resume) the credential file and load the roll; returns the report."""
+                sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
+                replication_timeout: float = 60.0,
+                on_replicating: Callable[[], None] = lambda: None) -> SeedReport:
+    """Mint (or reuse with --resume) the credential file, load the roll, wait for it to replicate.
+
+    `replication_timeout=0` skips the replication check (for a target that does not replicate).
+    """
     voters = prepare_credentials(out, count, resume, rng)
     plan = target.plan
     batches = make_batches(voters, plan)
@@ -354,5 +403,11 @@ def seed_voters(target: Target, out: Path, count: int | None, resume: bool = Fal
     per_region: dict[str, int] = {r: 0 for r in plan.region_names}
     for b in batches:
         per_region[b.region] += len(b.voters)
-    return SeedReport(credentials=str(out), voters=len(voters), loaded_now=loaded, already_loaded=already,
-                      per_region=per_region, seconds=seconds, retries=loader.retries)
+    report = SeedReport(credentials=str(out), voters=len(voters), loaded_now=loaded, already_loaded=already,
+                        per_region=per_region, seconds=seconds, retries=loader.retries)
+    if replication_timeout > 0 and len(plan.region_names) > 1 and batches:
+        on_replicating()
+        started = time.monotonic()
+        report.replicated = wait_replicated(target, batches, peppers, replication_timeout)
+        report.replication_seconds = round(time.monotonic() - started, 2)
+    return report
