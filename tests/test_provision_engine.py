@@ -98,7 +98,7 @@ def test_every_resource_is_created_after_everything_it_depends_on() -> None:
     assert len(position) == len(d.resources)
     for key, deps in d.deps.items():
         assert all(position[dep] < position[key] for dep in deps), key
-    env = world.items[f"us-west-2/lambda_function/election-2026-enqueue"]["environment"]
+    env = world.items["us-west-2/lambda_function/election-2026-enqueue"]["environment"]
     assert json.loads(env[contract.ENV_VOTES_QUEUE_URLS]) == {
         r: f"url:{r}/queue/election-2026-votes" for r in ("us-east-1", "us-west-2")}
 

@@ -56,7 +56,8 @@ def service_leftovers(region: str, plan: str = PLAN) -> dict[str, list[str]]:
     found = {
         "tables": boto3.client("dynamodb", region_name=region).list_tables()["TableNames"],
         "queues": boto3.client("sqs", region_name=region).list_queues().get("QueueUrls", []),
-        "functions": [f["FunctionName"] for f in boto3.client("lambda", region_name=region).list_functions()["Functions"]],
+        "functions": [f["FunctionName"] for f in
+                      boto3.client("lambda", region_name=region).list_functions()["Functions"]],
         "mappings": [m["UUID"] for m in boto3.client("lambda", region_name=region).list_event_source_mappings()[
             "EventSourceMappings"]],
         "log_groups": [g["logGroupName"] for g in boto3.client("logs", region_name=region).describe_log_groups()[

@@ -285,7 +285,8 @@ def _policy(plan: Plan, region: str, role: str) -> dict[str, Any]:
         st += [
             {"Sid": "ReadRollAndBallots", "Effect": "Allow", "Action": ["dynamodb:GetItem"],
              "Resource": [tbl["voters"], tbl["ballots"], tbl["results"]]},
-            {"Sid": "SendVotes", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": all_votes + [q["handoff"]]},
+            {"Sid": "SendVotes", "Effect": "Allow", "Action": ["sqs:SendMessage"],
+             "Resource": all_votes + [q["handoff"]]},
             {"Sid": "Peppers", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
              "Resource": [secret("voter"), secret("ballot")]},
             {"Sid": "Keys", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": all_keys},

@@ -18,7 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from election.provision.kinds import awsutil as u
-from election.provision.kinds.base import Actual, Change, Context, Found, Resource, retry
+from election.errors import ElectionError
+from election.provision.kinds.base import Actual, Change, Context, Found, Resource, diff_props, retry
 
 IN_USE = ("ResourceInUseException", "LimitExceededException")
 
@@ -68,8 +69,6 @@ class Table:
             self._wait_active(ctx, res.region, res.name)
         actual = self.read(ctx, res)
         assert actual is not None
-        from election.provision.kinds.base import diff_props
-
         changes = diff_props({**p, "tags": dict(res.tags)}, actual.props)
         return self.update(ctx, res, actual, changes) if changes else actual.outputs
 
@@ -100,8 +99,6 @@ class Table:
         ddb = ctx.client("dynamodb", res.region)
         for c in changes:
             if c.field == "key":
-                from election.errors import ElectionError
-
                 raise ElectionError(f"Table {res.name} in {res.region} has key {c.old!r}, not {c.new!r}; a key "
                                     "cannot change in place: export the data and delete the table first.")
             if c.field == "billing_mode":

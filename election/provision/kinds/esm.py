@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from election.lambdas import contract
 from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource, retry
 
@@ -79,15 +80,15 @@ class EventSourceMapping:
                 raise
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
-        """Mappings whose function belongs to the plan (mappings carry no tags of their own here)."""
+        """Mappings of the plan's functions (exact names, so plan "a" never takes plan "a-b"'s mappings)."""
         lam = ctx.client("lambda", region)
         prefix = f"{ctx.plan_name}-"
         out = []
         for m in u.paginate(lam, "list_event_source_mappings", "EventSourceMappings"):
             fn = m.get("FunctionArn", "").rsplit(":function:", 1)[-1].split(":")[0]
-            if not fn.startswith(prefix):
+            role = fn[len(prefix):] if fn.startswith(prefix) else ""
+            if role not in contract.FUNCTIONS:
                 continue
-            role = fn[len(prefix):]
             source = m.get("EventSourceArn", "")
             expected = SOURCES.get(role)
             if expected and _source_name(source).endswith(f"{prefix}{expected}"):

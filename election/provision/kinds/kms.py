@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from election.provision.kinds import awsutil as u
-from election.provision.kinds.base import TAG_REGIONS, Actual, Change, Context, Found, Resource
+from election.provision.kinds.base import TAG_REGIONS, Actual, Change, Context, Found, Resource, diff_props
 
 PENDING_DAYS = 7
 
@@ -57,7 +57,7 @@ class KmsKey:
                 raise
             kms.update_alias(AliasName=res.name, TargetKeyId=key_id)  # the alias pointed at a deleted key
         actual = self._actual(kms, kms.describe_key(KeyId=key_id)["KeyMetadata"])
-        changes = [c for c in _diff(res, actual)]
+        changes = _diff(res, actual)
         if changes:
             self.update(ctx, res, actual, changes)
         return actual.outputs
@@ -121,6 +121,4 @@ class KmsKey:
 
 
 def _diff(res: Resource, actual: Actual) -> list[Change]:
-    from election.provision.kinds.base import diff_props
-
     return diff_props({**res.props, "tags": dict(res.tags)}, actual.props)

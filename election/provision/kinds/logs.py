@@ -58,7 +58,8 @@ class LogGroup:
     def discover(self, ctx: Context, region: str) -> list[Found]:
         logs = ctx.client("logs", region)
         out = []
-        for g in u.paginate(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=f"/aws/lambda/{ctx.plan_name}-"):
+        prefix = f"/aws/lambda/{ctx.plan_name}-"
+        for g in u.paginate(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=prefix):
             tags = logs.list_tags_for_resource(resourceArn=_arn(g)).get("tags") or {}
             if u.ours(tags, ctx):
                 out.append(Found(self.name, region, g["logGroupName"], {"arn": _arn(g)}))
