@@ -289,6 +289,7 @@ def test_spanish_is_switchable_and_remembered(context: Any, election: Election) 
     shot(page, "receipt-es")
     page.goto(f"{election.url}#results")
     expect(page.locator("#national-heading")).to_have_text("Totales nacionales")
+    expect(page).to_have_title("Resultados · Elección nacional")
     page.click("#lang")
     expect(page.locator("#national-heading")).to_have_text("National totals")
     assert page.evaluate("localStorage.getItem('election.lang')") == "en"

@@ -26,7 +26,6 @@ function applyLang() {
   for (const el of document.querySelectorAll("[data-i18n-label]")) el.setAttribute("aria-label", t(el.dataset.i18nLabel));
   const other = lang === "en" ? "es" : "en";
   $("lang").lang = other;
-  document.title = t("site.title");
   rerender.forEach((fn) => fn());
 }
 
@@ -56,6 +55,8 @@ function route() {
   const [name, arg] = (location.hash.replace(/^#/, "") || "vote").split("/");
   const view = views[name] ? name : "vote";
   for (const [key, el] of Object.entries(views)) el.hidden = key !== view;
+  currentView = view;
+  renderTitle();
   for (const a of document.querySelectorAll("nav a")) {
     if (a.dataset.route === view) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
@@ -67,6 +68,13 @@ function route() {
   routed = true;
 }
 let routed = false;
+let currentView = null;
+
+/** The tab title names the view, so screen-reader users hear where a link took them. */
+function renderTitle() {
+  document.title = currentView ? `${t(`nav.${currentView}`)} · ${t("site.title")}` : t("site.title");
+}
+rerender.add(renderTitle);
 
 // --- vote ----------------------------------------------------------------------
 
