@@ -417,3 +417,16 @@ def test_enqueue_metrics_are_summed_per_request_class_and_flushed_by_interval(p:
     assert (lines["POST /votes"]["Status202"], lines["POST /votes"]["Queued"], lines["POST /votes"]["Status400"]) == (
         3, 3, 1)
     assert lines["POST /ballot"]["Status200"] == 2
+
+
+def test_module_level_handler_builds_once_from_os_environ(p: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    from election.lambdas import health
+
+    for k, v in p.regions[WEST].env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(health, "_default", None)
+    resp = health.handler(api_event("GET", "/health"), None)
+    assert resp["statusCode"] == 200 and body(resp)["region"] == WEST
+    first = health._default
+    health.handler(api_event("GET", "/health"), None)
+    assert health._default is first
