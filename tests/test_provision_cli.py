@@ -106,3 +106,9 @@ def test_unreachable_endpoint_is_one_sentence(aws_env: None, monkeypatch: pytest
     code, err = run_main(["status", *PLAN_ARGS, "--endpoint-url", "http://127.0.0.1:9"], monkeypatch, capsys)
     assert code == 1
     assert "Cannot reach the AWS endpoint http://127.0.0.1:9" in " ".join(err.split())
+
+
+def test_up_asks_first_and_a_no_changes_nothing(moto: None) -> None:
+    out = CliRunner().invoke(cli, ["up", *PLAN_ARGS], input="n\n")
+    assert out.exit_code != 0 and "Apply these changes?" in out.output
+    assert boto3.client("dynamodb", region_name="us-east-1").list_tables()["TableNames"] == []

@@ -224,3 +224,17 @@ def test_aws_plan_asks_the_primary_for_replicas(moto: None) -> None:
             TableName=f"{PLAN}-{which}")["Table"]
         key = boto3.client("kms", region_name="us-west-2").describe_key(KeyId=f"alias/{PLAN}")["KeyMetadata"]["Arn"]
         assert desc["SSEDescription"]["KMSMasterKeyArn"] == key
+
+
+def test_a_plan_never_claims_another_plans_resources(moto: None) -> None:
+    """Plan "election" is a name prefix of "election-2026": discovery must still tell them apart."""
+    import dataclasses
+
+    other = deployer(edge=False)
+    other.apply()
+    mine = deployer(dataclasses.replace(other.plan, name="election"), edge=False)
+    assert actions(mine.diff()) == {"create": len(mine.resources)}
+    mine.apply()
+    assert actions(other.diff()) == {"noop": len(other.resources)}
+    mine.destroy()
+    assert actions(other.diff()) == {"noop": len(other.resources)}
