@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import shutil
@@ -26,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from election.ops import loadtest  # noqa: E402
+from election.ops import loadtest
 
 SERVER = textwrap.dedent("""
     import asyncio, sys
@@ -86,7 +87,7 @@ def wrk(url: str, seconds: float, concurrency: int) -> dict[str, float] | None:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(WRK_LUA)
     out = subprocess.run([exe, "-t1", f"-c{concurrency}", f"-d{seconds:.0f}s", "--latency", "-s", fh.name,
-                          url + "/votes"], capture_output=True, text=True, timeout=seconds + 30).stdout
+                          url + "/votes"], capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
     def ms(label: str) -> float:
@@ -111,7 +112,7 @@ def main() -> None:
         ours(url, 200, 0.5, args.concurrency)            # warm up
         steps = []
         best = None
-        rate = 500.0
+        rate = 250.0
         while rate <= 64000:
             r = ours(url, rate, args.seconds, args.concurrency)
             steps.append(r)
@@ -124,7 +125,7 @@ def main() -> None:
             else:
                 break
         w = wrk(url, max(args.seconds, 3), args.concurrency)
-        result = {"ours_capacity_rps": best["achieved"] if best else 0.0, "ours_at_capacity": best,
+        result = {"load_average": os.getloadavg()[0], "ours_capacity_rps": best["achieved"] if best else 0.0, "ours_at_capacity": best,
                   "wrk": w, "concurrency": args.concurrency, "steps": steps,
                   "ratio_ours_to_wrk": round(best["achieved"] / w["achieved"], 3) if best and w else None}
         if args.json:
@@ -137,6 +138,7 @@ def main() -> None:
                 print(f"ratio ours/wrk: {result['ratio_ours_to_wrk']}")
             else:
                 print("wrk is not installed (apt-get install wrk) - no comparison")
+            print(f"(1-min load average {result['load_average']:.1f} on {os.cpu_count()} cores)")
     finally:
         server.terminate()
         server.wait(5)

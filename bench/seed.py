@@ -28,13 +28,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import boto3  # noqa: E402
-import botocore.config  # noqa: E402
+import boto3
+import botocore.config
 
-from election.local.stack import LocalStack  # noqa: E402
-from election.ops.seed import seed_voters  # noqa: E402
-from election.ops.target import Target  # noqa: E402
-from election.provision.clients import ClientProvider  # noqa: E402
+from election.local.stack import LocalStack
+from election.ops.seed import seed_voters
+from election.ops.target import Target
+from election.provision.clients import ClientProvider
 
 
 def raw_rate(endpoint: str, n: int, workers: int) -> float:

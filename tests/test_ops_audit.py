@@ -95,8 +95,8 @@ class Pipeline:
                 assert self.tally[r]({"Records": records}, None)["batchItemFailures"] == []
 
 
-@pytest.fixture
-def election(monkeypatch: pytest.MonkeyPatch):
+@pytest.fixture(name="election")
+def election_fixture(monkeypatch: pytest.MonkeyPatch):
     for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(k, "testing")
     monkeypatch.delenv("AWS_PROFILE", raising=False)

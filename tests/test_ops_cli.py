@@ -19,7 +19,7 @@ def election(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("ELECTION_PLAN", "ELECTION_ENDPOINT_URL")}
     env["PYTHONPATH"] = str(ROOT)
     return subprocess.run([sys.executable, "-c", "from election.cli import main; main()", *args], cwd=cwd,
-                          capture_output=True, text=True, env=env, timeout=60)
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
 
 
 def test_local_plan_without_a_stack_is_one_sentence(tmp_path: Path) -> None:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
+from test_ops_audit import Pipeline, cast, election_fixture  # noqa: F401 - provides the `election` fixture
 
 from election.errors import ElectionError
 from election.ops import drain, polls, state
 from election.ops.closing import close_polls, open_polls, pepper_exists
 from election.ops.target import Target
-from test_ops_audit import Pipeline, cast, election  # noqa: F401 - the fixture is used by name
 
 
 def no_sleep(_: float) -> None:

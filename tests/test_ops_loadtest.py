@@ -13,11 +13,13 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+from typing import Self
 
 import pytest
 from aiohttp import web
+from test_ops_audit import Pipeline, election_fixture  # noqa: F401 - provides the `election` fixture
 
 from election.lambdas import logic
 from election.lambdas.contract import VOTERS_KEY
@@ -25,7 +27,6 @@ from election.ops import loadtest, state
 from election.ops.audit import audit, load_receipts
 from election.ops.seed import generate_voters
 from election.ops.target import Target
-from test_ops_audit import Pipeline, election  # noqa: F401 - the fixture is used by name
 
 REGION = "us-east-1"
 
@@ -89,7 +90,7 @@ class Drainer:
             self.pipe.run()
             time.sleep(0.05)
 
-    def __enter__(self) -> "Drainer":
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
@@ -170,5 +171,5 @@ def test_verification_fails_when_a_vote_is_counted_twice(
     report = loadtest.settle_and_verify(target, fired, drain_timeout=5)
     assert not report.verified
     same = sum(1 for o in fired.outcomes if (o.req.state, o.req.candidate) == (first.req.state, first.req.candidate))
-    assert report.problems == [f"{first.req.state} / {first.req.candidate}: the results grew by {same + 1} "
-                               f"but {same} accepted ballot(s) exist (+1)."]
+    assert report.problems == [(f"{first.req.state} / {first.req.candidate}: the results grew by {same + 1} "
+                                f"but {same} accepted ballot(s) exist (+1).")]

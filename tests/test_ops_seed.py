@@ -12,16 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
-from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from election.errors import ElectionError
 from election.lambdas.contract import VOTER_ID_RE, VOTERS_KEY, canonical_voter_id
 from election.ops import data
 from election.ops.sandbox import create_data_resources
-from election.ops.seed import (Checkpoint, allocate, generate_voters, read_credentials, seed_voters)
+from election.ops.seed import Checkpoint, allocate, generate_voters, read_credentials, seed_voters
 from election.ops.target import Target
 from election.plan import STATES, load_plan
 from election.provision.clients import ClientProvider

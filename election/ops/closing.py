@@ -10,8 +10,9 @@ region's copy of the ballot pepper (polls.destroy_ballot_pepper), and records
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from election.errors import ElectionError
 from election.ops import drain, polls, state

@@ -9,8 +9,8 @@ verification or the audit names it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from election.ops import state
 from election.ops.target import Target

@@ -25,9 +25,10 @@ import os
 import random
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import aiohttp
 
@@ -86,7 +87,7 @@ def percentile(values: Sequence[float], p: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, int(round(p / 100 * len(ordered) + 0.5)) - 1))
+    k = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
     return ordered[k]
 
 
@@ -110,8 +111,8 @@ def plan_requests(voters: Sequence[Voter], plan: Plan, votes: int, duplicates: f
         cand = rng.choices(names, weights=data.candidate_weights(st, names))[0]
         reqs.append(Req("vote", vid, st, cand, vote_body(vid, cand)))
     share = duplicates + invalid
-    extra = int(round(votes * share / (1 - share))) if 0 < share < 1 else 0
-    for i in range(extra):
+    extra = round(votes * share / (1 - share)) if 0 < share < 1 else 0
+    for _ in range(extra):
         if rng.random() < duplicates / share:
             reqs.append(Req("duplicate"))
         else:
@@ -176,7 +177,7 @@ async def _run(url: str, reqs: list[Req], rate: float, concurrency: int, timeout
                         receipt = json.loads(raw).get("receipt")
                     except ValueError:
                         receipt = None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        except (TimeoutError, aiohttp.ClientError, OSError):
             status = 0
         latency = loop.time() - due
         outcomes.append(Outcome(req, status, latency, receipt))
@@ -199,7 +200,7 @@ async def _run(url: str, reqs: list[Req], rate: float, concurrency: int, timeout
         try:   # resolve the host and open a connection before the clock starts (GET /health changes nothing)
             async with session.get(url.rsplit("/", 1)[0] + "/health") as warm:
                 await warm.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        except (TimeoutError, aiohttp.ClientError, OSError):
             pass
         tick = asyncio.create_task(ticker())
         tasks: list[asyncio.Task[None]] = []

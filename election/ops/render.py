@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.panel import Panel
@@ -15,7 +16,7 @@ BAR = 30
 
 def bar(share: float, width: int = BAR) -> Text:
     """A horizontal bar for a share in 0..1, with eighth-block resolution."""
-    eighths = int(round(max(0.0, min(1.0, share)) * width * 8))
+    eighths = round(max(0.0, min(1.0, share)) * width * 8)
     full, part = divmod(eighths, 8)
     return Text("█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else ""), style="cyan")
 

@@ -9,9 +9,10 @@ the region whose tally counts them.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from election.lambdas import logic
 from election.lambdas.common import plain

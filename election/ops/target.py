@@ -9,9 +9,10 @@ no --plan and a running local stack (.election/local.json) they use it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from election.errors import ElectionError
 from election.ops.names import Names
