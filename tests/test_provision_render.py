@@ -1,0 +1,42 @@
+"""The plan table shows what changes: field by field inside mappings, creates grouped, unchanged counted."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from election.provision import render
+from election.provision.engine import PlanResult, Step
+from election.provision.kinds.base import Change
+
+
+def text(table: object) -> str:
+    console = Console(record=True, width=200)
+    console.print(table)
+    return console.export_text()
+
+
+def test_plan_table_names_each_changed_field_and_folds_the_rest() -> None:
+    result = PlanResult([
+        Step("us-east-1/lambda_function/p-tally", "lambda_function", "us-east-1", "p-tally", "update",
+             (Change("environment", {"A": "1", "ALLOWED_ORIGINS": "x"}, {"A": "1", "ALLOWED_ORIGINS": "y"}),)),
+        Step("us-east-1/queue/p-votes", "queue", "us-east-1", "p-votes", "noop"),
+        Step("us-east-1/queue/p-handoff", "queue", "us-east-1", "p-handoff", "noop"),
+        Step("us-west-2/table/p-voters", "table", "us-west-2", "p-voters", "create"),
+        Step("us-west-2/table/p-ballots", "table", "us-west-2", "p-ballots", "create"),
+        Step("eu-west-1/kms_key/alias/p", "kms_key", "eu-west-1", "alias/p", "delete"),
+    ])
+    out = text(render.plan_table(result))
+    assert "environment.ALLOWED_ORIGINS: x → y" in out
+    assert "environment.A:" not in out, "unchanged keys of a mapping are not shown"
+    assert "2 resources unchanged" in out
+    assert "2: p-ballots, p-voters" in out and "+ create" in out
+    assert "- delete" in out and "alias/p" in out
+    assert render.summary_line(result) == "2 to create, 1 to update, 1 to delete, 2 unchanged."
+
+
+def test_status_table_counts_per_region() -> None:
+    result = PlanResult([Step("r/queue/a", "queue", "r", "a", "noop"), Step("r/queue/b", "queue", "r", "b", "update"),
+                         Step("r/queue/c", "queue", "r", "c", "create")])
+    out = text(render.status_table(result))
+    row = next(line for line in out.splitlines() if line.startswith("│ r "))
+    assert [c.strip() for c in row.strip("│").split("│")] == ["r", "1", "1", "1", "0"]
