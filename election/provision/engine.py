@@ -361,18 +361,20 @@ class Deployer:
 
 
 def _retry_import_deadlock(fn: Callable[[Any], None], key: Any, attempts: int = 6) -> None:
-    """Run fn(key); retry if threads deadlocked importing a module.
+    """Run fn(key); retry when an in-process moto tripped over our threads.
 
-    moto (in-process) imports a service's backend lazily on its first call;
-    threads doing that at once can make importlib raise _DeadlockError before
-    any request was made. Another thread finishes the import meanwhile, so a
-    retry after a short pause repeats nothing. (Real AWS never gets here.)
+    moto imports a service's backend lazily on its first call, and threads doing
+    that at once can make importlib raise _DeadlockError; some moto backends
+    iterate a dict another thread is growing ("changed size during iteration").
+    A step is read -> decide -> act, so running it again re-reads what exists
+    and converges. Real AWS never raises these.
     """
     for attempt in range(attempts):
         try:
             return fn(key)
         except RuntimeError as exc:
-            if type(exc).__name__ != "_DeadlockError" or attempt == attempts - 1:
+            racy = type(exc).__name__ == "_DeadlockError" or "changed size during iteration" in str(exc)
+            if not racy or attempt == attempts - 1:
                 raise
             time.sleep(0.05 * (attempt + 1))
 
