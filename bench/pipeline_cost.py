@@ -129,6 +129,22 @@ class CallMeter:
             pass                               # results reads are viewer-driven, not per vote
 
 
+def handler_clients(handler: Any) -> list[Any]:
+    """The boto3 clients a handler instance holds (attributes, dicts of them, and the peppers' client)."""
+    found: list[Any] = []
+    values = list(vars(handler).values())
+    while values:
+        v = values.pop()
+        if hasattr(v, "meta") and hasattr(getattr(v, "meta"), "events"):
+            if all(v is not f for f in found):   # the polls cache shares the handler's client
+                found.append(v)
+        elif isinstance(v, dict):
+            values.extend(v.values())
+        elif type(v).__name__ in ("Peppers", "PollsCache"):
+            values.extend(vars(v).values())
+    return found
+
+
 def measure(votes: int, stream_batch: int) -> tuple[Usage, dict[str, int], float]:
     """Run `votes` votes through the handlers on moto; (usage, calls per operation, votes/s)."""
     for k, v in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}.items():
@@ -137,15 +153,17 @@ def measure(votes: int, stream_batch: int) -> tuple[Usage, dict[str, int], float
     import boto3
     from moto import mock_aws
 
-    from election.lambdas import common
     from election.lambdas.common import MetricsBuffer
     from pipeline_fixture import REGIONS, Pipeline
 
     meter = CallMeter()
-    common.shared_session().events.register("provide-client-params", meter)
     logs = io.StringIO()
     with mock_aws(), redirect_stdout(logs):
         p = Pipeline(str(ROOT / "config" / "local.yaml"))
+        for region in p.regions.values():
+            for h in region.handlers.values():
+                for client in handler_clients(h):
+                    client.meta.events.register("provide-client-params", meter)
         for region in p.regions.values():   # production settings: caches on, metrics per class per 10 s
             region.handlers["enqueue"].polls._ttl = 2.0           # type: ignore[attr-defined]
             region.handlers["enqueue"].metrics = MetricsBuffer()  # type: ignore[attr-defined]

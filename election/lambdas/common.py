@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping, TextIO
 
 import boto3
 import botocore.config
+import botocore.session
 
 from election.lambdas import contract
 
@@ -87,30 +88,37 @@ _FAST = botocore.config.Config(connect_timeout=2, read_timeout=5, retries={"max_
                                max_pool_connections=16)
 
 
-_SESSION_LOCK = threading.Lock()
-_SESSION: list[Any] = []
+_LOADER_LOCK = threading.Lock()
+_LOADER: list[Any] = []
 
 
-def shared_session() -> Any:
-    """One boto3 session per process, used only to build clients (under a lock).
+def new_session() -> Any:
+    """A boto3 session for one handler instance, sharing botocore's data loader with the others.
 
-    Not configuration: it only caches botocore's parsed service models and endpoint data,
-    which cost ~0.2 s to load per session; every client still gets its own region,
-    endpoint and timeouts, so handler instances for several regions never share settings.
+    Sessions are not shared (each handler builds its clients from its own), but parsing the
+    service models and endpoint data costs ~0.2 s per session, so the loader and its cache are.
     """
-    with _SESSION_LOCK:
-        if not _SESSION:
-            _SESSION.append(boto3.session.Session())
-        return _SESSION[0]
+    core = botocore.session.get_session()
+    with _LOADER_LOCK:
+        if _LOADER:
+            core.register_component("data_loader", _LOADER[0])
+        else:
+            _LOADER.append(core.get_component("data_loader"))
+    return boto3.session.Session(botocore_session=core)
 
 
 def make_client(cfg: Config, service: str, region: str | None = None,
-                config: botocore.config.Config = _FAST) -> Any:
-    """A client for `service` in `region` (default: this function's), honouring AWS_ENDPOINT_URL."""
-    session = shared_session()
-    with _SESSION_LOCK:   # boto3 sessions are not thread-safe while creating clients
-        return session.client(service, region_name=region or cfg.region, endpoint_url=cfg.endpoint_url,
-                              config=config)
+                config: botocore.config.Config = _FAST, session: Any = None) -> Any:
+    """A client for `service` in `region` (default: this function's), honouring AWS_ENDPOINT_URL.
+
+    Pass the handler's own `session` (new_session()); clients are built once, at handler creation.
+    Against a local endpoint (moto on loopback) a slow answer means an overloaded laptop, not a
+    failed region, so timeouts are relaxed there instead of failing votes over.
+    """
+    if cfg.endpoint_url:
+        config = config.merge(botocore.config.Config(connect_timeout=5, read_timeout=30))
+    session = session or new_session()
+    return session.client(service, region_name=region or cfg.region, endpoint_url=cfg.endpoint_url, config=config)
 
 
 class Peppers:

@@ -12,10 +12,17 @@ import secrets
 import time
 from typing import Any, Callable, Mapping
 
+import botocore.config
+
 from election.lambdas import common, contract, logic
 from election.lambdas.logic import RequestError
 
 Handler = Callable[[dict, Any], dict]
+
+# Within the function's 10 s: a slow home queue must leave time for the hand-off queue.
+# Worst case ~2 x (1 + 2) s for the home send, then the same for the hand-off send.
+_SQS = botocore.config.Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"})
+_DDB = botocore.config.Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 3, "mode": "standard"})
 
 BALLOT_FIELDS = {"voter_id": str}
 VOTE_FIELDS = {"voter_id": str, "candidate": str}
@@ -26,10 +33,11 @@ class Enqueue:
 
     def __init__(self, env: Mapping[str, str], clock: Callable[[], float] = time.time) -> None:
         self.cfg = common.load_config(env)
-        self.ddb = common.make_client(self.cfg, "dynamodb")
-        self.sqs = {r: common.make_client(self.cfg, "sqs", r) for r in
+        session = common.new_session()
+        self.ddb = common.make_client(self.cfg, "dynamodb", config=_DDB, session=session)
+        self.sqs = {r: common.make_client(self.cfg, "sqs", r, config=_SQS, session=session) for r in
                     sorted(set(self.cfg.votes_queue_urls) | {self.cfg.region})}
-        self.peppers = common.Peppers(self.cfg, common.make_client(self.cfg, "secretsmanager"))
+        self.peppers = common.Peppers(self.cfg, common.make_client(self.cfg, "secretsmanager", session=session))
         self.polls = common.PollsCache(self.ddb, self.cfg.results_table)
         self.clock = clock
         self.metrics = common.MetricsBuffer()

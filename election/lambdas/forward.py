@@ -27,7 +27,8 @@ class Forward:
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.cfg = common.load_config(env)
-        self.sqs = {r: common.make_client(self.cfg, "sqs", r, config=_CONFIG)
+        session = common.new_session()
+        self.sqs = {r: common.make_client(self.cfg, "sqs", r, config=_CONFIG, session=session)
                     for r in self.cfg.votes_queue_urls}
 
     def __call__(self, event: dict, context: Any = None) -> dict:

@@ -24,8 +24,9 @@ class Health:
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.cfg = common.load_config(env)
-        self.ddb = common.make_client(self.cfg, "dynamodb", config=_CONFIG)
-        self.sqs = common.make_client(self.cfg, "sqs", config=_CONFIG)
+        session = common.new_session()
+        self.ddb = common.make_client(self.cfg, "dynamodb", config=_CONFIG, session=session)
+        self.sqs = common.make_client(self.cfg, "sqs", config=_CONFIG, session=session)
 
     def checks(self) -> dict[str, str]:
         """check name -> "ok" or the AWS error code / table status that failed it."""
