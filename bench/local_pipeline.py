@@ -112,7 +112,11 @@ def run(votes: int, concurrency: int, patches: str) -> dict[str, Any]:
 
         def watch() -> None:
             while not done.is_set():
-                total = state.results(target)["total"]
+                try:
+                    total = state.results(target)["total"]
+                except Exception:  # noqa: BLE001 - a busy moto may time a read out; look again
+                    time.sleep(0.1)
+                    continue
                 if accepted_target and total >= accepted_target[0]:
                     counted_at.append(time.perf_counter())
                     return
