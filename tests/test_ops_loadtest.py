@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import socket
 import threading
 import time
@@ -173,3 +174,70 @@ def test_verification_fails_when_a_vote_is_counted_twice(
     same = sum(1 for o in fired.outcomes if (o.req.state, o.req.candidate) == (first.req.state, first.req.candidate))
     assert report.problems == [(f"{first.req.state} / {first.req.candidate}: the results grew by {same + 1} "
                                 f"but {same} accepted ballot(s) exist (+1).")]
+
+
+class SlowServer:
+    """Answers 202 after `delay` seconds and records when each request arrived."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.arrivals: list[float] = []
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.arrivals.append(time.monotonic())
+        await request.read()
+        await asyncio.sleep(self.delay)
+        return web.json_response({"receipt": "0" * 32}, status=202)
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        runner = web.AppRunner(app, access_log=None)
+        self.loop.run_until_complete(runner.setup())
+        self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+        self.ready.set()
+        self.loop.run_forever()
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        self.ready.wait(5)
+        return f"http://127.0.0.1:{self.port}/votes"
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+def _requests(n: int) -> list[loadtest.Req]:
+    return [loadtest.Req("vote", f"V{i}", "CA", "Jill Stein", loadtest.vote_body("V", "Jill Stein")) for i in range(n)]
+
+
+def test_requests_start_on_schedule_however_slow_the_answers() -> None:
+    server = SlowServer(delay=0.5)
+    with server as url:
+        started = time.monotonic()
+        outcomes = asyncio.run(loadtest._run(url, _requests(40), 40.0, 100, 10.0, loadtest.Live(planned=40),
+                                             lambda _: None, random.Random(1), {}))
+        took = time.monotonic() - started
+    assert [o.status for o in outcomes] == [202] * 40
+    # 40 requests at 40/s reach the server over about one second although each takes half a second to
+    # answer; a closed loop on one connection would need 20 s.
+    arrivals = sorted(server.arrivals)[1:]           # the first is the warm-up GET
+    assert len(arrivals) == 40 and arrivals[-1] - arrivals[0] < 1.5
+    assert took < 2.5 and min(o.latency for o in outcomes) >= 0.5
+
+
+def test_latency_counts_from_the_scheduled_start_when_connections_run_out() -> None:
+    with SlowServer(delay=0.2) as url:
+        live = loadtest.Live(planned=30)
+        outcomes = asyncio.run(loadtest._run(url, _requests(30), 100.0, 2, 10.0, live, lambda _: None,
+                                             random.Random(1), {}))
+    lat = sorted(o.latency for o in outcomes)
+    # Two connections serve 10 requests/s; offered 100/s for 0.3 s: the last request waits ~3 s in the generator.
+    # Timing from when it was *sent* would report 0.2 s and hide the queue (coordinated omission).
+    assert lat[0] < 0.5 and lat[-1] > 2.0
