@@ -486,7 +486,7 @@ def audit_cmd(opts: Options, receipts: Path | None, wait: bool, timeout: float, 
     from election.ops.loadtest import ledger_path
 
     target = _target(opts)
-    ledger = receipts or ledger_path(target.plan.name)
+    ledger = receipts or ledger_path(target)
     if receipts and not receipts.exists():
         raise click.BadParameter(f"{receipts} does not exist.", param_hint="--receipts")
     if wait:

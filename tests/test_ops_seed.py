@@ -211,6 +211,9 @@ def test_a_batch_that_never_makes_progress_gives_up_with_a_clear_error(aws: None
             class Never:
                 def batch_write_item(self, RequestItems: dict) -> dict:
                     return {"UnprocessedItems": RequestItems}
+
+                def __getattr__(self, name: str) -> Any:
+                    return getattr(real, name)
             return Never()
 
     target = Target(load_plan(PLAN), ClientProvider())
@@ -235,3 +238,22 @@ def test_seeding_waits_for_every_region_to_hold_the_roll(aws: None, tmp_path: Pa
                     target.client("dynamodb", dst).put_item(TableName=target.names.voters, Item=it)
     again = seed_voters(target, out, None, resume=True, replication_timeout=5)
     assert again.loaded_now == 0 and again.replicated is True
+
+
+def test_resume_into_a_new_deployment_loads_everything_again(aws: None, tmp_path: Path) -> None:
+    target = Target(load_plan(PLAN), ClientProvider())
+    peppers = create_data_resources(target)
+    out = tmp_path / "voters.csv"
+    assert seed_voters(target, out, 300, replication_timeout=0).loaded_now == 300
+    assert seed_voters(target, out, None, resume=True, replication_timeout=0).loaded_now == 0
+    for region in target.plan.region_names:      # `down` and `up` again: empty tables, a new deployment
+        ddb = target.client("dynamodb", region)
+        for table in (target.names.voters, target.names.ballots):
+            ddb.delete_table(TableName=table)
+            key = VOTERS_KEY if table == target.names.voters else "bk"
+            ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                             KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                             AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}])
+    again = seed_voters(target, out, None, resume=True, replication_timeout=0)
+    assert again.loaded_now == 300 and again.already_loaded == 0
+    assert roll(target) == expected_roll(target, out, peppers[target.names.voter_pepper])

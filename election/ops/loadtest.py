@@ -246,8 +246,9 @@ class Report:
         return dict(self.__dict__)
 
 
-def ledger_path(plan: str) -> Path:
-    return Path(".election") / f"{plan}-receipts.jsonl"
+def ledger_path(target: Target) -> Path:
+    """Where accepted receipts of this deployment are kept (a redeployment starts a new ledger)."""
+    return Path(".election") / f"{target.plan.name}-{state.instance_id(target)}-receipts.jsonl"
 
 
 def append_ledger(path: Path, entries: list[dict[str, str]]) -> None:
@@ -363,7 +364,7 @@ def fire(target: Target, voters: Sequence[Voter], url: str, votes: int, rate: fl
     report = summarize(url, outcomes, seconds, rate)
     accepted = [{"receipt": o.receipt, "state": o.req.state, "candidate": o.req.candidate}
                 for o in outcomes if o.status == 202 and o.receipt and o.req.kind == "vote"]
-    path = ledger or ledger_path(plan.name)
+    path = ledger or ledger_path(target)
     append_ledger(path, accepted)
     report.ledger = str(path)
     return Fired(report, outcomes, before)

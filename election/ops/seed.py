@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 from election.errors import ElectionError
 from election.lambdas.contract import VOTER_ID_ALPHABET, VOTERS_KEY
 from election.ops import data
+from election.ops.state import instance_id
 from election.ops.target import Target
 from election.plan import Plan
 
@@ -159,10 +160,11 @@ def make_batches(voters: Sequence[Voter], plan: Plan) -> list[Batch]:
 class Checkpoint:
     """The set of finished batch numbers, saved atomically beside the credential file."""
 
-    def __init__(self, path: Path, plan: str, voters: int) -> None:
+    def __init__(self, path: Path, plan: str, voters: int, instance: str = "") -> None:
         self.path = path
         self.plan = plan
         self.voters = voters
+        self.instance = instance
         self.done: set[int] = set()
         self._lock = threading.Lock()
 
@@ -181,6 +183,8 @@ class Checkpoint:
         if raw.get("plan") != self.plan or raw.get("voters") != self.voters:
             raise ElectionError(f"The checkpoint {self.path} belongs to plan '{raw.get('plan')}' with "
                                 f"{raw.get('voters')} voters, not this one; delete it to reload everything.")
+        if raw.get("instance", "") != self.instance:
+            return      # the plan was deployed anew since (or a new local stack): nothing of it is loaded there
         self.done = set(range(raw.get("below", 0))) | set(raw.get("also", []))
 
     def mark(self, index: int) -> None:
@@ -194,7 +198,8 @@ class Checkpoint:
                 below += 1
             also = sorted(i for i in self.done if i > below)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps({"plan": self.plan, "voters": self.voters, "below": below, "also": also}),
+        tmp.write_text(json.dumps({"plan": self.plan, "instance": self.instance, "voters": self.voters,
+                                  "below": below, "also": also}),
                        encoding="utf-8")
         os.replace(tmp, self.path)
 
@@ -392,7 +397,7 @@ def seed_voters(target: Target, out: Path, count: int | None, resume: bool = Fal
     voters = prepare_credentials(out, count, resume, rng)
     plan = target.plan
     batches = make_batches(voters, plan)
-    checkpoint = Checkpoint(Checkpoint.for_credentials(out), plan.name, len(voters))
+    checkpoint = Checkpoint(Checkpoint.for_credentials(out), plan.name, len(voters), instance_id(target))
     checkpoint.load()
     already = sum(len(b.voters) for b in batches if b.index in checkpoint.done)
     peppers = {r: read_pepper(target, r, target.names.voter_pepper) for r in plan.region_names}

@@ -24,6 +24,17 @@ QUEUE_ATTRS = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVis
                "ApproximateNumberOfMessagesDelayed"]
 
 
+def instance_id(target: Target) -> str:
+    """Which deployment of the plan this is: the primary ballots table's id (or creation time).
+
+    Files kept between commands (the seeding checkpoint, the receipt ledger) carry it, so a plan
+    torn down and deployed again (or a restarted local stack) is never confused with the old one.
+    """
+    table = target.client("dynamodb", target.plan.primary_region).describe_table(
+        TableName=target.names.ballots)["Table"]
+    return str(table.get("TableId") or int(table["CreationDateTime"].timestamp() * 1000))
+
+
 def scan(target: Target, region: str, table: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
     """Every item of `table` in `region` as plain values (paginated, consistent reads)."""
     pages = target.client("dynamodb", region).get_paginator("scan").paginate(
