@@ -51,11 +51,35 @@ def api_event(method: str, path: str, body: Any = None, *, raw: str | bytes | No
             "body": text, "isBase64Encoded": b64}
 
 
+MODULES = {m.__name__.rsplit(".", 1)[-1]: m for m in (enqueue, process, tally, results, receipt, health, forward)}
+
+
+class LazyHandlers(dict):
+    """role -> handler built with make_handler(env) on first use (building all 14 costs a second per test)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        super().__init__()
+        self.env = env
+
+    def __missing__(self, role: str) -> Callable[[dict, Any], dict]:
+        handler: Any = MODULES[role].make_handler(self.env)
+        # Tests read what they just wrote: no per-container caching of results or the polls item,
+        # and one metric line per request.
+        if role == "results":
+            handler.ttl = 0
+        if role in ("enqueue", "receipt"):
+            handler.polls._ttl = 0
+        if role == "enqueue":
+            handler.metrics.interval = 0
+        self[role] = handler
+        return handler
+
+
 @dataclass
 class Region:
     name: str
     env: dict[str, str]
-    handlers: dict[str, Callable[[dict, Any], dict]]
+    handlers: LazyHandlers
     stream_arn: str = ""
     shard_iterators: dict[str, str] = field(default_factory=dict)
 
@@ -85,13 +109,7 @@ class Pipeline:
         self.regions: dict[str, Region] = {}
         for r in REGIONS:
             env = self.env(r)
-            handlers = {m.__name__.rsplit(".", 1)[-1]: m.make_handler(env)
-                        for m in (enqueue, process, tally, results, receipt, health, forward)}
-            # Tests read what they just wrote: no per-container caching of results or the polls item.
-            handlers["results"].ttl = 0  # type: ignore[attr-defined]
-            handlers["enqueue"].polls._ttl = 0  # type: ignore[attr-defined]
-            handlers["receipt"].polls._ttl = 0  # type: ignore[attr-defined]
-            handlers["enqueue"].metrics.interval = 0  # type: ignore[attr-defined]  # a metric line per request
+            handlers = LazyHandlers(env)
             arn = boto3.client("dynamodb", region_name=r).describe_table(
                 TableName=self.names["ballots"])["Table"]["LatestStreamArn"]
             self.regions[r] = Region(r, env, handlers, arn)
