@@ -185,8 +185,9 @@ def _region(plan: Plan, region: str, lambdas_dir: Path, edge_keys: set[str]) -> 
     res.append(Resource("event_source_mapping", region, n.esm("tally"),
                         {"function": n.function("tally"),
                          "source_arn": Ref(key(region, "table", n.table("ballots")), "stream_arn"),
-                         "batch_size": 100, "response_types": ["ReportBatchItemFailures"],
-                         "bisect_on_error": True, "_starting_position": "TRIM_HORIZON"},
+                         "batch_size": contract.TALLY_BATCH_SIZE, "response_types": ["ReportBatchItemFailures"],
+                         "bisect_on_error": True, "tumbling_window_s": contract.TALLY_TUMBLING_WINDOW_S,
+                         "batching_window_s": contract.TALLY_BATCHING_WINDOW_S, "_starting_position": "TRIM_HORIZON"},
                         depends_on=(fn["tally"],)))
     return res
 

@@ -16,6 +16,8 @@ from election.provision.kinds.base import Actual, Change, Context, Found, Resour
 SOURCES = {"process": "votes", "forward": "handoff", "tally": "ballots"}
 # The function's role may not be usable yet right after it was created.
 PROPAGATION = ("InvalidParameterValueException",)
+# Stream-only settings the tally needs (contract.TALLY_*): plan field -> API field.
+OPTIONAL = {"tumbling_window_s": "TumblingWindowInSeconds", "batching_window_s": "MaximumBatchingWindowInSeconds"}
 
 
 class EventSourceMapping:
@@ -40,6 +42,9 @@ class EventSourceMapping:
                                  "response_types": match.get("FunctionResponseTypes") or []}
         if "bisect_on_error" in res.props:
             props["bisect_on_error"] = bool(match.get("BisectBatchOnFunctionError"))
+        for field, api in OPTIONAL.items():
+            if field in res.props:
+                props[field] = match.get(api, 0)
         return Actual(props=props, outputs={"uuid": match["UUID"]})
 
     def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
@@ -52,6 +57,7 @@ class EventSourceMapping:
             args["StartingPosition"] = p["_starting_position"]
         if "bisect_on_error" in p:
             args["BisectBatchOnFunctionError"] = p["bisect_on_error"]
+        args.update({api: p[field] for field, api in OPTIONAL.items() if field in p})
         answer = retry(lambda: lam.create_event_source_mapping(**args), ctx, PROPAGATION, attempts=8)
         return {"uuid": answer["UUID"]}
 
@@ -68,6 +74,7 @@ class EventSourceMapping:
             args["FunctionResponseTypes"] = fields["response_types"]
         if "bisect_on_error" in fields:
             args["BisectBatchOnFunctionError"] = fields["bisect_on_error"]
+        args.update({api: fields[field] for field, api in OPTIONAL.items() if field in fields})
         if args:
             lam.update_event_source_mapping(UUID=actual.outputs["uuid"], **args)
         return actual.outputs
