@@ -229,7 +229,8 @@ def test_cors_origin_matching_with_port_wildcard(p: Pipeline, origin: str | None
 
 
 def test_preflight_is_answered(p: Pipeline) -> None:
-    for role, path in (("enqueue", "/votes"), ("results", "/results"), ("receipt", "/receipts/x")):
+    for role, path in (("enqueue", "/votes"), ("results", "/results"), ("receipt", "/receipts/x"),
+                       ("health", "/health")):
         resp = p.call(EAST, role, api_event("OPTIONS", path, origin="http://127.0.0.1:8000"))
         assert resp["statusCode"] == 204 and resp["body"] == ""
         assert resp["headers"]["Access-Control-Allow-Origin"] == "http://127.0.0.1:8000"

@@ -262,3 +262,17 @@ def test_forward_reports_failures_per_message(pipeline: Pipeline) -> None:
     assert len(p.ballots(EAST)) == 1
     assert p.call(EAST, "enqueue", api_event("POST", "/votes", {"voter_id": ny, "candidate": "Jill Stein"}))[
         "statusCode"] == 409
+
+
+def test_tally_metrics_report_replayed_records(pipeline: Pipeline, capsys: pytest.CaptureFixture) -> None:
+    p = pipeline
+    voters = p.seed(2, ("NY",))
+    for v in voters:
+        p.vote(EAST, v, "Jill Stein")
+    p.drain(EAST)
+    batch = p.tally(EAST)
+    capsys.readouterr()
+    p.call(EAST, "tally", batch)
+    line = last_metrics(capsys)
+    assert (line["Records"], line["Replayed"], line.get("Counted", 0)) == (2, 2, 0)
+    assert line["Function"] == "tally" and "Transactions" not in line

@@ -47,6 +47,8 @@ class Health:
         return out
 
     def __call__(self, event: dict, context: Any = None) -> dict:
+        if common.method(event) == "OPTIONS":
+            return common.preflight(event, self.cfg, "GET, OPTIONS")
         checks = self.checks()
         failed = [name for name, result in checks.items() if result != "ok"]
         metrics = common.Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Route": "GET /health"})

@@ -59,7 +59,7 @@ class Tally:
             except Exception:  # noqa: BLE001 - nothing applied yet: retry the whole batch
                 return [{"itemIdentifier": original[min(original)]}] if original else []
             counted = logic.select_records(records, self.cfg.region, checkpoint, self.clock())
-            metrics.add("Replayed", sum(1 for s in original if checkpoint is not None and s <= checkpoint))
+            replayed = sum(1 for s in original if checkpoint is not None and s <= checkpoint)
             lost_race = False
             for chunk in logic.chunk_counts(counted, self.max_items):
                 try:
@@ -79,6 +79,7 @@ class Tally:
                 metrics.add("Counted", sum(chunk.counts.values()))
                 metrics.add("Transactions")
             if not lost_race:
+                metrics.add("Replayed", replayed)
                 return []
         return [{"itemIdentifier": original[min(original)]}] if original else []
 
