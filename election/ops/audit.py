@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from election.lambdas.common import plain
 from election.lambdas.contract import BALLOTS_KEY
 from election.ops import dlq, state
 from election.ops.target import Target
@@ -65,7 +66,6 @@ def missing_receipts(target: Target, receipts: list[dict[str, str]]) -> list[dic
 
 def fetch_ballots(target: Target, region: str, keys: list[str]) -> dict[str, dict[str, Any]]:
     """Ballots by key from `region`'s table (consistent reads; unprocessed keys asked again)."""
-    from election.lambdas.common import plain
     ddb = target.client("dynamodb", region)
     table = target.names.ballots
     out: dict[str, dict[str, Any]] = {}

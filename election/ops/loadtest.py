@@ -32,6 +32,7 @@ from typing import Any
 
 import aiohttp
 
+from election.errors import ElectionError
 from election.ops import data, drain, state
 from election.ops.audit import fetch_ballots
 from election.ops.seed import Voter, new_voter_id
@@ -101,7 +102,6 @@ def plan_requests(voters: Sequence[Voter], plan: Plan, votes: int, duplicates: f
     already hold a 202), so a fraction F means about F of all requests are duplicates.
     """
     if votes > len(voters):
-        from election.errors import ElectionError
         raise ElectionError(f"{votes} votes asked for but the credential file has {len(voters)} voters; "
                             "seed more with `election seed-voters` or lower --votes.")
     chosen = rng.sample(list(voters), votes)
@@ -350,7 +350,6 @@ def fire(target: Target, voters: Sequence[Voter], url: str, votes: int, rate: fl
          ledger: Path | None = None, on_tick: Callable[[Live], None] = lambda live: None) -> Fired:
     """Plan the traffic, send it on schedule, summarize it and record the accepted receipts."""
     if rate <= 0 or concurrency < 1:
-        from election.errors import ElectionError
         raise ElectionError("--rate must be above 0 and --concurrency at least 1.")
     rng = random.Random(seed)
     plan = target.plan
