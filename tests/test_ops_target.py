@@ -53,3 +53,18 @@ def test_an_explicit_endpoint_url_reaches_a_local_plan_without_a_stack(tmp_path:
     t = resolve_target(Opts(str(ROOT / "config/local.yaml"), "http://127.0.0.1:5000"), explicit_plan=True,
                        state_dir=tmp_path)
     assert not t.is_local and t.provider.endpoint_url == "http://127.0.0.1:5000"
+
+
+def test_on_aws_the_entry_url_is_the_primary_regions_http_api(tmp_path: Path, aws_env: None) -> None:
+    from moto import mock_aws
+
+    with mock_aws():
+        t = resolve_target(Opts(str(ROOT / "config/aws.yaml")), explicit_plan=True, state_dir=tmp_path)
+        for region in t.plan.region_names:
+            api = t.client("apigatewayv2", region)
+            api.create_api(Name="someone-else", ProtocolType="HTTP")
+            api.create_api(Name=t.plan.name, ProtocolType="HTTP", Tags={"election:plan": t.plan.name})
+        urls = t.api_urls()
+        assert set(urls) == set(t.plan.region_names)
+        assert t.entry_url() == urls[t.plan.primary_region].rstrip("/")
+        assert "us-east-1" in t.entry_url()

@@ -65,11 +65,18 @@ class Target:
             return dict(self.endpoints.get("regions") or {})
         urls = {}
         for region in self.plan.region_names:
-            apis = self.client("apigatewayv2", region).get_apis().get("Items", [])
-            for api in apis:
-                if api.get("Name", "").startswith(self.plan.name) and api.get("ApiEndpoint"):
-                    urls[region] = api["ApiEndpoint"]
+            client = self.client("apigatewayv2", region)
+            kwargs: dict[str, Any] = {}
+            while region not in urls:
+                page = client.get_apis(**kwargs)
+                for api in page.get("Items", []):
+                    # The deployer names each region's HTTP API after the plan and tags it with the plan.
+                    if api.get("Name") == self.plan.name and api.get("ApiEndpoint"):
+                        urls[region] = api["ApiEndpoint"]
+                        break
+                if not page.get("NextToken"):
                     break
+                kwargs = {"NextToken": page["NextToken"]}
         return urls
 
     def entry_url(self) -> str:
