@@ -566,3 +566,41 @@ def test_reads_are_repeated_when_moto_races_a_concurrent_write() -> None:
     with pytest.raises(RuntimeError, match="something else"):
         broken()
     assert len(calls) == 1
+
+
+def test_an_interrupted_up_resumes_without_duplicates(moto_ctx: FakeContext, aws_plan: Plan, site: Path) -> None:
+    from election.errors import ElectionError
+    from election.provision.clients import ClientProvider
+    from election.provision.engine import Deployer
+    from election.provision.kinds import REGISTRY
+
+    class FailingPolicy(SiteBucketPolicy):
+        def create(self, ctx: Any, res: Resource) -> dict[str, Any]:
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "try later"}}, "PutBucketPolicy")
+
+    provider = ClientProvider()
+    broken = {**REGISTRY, "site_bucket_policy": FailingPolicy()}
+    with pytest.raises(ElectionError, match="site_bucket_policy"):
+        Deployer(aws_plan, provider, sleep=lambda s: None, site_dir=site, registry=broken).apply()
+    Deployer(aws_plan, provider, sleep=lambda s: None, site_dir=site).apply()
+    again = Deployer(aws_plan, provider, sleep=lambda s: None, site_dir=site).diff()
+    assert again.count("noop") == len(again.steps)
+    cf = moto_ctx.client("cloudfront", "us-east-1")
+    assert cf.list_distributions()["DistributionList"]["Quantity"] == 1
+    assert cf.list_origin_access_controls()["OriginAccessControlList"]["Quantity"] == 1
+    for region in aws_plan.region_names:
+        assert len(moto_ctx.client("apigatewayv2", region).get_apis()["Items"]) == 1
+
+
+def test_the_local_plan_gets_the_edge_without_a_domain(aws_env: None) -> None:
+    from election.provision.clients import ClientProvider
+    from election.provision.engine import Deployer
+
+    plan = load_plan(ROOT / "config" / "local.yaml")
+    deployer = Deployer(plan, ClientProvider(), sleep=lambda s: None, site_dir=ROOT / "website")  # checks every Ref
+    kinds = {r.kind for r in deployer.resources}
+    assert {"http_api", "api_stage", "alarm", "dashboard", "site_files", "cloudfront_distribution"} <= kinds
+    assert not kinds & {"hosted_zone", "acm_certificate", "api_domain", "dns_record", "health_check"}
+    files = next(r for r in deployer.resources if r.kind == "site_files")
+    assert [v.key for k, v in files.props.items() if k.startswith("api_endpoint:")] == [
+        f"{r}/http_api/{plan.name}" for r in plan.region_names]
