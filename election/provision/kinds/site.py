@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -559,7 +560,7 @@ class SiteFiles:
             ctx.client("cloudfront", res.region).create_invalidation(
                 DistributionId=p["distribution_id"], InvalidationBatch={
                     "Paths": {"Quantity": len(paths), "Items": paths},
-                    "CallerReference": hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:32]})
+                    "CallerReference": uuid.uuid4().hex})   # single-use: a reverted site repeats a manifest
         return {"bucket": bucket, "uploaded": len(changed), "removed": len(removed)}
 
     def delete(self, ctx: Context, found: Found) -> None:
