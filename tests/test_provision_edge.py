@@ -23,7 +23,15 @@ from election.plan import Plan, load_plan
 from election.provision.kinds.apigw import ApiIntegration, ApiRoute, ApiStage, HttpApi, LambdaPermission
 from election.provision.kinds.base import TAG_PLAN, Actual, Found, Ref, Resource, diff_props
 from election.provision.kinds.cloudwatch import Alarm, Dashboard
-from election.provision.kinds.dns import AcmCertificate, ApiDomain, ApiMapping, DnsRecord, HealthCheck, HostedZone
+from election.provision.kinds.dns import (
+    AcmCertificate,
+    ApiDomain,
+    ApiMapping,
+    DnsRecord,
+    HealthCheck,
+    HostedZone,
+    zone_comment,
+)
 from election.provision.kinds.site import (
     CloudFrontDistribution,
     CloudFrontOac,
@@ -466,6 +474,16 @@ def test_domain_zone_certificates_latency_records_and_health_checks(moto_ctx: Fa
 
     found = set(engine.discovered(plan.region_names))
     assert found == set(engine.resources), found ^ set(engine.resources)
+
+    edits = {f"us-west-2/health_check/{plan.name}-us-west-2": {"failure_threshold": 2, "path": "/health?deep=1"},
+             "us-east-1/dns_record/acm-validation.vote.example.org": {"ttl": 60},
+             "us-east-1/hosted_zone/vote.example.org": {"comment": zone_comment(plan.name, "us-east-1") + " (v2)"}}
+    for key, new in edits.items():
+        engine.resources[key] = dataclasses.replace(engine.resources[key], props={**engine.resources[key].props, **new})
+    assert sorted(engine.up()["update"]) == sorted(edits)
+    assert engine.diffs() == {}
+    hc = r53.get_health_check(HealthCheckId=engine.outputs[f"us-west-2/health_check/{plan.name}-us-west-2"]["id"])
+    assert hc["HealthCheck"]["HealthCheckConfig"]["FailureThreshold"] == 2
     engine.down()
     assert engine.discovered(plan.region_names) == []
     assert r53.list_health_checks()["HealthChecks"] == []
