@@ -155,13 +155,17 @@ def test_candidate_not_on_the_states_ballot_is_422(p: Pipeline) -> None:
 
 def test_polls_closed_is_403_and_reopening_accepts_votes(p: Pipeline) -> None:
     ny = p.voter_in("NY")
+    assert post(p, "/ballot", {"voter_id": ny})["statusCode"] == 200     # both peppers now cached
     ddb = boto3.client("dynamodb", region_name=EAST)
     ddb.put_item(TableName=p.names["results"], Item={"pk": {"S": "polls"}, "open": {"BOOL": False},
                                                      "changed_at": {"S": "2026-11-03T20:00:00Z"}})
     resp = post(p, "/votes", {"voter_id": ny, "candidate": "Jill Stein"})
     assert (resp["statusCode"], body(resp)) == (403, {
         "error": "polls_closed", "message": "The polls are closed; no more votes are accepted."})
-    assert body(post(p, "/ballot", {"voter_id": ny}))["polls_open"] is False
+    closed = post(p, "/ballot", {"voter_id": ny})
+    assert (closed["statusCode"], body(closed)["error"]) == (403, "polls_closed")
+    assert p.regions[EAST].handlers["enqueue"].peppers._cache.keys() == {  # type: ignore[attr-defined]
+        "election-local/voter-pepper"}   # the ballot pepper is no longer held in memory
     assert queued(p, EAST) == 0
     ddb.put_item(TableName=p.names["results"], Item={"pk": {"S": "polls"}, "open": {"BOOL": True},
                                                      "changed_at": {"S": "2026-11-03T06:00:00Z"}})

@@ -95,11 +95,16 @@ def test_after_close_the_pepper_is_gone_and_results_unchanged(pipeline: Pipeline
     assert {r: p.results(r) for r in (EAST, WEST)} == before
     # Idempotent: a re-run of close finds nothing left to delete.
     assert polls.destroy_ballot_pepper(provider, p.plan) == []
-    # Fresh containers cannot compute receipts any more: the vote route fails closed, results still serve.
-    from election.lambdas import enqueue
-    handler = enqueue.make_handler(p.regions[EAST].env)
+    # Closed polls: no route needs the ballot pepper any more, and a container that still had it
+    # in memory dropped it on its first request after the close.
     vid = next(iter(voters))
-    resp = handler(api_event("POST", "/ballot", {"voter_id": vid}), None)
+    for path, payload in (("/ballot", {"voter_id": vid}), ("/votes", {"voter_id": vid, "candidate": "Jill Stein"})):
+        resp = p.call(WEST, "enqueue", api_event("POST", path, payload))
+        assert resp["statusCode"] == 403 and vid not in resp["body"]
+    assert "election-local/ballot-pepper" not in p.regions[WEST].handlers["enqueue"].peppers._cache  # type: ignore
+    # Even if the polls were reopened by mistake, no container can recompute a receipt: votes fail closed.
+    polls.open_polls(provider, p.plan)
+    resp = p.call(WEST, "enqueue", api_event("POST", "/votes", {"voter_id": vid, "candidate": "Jill Stein"}))
     assert resp["statusCode"] == 503 and vid not in resp["body"]
 
 

@@ -137,6 +137,11 @@ class Peppers:
                 self._cache[secret_id] = bytes.fromhex(value.strip())
             return self._cache[secret_id]
 
+    def forget_ballot(self) -> None:
+        """Drop the ballot pepper from memory (the polls closed; `close` is about to destroy it)."""
+        with self._lock:
+            self._cache.pop(self._cfg.ballot_pepper_secret, None)
+
     @property
     def voter(self) -> bytes:
         return self._get(self._cfg.voter_pepper_secret)

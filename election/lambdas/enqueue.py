@@ -69,16 +69,16 @@ class Enqueue:
 
     def ballot(self, event: dict) -> dict:
         data = logic.parse_json_object(common.raw_body(event), BALLOT_FIELDS, common.MAX_BODY_BYTES)
-        state, voted, _ = self._lookup(logic.canonical_or_400(data["voter_id"]))
-        body = {"state": state, "candidates": list(self.cfg.ballot_for(state)), "voted": voted,
-                "polls_open": self.polls.is_open()}
+        canonical = logic.canonical_or_400(data["voter_id"])
+        self._require_open()
+        state, voted, _ = self._lookup(canonical)
+        body = {"state": state, "candidates": list(self.cfg.ballot_for(state)), "voted": voted, "polls_open": True}
         return common.respond(event, self.cfg, 200, body)
 
     def vote(self, event: dict, metrics: common.Metrics) -> dict:
         data = logic.parse_json_object(common.raw_body(event), VOTE_FIELDS, common.MAX_BODY_BYTES)
         canonical = logic.canonical_or_400(data["voter_id"])
-        if not self.polls.is_open():
-            raise RequestError(403, "polls_closed", "The polls are closed; no more votes are accepted.")
+        self._require_open()
         state, voted, bk = self._lookup(canonical)
         if voted:
             raise RequestError(409, "already_voted", "A ballot is already recorded for this voter ID.")
@@ -96,6 +96,13 @@ class Enqueue:
         return common.respond(event, self.cfg, 202, {"receipt": bk})
 
     # --- helpers ---------------------------------------------------------------------------------
+
+    def _require_open(self) -> None:
+        """403 when the polls are closed; the cached ballot pepper is dropped then, so that once
+        `close` destroys the secret no warm container still holds it past its next request."""
+        if not self.polls.is_open():
+            self.peppers.forget_ballot()
+            raise RequestError(403, "polls_closed", "The polls are closed; no more votes are accepted.")
 
     def _lookup(self, canonical: str) -> tuple[str, bool, str]:
         """(state, already voted, ballot key) with one BatchGetItem of the voter and ballot; 404 if unknown."""
