@@ -135,7 +135,7 @@ def handler_clients(handler: Any) -> list[Any]:
     values = list(vars(handler).values())
     while values:
         v = values.pop()
-        if hasattr(v, "meta") and hasattr(getattr(v, "meta"), "events"):
+        if hasattr(v, "meta") and hasattr(v.meta, "events"):
             if all(v is not f for f in found):   # the polls cache shares the handler's client
                 found.append(v)
         elif isinstance(v, dict):
@@ -152,9 +152,9 @@ def measure(votes: int, stream_batch: int) -> tuple[Usage, dict[str, int], float
     os.environ.pop("AWS_ENDPOINT_URL", None)
     import boto3
     from moto import mock_aws
+    from pipeline_fixture import REGIONS, Pipeline
 
     from election.lambdas.common import MetricsBuffer
-    from pipeline_fixture import REGIONS, Pipeline
 
     meter = CallMeter()
     logs = io.StringIO()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -20,10 +20,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def pipeline(aws_env: None) -> Iterator["object"]:
+def pipeline(aws_env: None) -> Iterator[object]:
     """The vote pipeline of two regions on moto in-process (tests/pipeline_fixture.py)."""
     from moto import mock_aws
-
     from pipeline_fixture import Pipeline
 
     with mock_aws():

@@ -12,8 +12,9 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import boto3
 import pytest
+from pipeline_fixture import ORIGIN, Pipeline, api_event
 
 from election.lambdas import contract
-from pipeline_fixture import ORIGIN, Pipeline, api_event
 
 EAST, WEST = "us-east-1", "us-west-2"
 NATIONAL = ["Hillary Clinton", "Donald Trump", "Gary Johnson", "Jill Stein"]

@@ -9,9 +9,9 @@ from typing import Any
 
 import boto3
 import pytest
+from pipeline_fixture import Pipeline, api_event
 
 from election.lambdas import logic
-from pipeline_fixture import Pipeline, api_event
 
 EAST, WEST = "us-east-1", "us-west-2"
 

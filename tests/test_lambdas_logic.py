@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -66,10 +67,10 @@ def record(seq: int, region: str = "us-east-1", state: str = "NY", candidate: st
 def test_select_records_filters_region_event_and_checkpoint() -> None:
     recs = [record(5), record(12, region="us-west-2"), record(20, event="MODIFY"), record(100),
             {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "150", "Keys": {"bk": {"S": "x"}}}},
-            record(9, created=datetime(2026, 11, 3, tzinfo=timezone.utc))]
+            record(9, created=datetime(2026, 11, 3, tzinfo=UTC))]
     got = logic.select_records(recs, "us-east-1", checkpoint=5, now=0.0)
     assert [c.seq for c in got] == [9, 100]        # stream order, integer comparison (9 < 100)
-    assert got[0].created == datetime(2026, 11, 3, tzinfo=timezone.utc).timestamp()
+    assert got[0].created == datetime(2026, 11, 3, tzinfo=UTC).timestamp()
     assert [c.seq for c in logic.select_records(recs, "us-east-1", None, 0.0)] == [5, 9, 100]
 
 
@@ -83,7 +84,7 @@ def test_chunks_respect_the_item_limit_and_keep_order() -> None:
     assert sum(sum(ch.counts.values()) for ch in chunks) == 500
     assert [ch.first_seq for ch in chunks] == [1, 100, 199, 298, 397, 496]
     assert chunks[-1].last_seq == 500
-    assert all(a.last_seq < b.first_seq for a, b in zip(chunks, chunks[1:]))
+    assert all(a.last_seq < b.first_seq for a, b in itertools.pairwise(chunks))
 
 
 @settings(max_examples=50)
@@ -120,7 +121,7 @@ def test_aggregate_sums_regions_and_fills_zeros() -> None:
 def test_receipt_status_rules() -> None:
     ballot = {"region": "us-east-1", "t": "2026-11-03T10:31Z"}
     end = logic.minute_end("2026-11-03T10:31Z")
-    assert end == datetime(2026, 11, 3, 10, 32, tzinfo=timezone.utc).timestamp()
+    assert end == datetime(2026, 11, 3, 10, 32, tzinfo=UTC).timestamp()
     cps = [{"region": "us-west-2", "through": end + 500}, {"region": "us-east-1", "through": end - 1}]
     assert logic.receipt_status(None, cps, {}) == "unknown"
     assert logic.receipt_status(ballot, cps, {}) == "recorded"      # the other region's tally does not count
@@ -129,7 +130,7 @@ def test_receipt_status_rules() -> None:
 
 
 def test_minute_is_coarse() -> None:
-    assert logic.minute(datetime(2026, 11, 3, 10, 31, 59, tzinfo=timezone.utc).timestamp()) == "2026-11-03T10:31Z"
+    assert logic.minute(datetime(2026, 11, 3, 10, 31, 59, tzinfo=UTC).timestamp()) == "2026-11-03T10:31Z"
 
 
 def test_config_from_environment() -> None:

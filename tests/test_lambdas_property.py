@@ -10,7 +10,6 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
-
 from pipeline_fixture import Pipeline
 
 REGIONS = ("us-east-1", "us-west-2")

@@ -7,11 +7,11 @@ from typing import Any
 
 import boto3
 import pytest
+from pipeline_fixture import Pipeline, api_event
 
 from election.errors import ElectionError
 from election.ops import polls
 from election.provision.clients import ClientProvider
-from pipeline_fixture import Pipeline, api_event
 
 EAST, WEST = "us-east-1", "us-west-2"
 TABLES = ("voters", "ballots", "results")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import botocore.config
 
@@ -138,7 +139,7 @@ class Enqueue:
             try:
                 self.sqs[vote.region].send_message(QueueUrl=home_url, MessageBody=body)
                 return "home"
-            except Exception:  # noqa: BLE001 - any failure: try the hand-off queue
+            except Exception:  # noqa: BLE001, S110 - any failure: try the hand-off queue
                 pass
         try:
             self.sqs[self.cfg.region].send_message(QueueUrl=self.cfg.handoff_queue_url, MessageBody=body)

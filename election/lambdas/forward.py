@@ -11,7 +11,8 @@ the nonce.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import botocore.config
 

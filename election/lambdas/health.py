@@ -7,7 +7,8 @@ it answer 503 naming the check, so traffic fails over to another region.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import botocore.config
 

@@ -9,7 +9,8 @@ reported for that message only, so SQS retries it and finally dead-letters it.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import botocore.config
 

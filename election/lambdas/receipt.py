@@ -8,7 +8,8 @@ to someone else how one voted.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from election.lambdas import common, contract, logic
 

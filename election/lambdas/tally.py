@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import botocore.config
 

@@ -9,8 +9,9 @@ replication, so a region whose replication lags still closes on time.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from election.errors import ElectionError
 from election.lambdas import contract
