@@ -111,17 +111,21 @@ def destroy_ballot_pepper(provider: Any, plan: Plan) -> list[str]:
             deleted.extend(r for r in replicas if r in plan.region_names)
         sm.delete_secret(SecretId=secret_id, ForceDeleteWithoutRecovery=True)
         deleted.append(region)
-    left = [r for r in plan.region_names if _pepper_exists(provider, r, secret_id)]
+    left = [r for r in plan.region_names if pepper_exists(provider, r, secret_id)]
     if left:
         raise ElectionError(f"The ballot pepper {secret_id} still exists in {', '.join(left)}; "
                             "delete it there (secretsmanager delete-secret --force-delete-without-recovery).")
     return sorted(set(deleted))
 
 
-def _pepper_exists(provider: Any, region: str, secret_id: str) -> bool:
+def pepper_exists(provider: Any, region: str, secret_id: str) -> bool:
+    """Whether the secret `secret_id` still exists in `region` (scheduled deletion counts as existing)."""
     sm = provider.client("secretsmanager", region)
     try:
         sm.describe_secret(SecretId=secret_id)
     except sm.exceptions.ResourceNotFoundException:
         return False
     return True
+
+
+_pepper_exists = pepper_exists   # the name election/ops/closing.py uses
