@@ -429,9 +429,9 @@ def test_module_level_handler_builds_once_from_os_environ(p: Pipeline, monkeypat
 
     for k, v in p.regions[WEST].env.items():
         monkeypatch.setenv(k, v)
-    monkeypatch.setattr(health, "_default", None)
+    monkeypatch.setattr(health.handler, "instance", None)
     resp = health.handler(api_event("GET", "/health"), None)
     assert resp["statusCode"] == 200 and body(resp)["region"] == WEST
-    first = health._default
+    first = health.handler.instance
     health.handler(api_event("GET", "/health"), None)
-    assert health._default is first
+    assert health.handler.instance is first

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import sys
 import threading
@@ -394,3 +395,20 @@ class MetricsBuffer:
 def now_iso(clock: Callable[[], float] = time.time) -> str:
     """UTC time to the second, ISO 8601 with Z."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock()))
+
+
+class LazyHandler:
+    """The Lambda entry point: builds one instance from os.environ on its first call.
+
+    Lambda imports the module once per container; building on first call (not at import)
+    keeps imports cheap for the local runtime and tests, which build their own instances.
+    """
+
+    def __init__(self, make: Callable[[Mapping[str, str]], Callable[[dict, Any], dict]]) -> None:
+        self.make = make
+        self.instance: Callable[[dict, Any], dict] | None = None
+
+    def __call__(self, event: dict, context: Any) -> dict:
+        if self.instance is None:
+            self.instance = self.make(os.environ)
+        return self.instance(event, context)

@@ -10,7 +10,6 @@ the nonce.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -77,12 +76,4 @@ def make_handler(env: Mapping[str, str]) -> Handler:
     return Forward(env)
 
 
-_default: Handler | None = None
-
-
-def handler(event: dict, context: Any) -> dict:
-    """The Lambda entry point: builds the default instance from os.environ on first call."""
-    global _default
-    if _default is None:
-        _default = make_handler(os.environ)
-    return _default(event, context)
+handler = common.LazyHandler(make_handler)

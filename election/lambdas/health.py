@@ -6,7 +6,6 @@ it answer 503 naming the check, so traffic fails over to another region.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -71,12 +70,4 @@ def make_handler(env: Mapping[str, str]) -> Handler:
     return Health(env)
 
 
-_default: Handler | None = None
-
-
-def handler(event: dict, context: Any) -> dict:
-    """The Lambda entry point: builds the default instance from os.environ on first call."""
-    global _default
-    if _default is None:
-        _default = make_handler(os.environ)
-    return _default(event, context)
+handler = common.LazyHandler(make_handler)

@@ -8,7 +8,6 @@ reported for that message only, so SQS retries it and finally dead-letters it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -76,12 +75,4 @@ def make_handler(env: Mapping[str, str]) -> Handler:
     return Process(env)
 
 
-_default: Handler | None = None
-
-
-def handler(event: dict, context: Any) -> dict:
-    """The Lambda entry point: builds the default instance from os.environ on first call."""
-    global _default
-    if _default is None:
-        _default = make_handler(os.environ)
-    return _default(event, context)
+handler = common.LazyHandler(make_handler)

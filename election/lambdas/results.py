@@ -7,7 +7,6 @@ cached by browsers and CDNs for five.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -89,12 +88,4 @@ def make_handler(env: Mapping[str, str]) -> Handler:
     return Results(env)
 
 
-_default: Handler | None = None
-
-
-def handler(event: dict, context: Any) -> dict:
-    """The Lambda entry point: builds the default instance from os.environ on first call."""
-    global _default
-    if _default is None:
-        _default = make_handler(os.environ)
-    return _default(event, context)
+handler = common.LazyHandler(make_handler)

@@ -16,7 +16,6 @@ shard, as on the local stack).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -132,12 +131,4 @@ def make_handler(env: Mapping[str, str]) -> Handler:
     return Tally(env)
 
 
-_default: Handler | None = None
-
-
-def handler(event: dict, context: Any) -> dict:
-    """The Lambda entry point: builds the default instance from os.environ on first call."""
-    global _default
-    if _default is None:
-        _default = make_handler(os.environ)
-    return _default(event, context)
+handler = common.LazyHandler(make_handler)
