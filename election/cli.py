@@ -58,15 +58,36 @@ def cli() -> None:
 # --- provisioning: plan / up / down / status ---
 
 def _deployer(opts: Options) -> Any:
-    """Load the plan and build the deployer for it (imports kept here so the CLI starts fast)."""
-    from election.plan import load_plan
-    from election.provision.clients import ClientProvider
+    """Build the deployer for the plan's target (imports kept here so the CLI starts fast).
+
+    The target is found the way every ops command finds it: with no --plan and a
+    running `election dev`, its plan and moto endpoint; a local plan with no stack
+    running is one clear sentence rather than a missing-credentials error.
+    """
+    from election.ops.target import resolve_target
     from election.provision.engine import Deployer
 
-    plan = load_plan(opts.plan_path)
-    if opts.endpoint_url:
-        _check_reachable(opts.endpoint_url)
-    return Deployer(plan, ClientProvider(endpoint_url=opts.endpoint_url, profile=opts.profile))
+    target = resolve_target(opts)
+    endpoint = target.provider.endpoint_url
+    if endpoint:
+        _check_reachable(endpoint)
+    deployer = Deployer(target.plan, target.provider)
+    if endpoint:
+        _check_speaks_aws(deployer, endpoint)
+    return deployer
+
+
+def _check_speaks_aws(deployer: Any, url: str) -> None:
+    """One STS call (the deployer needs the account anyway): a web server that is not AWS fails here, clearly."""
+    from botocore.parsers import ResponseParserError
+
+    from election.errors import ElectionError
+
+    try:
+        _ = deployer.ctx.account_id
+    except ResponseParserError:
+        raise ElectionError(f"The endpoint {url} answers, but not like AWS; is --endpoint-url the moto server's "
+                            "URL?") from None
 
 
 def _check_reachable(url: str) -> None:

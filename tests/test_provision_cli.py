@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
 from click.testing import CliRunner
+from provision_support import AWS_PLAN
 
 from election.cli import cli, main
-from provision_support import AWS_PLAN
 
 PLAN_ARGS = ["--plan", str(AWS_PLAN)]
 
@@ -112,3 +113,59 @@ def test_up_asks_first_and_a_no_changes_nothing(moto: None) -> None:
     out = CliRunner().invoke(cli, ["up", *PLAN_ARGS], input="n\n")
     assert out.exit_code != 0 and "Apply these changes?" in out.output
     assert boto3.client("dynamodb", region_name="us-east-1").list_tables()["TableNames"] == []
+
+
+def test_a_web_server_that_is_not_aws_is_one_sentence(aws_env: None, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    import http.server
+    import threading
+
+    class Html(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html><body><p>a voting page</body></html>")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Html)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        code, err = run_main(["plan", *PLAN_ARGS, "--endpoint-url", url], monkeypatch, capsys)
+    finally:
+        server.shutdown()
+    assert code == 1
+    assert f"The endpoint {url} answers, but not like AWS" in " ".join(err.split())
+    assert "Traceback" not in err
+
+
+def test_a_local_plan_without_a_running_stack_says_so(aws_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from provision_support import LOCAL_PLAN
+
+    monkeypatch.chdir(tmp_path)
+    code, err = run_main(["status", "--plan", str(LOCAL_PLAN)], monkeypatch, capsys)
+    assert code == 1
+    assert "is a local plan but no local stack is running; start one with `election dev`" in " ".join(err.split())
+
+
+def test_status_without_a_plan_uses_the_running_local_stack(aws_env: None, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """`election dev` says status finds it: the endpoint comes from .election/local.json (here: one not listening)."""
+    import os
+
+    from provision_support import LOCAL_PLAN
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ELECTION_PLAN", raising=False)
+    monkeypatch.delenv("ELECTION_ENDPOINT_URL", raising=False)
+    (tmp_path / ".election").mkdir()
+    (tmp_path / ".election" / "local.json").write_text(json.dumps(
+        {"endpoint_url": "http://127.0.0.1:9", "plan": str(LOCAL_PLAN), "pid": os.getpid(), "regions": {}}))
+    code, err = run_main(["status"], monkeypatch, capsys)
+    assert code == 1
+    assert "Cannot reach the AWS endpoint http://127.0.0.1:9" in " ".join(err.split())

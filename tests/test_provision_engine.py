@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 import pytest
+from provision_support import AWS_PLAN, actions
 
 from election.lambdas import contract
 from election.plan import load_plan
@@ -14,7 +15,6 @@ from election.provision.clients import ClientProvider
 from election.provision.engine import Deployer, _topological
 from election.provision.kinds import REGISTRY
 from election.provision.kinds.base import Actual, Change, Found, Resource
-from provision_support import AWS_PLAN, actions
 
 CORE = [k for k in REGISTRY if k in ("kms_key", "secret", "table", "queue", "log_group", "iam_role",
                                      "lambda_function", "event_source_mapping")]

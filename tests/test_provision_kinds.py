@@ -111,3 +111,15 @@ def test_on_aws_a_replica_is_requested_from_the_primary_and_not_created_locally(
     assert out["stream_arn"] == arn + "/stream/1"
     primary.assert_no_pending_responses()
     replica.assert_no_pending_responses()
+
+
+def test_a_moto_server_queue_url_is_read_back_as_aws_spells_it() -> None:
+    """Lambda environments hold queue URLs: the same stack must diff clean through a moto server or in-process."""
+    from election.provision.kinds.sqs import canonical_url
+
+    assert (canonical_url("http://127.0.0.1:7700/123456789012/election-votes", "us-west-2")
+            == "https://sqs.us-west-2.amazonaws.com/123456789012/election-votes")
+    assert (canonical_url("http://localhost:4566/123456789012/q", "eu-west-1")
+            == "https://sqs.eu-west-1.amazonaws.com/123456789012/q")
+    aws = "https://sqs.us-east-1.amazonaws.com/123456789012/election-votes"
+    assert canonical_url(aws, "us-east-1") == aws

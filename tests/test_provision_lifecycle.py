@@ -6,18 +6,27 @@ others exercise data-plane behaviour and leave the edge out to stay fast.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
+from provision_support import (
+    AWS_PLAN,
+    LOCAL_PLAN,
+    actions,
+    changed,
+    deployer,
+    lambdas_copy,
+    single_region,
+    with_settings,
+)
 
 from election.errors import ElectionError
 from election.provision import model
 from election.provision.kinds import REGISTRY
 from election.provision.kinds.base import TAG_PLAN
-from provision_support import (AWS_PLAN, LOCAL_PLAN, actions, changed, deployer, lambdas_copy, single_region,
-                               with_settings)
 
 PLAN = "election-2026"
 REGIONS = ("us-east-1", "us-west-2")

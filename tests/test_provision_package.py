@@ -7,9 +7,10 @@ import os
 import zipfile
 from pathlib import Path
 
+from provision_support import lambdas_copy
+
 from election.lambdas import contract
 from election.provision import package
-from provision_support import lambdas_copy
 
 
 def test_same_sources_give_the_same_bytes_whatever_the_file_times(tmp_path: Path) -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
+from provision_support import deployer
 
 from election.lambdas import contract
 from election.provision.engine import Deployer
-from provision_support import deployer
 
 PLAN = "election-2026"
 REGIONS = ("us-east-1", "us-west-2")
@@ -97,8 +98,9 @@ def test_queues_encrypted_redriven_and_long_lived(up: Deployer, region: str) -> 
         for attrs in (q, dlq):
             assert attrs["KmsMasterKeyId"] == key_arn(region)
             assert attrs["MessageRetentionPeriod"] == str(14 * 24 * 3600)
-        assert json.loads(q["RedrivePolicy"]) == {"deadLetterTargetArn": dlq["QueueArn"],
-                                                  "maxReceiveCount": up.plan.queue.max_receives}
+        # A hand-off waits out its home region's outage; a vote that keeps failing to process does not.
+        receives = 1000 if main == "handoff" else up.plan.queue.max_receives
+        assert json.loads(q["RedrivePolicy"]) == {"deadLetterTargetArn": dlq["QueueArn"], "maxReceiveCount": receives}
         assert q["VisibilityTimeout"] == str(up.plan.queue.visibility_timeout_s)
         assert "RedrivePolicy" not in dlq
 

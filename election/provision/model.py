@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from election.lambdas import contract
 from election.plan import Plan
@@ -24,6 +25,9 @@ CTX_ACCOUNT = Ref("@ctx", "account_id")
 CTX_PARTITION = Ref("@ctx", "partition")
 TAG_REGION = "election:region"
 DLQ_RETENTION_S = 14 * 24 * 3600     # the longest SQS allows: time to inspect and redrive
+# A hand-off waits for its home region to come back, so it must outlast an outage rather than
+# plan.queue.max_receives visibility timeouts (5 x 60 s): SQS's maximum, ~17 hours at 60 s, then the DLQ.
+HANDOFF_MAX_RECEIVES = 1000
 QUEUE_RETENTION_S = 14 * 24 * 3600   # an outage of the processor must not drop votes either
 RUNTIME = "python3.12"
 LOCAL_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*")
@@ -150,7 +154,8 @@ def _region(plan: Plan, region: str, lambdas_dir: Path, edge_keys: set[str]) -> 
                             {"kms_key": kms_arn, "retention_s": QUEUE_RETENTION_S,
                              "visibility_timeout_s": plan.queue.visibility_timeout_s,
                              "redrive": {"deadLetterTargetArn": Ref(key(region, "queue", n.queue(dlq)), "arn"),
-                                         "maxReceiveCount": plan.queue.max_receives}},
+                                         "maxReceiveCount": HANDOFF_MAX_RECEIVES if main == "handoff"
+                                         else plan.queue.max_receives}},
                             depends_on=(kms,), tags=tags))
 
     env = _environment(plan, region, edge_keys)

@@ -18,8 +18,7 @@ from election.provision.kinds.kms import KmsKey
 from election.provision.kinds.lambda_ import LambdaFunction
 from election.provision.kinds.logs import LogGroup
 from election.provision.kinds.secrets import Secret
-from election.provision.kinds.site import (CloudFrontDistribution, CloudFrontOac, SiteBucket, SiteBucketPolicy,
-                                           SiteFiles)
+from election.provision.kinds.site import CloudFrontDistribution, CloudFrontOac, SiteBucket, SiteBucketPolicy, SiteFiles
 from election.provision.kinds.sqs import Queue
 
 REGISTRY: dict[str, Kind] = {

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from election.errors import ElectionError
-from election.provision.kinds.base import Context, TAG_PLAN
+from election.provision.kinds.base import TAG_PLAN, Context
 
 
 def code(exc: ClientError) -> str:

@@ -7,8 +7,9 @@ the engine diffs and decides; the kind only talks to AWS.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 TAG_PLAN = "election:plan"          # every resource carries it: the plan name
 TAG_REGIONS = "election:regions"    # on the KMS keys: the plan's regions, to find removed regions

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from election.provision.kinds import awsutil as u
 from election.errors import ElectionError
+from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource, diff_props, retry
 
 IN_USE = ("ResourceInUseException", "LimitExceededException")

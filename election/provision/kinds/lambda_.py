@@ -7,7 +7,8 @@ sha256 differs from the deployed CodeSha256.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlparse
 
+from election.provision.clients import is_loopback
 from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource, retry
 
@@ -40,6 +42,7 @@ class Queue:
         url = retry(lambda: sqs.create_queue(QueueName=res.name, Attributes=attrs, tags=dict(res.tags))["QueueUrl"],
                     ctx, ("AWS.SimpleQueueService.QueueDeletedRecently", "QueueDeletedRecently"), attempts=6,
                     first_delay=10.0)
+        url = canonical_url(url, res.region)
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         return {"url": url, "arn": arn, "name": res.name}
 
@@ -98,8 +101,22 @@ def _attribute_changes(props: dict[str, Any]) -> list[dict[str, str]]:
 
 def _url(sqs: Any, name: str) -> str | None:
     try:
-        return sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        return canonical_url(sqs.get_queue_url(QueueName=name)["QueueUrl"], sqs.meta.region_name)
     except Exception as exc:
         if u.is_code(exc, *MISSING):
             return None
         raise
+
+
+def canonical_url(url: str, region: str) -> str:
+    """The queue URL as AWS spells it, also when a moto server answered with its own loopback host.
+
+    Queue URLs end up in the Lambda environment; a moto server names itself
+    (http://127.0.0.1:PORT/...) while moto in-process and AWS say
+    https://sqs.REGION.amazonaws.com/..., so the same stack read back through
+    either would otherwise never diff clean. SQS clients send to their own
+    endpoint and take the queue from the URL's path, so both forms reach the queue.
+    """
+    if not is_loopback(url):
+        return url
+    return f"https://sqs.{region}.amazonaws.com{urlparse(url).path}"
