@@ -15,6 +15,7 @@ pipeline around them. Prints both and their ratio.
 
     python bench/local_pipeline.py                 # before and after the moto patches, each in a fresh process
     python bench/local_pipeline.py --patches all   # one run (also: --patches none)
+    python bench/local_pipeline.py --hotspots      # each moto hot spot alone, before and after its patch
 """
 
 from __future__ import annotations
@@ -149,6 +150,64 @@ def run(votes: int, concurrency: int, patches: str) -> dict[str, Any]:
     return result
 
 
+def hotspots(patches: tuple[str, ...], backlog: int = 10_000) -> dict[str, float]:
+    """Rates of the calls moto slows down as state grows, with only `patches` applied (fresh process)."""
+    from moto import mock_aws
+
+    moto_patches.apply(moto_patches.FUNCTIONAL + patches)
+    out: dict[str, float] = {}
+    with mock_aws():
+        import boto3
+
+        from moto.sqs.models import Message, sqs_backends
+
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="backlog")["QueueUrl"]
+        queue = sqs_backends["123456789012"]["us-east-1"].get_queue("backlog")
+        for i in range(backlog):   # straight into moto: filling through the API would itself be O(n^2)
+            message = Message(str(uuid.uuid4()), "x" * 200)
+            message.mark_sent()
+            queue._messages.append(message)
+        t = time.perf_counter()
+        for _ in range(20):
+            sqs.send_message(QueueUrl=url, MessageBody="y")
+        out["SendMessage/s (10k queued)"] = 20 / (time.perf_counter() - t)
+        t = time.perf_counter()
+        for _ in range(10):
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=300)["Messages"]
+            sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                                                            for i, m in enumerate(got)])
+        out["messages received+deleted/s (10k queued)"] = 100 / (time.perf_counter() - t)
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(TableName="big", KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+                         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+        for start in range(0, backlog, 25):
+            ddb.batch_write_item(RequestItems={"big": [{"PutRequest": {"Item": {"k": {"S": f"i{start + i}"}}}}
+                                                       for i in range(25)]})
+        t = time.perf_counter()
+        for i in range(5):
+            ddb.transact_write_items(TransactItems=[
+                {"Update": {"TableName": "big", "Key": {"k": {"S": "counter"}}, "UpdateExpression": "ADD n :one",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+                {"Put": {"TableName": "big", "Item": {"k": {"S": "checkpoint"}, "s": {"N": str(i)}}}}])
+        out["TransactWriteItems/s (10k items + stream)"] = 5 / (time.perf_counter() - t)
+    return out
+
+
+def show_hotspots() -> None:
+    variants = {"none": (), **{p: (p,) for p in SPEED_PATCHES}, "all": SPEED_PATCHES}
+    rows: dict[str, dict[str, float]] = {}
+    for name, chosen in variants.items():
+        out = subprocess.run([sys.executable, __file__, "--hotspots-run", ",".join(chosen)], check=True,
+                             capture_output=True, text=True).stdout
+        rows[name] = json.loads(out.strip().splitlines()[-1])
+    metrics = list(rows["none"])
+    print(f"{'moto patches applied':28}" + "".join(f"{m:>44}" for m in metrics))
+    for name, r in rows.items():
+        print(f"{name:28}" + "".join(f"{r[m]:>44.1f}" for m in metrics))
+
+
 def show(r: dict[str, Any]) -> None:
     print(f"\n== moto patches: {r['patches']} ({r['votes']} votes, {r['concurrency']} threads) ==")
     print(f"  statuses                 {r['statuses']}")
@@ -169,7 +228,15 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--patches", choices=("none", "all", "both"), default="both")
     parser.add_argument("--json", action="store_true", help="print the raw figures as JSON")
+    parser.add_argument("--hotspots", action="store_true", help="measure each moto hot spot before/after its patch")
+    parser.add_argument("--hotspots-run", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.hotspots_run is not None:
+        print(json.dumps(hotspots(tuple(p for p in args.hotspots_run.split(",") if p))))
+        return
+    if args.hotspots:
+        show_hotspots()
+        return
     if args.patches == "both":   # patches are process-wide: each variant runs in a fresh process
         results = []
         for variant in ("none", "all"):

@@ -9,6 +9,9 @@ DESIGN §4 and bench/local_pipeline.py for the figures before/after):
   just that one key.
 - `sqs_retention_check`: ReceiveMessage calls get_queue_attributes (nine
   scans) per returned message for the retention period; read the field.
+- `sqs_lazy_visible`: ReceiveMessage built the list of every visible message
+  before taking ten; `messages` is now a lazy view (iteration stops early,
+  len() and truthiness still work for the counters and long polling).
 - `sqs_delete_single_pass`: DeleteMessage scanned the queue twice and
   rebuilt the whole list; find the message once and delete it in place.
 - `dynamodb_transact_backup`: TransactWriteItems deep-copied every touched
@@ -96,6 +99,30 @@ def _sqs_retention_check() -> None:
         return int(queue.message_retention_period) + message.sent_timestamp / 1000 > unix_time()
 
     SQSBackend.is_message_valid_based_on_retention_period = is_valid  # type: ignore[method-assign]
+
+
+class _VisibleMessages:
+    """The visible, undelayed messages of a queue, computed as they are iterated."""
+
+    __slots__ = ("_all",)
+
+    def __init__(self, messages: list[Any]) -> None:
+        self._all = messages
+
+    def __iter__(self) -> Any:
+        return (m for m in self._all if m.visible and not m.delayed)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __bool__(self) -> bool:
+        return next(iter(self), None) is not None
+
+
+def _sqs_lazy_visible() -> None:
+    from moto.sqs.models import Queue
+
+    Queue.messages = property(lambda self: _VisibleMessages(self._messages))  # type: ignore[assignment]
 
 
 def _sqs_delete_single_pass() -> None:
@@ -244,6 +271,7 @@ PATCHES: dict[str, Callable[[], None]] = {
     "backend_lookup_fast_path": _backend_lookup_fast_path,
     "sqs_send_counters": _sqs_send_counters,
     "sqs_retention_check": _sqs_retention_check,
+    "sqs_lazy_visible": _sqs_lazy_visible,
     "sqs_delete_single_pass": _sqs_delete_single_pass,
     "dynamodb_transact_backup": _dynamodb_transact_backup,
     "region_outage": _region_outage,
