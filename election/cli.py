@@ -432,7 +432,9 @@ def loadtest_cmd(opts: Options, voters_path: Path, votes: int | None, rate: floa
     target = _target(opts)
     voters = read_credentials(voters_path)
     if votes is None:
-        votes = min(len(voters), int(rate * duration)) if duration else len(voters)
+        # --duration: that many seconds of traffic in all, duplicates and invalid requests included.
+        votes = min(len(voters), max(1, int(rate * duration * (1 - duplicates - invalid)))) if duration \
+            else len(voters)
     base = url or target.entry_url()
     with Live(console=err_console, refresh_per_second=4, transient=True) as live_view:
         def tick(live: loadtest.Live) -> None:
