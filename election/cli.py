@@ -303,7 +303,7 @@ def _region_action(action: str, region: str, state_dir: Path, plan: str | None, 
         table.add_row(name, "[green]up[/green]" if h["up"] else "[red]down (drill)[/red]",
                       "healthy" if h["healthy"] else f"unhealthy: {h['detail']}", h["api"])
     console.print(table)
-    console.print(f"{region} is {action}; the router notices at its next health check (every 2 s).")
+    console.print(f"{region} is {action}, and the router's health checks have seen it.")
 
 
 def _region_options(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -56,7 +56,8 @@ def endpoints_table(stack: LocalStack) -> Table:
 def serve_until_interrupted(on_tick: Callable[[], None] | None = None) -> None:
     """Block until Ctrl-C or SIGTERM (both end the same clean way)."""
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Both signals set the event (SIGINT too: a shell may start background jobs with it ignored).
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         while not stop.wait(1.0):
             if on_tick:
@@ -64,7 +65,8 @@ def serve_until_interrupted(on_tick: Callable[[], None] | None = None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_dev(console: Console, plan: str, port_base: int, state_dir: Path = Path(".election")) -> None:

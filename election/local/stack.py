@@ -171,7 +171,8 @@ class LocalStack:
         region_urls = {r: rt.gateway.url for r, rt in self.regions.items()}
         self.site = StaticSite(self.site_dir, site_config(self.plan, self.router.url, region_urls), port=self._port(2))
         self.site.start()
-        self.control = ControlServer(self.region_down, self.region_up, self.health, port=self._port(3))
+        self.control = ControlServer(lambda r: self._drill(self.region_down, r), lambda r: self._drill(self.region_up, r),
+                                     self.health, port=self._port(3))
         self.control.start()
         self.endpoints = {"endpoint_url": self.moto.url, "router": self.router.url, "regions": region_urls,
                           "website": self.site.url, "plan": os.path.abspath(self.plan_path),
@@ -285,6 +286,12 @@ class LocalStack:
             for p in runtime.pollers:
                 p.start()
             runtime.up = True
+
+    def _drill(self, action: Callable[[str], None], region: str) -> None:
+        """Run a drill for the control endpoint, then let the router's health checks notice it."""
+        action(region)
+        if self.router is not None:
+            self.router.wait_checked(timeout=2 * self.health_interval_s + 2)
 
     def health(self) -> dict[str, Any]:
         """Per region: up or down (drill), the router's last health check, the API URL."""
