@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from election.errors import ElectionError, explain
 from election.lambdas import contract
 from election.plan import Plan
-from election.provision import model
+from election.provision import inprocess, model
 from election.provision.clients import ClientProvider
 from election.provision.kinds import REGISTRY
 from election.provision.kinds.base import Actual, Change, Found, Join, Kind, Ref, Resource, diff_props
@@ -129,6 +129,8 @@ class Deployer:
         self.ctx = _Context(plan, provider, sleep)
         self.registry = dict(registry if registry is not None else REGISTRY)
         self.workers = workers
+        if inprocess.moto_loaded():
+            inprocess.preload_moto()   # before any thread: moto's lazy imports deadlock between threads
         self.resources = model.desired(plan, site_dir, lambdas_dir, edge=edge)
         self.by_key = {r.key: r for r in self.resources}
         if len(self.by_key) != len(self.resources):
@@ -340,7 +342,7 @@ class Deployer:
                 if error is None:
                     for k in [k for k in keys if k in pending and deps.get(k, set()) <= done]:
                         pending.discard(k)
-                        running[pool.submit(_retry_import_deadlock, fn, k)] = k
+                        running[pool.submit(_retry_moto_race, fn, k)] = k
                 if not running:
                     if pending and error is None:
                         raise ValueError(f"dependency cycle among {sorted(map(str, pending))[:5]}")
@@ -361,21 +363,21 @@ class Deployer:
             pool.shutdown(wait=error is not None or not running, cancel_futures=True)
 
 
-def _retry_import_deadlock(fn: Callable[[Any], None], key: Any, attempts: int = 6) -> None:
-    """Run fn(key); retry when an in-process moto tripped over our threads.
+def _retry_moto_race(fn: Callable[[Any], None], key: Any, attempts: int = 6) -> None:
+    """Run fn(key); run it again when moto in-process iterated a dict another thread was growing.
 
-    moto imports a service's backend lazily on its first call, and threads doing
-    that at once can make importlib raise _DeadlockError; some moto backends
-    iterate a dict another thread is growing ("changed size during iteration").
-    A step is read -> decide -> act, so running it again re-reads what exists
-    and converges. Real AWS never raises these.
+    moto's backends are not thread-safe: a listing (alarms, routes, tags...) that
+    runs while another engine thread creates in the same region can raise
+    "dictionary changed size during iteration". A step is read -> decide -> act,
+    so running it again re-reads what exists and converges. AWS, and a moto
+    server (whose 500 botocore retries), never raise this. (moto's lazy-import
+    deadlock between threads is prevented at its cause: see inprocess.py.)
     """
     for attempt in range(attempts):
         try:
             return fn(key)
         except RuntimeError as exc:
-            racy = type(exc).__name__ == "_DeadlockError" or "changed size during iteration" in str(exc)
-            if not racy or attempt == attempts - 1:
+            if "changed size during iteration" not in str(exc) or attempt == attempts - 1:
                 raise
             time.sleep(0.05 * (attempt + 1))
 

@@ -1,0 +1,107 @@
+"""The deployer's threads and moto in-process: lazy imports done up front, iteration races re-run."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import pytest
+from provision_support import ROOT
+from test_provision_engine import FakeKind, World, make
+
+from election.provision import inprocess
+from election.provision.kinds.base import Resource
+
+
+def test_preload_covers_every_service_the_deployer_calls() -> None:
+    called: set[str] = set()
+    for source in (ROOT / "election" / "provision").rglob("*.py"):
+        called |= set(re.findall(r"client\(\"([a-z0-9-]+)\"", source.read_text()))
+    assert called and called <= set(inprocess.SERVICES), called - set(inprocess.SERVICES)
+
+
+def run_fresh(code: str) -> str:
+    """Run code in a fresh interpreter (nothing of moto imported yet) and return what it printed."""
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_after_preload_threads_can_use_every_moto_service_at_once() -> None:
+    """Without the preload this import storm raised _DeadlockError in 12 runs of 12 (moto 5.2.5, 2 cores)."""
+    out = run_fresh("""
+        import importlib, threading
+        from moto import mock_aws
+        from election.provision.inprocess import SERVICES, preload_moto
+
+        preload_moto()
+        modules = []
+        for s in SERVICES:
+            package = "moto." + {"lambda": "awslambda"}.get(s, s)
+            modules += [f"{package}.{m}" for m in ("models", "responses", "urls")]
+        barrier, errors = threading.Barrier(len(modules)), []
+
+        def load(name):
+            barrier.wait()
+            try:
+                importlib.import_module(name)
+            except BaseException as exc:
+                errors.append(f"{name}: {type(exc).__name__}")
+
+        threads = [threading.Thread(target=load, args=(m,)) for m in modules]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        print(len(modules), errors)
+    """)
+    assert out == f"{3 * len(inprocess.SERVICES)} []"
+
+
+def test_a_deployer_built_where_moto_is_loaded_preloads_before_its_threads() -> None:
+    out = run_fresh("""
+        import sys
+        sys.path.insert(0, "tests")
+        import moto
+        assert "moto.awslambda.responses" not in sys.modules
+        from test_provision_engine import World, make
+        make(World())
+        print(all(f"moto.{p}.{m}" in sys.modules for p in ("awslambda", "sts", "iam", "sqs", "dynamodb")
+                  for m in ("models", "responses", "urls")))
+    """)
+    assert out == "True"
+
+
+class RacyKind(FakeKind):
+    """Its first read hits moto's iteration race (another thread grew the dict being listed)."""
+
+    def __init__(self, name: str, world: World, error: str) -> None:
+        super().__init__(name, world)
+        self.error = error
+        self.reads = 0
+
+    def read(self, ctx: Any, res: Resource) -> Any:
+        self.reads += 1
+        if self.reads == 1:
+            raise RuntimeError(self.error)
+        return super().read(ctx, res)
+
+
+def test_a_step_that_hit_the_iteration_race_runs_again_and_converges() -> None:
+    world = World()
+    racy = RacyKind("kms_key", world, "dictionary changed size during iteration")
+    d = make(world, kms_key=racy)
+    d.apply()
+    assert sum(1 for a, k in world.log if a == "create" and "/kms_key/" in k) == 2   # once per region, not more
+    assert len(world.items) == len(d.resources)
+
+
+def test_other_runtime_errors_are_not_retried() -> None:
+    world = World()
+    racy = RacyKind("kms_key", world, "deadlock detected by _ModuleLock('moto.sts')")
+    with pytest.raises(RuntimeError, match="deadlock detected"):
+        make(world, kms_key=racy).apply()
+    assert racy.reads <= 2   # each region's key read once: no second try
+    assert not any("/table/" in k for _, k in world.log)   # nothing that needs the key was created
