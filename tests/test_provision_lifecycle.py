@@ -6,6 +6,7 @@ others exercise data-plane behaviour and leave the edge out to stay fast.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,27 @@ def test_region_removed_from_plan_is_torn_down(moto: None) -> None:
     d1.apply()
     assert service_leftovers("us-west-2") == {}
     assert actions(d1.diff()) == {"noop": len(d1.resources)}
+
+
+def test_changed_queue_settings_update_the_queues_in_place(moto: None) -> None:
+    """A visibility timeout or receive count changed in the plan: SetQueueAttributes on the queues, nothing else."""
+    d = deployer(edge=False)
+    d.apply()
+    d2 = deployer(with_settings(d.plan, queue={"visibility_timeout_s": 90, "max_receives": 7}), edge=False)
+    diff = changed(d2.diff())
+    votes = {f"{r}/queue/{PLAN}-votes" for r in REGIONS}
+    assert votes <= set(diff) and all(k.split("/")[1] == "queue" for k in diff), diff
+    assert all(set(diff[k]) == {"visibility_timeout_s", "redrive"} for k in votes)
+    d2.provider.reset_counts()
+    d2.apply()
+    assert set(d2.provider.mutating_calls()) == {"sqs:SetQueueAttributes"}
+    for region in REGIONS:
+        sqs = boto3.client("sqs", region_name=region)
+        attrs = sqs.get_queue_attributes(QueueUrl=sqs.get_queue_url(QueueName=f"{PLAN}-votes")["QueueUrl"],
+                                         AttributeNames=["All"])["Attributes"]
+        assert attrs["VisibilityTimeout"] == "90"
+        assert json.loads(attrs["RedrivePolicy"])["maxReceiveCount"] == 7
+    assert actions(d2.diff()) == {"noop": len(d2.resources)}
 
 
 class _Crash(Exception):

@@ -58,7 +58,8 @@ class Queue:
                 if remove:
                     sqs.untag_queue(QueueUrl=url, TagKeys=remove)
             else:
-                attrs.update(_attribute_changes({c.field: c.new}))
+                for attr in _attribute_changes({c.field: c.new}):
+                    attrs.update(attr)
         if attrs:
             sqs.set_queue_attributes(QueueUrl=url, Attributes=attrs)
         return actual.outputs
