@@ -405,12 +405,15 @@ def test_alarms_watch_dead_letters_age_errors_throttles_and_tally_lag(moto_ctx: 
         assert dlq["Dimensions"] == [{"Name": "QueueName", "Value": f"{p}-votes-dlq"}]
         assert alarms[f"{p}-handoff-dlq-visible"]["Dimensions"][0]["Value"] == f"{p}-handoff-dlq"
         assert alarms[f"{p}-votes-oldest-age"]["MetricName"] == "ApproximateAgeOfOldestMessage"
+        parked = alarms[f"{p}-handoff-oldest-age"]   # votes parked for a region that is down
+        assert (parked["MetricName"], parked["Dimensions"]) == (
+            "ApproximateAgeOfOldestMessage", [{"Name": "QueueName", "Value": f"{p}-handoff"}])
         lag = alarms[f"{p}-tally-lag"]
         assert (lag["MetricName"], lag["Dimensions"][0]["Value"]) == ("IteratorAge", f"{p}-tally")
         for role in FUNCTIONS:
             assert alarms[f"{p}-{role}-errors"]["MetricName"] == "Errors"
             assert alarms[f"{p}-{role}-throttles"]["Dimensions"] == [{"Name": "FunctionName", "Value": f"{p}-{role}"}]
-        assert len(alarms) == 4 + 2 * len(FUNCTIONS)
+        assert len(alarms) == 5 + 2 * len(FUNCTIONS)
     board = moto_ctx.client("cloudwatch", "us-east-1").get_dashboard(DashboardName=p)
     regions = {w["properties"].get("region") for w in json.loads(board["DashboardBody"])["widgets"]}
     assert regions == {None, *aws_plan.region_names}

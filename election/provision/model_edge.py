@@ -134,6 +134,11 @@ def alarm_resources(plan: Plan, region: str, tags: Mapping[str, str]) -> list[Re
         _alarm(plan, region, tags, "votes-oldest-age", f"A vote has waited over {OLDEST_VOTE_AGE_S} s in the queue.",
                "AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": f"{p}-votes"}, "Maximum",
                OLDEST_VOTE_AGE_S, periods=5),
+        # Hand-offs wait out the home region's outage (1,000 receives): say when votes are parked there.
+        _alarm(plan, region, tags, "handoff-oldest-age",
+               f"A vote for another region has waited over {OLDEST_VOTE_AGE_S} s in the hand-off queue.",
+               "AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": f"{p}-handoff"}, "Maximum",
+               OLDEST_VOTE_AGE_S, periods=5),
         _alarm(plan, region, tags, "tally-lag", f"The tally is over {TALLY_LAG_MS // 1000} s behind the ballots.",
                "AWS/Lambda", "IteratorAge", {"FunctionName": f"{p}-tally"}, "Maximum", TALLY_LAG_MS, periods=3),
     ]
