@@ -58,6 +58,11 @@ def cli() -> None:
 # --- provisioning: plan / up / down / status ---
 
 def _deployer(opts: Options) -> Any:
+    """The deployer of the plan's target (see _target_and_deployer)."""
+    return _target_and_deployer(opts)[1]
+
+
+def _target_and_deployer(opts: Options) -> tuple[Any, Any]:
     """Build the deployer for the plan's target (imports kept here so the CLI starts fast).
 
     The target is found the way every ops command finds it: with no --plan and a
@@ -74,7 +79,7 @@ def _deployer(opts: Options) -> Any:
     deployer = Deployer(target.plan, target.provider)
     if endpoint:
         _check_speaks_aws(deployer, endpoint)
-    return deployer
+    return target, deployer
 
 
 def _check_speaks_aws(deployer: Any, url: str) -> None:
@@ -214,15 +219,26 @@ def status_cmd(opts: Options, as_json: bool) -> None:
     import json
 
     from election.provision import render
+    from election.provision.runtime import runtime
 
-    deployer = _deployer(opts)
+    target, deployer = _target_and_deployer(opts)
     result = _diff(deployer)
+    summary = deployer.summary(deployer.outputs)
+    if target.endpoints:   # the local stack: ask its regional APIs
+        apis = {r: target.endpoints.get("regions", {}).get(r) for r in deployer.plan.region_names}
+    elif target.provider.endpoint_url:   # an emulator: its API hostnames resolve nowhere
+        apis = {r: None for r in deployer.plan.region_names}
+    else:
+        apis = {r: summary["regions"][r]["api_url"] for r in deployer.plan.region_names}
+    with console.status("Reading health, queues, tables and alarms..."):
+        now = runtime(deployer.provider.client, deployer.plan.name, apis)
     if as_json:
-        click.echo(json.dumps({"plan": deployer.plan.name, "in_sync": not result.changed,
-                               "outputs": deployer.summary(deployer.outputs), "steps": result.to_json()},
+        click.echo(json.dumps({"plan": deployer.plan.name, "in_sync": not result.changed, "outputs": summary,
+                               "steps": result.to_json(), "runtime": [r.to_json() for r in now]},
                               indent=2, default=str))
         return
     console.print(render.status_table(result))
+    console.print(render.runtime_table(now))
     if result.changed:
         console.print(render.plan_table(result, title="Differences"))
     else:

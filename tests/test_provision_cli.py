@@ -50,9 +50,19 @@ def test_up_twice_then_plan_status_and_down(moto: None) -> None:
     plan = runner.invoke(cli, ["plan", *PLAN_ARGS])
     assert plan.exit_code == 0 and "0 to create, 0 to update, 0 to delete" in plan.output
 
+    sqs = boto3.client("sqs", region_name="us-west-2")
+    sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName="election-2026-handoff")["QueueUrl"], MessageBody="{}")
+    boto3.client("cloudwatch", region_name="us-west-2").set_alarm_state(
+        AlarmName="election-2026-votes-dlq-visible", StateValue="ALARM", StateReason="test")
     status = runner.invoke(cli, ["status", "--json", *PLAN_ARGS])
     doc = json.loads(status.output)
     assert doc["in_sync"] is True and doc["outputs"]["regions"]["us-east-1"]["api_url"].startswith("https://")
+    now = {r["region"]: r for r in doc["runtime"]}
+    assert now["us-west-2"]["queues"] == {"votes": 0, "votes_dlq": 0, "handoff": 1, "handoff_dlq": 0}
+    assert now["us-west-2"]["alarms_in_alarm"] == ["votes-dlq-visible"] and now["us-east-1"]["alarms_in_alarm"] == []
+    assert now["us-east-1"]["items"] == {"voters": 0, "ballots": 0}
+    table = runner.invoke(cli, ["status", *PLAN_ARGS])
+    assert table.exit_code == 0 and "hand-offs parked" in table.output and "votes-dlq-visible" in table.output
 
     down = runner.invoke(cli, ["down", "--yes", *PLAN_ARGS])
     assert down.exit_code == 0, down.output

@@ -107,3 +107,26 @@ def _short(value: Any) -> str:
     value = _plain(value)
     s = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
     return s if len(s) <= MAX_VALUE else s[:MAX_VALUE - 1] + "…"
+
+
+def runtime_table(regions: list[Any]) -> Table:
+    """`status`: per region, is it serving and what does it hold (RegionRuntime rows from provision.runtime)."""
+    table = Table(title="Now", title_justify="left")
+    for name, justify in (("region", "left"), ("health", "left"), ("votes queued", "right"),
+                          ("hand-offs parked", "right"), ("dead letters", "right"), ("voters ≈", "right"),
+                          ("ballots ≈", "right"), ("alarms in ALARM", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+
+    def num(value: int | None) -> Text:
+        return Text("-", style="dim") if value is None else Text(f"{value:,}")
+
+    for r in regions:
+        dead = [r.queues.get(q) for q in ("votes_dlq", "handoff_dlq")]
+        dead_total = None if all(d is None for d in dead) else sum(d or 0 for d in dead)
+        health = Text(r.health, style="green" if r.health == "ok" else "dim" if r.health == "-" else "red")
+        alarms = (Text("-", style="dim") if r.alarms_in_alarm is None
+                  else Text(", ".join(r.alarms_in_alarm) or "none", style="red" if r.alarms_in_alarm else "green"))
+        table.add_row(r.region, health, num(r.queues.get("votes")), num(r.queues.get("handoff")),
+                      Text(f"{dead_total:,}", style="red") if dead_total else num(dead_total),
+                      num(r.items.get("voters")), num(r.items.get("ballots")), alarms)
+    return table
