@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import botocore.exceptions as bexc
+import botocore.parsers
+
+NOT_AWS = "The endpoint answered, but not like AWS; is --endpoint-url right?"
 
 
 class ElectionError(Exception):
@@ -20,6 +23,8 @@ def explain(exc: BaseException) -> str | None:
                 "or pass --profile.")
     if isinstance(exc, bexc.ProfileNotFound):
         return f"The AWS profile '{exc.kwargs.get('profile')}' is not in your AWS config; check --profile."
+    if isinstance(exc, botocore.parsers.ResponseParserError):
+        return NOT_AWS
     if isinstance(exc, bexc.EndpointConnectionError):
         return f"Cannot reach the AWS endpoint {exc.kwargs.get('endpoint_url')}; is it running and is the URL right?"
     if isinstance(exc, bexc.NoRegionError):
@@ -29,13 +34,22 @@ def explain(exc: BaseException) -> str | None:
         code = err.get("Code", "")
         op = getattr(exc, "operation_name", "an operation")
         if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"):
-            return f"AWS denied {op}: your credentials lack the permission for it ({err.get('Message', code)})."
+            return f"AWS denied {op}: your credentials lack the permission for it ({_short(err.get('Message', code))})."
         if code in ("UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException"):
             return (f"AWS rejected the credentials on {op} ({code}); they are wrong, expired, "
                     "or the region is not enabled for this account.")
         if code in ("OptInRequired", "AuthFailure"):
             return f"The region is not enabled for this account ({op}: {code}); enable it or remove it from the plan."
-        return f"AWS answered {code} to {op}: {err.get('Message', '')}".rstrip(": ") + "."
+        message = err.get("Message", "")
+        if message.lstrip().startswith("<"):
+            return NOT_AWS
+        return f"AWS answered {code} to {op}: {_short(message)}".rstrip(": ") + "."
     if isinstance(exc, bexc.BotoCoreError):
         return f"AWS client error: {exc}."
     return None
+
+
+def _short(message: str, limit: int = 200) -> str:
+    """First line of an AWS message, cut to a readable length (some endpoints answer whole pages)."""
+    line = (message or "").strip().splitlines()[0] if (message or "").strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
