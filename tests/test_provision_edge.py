@@ -491,6 +491,14 @@ def test_domain_zone_certificates_latency_records_and_health_checks(moto_ctx: Fa
     assert engine.discovered(plan.region_names) == []
     assert r53.list_health_checks()["HealthChecks"] == []
 
+    # `up` right after `down` (within ACM's one-hour idempotency window) gets new certificates, not the deleted ones.
+    assert not engine.up()["update"]   # the same token fixed per plan made ACM answer with a deleted certificate
+    assert engine.diffs() == {}
+    for region in plan.region_names:
+        certs = moto_ctx.client("acm", region).list_certificates()["CertificateSummaryList"]
+        assert certs and {moto_ctx.client("acm", region).describe_certificate(CertificateArn=c["CertificateArn"])[
+            "Certificate"]["Status"] for c in certs} == {"ISSUED"}
+
 
 def test_certificate_wait_is_bounded_and_uses_the_injected_sleep(moto_ctx: FakeContext) -> None:
     from election.errors import ElectionError

@@ -8,7 +8,6 @@ Every wait (certificate validation) is bounded and sleeps through ctx.sleep.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -158,7 +157,10 @@ class AcmCertificate:
             "DomainValidationOptions", [{}])[0].get("ValidationMethod", "DNS")}, outputs)
 
     def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
-        token = hashlib.sha256(f"{ctx.plan_name}/{res.key}".encode()).hexdigest()[:32]
+        # New per request: botocore's own retries of this call reuse it (one certificate), while an `up` after a
+        # `down` within the hour must not get the deleted certificate back, as a token fixed per plan would
+        # (ACM keeps tokens for an hour). A re-run finds a certificate made earlier by its tags (read).
+        token = uuid.uuid4().hex
         arn = ctx.client("acm", res.region).request_certificate(
             DomainName=res.props["domain"], ValidationMethod=res.props["validation"], IdempotencyToken=token,
             Tags=[{"Key": k, "Value": v} for k, v in res.tags.items()])["CertificateArn"]
