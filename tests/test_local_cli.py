@@ -101,3 +101,29 @@ def test_dev_serves_until_ctrl_c_then_stops_cleanly(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "Stopped the local election" in out
     assert not (state / "local.json").exists()
+
+
+def test_demo_without_exit_serves_the_page_until_ctrl_c(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    proc = election("demo", "--voters", "10", "--votes", "5", "--plan", PLAN, "--port-base", "0",
+                    "--state-dir", str(state), cwd=tmp_path)
+    try:
+        seen = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            seen.append(line)
+            if "Vote yourself at" in line:
+                break
+        assert any("Audit: clean" in line for line in seen), "".join(seen)
+        endpoints = json.loads((state / "local.json").read_text())
+        with urllib.request.urlopen(endpoints["website"] + "config.json", timeout=10) as r:
+            assert r.status == 200
+        with urllib.request.urlopen(endpoints["router"] + "/results", timeout=10) as r:
+            assert json.loads(r.read())["total"] == 5
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0
+    assert not (state / "local.json").exists()
