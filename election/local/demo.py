@@ -103,6 +103,9 @@ def run_demo(console: Console, plan: str, voters: int, votes: int, exit_after: b
         console.print(results_table(results))
         verdict = audit_mod.audit(target, report.receipts)
         problems = list(verdict.discrepancies) + ([] if idle else ["The pipeline did not go idle within 120 s."])
+        console.print("Counted by each home region's tally: " + ", ".join(
+            f"{r} {n}" for r, n in verdict.counted.items()) + "; every region holds all "
+            f"{sum(verdict.ballots_own.values())} ballots (replicated).")
         if not problems:
             console.print(f"[green]Audit: clean.[/green] Every one of the {len(report.receipts)} accepted votes is "
                           "one ballot, counted once, in its home region; the roll and ballots match in every region.")
