@@ -352,10 +352,27 @@ def region_up_cmd(region: str, state_dir: Path, plan: str | None, endpoint_url: 
 
 # --- operations ---
 
+STATE_DIR_META = "election.ops.state_dir"
+
+
+def _remember_state_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    ctx.meta[STATE_DIR_META] = value
+    return value
+
+
+def _state_dir_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--state-dir: where `election dev --state-dir` keeps local.json, so ops commands find that stack."""
+    return click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                        envvar="ELECTION_STATE_DIR", expose_value=False, callback=_remember_state_dir,
+                        help="The running local stack's state dir (as given to `election dev`)  "
+                             "[default: .election]")(fn)
+
+
 def _target(opts: Options) -> Any:
     from election.ops.target import resolve_target
 
-    return resolve_target(opts)
+    ctx = click.get_current_context(silent=True)
+    return resolve_target(opts, state_dir=ctx.meta.get(STATE_DIR_META) if ctx else None)
 
 
 def _print_json(data: Any) -> None:
@@ -365,8 +382,26 @@ def _print_json(data: Any) -> None:
 
 
 def _fraction(ctx: click.Context, param: click.Parameter, value: float) -> float:
-    if not 0 <= value < 0.5:
+    if not 0 <= value < 0.5:   # also false for nan
         raise click.BadParameter("must be a fraction between 0 and 0.5 (e.g. 0.05 for 5 %).")
+    return value
+
+
+def _above_zero(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """A rate or an interval: a finite number above 0 (click's float also accepts nan and inf)."""
+    import math
+
+    if value is not None and not (value > 0 and math.isfinite(value)):
+        raise click.BadParameter("must be a number above 0.")
+    return value
+
+
+def _seconds(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """A timeout or a grace period: finite seconds, 0 or more."""
+    import math
+
+    if value is not None and not (value >= 0 and math.isfinite(value)):
+        raise click.BadParameter("must be seconds, 0 or more.")
     return value
 
 
@@ -377,6 +412,7 @@ def _fraction(ctx: click.Context, param: click.Parameter, value: float) -> float
 @click.option("--resume", is_flag=True, help="Finish loading an existing credential file after a crash or Ctrl-C.")
 @click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True, help="Parallel batch writers.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_state_dir_option
 @common_options
 def seed_voters_cmd(opts: Options, count: int | None, out: Path, resume: bool, workers: int, as_json: bool) -> None:
     """Create voters in proportion to 2016 turnout and load the roll into each voter's home region."""
@@ -420,18 +456,21 @@ def seed_voters_cmd(opts: Options, count: int | None, out: Path, resume: bool, w
               show_default=True, help="The credential file from seed-voters.")
 @click.option("--votes", type=click.IntRange(1), default=None, help="First votes to cast (default: rate x duration, "
               "or every voter in the file).")
-@click.option("--rate", type=float, default=50.0, show_default=True, help="Requests started per second (open loop).")
-@click.option("--duration", type=float, default=None, help="Seconds of traffic (sets --votes from --rate).")
+@click.option("--rate", type=float, default=50.0, show_default=True, callback=_above_zero,
+              help="Requests started per second (open loop).")
+@click.option("--duration", type=float, default=None, callback=_above_zero,
+              help="Seconds of traffic (sets --votes from --rate).")
 @click.option("--concurrency", type=click.IntRange(1, 10000), default=64, show_default=True,
               help="Most requests in flight at once.")
 @click.option("--duplicates", type=float, default=0.0, callback=_fraction, help="Fraction of repeat votes.")
 @click.option("--invalid", type=float, default=0.0, callback=_fraction, help="Fraction of malformed/invalid requests.")
 @click.option("--url", default=None, help="API base URL (default: the local router, or the plan's API).")
-@click.option("--drain-timeout", type=float, default=300.0, show_default=True,
+@click.option("--drain-timeout", type=float, default=300.0, show_default=True, callback=_seconds,
               help="Seconds to wait for queues and tally before verifying.")
 @click.option("--no-verify", is_flag=True, help="Skip waiting for the drain and the verification.")
 @click.option("--seed", "rng_seed", type=int, default=None, help="Random seed for a repeatable traffic mix.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_state_dir_option
 @common_options
 def loadtest_cmd(opts: Options, voters_path: Path, votes: int | None, rate: float, duration: float | None,
                  concurrency: int, duplicates: float, invalid: float, url: str | None, drain_timeout: float,
@@ -443,10 +482,8 @@ def loadtest_cmd(opts: Options, voters_path: Path, votes: int | None, rate: floa
     from election.ops import loadtest, render
     from election.ops.seed import read_credentials
 
-    if rate <= 0:
-        raise click.BadParameter("must be above 0.", param_hint="--rate")
+    voters = read_credentials(voters_path)    # a wrong file fails here, before anything is resolved or sent
     target = _target(opts)
-    voters = read_credentials(voters_path)
     if votes is None:
         # --duration: that many seconds of traffic in all, duplicates and invalid requests included.
         votes = min(len(voters), max(1, int(rate * duration * (1 - duplicates - invalid)))) if duration \
@@ -478,8 +515,10 @@ def loadtest_cmd(opts: Options, voters_path: Path, votes: int | None, rate: floa
 @cli.command("results")
 @click.option("--state", "state_code", default=None, help="One state's results (postal code, e.g. TX).")
 @click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")
-@click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between refreshes with --watch.")
+@click.option("--interval", type=float, default=2.0, show_default=True, callback=_above_zero,
+              help="Seconds between refreshes with --watch.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the same shape as GET /results).")
+@_state_dir_option
 @common_options
 def results_cmd(opts: Options, state_code: str | None, watch: bool, interval: float, as_json: bool) -> None:
     """National and per-state results, with bars."""
@@ -515,8 +554,10 @@ def results_cmd(opts: Options, state_code: str | None, watch: bool, interval: fl
               help="Receipts of accepted votes to prove present (default: the loadtest ledger, if any).")
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="First wait for the queues and the tally to drain.")
-@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for the drain.")
+@click.option("--timeout", type=float, default=60.0, show_default=True, callback=_seconds,
+              help="Seconds to wait for the drain.")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@_state_dir_option
 @common_options
 def audit_cmd(opts: Options, receipts: Path | None, wait: bool, timeout: float, as_json: bool) -> None:
     """Reconcile roll, ballots, results, queues and dead letters across regions; exit 1 on any discrepancy."""
@@ -542,8 +583,10 @@ def audit_cmd(opts: Options, receipts: Path | None, wait: bool, timeout: float, 
 
 @cli.command("recount")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="First wait for queues and tally to drain.")
-@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for the drain.")
+@click.option("--timeout", type=float, default=60.0, show_default=True, callback=_seconds,
+              help="Seconds to wait for the drain.")
 @click.option("--json", "as_json", is_flag=True, help="Print what changed as JSON.")
+@_state_dir_option
 @common_options
 def recount_cmd(opts: Options, wait: bool, timeout: float, as_json: bool) -> None:
     """Rebuild the results counters from the ballots table."""
@@ -575,6 +618,7 @@ def dlq_group() -> None:
 @dlq_group.command("list")
 @click.option("--region", default=None, help="Only this region.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_state_dir_option
 @common_options
 def dlq_list_cmd(opts: Options, region: str | None, as_json: bool) -> None:
     """Show dead-lettered votes (receipt, state, candidate; never voter IDs), leaving them in place."""
@@ -589,6 +633,7 @@ def dlq_list_cmd(opts: Options, region: str | None, as_json: bool) -> None:
 
 @dlq_group.command("redrive")
 @click.option("--region", default=None, help="Only this region.")
+@_state_dir_option
 @common_options
 def dlq_redrive_cmd(opts: Options, region: str | None) -> None:
     """Send dead-lettered votes back to their queue to be processed again."""
@@ -601,6 +646,7 @@ def dlq_redrive_cmd(opts: Options, region: str | None) -> None:
 
 
 @cli.command("open")
+@_state_dir_option
 @common_options
 def open_cmd(opts: Options) -> None:
     """Open the polls in every region."""
@@ -611,12 +657,14 @@ def open_cmd(opts: Options) -> None:
 
 
 @cli.command("close")
-@click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds to wait for the drain.")
-@click.option("--grace", type=float, default=None,
+@click.option("--timeout", type=float, default=300.0, show_default=True, callback=_seconds,
+              help="Seconds to wait for the drain.")
+@click.option("--grace", type=float, default=None, callback=_seconds,
               help="Seconds to wait for requests already past the polls check (default: cache TTL + Lambda timeout).")
 @click.option("--force", is_flag=True, help="Destroy the pepper even if votes are still queued or dead-lettered.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final results as JSON.")
+@_state_dir_option
 @common_options
 def close_cmd(opts: Options, timeout: float, grace: float | None, force: bool, yes: bool, as_json: bool) -> None:
     """Close the polls: stop new votes, drain, final tally, destroy the ballot pepper, print the results."""

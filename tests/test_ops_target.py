@@ -45,7 +45,7 @@ def test_an_explicit_aws_plan_wins_over_a_running_stack(tmp_path: Path, aws_env:
 
 def test_a_dead_stack_is_ignored_and_a_local_plan_alone_is_a_clear_error(tmp_path: Path, aws_env: None) -> None:
     write_stack(tmp_path, 2 ** 22 + 12345)       # no such process
-    with pytest.raises(ElectionError, match="no local stack is running; start one with `election dev`"):
+    with pytest.raises(ElectionError, match=r"no local stack is running in \S+; start one with `election dev`"):
         resolve_target(Opts(str(ROOT / "config/local.yaml")), explicit_plan=False, state_dir=tmp_path)
 
 

@@ -249,7 +249,7 @@ class Report:
 
 def ledger_path(target: Target) -> Path:
     """Where accepted receipts of this deployment are kept (a redeployment starts a new ledger)."""
-    return Path(".election") / f"{target.plan.name}-{state.instance_id(target)}-receipts.jsonl"
+    return target.state_dir / f"{target.plan.name}-{state.instance_id(target)}-receipts.jsonl"
 
 
 def append_ledger(path: Path, entries: list[dict[str, str]]) -> None:

@@ -27,11 +27,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from election.errors import ElectionError
-from election.lambdas.contract import VOTER_ID_ALPHABET, VOTERS_KEY
+from election.lambdas.contract import VOTER_ID_ALPHABET, VOTERS_KEY, canonical_voter_id
 from election.ops import data
 from election.ops.state import instance_id
 from election.ops.target import Target
-from election.plan import Plan
+from election.plan import STATES, Plan
 
 BATCH = 25                      # BatchWriteItem's maximum
 MAX_ATTEMPTS = 12               # per batch: consecutive attempts without progress before giving up
@@ -92,19 +92,70 @@ def write_credentials(path: Path, voters: Iterable[Voter]) -> None:
 
 
 def read_credentials(path: Path) -> list[Voter]:
-    """The mailing list written by seed-voters: (voter ID, state) rows."""
+    """The mailing list written by seed-voters: (voter ID, state) rows, checked line by line.
+
+    A file that is not one (no header, a bad ID, an unknown state, a repeated voter) is one
+    sentence naming the file and line, so nothing is sent or loaded from a wrong file.
+    """
     try:
         with open(path, encoding="utf-8", newline="") as fh:
-            rows = list(csv.DictReader(fh))
+            return parse_credentials(path, enumerate(fh, start=1))
     except FileNotFoundError:
         raise ElectionError(f"The credential file {path} does not exist; create it with `election seed-voters`.") \
             from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ElectionError(f"The credential file {path} cannot be read ({exc}).") from None
+    except IsADirectoryError:
+        raise ElectionError(f"The credential file {path} is a directory, not a file.") from None
+    except UnicodeDecodeError:
+        raise ElectionError(f"{path} is not text; is it a credential file from seed-voters?") from None
+    except OSError as exc:
+        raise ElectionError(f"The credential file {path} cannot be read ({exc.strerror or exc}).") from None
+
+
+def _shown(value: str) -> str:
+    """A cell quoted for an error message, cut short so a garbage line stays one sentence."""
+    return repr(value if len(value) <= 32 else value[:29] + "...")
+
+
+def _cells(path: Path, number: int, line: str) -> list[str]:
     try:
-        return [(r["voter_id"], r["state"]) for r in rows]
-    except (KeyError, TypeError):
-        raise ElectionError(f"{path} is not a credential file (expected the columns voter_id,state).") from None
+        return [c.strip() for c in next(csv.reader([line]), [])]
+    except csv.Error:
+        raise ElectionError(f"{path} line {number}: not a CSV line.") from None
+
+
+def parse_credentials(path: Path, lines: Iterable[tuple[int, str]]) -> list[Voter]:
+    """(line number, text) pairs of a credential file -> voters; the first problem is an ElectionError."""
+    not_ours = "is it a credential file from seed-voters?"
+    header: list[str] | None = None
+    voters: list[Voter] = []
+    first_seen: dict[str, int] = {}
+    for number, line in lines:
+        if not line.strip():
+            continue
+        cells = _cells(path, number, line)
+        if header is None:
+            header = [c.lower() for c in cells]
+            if header != ["voter_id", "state"]:
+                raise ElectionError(f"{path} has no voter_id,state header; {not_ours}")
+            continue
+        if len(cells) != 2:
+            raise ElectionError(f"{path} line {number}: expected 2 fields (voter_id,state), found {len(cells)}.")
+        vid = canonical_voter_id(cells[0])
+        if vid is None:
+            raise ElectionError(f"{path} line {number}: {_shown(cells[0])} is not a voter ID "
+                                "(4 groups of 5 characters, e.g. ABCDE-FGHJK-LMNPQ-RSTUV).")
+        state = cells[1].upper()
+        if state not in STATES:
+            raise ElectionError(f"{path} line {number}: {_shown(cells[1])} is not a US state or DC postal code.")
+        if vid in first_seen:
+            raise ElectionError(f"{path} line {number} repeats the voter ID of line {first_seen[vid]}.")
+        first_seen[vid] = number
+        voters.append((vid, state))
+    if header is None:
+        raise ElectionError(f"{path} is empty; {not_ours}")
+    if not voters:
+        raise ElectionError(f"{path} holds no voters, only its header; {not_ours}")
+    return voters
 
 
 # --- hashing -------------------------------------------------------------------------

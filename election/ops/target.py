@@ -3,11 +3,14 @@
 Every ops command (seed-voters, loadtest, results, audit, recount, dlq, open,
 close) resolves its target here so they all find AWS or the local stack the
 same way: with an explicit --plan they talk to what that plan describes; with
-no --plan and a running local stack (.election/local.json) they use it.
+no --plan and a running local stack (<state dir>/local.json) they use it. The
+state dir is `election dev --state-dir`'s: --state-dir, else ELECTION_STATE_DIR,
+else .election (the same default as dev).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,7 +22,16 @@ from election.ops.names import Names
 from election.plan import Plan, load_plan, parse_plan
 from election.provision.clients import ClientProvider
 
-LOCAL_ENDPOINTS = Path(".election") / "local.json"
+DEFAULT_STATE_DIR = Path(".election")          # election dev's default --state-dir
+STATE_DIR_ENV = "ELECTION_STATE_DIR"
+LOCAL_ENDPOINTS = DEFAULT_STATE_DIR / "local.json"
+
+
+def state_dir_from(value: str | Path | None = None) -> Path:
+    """The local state dir: `value` (--state-dir), else $ELECTION_STATE_DIR, else .election."""
+    if value:
+        return Path(value)
+    return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
 
 
 @dataclass
@@ -29,6 +41,7 @@ class Target:
     plan: Plan
     provider: ClientProvider
     endpoints: Mapping[str, Any] | None = None
+    state_dir: Path = DEFAULT_STATE_DIR      # where local files of this target go (the loadtest ledger)
     _queue_urls: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -92,11 +105,11 @@ class Target:
         return urls.get(self.plan.primary_region, next(iter(urls.values()))).rstrip("/")
 
 
-def read_local_endpoints(state_dir: Path = LOCAL_ENDPOINTS.parent) -> dict[str, Any] | None:
+def read_local_endpoints(state_dir: Path | None = None) -> dict[str, Any] | None:
     """The running local stack's endpoints (None when no stack runs: no file, or its process is gone)."""
     from election.local.endpoints import read_endpoints
 
-    return read_endpoints(state_dir)
+    return read_endpoints(state_dir_from(state_dir))
 
 
 def _plan_from_endpoints(endpoints: Mapping[str, Any]) -> Plan:
@@ -121,22 +134,26 @@ def _plan_given_explicitly() -> bool:
         return False
 
 
-def resolve_target(opts: Any, explicit_plan: bool | None = None,
-                   state_dir: Path = LOCAL_ENDPOINTS.parent) -> Target:
+def resolve_target(opts: Any, explicit_plan: bool | None = None, state_dir: str | Path | None = None) -> Target:
     """The target of an ops command.
 
-    No --plan and a local stack running: the stack. An explicit local plan with the same
-    name as the running stack: the stack too. Otherwise the plan, on AWS (or --endpoint-url).
+    No --plan and a local stack running (in `state_dir`, see state_dir_from): the stack. An
+    explicit local plan with the same name as the running stack: the stack too. Otherwise
+    the plan, on AWS (or --endpoint-url).
     """
     explicit = _plan_given_explicitly() if explicit_plan is None else explicit_plan
+    state_dir = state_dir_from(state_dir)
     endpoint_url = getattr(opts, "endpoint_url", None)
     profile = getattr(opts, "profile", None)
     endpoints = read_local_endpoints(state_dir)
     plan = _plan_from_endpoints(endpoints) if endpoints and not explicit else load_plan(opts.plan_path)
     if endpoints and (not explicit or (plan.target == "local" and plan.name == _plan_from_endpoints(endpoints).name)):
         url = endpoint_url or endpoints.get("endpoint_url")
-        return Target(plan=plan, provider=ClientProvider(endpoint_url=url, profile=profile), endpoints=endpoints)
+        return Target(plan=plan, provider=ClientProvider(endpoint_url=url, profile=profile), endpoints=endpoints,
+                      state_dir=state_dir)
     if plan.target == "local" and not endpoint_url:
-        raise ElectionError(f"{opts.plan_path} is a local plan but no local stack is running; start one with "
-                            "`election dev` (or give an AWS plan with --plan config/aws.yaml).")
-    return Target(plan=plan, provider=ClientProvider(endpoint_url=endpoint_url, profile=profile))
+        where = "" if state_dir == DEFAULT_STATE_DIR else f" in {state_dir}"
+        raise ElectionError(f"{opts.plan_path} is a local plan but no local stack is running{where}; start one with "
+                            "`election dev` (or pass the --state-dir it uses, or an AWS plan with "
+                            "--plan config/aws.yaml).")
+    return Target(plan=plan, provider=ClientProvider(endpoint_url=endpoint_url, profile=profile), state_dir=state_dir)
