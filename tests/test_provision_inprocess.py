@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -105,3 +107,50 @@ def test_other_runtime_errors_are_not_retried() -> None:
         make(world, kms_key=racy).apply()
     assert racy.reads <= 2   # each region's key read once: no second try
     assert not any("/table/" in k for _, k in world.log)   # nothing that needs the key was created
+
+
+class SlowKms(FakeKind):
+    """Creating a key waits (as a certificate or a distribution does) through the context's sleep."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__("kms_key", world)
+        self.waiting = threading.Event()
+        self.ended: list[str] = []
+
+    def create(self, ctx: Any, res: Resource) -> dict[str, Any]:
+        self.waiting.set()
+        try:
+            for _ in range(10):
+                ctx.sleep(30.0)
+        except Exception as exc:
+            self.ended.append(type(exc).__name__)
+            raise
+        return super().create(ctx, res)
+
+
+def test_ctrl_c_stops_the_steps_under_way_instead_of_letting_them_run_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from election.provision import engine
+
+    world = World()
+    slow = SlowKms(world)
+    d = make(world, kms_key=slow)
+    d.ctx._sleep = None   # the real, interruptible wait (make() injects one that returns at once)
+    real_wait = engine.wait
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        if not slow.waiting.is_set():   # discovery and the steps before the keys: let them finish
+            return real_wait(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "wait", interrupted)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        d.apply()
+    monkeypatch.setattr(engine, "wait", real_wait)
+    deadline = time.monotonic() + 5
+    while not slow.ended and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)   # the other region's key, if its step had started
+    assert slow.ended and set(slow.ended) == {"Cancelled"}   # the waits under way stopped
+    assert time.monotonic() - started < 5             # not after their 300 s of waits
+    assert not any("/kms_key/" in k for _, k in world.log)

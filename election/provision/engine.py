@@ -85,22 +85,35 @@ class PlanResult:
                  **({"note": s.note} if s.note else {})} for s in self.steps]
 
 
+class Cancelled(Exception):
+    """Raised in a step's thread once the run was interrupted, so no new AWS call or wait starts."""
+
+
 class _Context:
     """What kinds may use: clients per region, the account, the injected sleep."""
 
-    def __init__(self, plan: Plan, provider: ClientProvider, sleep: Callable[[float], None]) -> None:
+    def __init__(self, plan: Plan, provider: ClientProvider, sleep: Callable[[float], None] | None) -> None:
         self.plan_name = plan.name
         self._plan = plan
         self._provider = provider
         self._sleep = sleep
         self._identity: dict[str, str] | None = None
         self._lock = threading.Lock()
+        self.cancelled = threading.Event()
 
     def client(self, service: str, region: str) -> Any:
+        if self.cancelled.is_set():
+            raise Cancelled("the run was interrupted")
         return self._provider.client(service, region)
 
     def sleep(self, seconds: float) -> None:
-        self._sleep(seconds)
+        """Wait (a bounded wait's backoff); ends at once with Cancelled when the run is interrupted."""
+        if self._sleep is None:
+            self.cancelled.wait(seconds)
+        else:
+            self._sleep(seconds)
+        if self.cancelled.is_set():
+            raise Cancelled("the run was interrupted")
 
     def _who(self) -> dict[str, str]:
         with self._lock:
@@ -121,7 +134,7 @@ class _Context:
 class Deployer:
     """Diff, apply and destroy one plan; `outputs` of the last apply are kept on the instance."""
 
-    def __init__(self, plan: Plan, provider: ClientProvider, sleep: Callable[[float], None] = time.sleep,
+    def __init__(self, plan: Plan, provider: ClientProvider, sleep: Callable[[float], None] | None = None,
                  site_dir: Path = Path("website"), lambdas_dir: Path | None = None,
                  registry: Mapping[str, Kind] | None = None, workers: int = 8, edge: bool = True) -> None:
         self.plan = plan
@@ -347,7 +360,13 @@ class Deployer:
                     if pending and error is None:
                         raise ValueError(f"dependency cycle among {sorted(map(str, pending))[:5]}")
                     break
-                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                try:
+                    finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                except BaseException:
+                    # Ctrl-C: steps under way stop at their next AWS call or wait instead of running on
+                    # (the interpreter joins the pool's threads before it exits).
+                    self.ctx.cancelled.set()
+                    raise
                 for fut in finished:
                     k = running.pop(fut)
                     exc = fut.exception()
