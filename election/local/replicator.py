@@ -37,7 +37,7 @@ class Replicator:
             for region, (_, stream_arn) in per_region.items():
                 self.pollers.append(StreamPoller(
                     f"replicate-{logical}-{region}", provider.client("dynamodbstreams", region), stream_arn, region,
-                    on_batch=self._applier(logical, region)))
+                    on_batch=self._applier(logical, region), window_s=0.05))
 
     def pollers_for(self, region: str) -> list[StreamPoller]:
         return [p for p in self.pollers if p.region == region]

@@ -40,6 +40,8 @@ from election.plan import Plan, load_plan
 log = logging.getLogger("election.local")
 SITE_DIR = Path(__file__).resolve().parents[2] / "website"
 HTTP_ROLES = ("enqueue", "results", "receipt", "health")
+TALLY_WINDOW_S = 0.1   # batching windows of the mappings: fewer, larger batches (fewer calls) for a little lag
+QUEUE_WINDOW_S = 0.05
 Deploy = Callable[[Plan, Any, Path, Any], Mapping[str, Any]]
 HandlerFactory = Callable[[str, Mapping[str, str]], Handler]
 
@@ -249,12 +251,14 @@ class LocalStack:
                 url = out["queues"][queue]
                 pollers.append(SqsPoller(f"{role}-{region}", sqs, url, self._queue_arn(region, url), region,
                                          handlers[role], batch_size=self.plan.queue.batch_size,
-                                         function_name=out["functions"][role], timeout_s=timeout))
+                                         function_name=out["functions"][role], timeout_s=timeout,
+                                         window_s=QUEUE_WINDOW_S))
         if "tally" in handlers:
             ballots = out["tables"]["ballots"]
             pollers.append(StreamPoller(f"tally-{region}", self.provider.client("dynamodbstreams", region),
                                         self._stream_arn(region, ballots), region,
-                                        stream_handler_adapter(handlers["tally"], out["functions"]["tally"], timeout)))
+                                        stream_handler_adapter(handlers["tally"], out["functions"]["tally"], timeout),
+                                        window_s=TALLY_WINDOW_S))
         return pollers
 
     # --- drills and health -----------------------------------------------------------
