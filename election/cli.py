@@ -565,14 +565,15 @@ def audit_cmd(opts: Options, receipts: Path | None, wait: bool, timeout: float, 
     from election.ops.audit import audit, load_receipts
     from election.ops.loadtest import ledger_path
 
-    target = _target(opts)
-    ledger = receipts or ledger_path(target)
     if receipts and not receipts.exists():
         raise click.BadParameter(f"{receipts} does not exist.", param_hint="--receipts")
+    target = _target(opts)
+    ledger = receipts or ledger_path(target)
+    accepted = load_receipts(ledger) if ledger.exists() else None    # a wrong file fails before the wait
     if wait:
         with err_console.status("waiting for the queues and the tally to drain"):
             drain.wait_drained(target, timeout=timeout)
-    report = audit(target, load_receipts(ledger) if ledger.exists() else None)
+    report = audit(target, accepted)
     if as_json:
         _print_json(report.as_dict())
     else:

@@ -244,3 +244,32 @@ def test_the_loadtest_ledger_lives_in_the_state_dir(here: Path, trap: Trap, monk
     monkeypatch.setattr(state, "instance_id", lambda target: "i1")
     target = resolve_target(Opts(), explicit_plan=False, state_dir=here / "elsewhere")
     assert ledger_path(target) == here / "elsewhere" / "election-local-i1-receipts.jsonl"
+
+
+BROKEN_LEDGERS = [
+    ("garbage\n", "r.jsonl line 1 is not a receipt entry"),
+    ('{"receipt": "00112233445566778899aabbccddeeff", "state": "TX"}\n[1, 2]\n', "r.jsonl line 2 is not a receipt entry"),
+    ('{"receipt": "nope", "state": "TX"}\n', "r.jsonl line 1: 'nope' is not a receipt (32 hex digits)."),
+    ('{"receipt": "00112233445566778899aabbccddeeff", "state": "ZZ"}\n', "r.jsonl line 1: 'ZZ' is not a US state"),
+]
+
+
+@pytest.mark.parametrize(("content", "sentence"), BROKEN_LEDGERS, ids=[s[:28] for _, s in BROKEN_LEDGERS])
+def test_audit_refuses_a_receipts_file_that_is_not_a_ledger(here: Path, trap: Trap, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str], content: str,
+                                                           sentence: str) -> None:
+    (here / "r.jsonl").write_text(content)
+    code, err = run(monkeypatch, capsys, "audit", "--receipts", "r.jsonl", "--plan", AWS_PLAN,
+                    "--endpoint-url", trap.url)
+    assert code == 1 and sentence in err and err.count("error:") == 1
+    assert trap.requests == []
+
+
+def test_a_ledger_as_loadtest_writes_it_reads_back(here: Path) -> None:
+    from election.ops.audit import load_receipts
+    from election.ops.loadtest import append_ledger
+
+    entries = [{"receipt": "00112233445566778899aabbccddeeff", "state": "TX", "candidate": "A"},
+               {"receipt": "ffeeddccbbaa99887766554433221100", "state": "DC", "candidate": "B"}]
+    append_ledger(here / "r.jsonl", entries)
+    assert load_receipts(here / "r.jsonl") == entries

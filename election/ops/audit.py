@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from election.lambdas.common import plain
-from election.lambdas.contract import BALLOTS_KEY
+from election.errors import ElectionError
+from election.lambdas.contract import BALLOTS_KEY, RECEIPT_RE
 from election.ops import dlq, state
 from election.ops.target import Target
+from election.plan import STATES
 
 
 @dataclass
@@ -43,11 +45,34 @@ class Audit:
 
 
 def load_receipts(path: Path) -> list[dict[str, str]]:
-    """Accepted votes from a ledger: one JSON object per line with receipt, state, candidate."""
+    """Accepted votes from a ledger: one JSON object per line with receipt and state (and candidate).
+
+    A file that is not a ledger is one sentence naming the line, before anything is looked up.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ElectionError(f"{path} is not text; is it a receipts ledger from loadtest?") from None
+    except OSError as exc:
+        raise ElectionError(f"The receipts file {path} cannot be read ({exc.strerror or exc}).") from None
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            out.append(json.loads(line))
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = None
+        if not isinstance(entry, dict) or not isinstance(entry.get("receipt"), str) \
+                or not isinstance(entry.get("state"), str):
+            raise ElectionError(f"{path} line {number} is not a receipt entry "
+                                '({"receipt": ..., "state": ...} as loadtest writes).')
+        if not RECEIPT_RE.match(entry["receipt"]):
+            raise ElectionError(f"{path} line {number}: {entry['receipt'][:40]!r} is not a receipt "
+                                "(32 hex digits).")
+        if entry["state"] not in STATES:
+            raise ElectionError(f"{path} line {number}: {entry['state'][:8]!r} is not a US state or DC postal code.")
+        out.append(entry)
     return out
 
 
