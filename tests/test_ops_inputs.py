@@ -88,7 +88,8 @@ BROKEN_FILES = [
     ("voter_id,state\nbad,ZZ\n", "v.csv line 2: 'bad' is not a voter ID (4 groups of 5 characters"),
     ("voter_id,state\n2345-6789A,TX\n", "v.csv line 2: '2345-6789A' is not a voter ID"),
     ("voter_id,state\nABCDE-FGHJK-LMNPQ-RSTUV,ZZ\n", "v.csv line 2: 'ZZ' is not a US state or DC postal code."),
-    ("voter_id,state\n\nABCDE-FGHJK-LMNPQ-RSTUV,TX,extra\n", "v.csv line 3: expected 2 fields (voter_id,state), found 3."),
+    ("voter_id,state\n\nABCDE-FGHJK-LMNPQ-RSTUV,TX,extra\n",
+     "v.csv line 3: expected 2 fields (voter_id,state), found 3."),
     ("voter_id,state\nABCDE-FGHJK-LMNPQ-RSTUV,TX\nabcde-fghjk-lmnpq-rstuv,TX\n",
      "v.csv line 3 repeats the voter ID of line 2."),
     ("garbage", "v.csv has no voter_id,state header; is it a credential file from seed-voters?"),
@@ -173,8 +174,8 @@ def test_an_option_out_of_range_is_a_usage_error(here: Path, trap: Trap, monkeyp
 
 @pytest.mark.parametrize(("args", "sentence"), [
     (["results", "--state", "XX"], "error: 'XX' is not a US state or DC postal code."),
-    (["dlq", "list", "--region", "mars"], "error: mars is not a region of plan 'election-2026' "
-                                          "(its regions: us-east-1, us-west-2)."),
+    (["dlq", "list", "--region", "mars"], ("error: mars is not a region of plan 'election-2026' "
+                                           "(its regions: us-east-1, us-west-2).")),
     (["dlq", "redrive", "--region", "mars"], "error: mars is not a region of plan 'election-2026'"),
 ])
 def test_an_unknown_state_or_region_is_one_sentence(here: Path, trap: Trap, monkeypatch: pytest.MonkeyPatch,
@@ -248,7 +249,8 @@ def test_the_loadtest_ledger_lives_in_the_state_dir(here: Path, trap: Trap, monk
 
 BROKEN_LEDGERS = [
     ("garbage\n", "r.jsonl line 1 is not a receipt entry"),
-    ('{"receipt": "00112233445566778899aabbccddeeff", "state": "TX"}\n[1, 2]\n', "r.jsonl line 2 is not a receipt entry"),
+    ('{"receipt": "00112233445566778899aabbccddeeff", "state": "TX"}\n[1, 2]\n',
+     "r.jsonl line 2 is not a receipt entry"),
     ('{"receipt": "nope", "state": "TX"}\n', "r.jsonl line 1: 'nope' is not a receipt (32 hex digits)."),
     ('{"receipt": "00112233445566778899aabbccddeeff", "state": "ZZ"}\n', "r.jsonl line 1: 'ZZ' is not a US state"),
 ]

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from election.lambdas.common import plain
 from election.errors import ElectionError
+from election.lambdas.common import plain
 from election.lambdas.contract import BALLOTS_KEY, RECEIPT_RE
 from election.ops import dlq, state
 from election.ops.target import Target
