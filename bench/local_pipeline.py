@@ -16,6 +16,14 @@ pipeline around them. Prints both and their ratio.
     python bench/local_pipeline.py                 # before and after the moto patches, each in a fresh process
     python bench/local_pipeline.py --patches all   # one run (also: --patches none)
     python bench/local_pipeline.py --hotspots      # each moto hot spot alone, before and after its patch
+
+Measured on the 2-core development machine (shared, load ~3), 600 votes, 8 threads:
+  patches none: accepted 45.7/s (p50 146 ms, p99 667 ms), counted 31.8/s, tally lag 5.8 s;
+                ceiling 189.5/s in-process (ratio 0.17), 73.8/s over HTTP (0.43)
+  patches all:  accepted 75.3/s (p50 96 ms, p99 374 ms), counted 74.6/s, tally lag 0.08 s;
+                ceiling 219.4/s in-process (ratio 0.34), 62.0/s over HTTP (1.20)
+  hot spots with 10k queued / 10k items: SendMessage 6.3 -> 1192/s, receive+delete 1.7 -> 3460 msgs/s,
+                TransactWriteItems 1.0 -> 169-548/s
 """
 
 from __future__ import annotations

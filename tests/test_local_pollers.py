@@ -19,7 +19,12 @@ from election.local.pollers import SqsPoller, StreamPoller
 from election.local.replicator import Replicator
 from election.local.router import Router
 
-moto_patches.apply()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def patched() -> None:
+    """The local runtime's moto patches (process-wide once applied, as in `election dev`)."""
+    moto_patches.apply()
 
 
 def until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
