@@ -418,9 +418,10 @@ def seed_voters_cmd(opts: Options, count: int | None, out: Path, resume: bool, w
     """Create voters in proportion to 2016 turnout and load the roll into each voter's home region."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from election.ops.seed import seed_voters
+    from election.ops.seed import prepare_credentials, seed_voters
 
     target = _target(opts)
+    voters = prepare_credentials(out, count, resume)     # a wrong file fails here, before any progress is drawn
     with Progress(TextColumn("loading the roll"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err_console, transient=True, disable=as_json) as progress:
         task = progress.add_task("seed", total=None)
@@ -430,7 +431,7 @@ def seed_voters_cmd(opts: Options, count: int | None, out: Path, resume: bool, w
 
         try:
             report = seed_voters(target, out, count, resume=resume, workers=workers, on_start=start,
-                                 on_progress=lambda n: progress.advance(task, n))
+                                 on_progress=lambda n: progress.advance(task, n), voters=voters)
         except KeyboardInterrupt:
             progress.stop()
             err_console.print(f"Interrupted; what was loaded is checkpointed: run `election seed-voters --out {out} "

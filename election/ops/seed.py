@@ -440,12 +440,16 @@ def seed_voters(target: Target, out: Path, count: int | None, resume: bool = Fal
                 on_progress: Callable[[int], None] = lambda n: None,
                 sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
                 replication_timeout: float = 60.0,
-                on_replicating: Callable[[], None] = lambda: None) -> SeedReport:
+                on_replicating: Callable[[], None] = lambda: None,
+                voters: Sequence[Voter] | None = None) -> SeedReport:
     """Mint (or reuse with --resume) the credential file, load the roll, wait for it to replicate.
 
     `replication_timeout=0` skips the replication check (for a target that does not replicate).
+    `voters`: what prepare_credentials already returned for `out` (the CLI checks the file
+    before it starts drawing progress).
     """
-    voters = prepare_credentials(out, count, resume, rng)
+    if voters is None:
+        voters = prepare_credentials(out, count, resume, rng)
     plan = target.plan
     batches = make_batches(voters, plan)
     checkpoint = Checkpoint(Checkpoint.for_credentials(out), plan.name, len(voters), instance_id(target))
