@@ -387,6 +387,22 @@ def _fraction(ctx: click.Context, param: click.Parameter, value: float) -> float
     return value
 
 
+def _http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An API base URL: http(s)://host[:port][/path]."""
+    from urllib.parse import urlsplit
+
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port   # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter(f"{value!r} is not an http(s):// URL (e.g. http://127.0.0.1:7701).")
+    return value
+
+
 def _above_zero(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
     """A rate or an interval: a finite number above 0 (click's float also accepts nan and inf)."""
     import math
@@ -465,7 +481,7 @@ def seed_voters_cmd(opts: Options, count: int | None, out: Path, resume: bool, w
               help="Most requests in flight at once.")
 @click.option("--duplicates", type=float, default=0.0, callback=_fraction, help="Fraction of repeat votes.")
 @click.option("--invalid", type=float, default=0.0, callback=_fraction, help="Fraction of malformed/invalid requests.")
-@click.option("--url", default=None, help="API base URL (default: the local router, or the plan's API).")
+@click.option("--url", default=None, callback=_http_url, help="API base URL (default: the local router, or the plan's API).")
 @click.option("--drain-timeout", type=float, default=300.0, show_default=True, callback=_seconds,
               help="Seconds to wait for queues and tally before verifying.")
 @click.option("--no-verify", is_flag=True, help="Skip waiting for the drain and the verification.")

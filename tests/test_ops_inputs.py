@@ -152,6 +152,8 @@ BAD_OPTIONS = [
     (["loadtest", "--invalid", "-0.1"], "--invalid"),
     (["loadtest", "--votes", "0"], "--votes"),
     (["loadtest", "--concurrency", "0"], "--concurrency"),
+    (["loadtest", "--url", "notaurl"], "--url"),
+    (["loadtest", "--url", "http://127.0.0.1:99999"], "--url"),
     (["seed-voters", "--count", "0"], "--count"),
     (["seed-voters", "--workers", "0"], "--workers"),
     (["results", "--watch", "--interval", "0"], "--interval"),

@@ -176,6 +176,29 @@ def test_verification_fails_when_a_vote_is_counted_twice(
                                 f"but {same} accepted ballot(s) exist (+1).")]
 
 
+def test_a_run_that_reached_no_api_is_not_verified(enrolled: tuple[Target, Pipeline, list[tuple[str, str]]],
+                                                   tmp_path: Path) -> None:
+    """No 202 means nothing was checked: a wrong --url must not end in VERIFIED."""
+    target, _, voters = enrolled
+    url = f"http://127.0.0.1:{free_port()}"          # nobody listens
+    report = loadtest.run_loadtest(target, voters, url, votes=5, rate=200, concurrency=4, timeout=2,
+                                   drain_timeout=1, ledger=tmp_path / "r.jsonl")
+    assert not report.verified
+    assert report.problems == [f"None of the 5 votes got an answer from {url}; is the API up and the URL right?"]
+
+
+def test_a_run_in_which_every_vote_was_refused_is_not_verified(election: tuple[Target, Pipeline],
+                                                               tmp_path: Path) -> None:
+    """Voters the deployment does not know (seeded elsewhere): every vote 404, and the verdict says why."""
+    target, pipe = election
+    with Api(pipe) as url:
+        report = loadtest.run_loadtest(target, generate_voters(6), url, votes=6, rate=200, concurrency=4,
+                                       drain_timeout=1, ledger=tmp_path / "r.jsonl")
+    assert not report.verified
+    assert report.problems == ["No vote was accepted (6 x 404), so nothing was verified; are the voters seeded "
+                               "into this deployment and the polls open?"]
+
+
 class SlowServer:
     """Answers 202 after `delay` seconds and records when each request arrived."""
 

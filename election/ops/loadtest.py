@@ -334,7 +334,20 @@ def verify(target: Target, outcomes: list[Outcome], before: Counter[tuple[str, s
     if not explained:
         problems.extend(mismatches)
     report.accepted_voters = len(sent)
-    return problems
+    return nothing_accepted(outcomes, report.url) + problems
+
+
+def nothing_accepted(outcomes: list[Outcome], url: str) -> list[str]:
+    """A run in which no vote was accepted verified nothing; say so (and why, if it is plain) rather than pass."""
+    votes = [o for o in outcomes if o.req.kind == "vote"]
+    if not votes or any(o.status == 202 for o in votes):
+        return []
+    if all(o.status == 0 for o in votes):
+        return [f"None of the {len(votes)} votes got an answer from {url}; is the API up and the URL right?"]
+    answers = Counter(o.status for o in votes)
+    seen = ", ".join(f"{n} x {code}" for code, n in answers.most_common())
+    return [f"No vote was accepted ({seen}), so nothing was verified; are the voters seeded into this "
+            "deployment and the polls open?"]
 
 
 @dataclass
