@@ -195,8 +195,8 @@ def test_a_run_in_which_every_vote_was_refused_is_not_verified(election: tuple[T
         report = loadtest.run_loadtest(target, generate_voters(6), url, votes=6, rate=200, concurrency=4,
                                        drain_timeout=1, ledger=tmp_path / "r.jsonl")
     assert not report.verified
-    assert report.problems == ["No vote was accepted (6 x 404), so nothing was verified; are the voters seeded "
-                               "into this deployment and the polls open?"]
+    assert report.problems == [("No vote was accepted (6 x 404), so nothing was verified; are the voters seeded "
+                               "into this deployment and the polls open?")]
 
 
 class SlowServer:

@@ -346,8 +346,8 @@ def nothing_accepted(outcomes: list[Outcome], url: str) -> list[str]:
         return [f"None of the {len(votes)} votes got an answer from {url}; is the API up and the URL right?"]
     answers = Counter(o.status for o in votes)
     seen = ", ".join(f"{n} x {code}" for code, n in answers.most_common())
-    return [f"No vote was accepted ({seen}), so nothing was verified; are the voters seeded into this "
-            "deployment and the polls open?"]
+    return [(f"No vote was accepted ({seen}), so nothing was verified; are the voters seeded into this "
+            "deployment and the polls open?")]
 
 
 @dataclass
