@@ -40,3 +40,20 @@ def test_status_table_counts_per_region() -> None:
     out = text(render.status_table(result))
     row = next(line for line in out.splitlines() if line.startswith("│ r "))
     assert [c.strip() for c in row.strip("│").split("│")] == ["r", "1", "1", "1", "0"]
+
+
+def test_names_are_never_cut_short_on_a_narrow_terminal() -> None:
+    """On 80 columns every name is still whole (folded), so siblings like -results and -receipt stay apart."""
+    from rich.console import Console
+
+    from election.provision import render
+    from election.provision.engine import PlanResult, Step
+
+    names = [f"election-2026-{role}" for role in ("receipt", "results", "enqueue")]
+    result = PlanResult([Step(f"us-east-1/lambda_function/{n}", "lambda_function", "us-east-1", n, "create")
+                         for n in names])
+    console = Console(record=True, width=80)
+    console.print(render.plan_table(result))
+    text = "".join(console.export_text().split())   # folded names rejoin once the spacing is gone
+    assert "…" not in console.export_text()
+    assert all(n in text for n in names)

@@ -21,9 +21,9 @@ def plan_table(result: PlanResult, show_noop: bool = False, title: str = "Plan")
     table = Table(title=title, title_justify="left", show_lines=False)
     table.add_column("region", no_wrap=True)
     table.add_column("kind", no_wrap=True)
-    table.add_column("name")
+    table.add_column("name", overflow="fold")      # a name cut short with "…" cannot be told from its siblings
     table.add_column("action", no_wrap=True)
-    table.add_column("changes")
+    table.add_column("changes", overflow="fold")
     for region, steps in result.by_region().items():
         hidden = 0
         groups: dict[tuple[str, str], list[str]] = {}
