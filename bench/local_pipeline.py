@@ -166,7 +166,6 @@ def hotspots(patches: tuple[str, ...], backlog: int = 10_000) -> dict[str, float
     out: dict[str, float] = {}
     with mock_aws():
         import boto3
-
         from moto.sqs.models import Message, sqs_backends
 
         sqs = boto3.client("sqs", region_name="us-east-1")

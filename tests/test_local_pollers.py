@@ -20,7 +20,6 @@ from election.local.replicator import Replicator
 from election.local.router import Router
 
 
-
 @pytest.fixture(autouse=True, scope="module")
 def patched() -> None:
     """The local runtime's moto patches (process-wide once applied, as in `election dev`)."""

@@ -97,9 +97,12 @@ class Router:
             self._checked.notify_all()
 
     def wait_checked(self, timeout: float | None = None) -> None:
-        """Block until a full round of health checks has run after this call."""
+        """Block until a full round of health checks has *started and ended* after this call.
+
+        (The round in progress when called may have checked a region before the change, so wait for two.)
+        """
         with self._checked:
-            target = self.checks + 1
+            target = self.checks + 2
             self._checked.wait_for(lambda: self.checks >= target, timeout)
 
     def _check(self, url: str) -> tuple[bool, str]:
