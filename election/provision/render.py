@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from rich.table import Table
@@ -20,8 +21,8 @@ def plan_table(result: PlanResult, show_noop: bool = False, title: str = "Plan")
     """One row per changed resource (unchanged ones folded into a count per region)."""
     table = Table(title=title, title_justify="left", show_lines=False)
     table.add_column("region", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("name", overflow="fold")      # a name cut short with "…" cannot be told from its siblings
+    table.add_column("kind", overflow="fold")
+    table.add_column("name", overflow="fold", min_width=20)   # a name cut short with "…" cannot be told from its siblings
     table.add_column("action", no_wrap=True)
     table.add_column("changes", overflow="fold")
     for region, steps in result.by_region().items():
@@ -35,7 +36,7 @@ def plan_table(result: PlanResult, show_noop: bool = False, title: str = "Plan")
             else:
                 table.add_row(region, s.kind, s.name, Text(SYMBOL[s.action], style=STYLE[s.action]), _changes(s))
         for (kind, action), group in sorted(groups.items(), key=lambda g: (g[0][1] == "create", g[0][0])):
-            label = group[0] if len(group) == 1 else f"{len(group)}: " + ", ".join(sorted(group))
+            label = group[0] if len(group) == 1 else _group_label(sorted(group))
             table.add_row(region, kind, label, Text(SYMBOL[action], style=STYLE[action]), "")
         if hidden:
             table.add_row(region, "", Text(f"{hidden} resources unchanged", style="dim"), "", "")
@@ -130,3 +131,12 @@ def runtime_table(regions: list[Any]) -> Table:
                       Text(f"{dead_total:,}", style="red") if dead_total else num(dead_total),
                       num(r.items.get("voters")), num(r.items.get("ballots")), alarms)
     return table
+
+
+def _group_label(names: list[str]) -> str:
+    """'7 named /aws/lambda/election-2026-*: enqueue, forward, ...': the shared prefix once, then what differs."""
+    prefix = os.path.commonprefix(names)
+    cut = max(prefix.rfind("-"), prefix.rfind("/")) + 1
+    if cut <= 0 or any(len(n) == cut for n in names):
+        return f"{len(names)}: " + ", ".join(names)
+    return f"{len(names)} named {prefix[:cut]}*: " + ", ".join(n[cut:] for n in names)
