@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,16 @@ def get(url: str) -> tuple[int, Any]:
         return r.status, json.loads(r.read())
 
 
+def results(stack: LocalStack, expect_total: int | None = None, timeout: float = 5.0) -> Any:
+    """GET /results through the router; the handler caches for a second, so wait out a stale answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = get(stack.endpoints["router"] + "/results")[1]
+        if expect_total is None or got["total"] == expect_total or time.monotonic() > deadline:
+            return got
+        time.sleep(0.2)
+
+
 def homed(stack: LocalStack, voters: list[tuple[str, str]], region: str) -> list[tuple[str, str]]:
     homes = stack.plan.state_regions()
     return [v for v in voters if homes[v[1]] == region]
@@ -94,14 +105,14 @@ def test_votes_through_the_router_are_counted(stack: LocalStack, target: Target,
     report = cast_votes(stack.endpoints["router"], stack.plan, batch, concurrency=4, seed=1)
     assert report.statuses == {202: 40}
     assert stack.wait_idle(30)
-    _, results = get(stack.endpoints["router"] + "/results")
-    assert results["total"] == 40
+    results_now = results(stack, 40)
+    assert results_now["total"] == 40
     for (st, cand), n in report.accepted.items():
-        assert results["states"][st]["candidates"][cand] >= n
+        assert results_now["states"][st]["candidates"][cand] >= n
     expected: dict[str, int] = {}
     for (_, cand), n in report.accepted.items():
         expected[cand] = expected.get(cand, 0) + n
-    assert {c: n for c, n in results["candidates"].items() if n} == expected
+    assert {c: n for c, n in results_now["candidates"].items() if n} == expected
     # a second vote by the same voters is refused and changes nothing
     again = cast_votes(stack.endpoints["router"], stack.plan, batch[:5], concurrency=2, seed=2)
     assert again.statuses == {409: 5}
@@ -112,7 +123,7 @@ def test_failover_keeps_votes_in_the_hand_off_queue_until_the_home_region_is_bac
     east_voters = homed(stack, voters[40:], "us-east-1")[:20]
     west_voters = homed(stack, voters[40:], "us-west-2")[:10]
     assert stack.wait_idle(30)
-    before = get(stack.endpoints["router"] + "/results")[1]["total"]
+    before = results(stack)["total"]
     stack.region_down("us-east-1")
     try:
         stack.router.wait_checked(5)
@@ -122,13 +133,12 @@ def test_failover_keeps_votes_in_the_hand_off_queue_until_the_home_region_is_bac
         assert report.regions == {"us-west-2": 30}
         assert stack.wait_idle(30)   # west's own votes are done; east's wait in west's hand-off queue
         assert state.queue_depth(target, "us-west-2", target.names.handoff_queue) == 20
-        assert get(stack.endpoints["router"] + "/results")[1]["total"] == before + 10
+        assert results(stack, before + 10)["total"] == before + 10
     finally:
         stack.region_up("us-east-1")
     assert stack.wait_idle(60)
     stack.router.wait_checked(5)
     assert stack.health()["us-east-1"]["healthy"] is True
-    results = get(stack.endpoints["router"] + "/results")[1]
-    assert results["total"] == before + 30          # none lost, none doubled
+    assert results(stack, before + 30)["total"] == before + 30          # none lost, none doubled
     verdict = audit_mod.audit(target, report.receipts)
     assert verdict.ok, verdict.discrepancies
