@@ -45,10 +45,11 @@ def test_ballot_tells_state_candidates_and_whether_voted(p: Pipeline) -> None:
     assert resp["statusCode"] == 200
     assert body(resp) == {"state": "CA", "candidates": NATIONAL, "voted": False, "polls_open": True}
     assert body(post(p, "/ballot", {"voter_id": ut.lower()}))["candidates"] == NATIONAL + ["Evan McMullin"]
-    post(p, "/votes", {"voter_id": ca, "candidate": "Jill Stein"})
+    receipt = body(post(p, "/votes", {"voter_id": ca, "candidate": "Jill Stein"}))["receipt"]
     p.drain(WEST)
     p.replicate()
-    assert body(post(p, "/ballot", {"voter_id": ca}))["voted"] is True
+    assert body(post(p, "/ballot", {"voter_id": ca})) == {"state": "CA", "candidates": NATIONAL, "voted": True,
+                                                          "polls_open": True, "receipt": receipt}
 
 
 def test_vote_is_accepted_with_receipt_and_queued_in_home_region(p: Pipeline) -> None:

@@ -71,8 +71,13 @@ class Enqueue:
         data = logic.parse_json_object(common.raw_body(event), BALLOT_FIELDS, common.MAX_BODY_BYTES)
         canonical = logic.canonical_or_400(data["voter_id"])
         self._require_open()
-        state, voted, _ = self._lookup(canonical)
-        body = {"state": state, "candidates": list(self.cfg.ballot_for(state)), "voted": voted, "polls_open": True}
+        state, voted, bk = self._lookup(canonical)
+        body: dict[str, Any] = {"state": state, "candidates": list(self.cfg.ballot_for(state)), "voted": voted,
+                                "polls_open": True}
+        if voted:
+            # Whoever holds the voter ID can vote with it, so the receipt tells them nothing new; it lets a
+            # voter whose 202 was lost in transit still check that the ballot is counted.
+            body["receipt"] = bk
         return common.respond(event, self.cfg, 200, body)
 
     def vote(self, event: dict, metrics: common.Metrics) -> dict:
