@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import socket
+import struct
+import threading
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -12,7 +18,9 @@ from typing import Any
 import pytest
 
 from election.local.endpoints import read_endpoints, remove_endpoints, write_endpoints
+from election.local import httpserve
 from election.local.gateway import Gateway
+from election.local.router import Router
 from election.local.static import StaticSite, site_config
 from election.plan import load_plan
 
@@ -118,3 +126,85 @@ def test_endpoints_file_is_private_and_ignored_once_its_process_is_gone(tmp_path
     assert path.exists()
     remove_endpoints(tmp_path, pid=2 ** 22 + 12345)
     assert not path.exists() and read_endpoints(tmp_path) is None
+
+
+# --- hostile and vanishing clients (QA findings 4 and 7, page engineer's keep-alive finding) ---------------
+
+
+def raw_exchange(url: str, data: bytes, timeout: float = 3.0) -> bytes:
+    """Send raw bytes, return what the server answers before it closes (or the timeout hits)."""
+    split = urllib.parse.urlsplit(url)
+    with socket.create_connection((split.hostname, split.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        got = b""
+        try:
+            while chunk := sock.recv(65536):
+                got += chunk
+        except TimeoutError:
+            pass
+        return got
+
+
+@pytest.fixture
+def router_over(gateway: Any) -> Any:
+    gw, _ = gateway
+    router = Router({"us-east-1": gw.url}, interval_s=60)
+    router.start()
+    yield router
+    router.stop()
+
+
+@pytest.mark.parametrize("via", ["gateway", "router"])
+def test_a_promised_huge_body_is_refused_at_once_from_its_header(gateway: Any, router_over: Any, via: str) -> None:
+    url = gateway[0].url if via == "gateway" else router_over.url
+    started = time.monotonic()
+    got = raw_exchange(url, b"POST /votes HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\nx")
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413") and json.loads(body)["error"] == "body_too_large"
+    assert time.monotonic() - started < 2.5     # answered and closed, not waiting for 1 GB
+    assert not [e for e in gateway[1] if e["rawPath"] == "/votes"]   # no handler ran
+
+
+def test_a_body_that_stalls_gets_408_after_the_read_timeout(gateway: Any, monkeypatch: Any) -> None:
+    monkeypatch.setattr(httpserve.BoundedRequest, "timeout", 0.3)
+    got = raw_exchange(gateway[0].url, b"POST /votes HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{\"voter", 5)
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408") and json.loads(body)["error"] == "request_timeout"
+    assert raw_exchange(gateway[0].url, b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n"
+                        ).startswith(b"HTTP/1.1 400")
+
+
+@pytest.mark.parametrize("via", ["gateway", "router"])
+def test_a_client_that_hangs_up_before_its_answer_is_no_traceback(gateway: Any, router_over: Any, via: str,
+                                                                   capfd: Any) -> None:
+    gw, _ = gateway
+    answered = threading.Event()
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        time.sleep(0.3)
+        answered.set()
+        return {"statusCode": 200, "body": "x" * 200_000}
+
+    gw.routes.table = [(k, m, p, handler, r) for k, m, p, _, r in gw.routes.table]
+    url = gw.url if via == "gateway" else router_over.url
+    split = urllib.parse.urlsplit(url)
+    sock = socket.create_connection((split.hostname, split.port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))   # close = reset
+    sock.sendall("GET /health HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    sock.close()
+    assert answered.wait(3)
+    time.sleep(0.3)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_stopped_gateway_cuts_open_keep_alive_connections(gateway: Any) -> None:
+    gw, _ = gateway
+    conn = http.client.HTTPConnection(gw.host, gw.port, timeout=3)
+    conn.request("GET", "/health")
+    first = conn.getresponse()
+    assert first.status == 200 and first.read() and not first.will_close   # kept alive
+    gw.stop()
+    with pytest.raises((OSError, http.client.HTTPException)):
+        conn.request("GET", "/health")
+        conn.getresponse()
+    conn.close()

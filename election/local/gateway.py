@@ -2,7 +2,8 @@
 
 Routes come from the contract (`ROUTES`); unknown routes get API Gateway's
 404, CORS preflights are answered by the gateway itself (as an HTTP API with
-CORS configuration does), and bodies over 10 MB are refused like API Gateway.
+CORS configuration does), and oversized bodies are refused from their
+Content-Length with 413, as API Gateway does (httpserve.py).
 """
 
 from __future__ import annotations
@@ -16,17 +17,17 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from election.errors import ElectionError
 from election.lambdas.contract import ROUTES
+from election.local.httpserve import MAX_BODY, BodyRefused, BoundedRequest, LoopbackServer
 from election.local.pollers import LambdaContext
 
 log = logging.getLogger("election.local")
 Handler = Callable[[Mapping[str, Any], Any], Any]
-MAX_BODY = 10 * 1024 * 1024
 CORS_METHODS = "GET,POST,OPTIONS"
 CORS_HEADERS = "content-type"
 
@@ -113,7 +114,7 @@ class Gateway:
         self.allowed_origins = allowed_origins
         self.timeout_s = timeout_s
         self.requests = 0
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -128,11 +129,10 @@ class Gateway:
         if self._server is not None:
             return
         try:
-            server = ThreadingHTTPServer((self.host, self.port), _handler_class(self))
+            server = LoopbackServer((self.host, self.port), _handler_class(self))
         except OSError as exc:
             raise ElectionError(f"Cannot listen on {self.host}:{self.port} for the {self.region} API "
                                 f"({exc.strerror}); choose another --port-base.") from None
-        server.daemon_threads = True
         self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
@@ -142,8 +142,7 @@ class Gateway:
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
-            server.server_close()
+            server.stop()   # open keep-alive connections too: a region that is down answers nothing
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
@@ -170,7 +169,8 @@ class Gateway:
         if found is None:
             return 404, {"content-type": "application/json", **cors}, b'{"message":"Not Found"}'
         if len(body) > MAX_BODY:
-            return 413, {"content-type": "application/json", **cors}, b'{"message":"Request Entity Too Large"}'
+            return 413, {"content-type": "application/json", **cors}, json.dumps(
+                {"error": "body_too_large", "message": f"The request body is over {MAX_BODY} bytes."}).encode()
         route_key, params, handler, role = found
         event = build_event(method, raw_path, headers, body, route_key, params, source_ip, f"{self.host}:{self.port}")
         try:
@@ -184,29 +184,20 @@ class Gateway:
 
 
 def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
-    class GatewayRequest(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    class GatewayRequest(BoundedRequest):
         server_version = "election-local-apigw"
 
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            try:
+                body = self.read_body()
+            except BodyRefused as refused:
+                return self.refuse(refused)
             status, headers, out = gateway.invoke(self.command, self.path, dict(self.headers.items()), body,
                                                   self.client_address[0])
-            self.send_response(status)
-            for k, v in headers.items():
-                if k not in ("content-length", "connection"):
-                    self.send_header(k, v)
-            self.send_header("Content-Length", str(len(out)))
-            self.send_header("apigw-requestid", uuid.uuid4().hex[:16])
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(out)
+            kept = [(k, v) for k, v in headers.items() if k not in ("content-length", "connection")]
+            self.answer(status, [*kept, ("apigw-requestid", uuid.uuid4().hex[:16])], out)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
 
     return GatewayRequest
 

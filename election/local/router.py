@@ -20,11 +20,12 @@ import json
 import logging
 import threading
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
 from election.errors import ElectionError
+from election.local.httpserve import BodyRefused, BoundedRequest, LoopbackServer
 
 log = logging.getLogger("election.local")
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "proxy-connection"}
@@ -44,7 +45,7 @@ class Router:
         self.port = port
         self.interval_s = interval_s
         self.check_timeout_s = check_timeout_s
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackServer | None = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._checked = threading.Condition()
@@ -56,11 +57,10 @@ class Router:
 
     def start(self) -> None:
         try:
-            self._server = ThreadingHTTPServer((self.host, self.port), _handler_class(self))
+            self._server = LoopbackServer((self.host, self.port), _handler_class(self))
         except OSError as exc:
             raise ElectionError(f"Cannot listen on {self.host}:{self.port} for the router ({exc.strerror}); "
                                 "choose another --port-base.") from None
-        self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._stop.clear()
         self.check_all()
@@ -73,8 +73,7 @@ class Router:
     def stop(self) -> None:
         self._stop.set()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
         for t in self._threads:
             t.join(5)
@@ -169,27 +168,19 @@ class Router:
 
 
 def _handler_class(router: Router) -> type[BaseHTTPRequestHandler]:
-    class RouterRequest(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    class RouterRequest(BoundedRequest):
         server_version = "election-local-route53"
 
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            try:
+                body = self.read_body()
+            except BodyRefused as refused:
+                return self.refuse(refused)
             headers_in = dict(self.headers.items())
             headers_in.setdefault("X-Forwarded-For", self.client_address[0])
             status, headers, out = router.forward(self.command, self.path, headers_in, body)
-            self.send_response(status)
-            for k, v in headers:
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(out)
+            self.answer(status, headers, out)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
 
     return RouterRequest
