@@ -349,7 +349,23 @@ class Metrics:
 
     def emit(self, out: TextIO | None = None) -> None:
         """Print the line (Lambda ships stdout to CloudWatch Logs, which extracts the metrics)."""
-        print(self.line(), file=out or sys.stdout, flush=True)
+        stream = out or LOG_STREAM.stream or sys.stdout
+        stream.write(self.line() + "\n")   # one write: lines from concurrent handlers never interleave
+        stream.flush()
+
+
+class LogStream:
+    """Where the functions' log lines go: stdout on Lambda (shipped to CloudWatch Logs).
+
+    A runtime that hosts the handlers in its own process (the local stack) points `stream` at its
+    log file for its lifetime, whatever thread emits and whatever has replaced sys.stdout since.
+    """
+
+    def __init__(self) -> None:
+        self.stream: Any = None
+
+
+LOG_STREAM = LogStream()
 
 
 class MetricsBuffer:

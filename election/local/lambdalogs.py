@@ -1,96 +1,75 @@
-"""CloudWatch Logs, played locally: what handlers print goes to <state_dir>/lambda.log, not the terminal.
+"""CloudWatch Logs, played locally: what the functions log goes to <state_dir>/lambda.log, not the terminal.
 
-Handlers print one metrics line per request or batch to stdout (Lambda ships
-stdout to CloudWatch). In-process, stdout is the operator's terminal, so
-while a handler runs on a thread its prints are routed to a file instead.
+Handlers write one metrics line per batch (and per error) through
+`common.LOG_STREAM`, which is stdout on Lambda. In-process, stdout is the
+operator's terminal, so while the stack runs the stream points at a queue
+written to the log file by one thread. This does not depend on which thread
+emits (pool threads, the batched flush) nor on sys.stdout, which rich's
+progress display swaps and later restores behind our back (that is how the
+metric lines once reached the terminal: QA finding 6).
 """
 
 from __future__ import annotations
 
 import queue
-import sys
 import threading
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import IO, Any
 
-_local = threading.local()
+from election.lambdas import common
 
 
-class RoutedStdout:
-    """A stdout stand-in: writes from threads inside a handler go to `log`, others to the real stdout.
+class QueuedLog:
+    """A write-only text stream whose lines one thread appends to a file.
 
-    Handler lines are queued and written by one thread: a lock around file
-    writes, held across a GIL switch, convoyed every request thread (profiled).
+    A lock around file writes, held across a GIL switch, convoyed every request thread (profiled),
+    so writers only enqueue.
     """
 
-    def __init__(self, real: IO[str], log: IO[str]) -> None:
-        self.real = real
-        self.log = log
+    def __init__(self, file: IO[str]) -> None:
+        self.file = file
         self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_lines, name="lambda-logs", daemon=True)
         self._writer.start()
 
     def _write_lines(self) -> None:
         while (text := self._lines.get()) is not None:
-            self.log.write(text)
+            self.file.write(text)
 
-    def close_log(self) -> None:
+    def write(self, text: str) -> int:
+        self._lines.put(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass   # the writer thread writes to a line-buffered file
+
+    def close(self) -> None:
         self._lines.put(None)
         self._writer.join(5)
 
-    def write(self, text: str) -> int:
-        if getattr(_local, "in_handler", False):
-            self._lines.put(text)
-            return len(text)
-        return self.real.write(text)
-
-    def flush(self) -> None:
-        if not getattr(_local, "in_handler", False):
-            self.real.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-
-def captured(handler: Callable[..., Any]) -> Callable[..., Any]:
-    """Mark the handler's thread while it runs, so its prints go to the log file."""
-
-    @wraps(handler)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        _local.in_handler = True
-        try:
-            return handler(*args, **kwargs)
-        finally:
-            _local.in_handler = False
-
-    return run
-
 
 class LambdaLogs:
-    """Installs the routed stdout for the stack's lifetime."""
+    """Points the functions' log stream at the file for the stack's lifetime."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: IO[str] | None = None
+        self._log: QueuedLog | None = None
         self._previous: Any = None
-        self._routed: RoutedStdout | None = None
 
     def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - closed in stop()
-        self._previous = sys.stdout
-        self._routed = RoutedStdout(sys.stdout, self._file)
-        sys.stdout = self._routed  # type: ignore[assignment]
+        self._log = QueuedLog(self._file)
+        self._previous = common.LOG_STREAM.stream
+        common.LOG_STREAM.stream = self._log
 
     def stop(self) -> None:
-        routed = self._routed
-        if self._previous is not None and sys.stdout is routed:
-            sys.stdout = self._previous
-        if routed is not None:
-            routed.close_log()
-        self._routed = None
+        if self._log is not None:
+            if common.LOG_STREAM.stream is self._log:
+                common.LOG_STREAM.stream = self._previous
+            self._log.close()
+            self._log = None
         self._previous = None
         if self._file is not None:
             self._file.close()

@@ -29,7 +29,7 @@ from election.local import moto_patches
 from election.local.control import ControlServer
 from election.local.endpoints import read_endpoints, remove_endpoints, write_endpoints
 from election.local.gateway import Gateway, Handler
-from election.local.lambdalogs import LambdaLogs, captured
+from election.local.lambdalogs import LambdaLogs
 from election.local.motoserver import InProcessProvider, MotoRuntime
 from election.local.pollers import Poller, SqsPoller, StreamPoller, stream_handler_adapter
 from election.local.replicator import Replicator
@@ -224,7 +224,7 @@ class LocalStack:
             config = lam.get_function_configuration(FunctionName=function_name)
             env = dict((config.get("Environment") or {}).get("Variables") or {})
             env.pop(ENV_ENDPOINT_URL, None)   # in-process: moto's mock answers without HTTP
-            handlers[role] = captured(self.handler_factory(role, env))
+            handlers[role] = self.handler_factory(role, env)
         return handlers
 
     def _queue_arn(self, region: str, url: str) -> str:
