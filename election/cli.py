@@ -251,7 +251,8 @@ def _local_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--plan, --port-base, --state-dir and --debug for the commands that run the local stack."""
     fn = click.option("--debug", is_flag=True, help="Show tracebacks.")(fn)
     fn = click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".election"),
-                      show_default=True, help="Where local.json (the endpoints) and the function logs go.")(fn)
+                      envvar="ELECTION_STATE_DIR", show_default=True,
+                      help="Where local.json (the endpoints) and the function logs go [env ELECTION_STATE_DIR].")(fn)
     fn = click.option("--port-base", type=click.IntRange(0, 65000), default=7700, show_default=True,
                       help="moto on N, router N+1, page N+2, control N+3, regional APIs N+10...; 0 = any free ports.")(fn)
     return click.option("--plan", default="config/local.yaml", envvar="ELECTION_PLAN", show_default=True,
@@ -325,7 +326,8 @@ def _region_action(action: str, region: str, state_dir: Path, plan: str | None, 
 def _region_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.argument("region")(fn)
     fn = click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".election"),
-                      help="Where the running local stack's local.json is.")(fn)
+                      envvar="ELECTION_STATE_DIR",
+                      help="Where the running local stack's local.json is [env ELECTION_STATE_DIR].")(fn)
     fn = click.option("--plan", default=None, type=click.Path(dir_okay=False),
                       help="An AWS plan: drill its Route 53 health check instead of the local stack.")(fn)
     fn = click.option("--endpoint-url", envvar="ELECTION_ENDPOINT_URL", default=None, help="Send AWS calls here.")(fn)

@@ -23,9 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PLAN = str(ROOT / "config/local.yaml")
 
 
-def election(*args: str, cwd: Path) -> subprocess.Popen[str]:
+def election(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-c", "from election.cli import main; main()", *args], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200", **(env or {})})
 
 
 def test_demo_exit_runs_the_tour_and_exits_with_a_clean_audit(tmp_path: Path) -> None:
@@ -42,7 +43,7 @@ def test_demo_exit_runs_the_tour_and_exits_with_a_clean_audit(tmp_path: Path) ->
 def test_region_down_and_up_drive_the_running_stack(tmp_path: Path) -> None:
     state = tmp_path / "state"
     with LocalStack(PLAN, state_dir=state, health_interval_s=0.2) as stack:
-        down = CliRunner().invoke(cli, ["region", "down", "us-west-2", "--state-dir", str(state)])
+        down = CliRunner().invoke(cli, ["region", "down", "us-west-2"], env={"ELECTION_STATE_DIR": str(state)})
         assert down.exit_code == 0, down.output
         assert "down (drill)" in down.output and "unhealthy" in down.output   # answered once the router saw it
         assert stack.health()["us-west-2"] | {"detail": ""} == {
@@ -78,7 +79,7 @@ def test_dev_refuses_a_busy_port_in_one_sentence(tmp_path: Path) -> None:
 
 def test_dev_serves_until_ctrl_c_then_stops_cleanly(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    proc = election("dev", "--plan", PLAN, "--port-base", "0", "--state-dir", str(state), cwd=tmp_path)
+    proc = election("dev", "--plan", PLAN, "--port-base", "0", cwd=tmp_path, env={"ELECTION_STATE_DIR": str(state)})
     try:
         deadline = time.monotonic() + 120
         while not (state / "local.json").exists():
@@ -100,6 +101,7 @@ def test_dev_serves_until_ctrl_c_then_stops_cleanly(tmp_path: Path) -> None:
             os.kill(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, err
     assert "Stopped the local election" in out
+    assert f"export ELECTION_STATE_DIR={state.resolve()}" in " ".join(out.split())   # (rich may wrap the line)
     assert not (state / "local.json").exists()
 
 
@@ -121,9 +123,11 @@ def test_demo_without_exit_serves_the_page_until_ctrl_c(tmp_path: Path) -> None:
         with urllib.request.urlopen(endpoints["router"] + "/results", timeout=10) as r:
             assert json.loads(r.read())["total"] == 5
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0
+    assert '"_aws"' not in "".join(seen) + out        # the functions' metric lines went to lambda.log only
+    assert '"_aws"' in (state / "lambda.log").read_text()
     assert not (state / "local.json").exists()

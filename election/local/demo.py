@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from election.errors import ElectionError
-from election.local.devserver import endpoints_table, serve_until_interrupted, start_with_progress
+from election.local.devserver import endpoints_table, serve_until_interrupted, start_with_progress, state_dir_hint
 from election.local.stack import LocalStack
 from election.ops.cast import CastReport, cast_votes
 from election.ops.target import Target
@@ -119,6 +119,8 @@ def run_demo(console: Console, plan: str, voters: int, votes: int, exit_after: b
         console.print(endpoints_table(stack))
         console.print(f"Vote yourself at [bold cyan]{stack.endpoints['website']}[/bold cyan] with an ID from "
                       f"{state_dir / 'demo-voters.csv'} (not all were used). Ctrl-C stops the election.")
+        if hint := state_dir_hint(stack.state_dir):
+            console.print(hint, soft_wrap=True)
         serve_until_interrupted()
         return status
     finally:

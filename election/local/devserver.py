@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import signal
 import threading
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from election.local.stack import LocalStack
+from election.ops.target import DEFAULT_STATE_DIR, STATE_DIR_ENV
 
 DEFAULT_PORT_BASE = 7700
 
@@ -53,6 +55,15 @@ def endpoints_table(stack: LocalStack) -> Table:
     return table
 
 
+def state_dir_hint(state_dir: Path) -> str | None:
+    """For a state dir other than ./.election: how other commands (and other terminals) find this stack."""
+    where = Path(state_dir).resolve()
+    if where == DEFAULT_STATE_DIR.resolve():
+        return None
+    return (f"This stack's state dir is {where}; other commands find it with --state-dir or, in any terminal, after "
+            f"[bold]export {STATE_DIR_ENV}={shlex.quote(str(where))}[/bold]")
+
+
 def serve_until_interrupted(on_tick: Callable[[], None] | None = None) -> None:
     """Block until Ctrl-C or SIGTERM (both end the same clean way)."""
     stop = threading.Event()
@@ -75,6 +86,8 @@ def run_dev(console: Console, plan: str, port_base: int, state_dir: Path = Path(
         console.print(endpoints_table(stack))
         console.print("Other commands (seed-voters, loadtest, results, audit, status) find this stack by themselves. "
                       "Drill a failover with [bold]election region down us-east-1[/bold]. Ctrl-C stops everything.")
+        if hint := state_dir_hint(stack.state_dir):
+            console.print(hint, soft_wrap=True)
         serve_until_interrupted()
     except KeyboardInterrupt:
         pass   # Ctrl-C while the table was printing: the same clean stop
