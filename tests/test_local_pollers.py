@@ -15,7 +15,7 @@ from moto import mock_aws
 from election.local import moto_patches
 from election.local.gateway import Gateway
 from election.local.motoserver import InProcessProvider
-from election.local.pollers import SqsPoller, StreamPoller
+from election.local.pollers import SqsPoller, StreamPoller, stream_handler_adapter
 from election.local.replicator import Replicator
 from election.local.router import Router
 
@@ -114,7 +114,8 @@ def test_stream_poller_delivers_in_order_and_retries_a_failed_batch(aws: Any) ->
     seen: list[str] = []
     fail_once = threading.Event()
 
-    def on_batch(records: list[dict]) -> None:
+    def on_batch(records: list[dict], shard_id: str) -> None:
+        assert shard_id.startswith("shardId-")
         assert all(r["awsRegion"] == "us-west-2" and r["eventSourceARN"] == arn for r in records)
         if not fail_once.is_set():
             fail_once.set()
@@ -221,3 +222,30 @@ def test_router_prefers_plan_order_and_fails_over_to_a_healthy_region() -> None:
         router.stop()
         for g in gateways.values():
             g.stop()
+
+
+def test_stream_events_carry_the_shard_window_and_state_like_a_tumbling_window_mapping(aws: Any) -> None:
+    ddb = aws.client("dynamodb", "us-west-2")
+    arn = table_with_stream(ddb, "t")
+    streams = aws.client("dynamodbstreams", "us-west-2")
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    events: list[dict] = []
+
+    def handler(event: dict, context: Any) -> dict:
+        events.append(event)
+        return {"batchItemFailures": [], "state": {"batches": event["state"].get("batches", 0) + 1}}
+
+    now = [1_800_000_030.0]      # 30 s into a minute
+    on_batch = stream_handler_adapter(handler, "tally", stream_arn=arn, window_s=60, clock=lambda: now[0])
+    poller = StreamPoller("s", streams, arn, "us-west-2", on_batch, batch_size=2)
+    for i in range(4):
+        ddb.put_item(TableName="t", Item={"pk": {"S": f"{i}"}})
+    assert poller.poll_once() and len(events) == 1
+    first = events[0]
+    assert first["shardId"] == shard and first["eventSourceARN"] == arn and first["state"] == {}
+    assert first["window"] == {"start": "2027-01-15T08:00:00Z", "end": "2027-01-15T08:01:00Z"}
+    assert poller.poll_once() and events[1]["state"] == {"batches": 1}          # same window: state carried
+    now[0] += 60
+    ddb.put_item(TableName="t", Item={"pk": {"S": "late"}})
+    assert poller.poll_once() and events[2]["state"] == {}                     # next window starts afresh
+

@@ -113,6 +113,11 @@ def test_votes_through_the_router_are_counted(stack: LocalStack, target: Target,
     for (_, cand), n in report.accepted.items():
         expected[cand] = expected.get(cand, 0) + n
     assert {c: n for c, n in results_now["candidates"].items() if n} == expected
+    # each home region's tally keeps its checkpoint under the stream's real shard id, as on AWS
+    for region, out in stack.outputs["regions"].items():
+        items = stack.provider.client("dynamodb", region).scan(TableName=out["tables"]["results"])["Items"]
+        own = [i["pk"]["S"] for i in items if i["pk"]["S"].startswith(f"checkpoint#{region}#")]
+        assert own and all("#shardId-" in pk for pk in own), own
     # a second vote by the same voters is refused and changes nothing
     again = cast_votes(stack.endpoints["router"], stack.plan, batch[:5], concurrency=2, seed=2)
     assert again.statuses == {409: 5}

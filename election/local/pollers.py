@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from election.lambdas.contract import TALLY_TUMBLING_WINDOW_S
+
 log = logging.getLogger("election.local")
 
 Handler = Callable[[Mapping[str, Any], Any], Any]
@@ -186,7 +188,7 @@ def sqs_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[
 class StreamPoller(Poller):
     """Reads every shard of one DynamoDB stream in order and hands batches to `on_batch`.
 
-    `on_batch(records)` must succeed before the poller moves on; if it raises,
+    `on_batch(records, shard_id)` must succeed before the poller moves on; if it raises,
     the same batch is retried after a short pause (never skipped). Like
     Lambda's MaximumBatchingWindowInSeconds, `window_s` > 0 waits that long
     to fill a short batch: fewer, larger batches (fewer tally transactions
@@ -196,7 +198,7 @@ class StreamPoller(Poller):
     retry_sleep = 0.2
 
     def __init__(self, name: str, streams: Any, stream_arn: str, region: str,
-                 on_batch: Callable[[list[dict[str, Any]]], None], batch_size: int = 100,
+                 on_batch: Callable[[list[dict[str, Any]], str], None], batch_size: int = 100,
                  start: str = "TRIM_HORIZON", window_s: float = 0.0) -> None:
         super().__init__(name)
         self.window_s = window_s
@@ -243,7 +245,7 @@ class StreamPoller(Poller):
                     next_it = more.get("NextShardIterator")
             self.busy = True
             try:
-                self.on_batch(records)
+                self.on_batch(records, sid)
             except Exception as exc:  # noqa: BLE001 - keep the batch and retry it, in order
                 log.warning("%s: batch of %d failed (%s); retrying", self.name, len(records), exc)
                 self._pending[sid] = (records, next_it)
@@ -279,13 +281,32 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def stream_handler_adapter(handler: Handler, function_name: str, timeout_s: float = 10.0
-                           ) -> Callable[[list[dict[str, Any]]], None]:
-    """Turns a Lambda stream handler into an on_batch callback; a reported failure fails the batch."""
+def stream_handler_adapter(handler: Handler, function_name: str, timeout_s: float = 10.0, stream_arn: str = "",
+                           window_s: int = TALLY_TUMBLING_WINDOW_S, clock: Callable[[], float] = time.time
+                           ) -> Callable[[list[dict[str, Any]], str], None]:
+    """Turns a Lambda stream handler into an on_batch callback; a reported failure fails the batch.
 
-    def on_batch(records: list[dict[str, Any]]) -> None:
-        result = handler({"Records": records}, LambdaContext(function_name, timeout_s))
+    Events look like those of a mapping with a tumbling window (as the deployer sets on the tally):
+    `shardId`, `eventSourceARN`, `window` and the `state` the handler returned earlier in the same
+    window of that shard, so the local runtime runs the handler's per-shard path as AWS does.
+    """
+    states: dict[str, tuple[int, dict[str, Any]]] = {}
+
+    def on_batch(records: list[dict[str, Any]], shard_id: str) -> None:
+        start = int(clock() // window_s * window_s)
+        kept = states.get(shard_id)
+        event = {"Records": records, "shardId": shard_id, "eventSourceARN": stream_arn,
+                 "window": {"start": _iso(start), "end": _iso(start + window_s)},
+                 "state": dict(kept[1]) if kept and kept[0] == start else {},
+                 "isFinalInvokeForWindow": False, "isWindowTerminatedEarly": False}
+        result = handler(event, LambdaContext(function_name, timeout_s))
         if isinstance(result, Mapping) and result.get("batchItemFailures"):
             raise RuntimeError(f"{function_name} reported {len(result['batchItemFailures'])} failed records")
+        if isinstance(result, Mapping) and isinstance(result.get("state"), Mapping):
+            states[shard_id] = (start, dict(result["state"]))
 
     return on_batch
+
+
+def _iso(epoch_s: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_s))

@@ -51,7 +51,7 @@ class Replicator:
             p.stop()
 
     def _applier(self, logical: str, source: str) -> Any:
-        def apply(records: list[dict[str, Any]]) -> None:
+        def apply(records: list[dict[str, Any]], shard_id: str) -> None:
             self.apply(logical, source, records)
         return apply
 

@@ -255,9 +255,11 @@ class LocalStack:
                                          window_s=QUEUE_WINDOW_S))
         if "tally" in handlers:
             ballots = out["tables"]["ballots"]
+            stream_arn = self._stream_arn(region, ballots)
             pollers.append(StreamPoller(f"tally-{region}", self.provider.client("dynamodbstreams", region),
-                                        self._stream_arn(region, ballots), region,
-                                        stream_handler_adapter(handlers["tally"], out["functions"]["tally"], timeout),
+                                        stream_arn, region,
+                                        stream_handler_adapter(handlers["tally"], out["functions"]["tally"], timeout,
+                                                               stream_arn),
                                         window_s=TALLY_WINDOW_S))
         return pollers
 
