@@ -481,6 +481,9 @@ def seed_voters_cmd(opts: Options, count: int | None, out: Path, resume: bool, w
               help="Seconds of traffic (sets --votes from --rate).")
 @click.option("--concurrency", type=click.IntRange(1, 10000), default=64, show_default=True,
               help="Most requests in flight at once.")
+@click.option("--workers", type=click.IntRange(1, 256), default=None,
+              help="Processes sending the schedule, each with its own event loop (default: one per CPU, "
+                   "at most one per 2,500 req/s).")
 @click.option("--duplicates", type=float, default=0.0, callback=_fraction, help="Fraction of repeat votes.")
 @click.option("--invalid", type=float, default=0.0, callback=_fraction, help="Fraction of malformed/invalid requests.")
 @click.option("--url", default=None, callback=_http_url, help="API base URL (default: the local router, or the plan's API).")
@@ -492,8 +495,8 @@ def seed_voters_cmd(opts: Options, count: int | None, out: Path, resume: bool, w
 @_state_dir_option
 @common_options
 def loadtest_cmd(opts: Options, voters_path: Path, votes: int | None, rate: float, duration: float | None,
-                 concurrency: int, duplicates: float, invalid: float, url: str | None, drain_timeout: float,
-                 no_verify: bool, rng_seed: int | None, as_json: bool) -> None:
+                 concurrency: int, workers: int | None, duplicates: float, invalid: float, url: str | None,
+                 drain_timeout: float, no_verify: bool, rng_seed: int | None, as_json: bool) -> None:
     """Replay votes at a target rate, then verify every accepted vote was counted exactly once."""
     from rich.live import Live
     from rich.text import Text
@@ -522,7 +525,7 @@ def loadtest_cmd(opts: Options, voters_path: Path, votes: int | None, rate: floa
 
         report = loadtest.run_loadtest(target, voters, base, votes, rate, concurrency, duplicates, invalid,
                                        drain_timeout=drain_timeout, seed=rng_seed, verify_after=not no_verify,
-                                       on_tick=tick, on_drain=drained)
+                                       on_tick=tick, on_drain=drained, workers=workers)
     if as_json:
         _print_json(report.as_dict())
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import socket
 import threading
@@ -287,3 +288,29 @@ def test_a_fault_in_the_sender_is_raised_not_lost() -> None:
     with SlowServer(delay=0.0) as url, pytest.raises(LookupError, match="ballot lookup failed"):
         asyncio.run(loadtest._run(url, reqs, 10.0, 4, 5.0, loadtest.Live(planned=3), lambda _: None,
                                   random.Random(1), Broken()))
+
+
+def test_workers_default_to_the_cpus_but_never_below_their_share_of_the_rate() -> None:
+    assert loadtest.worker_count(None, 100_000, 10**6) == (os.cpu_count() or 1)
+    assert loadtest.worker_count(4, 400, 100) == 1            # a test-sized run stays in this process
+    assert loadtest.worker_count(4, 6000, 10**6) == 3         # one per 2,500 req/s offered
+    assert loadtest.worker_count(8, 100_000, 3) == 3          # no idle workers
+
+
+def test_workers_share_one_open_loop_schedule_and_their_outcomes_merge() -> None:
+    """Two processes keep one schedule: 40 requests at 40/s reach the server over ~1 s, latency from schedule."""
+    server = SlowServer(delay=0.3)
+    reqs = _requests(30) + [loadtest.Req("duplicate") for _ in range(10)]
+    live = loadtest.Live(planned=len(reqs))
+    ticks: list[int] = []
+    with server as url:
+        outcomes, seconds = loadtest.send_schedule(url, reqs, 40.0, 100, 10.0, live, lambda lv: ticks.append(lv.done),
+                                                   random.Random(1), {"CA": ("Jill Stein", "Gary Johnson")},
+                                                   workers=2)
+    arrivals = sorted(server.arrivals)[2:]                 # the first two are the workers' warm-up GETs
+    assert len(outcomes) == 40 and [o.status for o in outcomes] == [202] * 40
+    assert arrivals[-1] - arrivals[0] < 1.5 and 1.0 < seconds < 2.5
+    assert min(o.latency for o in outcomes) >= 0.3
+    dups = [o.req for o in outcomes if o.req.kind == "duplicate"]
+    assert len(dups) == 10 and all(d.voter_id and d.candidate == "Gary Johnson" for d in dups)
+    assert live.done == 40 and live.sent == 40 and ticks[-1] == 40      # progress merged from both workers

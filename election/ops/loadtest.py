@@ -23,12 +23,17 @@ import asyncio
 import contextlib
 import gc
 import json
+import math
+import multiprocessing
+import multiprocessing.connection
 import os
 import random
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -169,15 +174,20 @@ def no_full_collections() -> Iterator[None]:
 
 
 async def _run(url: str, reqs: list[Req], rate: float, concurrency: int, timeout: float, live: Live,
-               on_tick: Callable[[Live], None], rng: random.Random,
-               ballots: dict[str, tuple[str, ...]]) -> list[Outcome]:
+               on_tick: Callable[[Live], None], rng: random.Random, ballots: dict[str, tuple[str, ...]],
+               start: Callable[[], float] | None = None, phase: float = 0.0) -> list[Outcome]:
+    """Send `reqs` at `rate` from one event loop; request j is due at t0 + phase + j / rate.
+
+    t0 is the loop's clock after the warm-up, or what `start()` returns (a time.monotonic() value,
+    which is the loop's clock): how worker processes agree on one schedule.
+    """
     with no_full_collections():
-        return await _fire_schedule(url, reqs, rate, concurrency, timeout, live, on_tick, rng, ballots)
+        return await _fire_schedule(url, reqs, rate, concurrency, timeout, live, on_tick, rng, ballots, start, phase)
 
 
 async def _fire_schedule(url: str, reqs: list[Req], rate: float, concurrency: int, timeout: float, live: Live,
-                         on_tick: Callable[[Live], None], rng: random.Random,
-                         ballots: dict[str, tuple[str, ...]]) -> list[Outcome]:
+                         on_tick: Callable[[Live], None], rng: random.Random, ballots: dict[str, tuple[str, ...]],
+                         start: Callable[[], float] | None, phase: float) -> list[Outcome]:
     outcomes: list[Outcome] = []
     accepted: list[Req] = []      # votes answered 202, for duplicates to repeat
     connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency, ttl_dns_cache=300)
@@ -242,8 +252,10 @@ async def _fire_schedule(url: str, reqs: list[Req], rate: float, concurrency: in
                 await warm.read()
         except (TimeoutError, aiohttp.ClientError, OSError):
             pass
+        t0 = (start() if start else loop.time()) + phase
+        live.started = time.monotonic()
+        await asyncio.sleep(max(0.0, t0 - loop.time()))
         tick = asyncio.create_task(ticker())
-        t0 = loop.time()
         i = 0
         while i < len(reqs):
             now = loop.time()
@@ -265,6 +277,125 @@ async def _fire_schedule(url: str, reqs: list[Req], rate: float, concurrency: in
     if failures:
         raise failures[0]
     return outcomes
+
+
+PER_WORKER_RATE = 2500.0     # req/s per worker; one loop kept 6,000-8,000 in bench/loadgen.py
+
+
+def worker_count(asked: int | None, rate: float, planned: int) -> int:
+    """Processes to send with: as asked (default: one per CPU), but one per 2,500 req/s offered at most.
+
+    Below that a worker only adds its start-up (a second or so) and one loop already keeps the schedule.
+    """
+    most = asked if asked is not None else (os.cpu_count() or 1)
+    return max(1, min(most, math.ceil(rate / PER_WORKER_RATE), planned))
+
+
+def send_schedule(url: str, reqs: list[Req], rate: float, concurrency: int, timeout: float, live: Live,
+                  on_tick: Callable[[Live], None], rng: random.Random, ballots: dict[str, tuple[str, ...]],
+                  workers: int = 1) -> tuple[list[Outcome], float]:
+    """Send the whole schedule, in this process or split over `workers` processes; outcomes and seconds taken.
+
+    Worker k takes requests k, k + N, k + 2N ... at rate / N, offset by k / rate from a start time all
+    share, so together they keep the one schedule (open loop, latency from each scheduled start) while
+    each event loop has its own core. Each worker repeats only votes it saw accepted as duplicates.
+    """
+    if workers <= 1:
+        outcomes = asyncio.run(_run(url, reqs, rate, concurrency, timeout, live, on_tick, rng, ballots))
+        return outcomes, time.monotonic() - live.started      # started: when the clock started, after warm-up
+    ctx = multiprocessing.get_context("spawn")       # no fork of a process that may run threads (rich Live)
+    share = max(1, math.ceil(concurrency / workers))
+    pipes, procs = [], []
+    try:
+        for k in range(workers):
+            ours, theirs = ctx.Pipe()
+            proc = ctx.Process(target=_worker, daemon=True, name=f"loadtest-worker-{k}",
+                               args=(theirs, url, reqs[k::workers], rate / workers, share, timeout,
+                                     k / rate, rng.getrandbits(64), ballots))
+            proc.start()
+            theirs.close()
+            pipes.append(ours)
+            procs.append(proc)
+        for conn in pipes:                     # each has warmed its connection: start together
+            _expect(conn, "ready")
+        t0 = time.monotonic() + 0.05
+        for conn in pipes:
+            conn.send(t0)
+        live.started = t0
+        return _collect(pipes, live, on_tick), time.monotonic() - t0
+    except BaseException:                      # Ctrl-C, or one worker failed: the others stop now
+        for proc in procs:
+            proc.terminate()
+        raise
+    finally:
+        for proc in procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.terminate()
+
+
+def _collect(pipes: list[Connection], live: Live, on_tick: Callable[[Live], None]) -> list[Outcome]:
+    """Merge the workers' progress into `live` as it comes, then their outcomes."""
+    figures: dict[int, tuple[int, int, int, list[float]]] = {}
+    results: dict[int, list[Outcome]] = {}
+    while len(results) < len(pipes):
+        pending = [conn for k, conn in enumerate(pipes) if k not in results]
+        multiprocessing.connection.wait(pending, timeout=0.25)
+        for k in [k for k, conn in enumerate(pipes) if k not in results and conn.poll()]:
+            kind, payload = _receive(pipes[k])
+            if kind == "tick":
+                figures[k] = payload
+            elif kind == "done":
+                results[k] = payload
+        live.sent = sum(f[0] for f in figures.values())
+        live.done = sum(f[1] for f in figures.values())
+        live.errors = sum(f[2] for f in figures.values())
+        live.latencies = [x for f in figures.values() for x in f[3]]
+        on_tick(live)
+    return [o for k in sorted(results) for o in results[k]]
+
+
+def _receive(conn: Connection) -> tuple[str, Any]:
+    try:
+        kind, payload = conn.recv()
+    except EOFError:
+        raise ElectionError("A loadtest worker process ended before it sent its results (killed, or out of "
+                            "memory?); try fewer --workers or fewer --votes.") from None
+    if kind == "error":
+        raise payload
+    return kind, payload
+
+
+def _expect(conn: Connection, what: str) -> None:
+    kind, _ = _receive(conn)
+    if kind != what:
+        raise RuntimeError(f"loadtest worker said {kind!r} where {what!r} was due")
+
+
+def _worker(conn: Connection, url: str, reqs: list[Req], rate: float, concurrency: int, timeout: float,
+            phase: float, seed: int, ballots: dict[str, tuple[str, ...]]) -> None:
+    """One worker process: its share of the schedule on its own event loop, progress and outcomes by pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C is the parent's to handle; it ends us
+
+    def start() -> float:
+        conn.send(("ready", None))
+        return float(conn.recv())
+
+    def tick(live: Live) -> None:
+        conn.send(("tick", (live.sent, live.done, live.errors, live.latencies[-1000:])))
+
+    try:
+        live = Live(planned=len(reqs))
+        outcomes = asyncio.run(_run(url, reqs, rate, concurrency, timeout, live, tick, random.Random(seed),
+                                    ballots, start=start, phase=phase))
+        conn.send(("done", outcomes))
+    except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
+        try:
+            conn.send(("error", exc))
+        except Exception:  # noqa: BLE001 - an exception that does not pickle: its text then
+            conn.send(("error", RuntimeError(f"loadtest worker: {exc!r}")))
+    finally:
+        conn.close()
 
 
 def receipt_of(raw: bytes) -> str | None:
@@ -414,8 +545,12 @@ class Fired:
 
 def fire(target: Target, voters: Sequence[Voter], url: str, votes: int, rate: float, concurrency: int,
          duplicates: float = 0.0, invalid: float = 0.0, timeout: float = 30.0, seed: int | None = None,
-         ledger: Path | None = None, on_tick: Callable[[Live], None] = lambda live: None) -> Fired:
-    """Plan the traffic, send it on schedule, summarize it and record the accepted receipts."""
+         ledger: Path | None = None, on_tick: Callable[[Live], None] = lambda live: None,
+         workers: int | None = None) -> Fired:
+    """Plan the traffic, send it on schedule, summarize it and record the accepted receipts.
+
+    workers: processes to send from (default one per CPU, fewer at low rates: see worker_count).
+    """
     if rate <= 0 or concurrency < 1:
         raise ElectionError("--rate must be above 0 and --concurrency at least 1.")
     rng = random.Random(seed)
@@ -423,10 +558,9 @@ def fire(target: Target, voters: Sequence[Voter], url: str, votes: int, rate: fl
     reqs = plan_requests(voters, plan, votes, duplicates, invalid, rng)
     before = state.national(state.read_counters(target))
     live = Live(planned=len(reqs))
-    started = time.monotonic()
-    outcomes = asyncio.run(_run(url.rstrip("/") + "/votes", reqs, rate, concurrency, timeout, live, on_tick, rng,
-                                {s: plan.ballot.for_state(s) for s in plan.state_regions()}))
-    seconds = time.monotonic() - started
+    outcomes, seconds = send_schedule(url.rstrip("/") + "/votes", reqs, rate, concurrency, timeout, live, on_tick,
+                                      rng, {s: plan.ballot.for_state(s) for s in plan.state_regions()},
+                                      worker_count(workers, rate, len(reqs)))
     report = summarize(url, outcomes, seconds, rate)
     accepted = [{"receipt": o.receipt, "state": o.req.state, "candidate": o.req.candidate}
                 for o in outcomes if o.status == 202 and o.receipt and o.req.kind == "vote"]
@@ -457,9 +591,10 @@ def run_loadtest(target: Target, voters: Sequence[Voter], url: str, votes: int, 
                  duplicates: float = 0.0, invalid: float = 0.0, timeout: float = 30.0, drain_timeout: float = 300.0,
                  seed: int | None = None, verify_after: bool = True, ledger: Path | None = None,
                  on_tick: Callable[[Live], None] = lambda live: None,
-                 on_drain: Callable[[int, int], None] = lambda q, u: None) -> Report:
+                 on_drain: Callable[[int, int], None] = lambda q, u: None, workers: int | None = None) -> Report:
     """Fire the load, then (unless told not to) wait for the drain and verify."""
-    fired = fire(target, voters, url, votes, rate, concurrency, duplicates, invalid, timeout, seed, ledger, on_tick)
+    fired = fire(target, voters, url, votes, rate, concurrency, duplicates, invalid, timeout, seed, ledger, on_tick,
+                 workers)
     if not verify_after:
         return fired.report
     return settle_and_verify(target, fired, drain_timeout, on_drain)
