@@ -314,3 +314,11 @@ def test_workers_share_one_open_loop_schedule_and_their_outcomes_merge() -> None
     dups = [o.req for o in outcomes if o.req.kind == "duplicate"]
     assert len(dups) == 10 and all(d.voter_id and d.candidate == "Gary Johnson" for d in dups)
     assert live.done == 40 and live.sent == 40 and ticks[-1] == 40      # progress merged from both workers
+
+
+def test_workers_option_is_checked_before_anything_runs() -> None:
+    from click.testing import CliRunner
+
+    from election.cli import cli
+    result = CliRunner().invoke(cli, ["loadtest", "--workers", "0"])
+    assert result.exit_code == 2 and "--workers" in result.output

@@ -51,7 +51,7 @@ EXPECTED = {"vote": {202}, "duplicate": {202, 409}, "malformed": {400}, "bad_id"
 INVALID_KINDS = ("malformed", "bad_id", "unknown_voter", "bad_candidate")
 
 
-@dataclass
+@dataclass(slots=True)
 class Req:
     """One planned request: its kind, the voter (if any), what is sent."""
 
@@ -62,7 +62,7 @@ class Req:
     body: bytes = b""
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     req: Req
     status: int          # 0: no answer (connection error or timeout)
