@@ -572,31 +572,6 @@ def test_a_region_removed_from_the_plan_loses_its_edge(moto_ctx: FakeContext, aw
     assert left == []
 
 
-def test_reads_are_repeated_when_moto_races_a_concurrent_write() -> None:
-    from election.provision.kinds.apigw import read_only
-
-    calls: list[int] = []
-
-    @read_only
-    def racy() -> str:
-        calls.append(1)
-        if len(calls) < 3:
-            raise RuntimeError("dictionary changed size during iteration")
-        return "read"
-
-    assert racy() == "read" and len(calls) == 3
-
-    @read_only
-    def broken() -> None:
-        calls.append(1)
-        raise RuntimeError("something else")
-
-    calls.clear()
-    with pytest.raises(RuntimeError, match="something else"):
-        broken()
-    assert len(calls) == 1
-
-
 def test_an_interrupted_up_resumes_without_duplicates(moto_ctx: FakeContext, aws_plan: Plan, site: Path) -> None:
     from election.errors import ElectionError
     from election.provision.clients import ClientProvider

@@ -1,4 +1,4 @@
-"""The deployer's threads and moto in-process: lazy imports done up front, iteration races re-run."""
+"""The deployer's threads and moto in-process: lazy imports done up front, calls into moto take turns; Ctrl-C."""
 
 from __future__ import annotations
 
@@ -76,39 +76,6 @@ def test_a_deployer_built_where_moto_is_loaded_preloads_before_its_threads() -> 
     assert out == "True"
 
 
-class RacyKind(FakeKind):
-    """Its first read hits moto's iteration race (another thread grew the dict being listed)."""
-
-    def __init__(self, name: str, world: World, error: str) -> None:
-        super().__init__(name, world)
-        self.error = error
-        self.reads = 0
-
-    def read(self, ctx: Any, res: Resource) -> Any:
-        self.reads += 1
-        if self.reads == 1:
-            raise RuntimeError(self.error)
-        return super().read(ctx, res)
-
-
-def test_a_step_that_hit_the_iteration_race_runs_again_and_converges() -> None:
-    world = World()
-    racy = RacyKind("kms_key", world, "dictionary changed size during iteration")
-    d = make(world, kms_key=racy)
-    d.apply()
-    assert sum(1 for a, k in world.log if a == "create" and "/kms_key/" in k) == 2   # once per region, not more
-    assert len(world.items) == len(d.resources)
-
-
-def test_other_runtime_errors_are_not_retried() -> None:
-    world = World()
-    racy = RacyKind("kms_key", world, "deadlock detected by _ModuleLock('moto.sts')")
-    with pytest.raises(RuntimeError, match="deadlock detected"):
-        make(world, kms_key=racy).apply()
-    assert racy.reads <= 2   # each region's key read once: no second try
-    assert not any("/table/" in k for _, k in world.log)   # nothing that needs the key was created
-
-
 class SlowKms(FakeKind):
     """Creating a key waits (as a certificate or a distribution does) through the context's sleep."""
 
@@ -154,3 +121,46 @@ def test_ctrl_c_stops_the_steps_under_way_instead_of_letting_them_run_on(monkeyp
     assert slow.ended and set(slow.ended) == {"Cancelled"}   # the waits under way stopped
     assert time.monotonic() - started < 5             # not after their 300 s of waits
     assert not any("/kms_key/" in k for _, k in world.log)
+
+
+def concurrency_of_moto_calls(d: Any, thread_name: str, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Most calls inside moto at once when 6 threads named thread_name each call it 5 times through d.ctx."""
+    from moto.core.models import botocore_stubber
+
+    active, most, lock = [0], [0], threading.Lock()
+    original = botocore_stubber.process_request
+
+    def measured(request: Any) -> Any:
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        try:
+            time.sleep(0.005)   # a slow listing: the window in which another thread's write would race it
+            return original(request)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(botocore_stubber, "process_request", measured)
+    inprocess.serialise_moto_calls()   # wraps the measured stubber, as the Deployer wraps moto's own
+
+    def calls() -> None:
+        for _ in range(5):
+            d.ctx.client("cloudwatch", "us-east-1").describe_alarms()
+
+    threads = [threading.Thread(target=calls, name=f"{thread_name}_{i}") for i in range(6)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    return most[0]
+
+
+def test_the_deployers_threads_take_turns_inside_moto_and_no_one_else_waits(
+        aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto import mock_aws
+
+    from election.provision.inprocess import DEPLOY_THREADS
+
+    with mock_aws():
+        d = make(World())
+        assert concurrency_of_moto_calls(d, DEPLOY_THREADS, monkeypatch) == 1
+        assert concurrency_of_moto_calls(d, "poller", monkeypatch) > 1   # a local stack's pollers are not held up

@@ -10,7 +10,6 @@ provider, sleep), so tests run it on moto with a sleep that returns at once.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -142,8 +141,9 @@ class Deployer:
         self.ctx = _Context(plan, provider, sleep)
         self.registry = dict(registry if registry is not None else REGISTRY)
         self.workers = workers
-        if inprocess.moto_loaded():
+        if inprocess.moto_loaded():   # moto in this process: make it safe for the pool's threads
             inprocess.preload_moto()   # before any thread: moto's lazy imports deadlock between threads
+            inprocess.serialise_moto_calls()   # its backends are not thread-safe either
         self.resources = model.desired(plan, site_dir, lambdas_dir, edge=edge)
         self.by_key = {r.key: r for r in self.resources}
         if len(self.by_key) != len(self.resources):
@@ -349,13 +349,13 @@ class Deployer:
         done: set[Any] = set()
         running: dict[Future[None], Any] = {}
         error: BaseException | None = None
-        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="deploy")
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=inprocess.DEPLOY_THREADS)
         try:
             while pending or running:
                 if error is None:
                     for k in [k for k in keys if k in pending and deps.get(k, set()) <= done]:
                         pending.discard(k)
-                        running[pool.submit(_retry_moto_race, fn, k)] = k
+                        running[pool.submit(fn, k)] = k
                 if not running:
                     if pending and error is None:
                         raise ValueError(f"dependency cycle among {sorted(map(str, pending))[:5]}")
@@ -380,25 +380,6 @@ class Deployer:
                 raise error
         finally:
             pool.shutdown(wait=error is not None or not running, cancel_futures=True)
-
-
-def _retry_moto_race(fn: Callable[[Any], None], key: Any, attempts: int = 6) -> None:
-    """Run fn(key); run it again when moto in-process iterated a dict another thread was growing.
-
-    moto's backends are not thread-safe: a listing (alarms, routes, tags...) that
-    runs while another engine thread creates in the same region can raise
-    "dictionary changed size during iteration". A step is read -> decide -> act,
-    so running it again re-reads what exists and converges. AWS, and a moto
-    server (whose 500 botocore retries), never raise this. (moto's lazy-import
-    deadlock between threads is prevented at its cause: see inprocess.py.)
-    """
-    for attempt in range(attempts):
-        try:
-            return fn(key)
-        except RuntimeError as exc:
-            if "changed size during iteration" not in str(exc) or attempt == attempts - 1:
-                raise
-            time.sleep(0.05 * (attempt + 1))
 
 
 def _step(res: Resource, action: str, changes: list[Change] | tuple[Change, ...] = (), note: str = "") -> Step:

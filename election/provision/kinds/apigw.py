@@ -7,10 +7,8 @@ route key; that keeps the deployer stateless (everything is found again in AWS).
 
 from __future__ import annotations
 
-import functools
 import json
 import re
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -22,28 +20,6 @@ from election.provision.kinds.base import TAG_PLAN, Actual, Change, Context, Fou
 F = TypeVar("F", bound=Callable[..., Any])
 PERMISSION_SID = "election-apigw"   # statement id of the permission letting the plan's API invoke a function
 NOT_FOUND = ("NotFoundException", "ResourceNotFoundException")
-
-
-def read_only(method: F) -> F:
-    """Retry a kind's read/discover when moto in-process raced a concurrent write.
-
-    moto's backends iterate plain dicts while listing (alarms, routes...); a
-    write from another engine thread in the same region makes that raise
-    "dictionary changed size during iteration". Reads are safe to repeat, so
-    repeat them; real AWS (and a moto server, which answers 500 and is retried
-    by botocore) never gets here.
-    """
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        for attempt in range(5):
-            try:
-                return method(*args, **kwargs)
-            except RuntimeError as exc:
-                if "changed size during iteration" not in str(exc) or attempt == 4:
-                    raise
-                time.sleep(0.01 * (attempt + 1))
-        raise AssertionError("unreachable")
-    return wrapper  # type: ignore[return-value]
 
 
 def known(*values: Any) -> bool:
@@ -93,7 +69,6 @@ class HttpApi:
 
     name = "http_api"
 
-    @read_only
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         api = find_plan_api(ctx, res.region, res.name)
         if api is None:
@@ -160,7 +135,6 @@ class HttpApi:
             if error_code(exc) not in NOT_FOUND:
                 raise
 
-    @read_only
     def discover(self, ctx: Context, region: str) -> list[Found]:
         apis = ctx.client("apigatewayv2", region)
         return [Found(self.name, region, a["Name"], {"api_id": a["ApiId"]})
@@ -186,7 +160,6 @@ class ApiIntegration:
             raise
         return None
 
-    @read_only
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         item = self._find(ctx, res.region, res.props["api_id"], res.name) if known(res.props["api_id"]) else None
         if item is None:
@@ -226,7 +199,6 @@ class ApiIntegration:
             if error_code(exc) not in NOT_FOUND:
                 raise
 
-    @read_only
     def discover(self, ctx: Context, region: str) -> list[Found]:
         api = find_plan_api(ctx, region)
         if api is None:
@@ -255,7 +227,6 @@ class ApiRoute:
             raise
         return None
 
-    @read_only
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         if not known(res.props["api_id"]):
             return None
@@ -297,7 +268,6 @@ class ApiRoute:
             if error_code(exc) not in NOT_FOUND:
                 raise
 
-    @read_only
     def discover(self, ctx: Context, region: str) -> list[Found]:
         api = find_plan_api(ctx, region)
         if api is None:
@@ -315,7 +285,6 @@ class ApiStage:
 
     name = "api_stage"
 
-    @read_only
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         if not known(res.props["api_id"]):
             return None
@@ -374,7 +343,6 @@ class ApiStage:
             if error_code(exc) not in NOT_FOUND:
                 raise
 
-    @read_only
     def discover(self, ctx: Context, region: str) -> list[Found]:
         api = find_plan_api(ctx, region)
         if api is None:
@@ -408,7 +376,6 @@ class LambdaPermission:
                 return st
         return None
 
-    @read_only
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         st = self._statement(ctx, res.region, res.props["function_name"])
         if st is None:
@@ -441,7 +408,6 @@ class LambdaPermission:
     def delete(self, ctx: Context, found: Found) -> None:
         self._remove(ctx, found.region, found.outputs.get("function_name") or self._function_of(ctx, found.name))
 
-    @read_only
     def discover(self, ctx: Context, region: str) -> list[Found]:
         from election.lambdas.contract import FUNCTIONS
 

@@ -16,7 +16,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from election.provision.kinds.apigw import read_only
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource
 
 
@@ -30,7 +29,6 @@ class Alarm:
 
     name = "alarm"
 
-    @read_only
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         alarms = ctx.client("cloudwatch", res.region).describe_alarms(
             AlarmNames=[res.name], AlarmTypes=["MetricAlarm"]).get("MetricAlarms", [])
@@ -77,7 +75,6 @@ class Alarm:
     def delete(self, ctx: Context, found: Found) -> None:
         ctx.client("cloudwatch", found.region).delete_alarms(AlarmNames=[found.name])
 
-    @read_only
     def discover(self, ctx: Context, region: str) -> list[Found]:
         marker = alarm_description_prefix(ctx.plan_name)
         pages = ctx.client("cloudwatch", region).get_paginator("describe_alarms").paginate(
@@ -92,7 +89,6 @@ class Dashboard:
 
     name = "dashboard"
 
-    @read_only
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         try:
             got = ctx.client("cloudwatch", res.region).get_dashboard(DashboardName=res.name)
@@ -120,7 +116,6 @@ class Dashboard:
             if exc.response.get("Error", {}).get("Code") not in ("ResourceNotFound", "ResourceNotFoundException"):
                 raise
 
-    @read_only
     def discover(self, ctx: Context, region: str) -> list[Found]:
         pages = ctx.client("cloudwatch", region).get_paginator("list_dashboards").paginate(
             DashboardNamePrefix=ctx.plan_name)

@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from election.errors import ElectionError
-from election.provision.kinds.apigw import known, read_only
+from election.provision.kinds.apigw import known
 from election.provision.kinds.base import TAG_PLAN, Actual, Change, Context, Found, Resource, retry
 
 GLOBAL = "us-east-1"            # Route 53's API lives here
@@ -66,7 +66,6 @@ class HostedZone:
     def _find(self, ctx: Context, domain: str) -> dict[str, Any] | None:
         return next((z for z in _plan_zones(ctx) if z["Name"] == _fqdn(domain)), None)
 
-    @read_only
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         zone = self._find(ctx, res.name)
         if zone is None:
@@ -107,7 +106,6 @@ class HostedZone:
             if _code(exc) != "NoSuchHostedZone":
                 raise
 
-    @read_only
     def discover(self, ctx: Context, region: str) -> list[Found]:
         return [Found(self.name, region, _plain(z["Name"]), {"zone_id": _zone_id(z)}) for z in _plan_zones(ctx)
                 if z.get("Config", {}).get("Comment", "").startswith(zone_comment(ctx.plan_name, region))]
@@ -147,7 +145,6 @@ class AcmCertificate:
                    "validation_name": _plain(record.get("Name", "")), "validation_value": record.get("Value", "")}
         return cert, outputs
 
-    @read_only
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         found = self._find(ctx, res.region, res.props["domain"])
         if found is None:
@@ -191,7 +188,6 @@ class AcmCertificate:
             if _code(exc) != "ResourceNotFoundException":
                 raise
 
-    @read_only
     def discover(self, ctx: Context, region: str) -> list[Found]:
         acm = ctx.client("acm", region)
         return [Found(self.name, region, c["DomainName"], {"arn": c["CertificateArn"]})
@@ -223,7 +219,6 @@ class ApiDomain:
 
     name = "api_domain"
 
-    @read_only
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         try:
             got = ctx.client("apigatewayv2", res.region).get_domain_name(DomainName=res.name)
@@ -265,7 +260,6 @@ class ApiDomain:
             if _code(exc) != "NotFoundException":
                 raise
 
-    @read_only
     def discover(self, ctx: Context, region: str) -> list[Found]:
         apis = ctx.client("apigatewayv2", region)
         items = apis.get_domain_names().get("Items", [])
@@ -287,7 +281,6 @@ class ApiMapping:
             raise
         return next((m for m in items if not m.get("ApiMappingKey")), None)
 
-    @read_only
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         m = self._find(ctx, res.region, res.props["domain_name"])
         if m is None:
@@ -311,7 +304,6 @@ class ApiMapping:
             ctx.client("apigatewayv2", found.region).delete_api_mapping(DomainName=found.name,
                                                                         ApiMappingId=m["ApiMappingId"])
 
-    @read_only
     def discover(self, ctx: Context, region: str) -> list[Found]:
         return [Found(self.name, region, d.name, {}) for d in ApiDomain().discover(ctx, region)
                 if self._find(ctx, region, d.name) is not None]
@@ -335,7 +327,6 @@ class HealthCheck:
         for page in ctx.client("route53", GLOBAL).get_paginator("list_health_checks").paginate():
             yield from page.get("HealthChecks", [])
 
-    @read_only
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         h = self._find(ctx, res.name)
         if h is None:
@@ -377,7 +368,6 @@ class HealthCheck:
             if _code(exc) != "NoSuchHealthCheck":
                 raise
 
-    @read_only
     def discover(self, ctx: Context, region: str) -> list[Found]:
         prefix = f"{ctx.plan_name}-{region}/"
         return [Found(self.name, region, prefix[:-1], {"id": h["Id"]}) for h in self._all(ctx)
@@ -400,7 +390,6 @@ class DnsRecord:
                 return r
         return None
 
-    @read_only
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         p = res.props
         if not known(p["zone_id"], p["record_name"]):
@@ -444,7 +433,6 @@ class DnsRecord:
             if _code(exc) not in ("NoSuchHostedZone", "InvalidChangeBatch"):
                 raise
 
-    @read_only
     def discover(self, ctx: Context, region: str) -> list[Found]:
         return [f for zone in _plan_zones(ctx) for f in self._discover_zone(ctx, zone, region)]
 

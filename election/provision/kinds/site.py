@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from election.errors import ElectionError
-from election.provision.kinds.apigw import known, read_only
+from election.provision.kinds.apigw import known
 from election.provision.kinds.base import TAG_PLAN, Actual, Change, Context, Found, Resource
 from election.provision.kinds.dns import wait_issued
 
@@ -118,7 +118,6 @@ class SiteBucket:
         return {"bucket": bucket, "arn": f"arn:{ctx.partition}:s3:::{bucket}",
                 "regional_domain": f"{bucket}.s3.{res_region}.amazonaws.com"}
 
-    @read_only
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         bucket = bucket_name(res.name, ctx.account_id)
         s3 = ctx.client("s3", res.region)
@@ -191,7 +190,6 @@ class SiteBucket:
         _empty_bucket(ctx, found.region, bucket)
         ctx.client("s3", found.region).delete_bucket(Bucket=bucket)
 
-    @read_only
     def discover(self, ctx: Context, region: str) -> list[Found]:
         name = f"{ctx.plan_name}-site"
         bucket = bucket_name(name, ctx.account_id)
@@ -224,7 +222,6 @@ class SiteBucketPolicy:
 
     name = "site_bucket_policy"
 
-    @read_only
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         bucket = res.props["bucket"]
         if not known(bucket):
@@ -259,7 +256,6 @@ class SiteBucketPolicy:
             if _code(exc) not in BUCKET_MISSING:
                 raise
 
-    @read_only
     def discover(self, ctx: Context, region: str) -> list[Found]:
         found = SiteBucket().discover(ctx, region)
         out = []
@@ -294,7 +290,6 @@ class CloudFrontOac:
             if not page.get("IsTruncated") or not marker:
                 return None
 
-    @read_only
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         item = self._find(ctx, res.region, res.name)
         if item is None:
@@ -332,7 +327,6 @@ class CloudFrontOac:
             if _code(exc) != "NoSuchOriginAccessControl":
                 raise
 
-    @read_only
     def discover(self, ctx: Context, region: str) -> list[Found]:
         item = self._find(ctx, region, f"{ctx.plan_name}-site")
         if item is None or not str(item.get("Description", "")).startswith(managed_marker(ctx.plan_name, region)):
@@ -360,7 +354,6 @@ class CloudFrontDistribution:
         return {"id": dist_id, "arn": arn, "domain": domain,
                 "origin": f"https://{aliases[0] if aliases else domain}"}
 
-    @read_only
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         item = self._find(ctx, res.region, res.props["comment"])
         if item is None:
@@ -475,7 +468,6 @@ class CloudFrontDistribution:
                     return item
         return None
 
-    @read_only
     def discover(self, ctx: Context, region: str) -> list[Found]:
         item = self._find_any(ctx, region)
         if item is None:
@@ -496,7 +488,6 @@ class SiteFiles:
 
     name = "site_files"
 
-    @read_only
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         bucket = res.props["bucket"]
         if not known(bucket):
@@ -569,7 +560,6 @@ class SiteFiles:
             return
         _empty_bucket(ctx, found.region, bucket)
 
-    @read_only
     def discover(self, ctx: Context, region: str) -> list[Found]:
         for b in SiteBucket().discover(ctx, region):
             try:
