@@ -24,7 +24,9 @@ Measured on the 2-core development machine (shared, load ~3), 600 votes, 8 threa
                 ceiling 219.4/s in-process (ratio 0.34), 62.0/s over HTTP (1.20)
   serial_dispatch (one lock per region+service around moto, 2026-11-27, patches all, 600 votes, 4 runs each,
                 shared machine): without: accepted 62-76/s, counted 61-73/s, tally lag 0.23-0.53 s;
-                with: accepted 63-85/s, counted 49-78/s, tally lag 0.69-2.8 s (one global lock: lag 1.7 s)
+                with: accepted 63-85/s, counted 49-78/s, tally lag 0.69-2.8 s (one global lock: lag 1.7 s).
+                Not kept: the deployer's threads take turns inside moto (provision/inprocess.py), which
+                removes the race where it was seen (parallel deploy) at no cost to the pipeline.
   hot spots with 10k queued / 10k items: SendMessage 6.3 -> 1192/s, receive+delete 1.7 -> 3460 msgs/s,
                 TransactWriteItems 1.0 -> 169-548/s
 """

@@ -24,12 +24,6 @@ DESIGN §4 and bench/local_pipeline.py for the figures before/after):
   instances (Python __eq__ per entry) even when the account's backend exists.
   With a dozen threads that is a lock convoy (profiled: 15 ms per lookup, the
   largest cost of the pipeline). Skip the lock when the account is known.
-- `serial_dispatch`: moto's backends are not thread-safe (a listing such as
-  DescribeAlarms raised "dictionary changed size during iteration" while
-  another thread created in the same region: ~1 stack start in 6). Calls
-  into moto, in-process and over HTTP, take the lock of their (region,
-  service), except a long-polling ReceiveMessage (WaitTimeSeconds > 0),
-  which would hold it while it waits.
 - `no_lambda_invocation`: moto would run Lambda containers for event source
   mappings; locally the pollers play them, so mappings are recorded only.
 - `region_outage`: lets the runtime make a region's queues refuse messages
@@ -43,8 +37,6 @@ DESIGN §4 and bench/local_pipeline.py for the figures before/after):
 from __future__ import annotations
 
 import copy
-import io
-import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -187,68 +179,6 @@ def _backend_lookup_fast_path() -> None:
     BackendDict._create_account_specific_backend = create  # type: ignore[method-assign]
 
 
-_SCOPE = re.compile(rb"Credential=[^/]*/[^/]*/([^/]*)/([^/]*)/")
-_dispatch_locks: dict[bytes, threading.RLock] = {}
-
-
-def dispatch_lock(authorization: Any) -> threading.RLock:
-    """One lock per (region, service) of the request's credential scope: the unit moto keeps state in.
-
-    (DynamoDB Streams signs as dynamodb, so it shares the tables' lock.) Calls into different
-    backends still run side by side; measured, one lock for everything lengthened the tally lag.
-    """
-    raw = authorization if isinstance(authorization, bytes) else str(authorization or "").encode()
-    found = _SCOPE.search(raw)
-    key = b"/".join(found.groups()) if found else b""
-    lock = _dispatch_locks.get(key)
-    if lock is None:
-        with _lock:
-            lock = _dispatch_locks.setdefault(key, threading.RLock())
-    return lock
-_LONG_POLL = re.compile(rb"""WaitTimeSeconds["']?\s*[:=]\s*["']?([1-9][0-9]*)""")
-
-
-def _long_poll(headers: Any, body: Any) -> bool:
-    """A ReceiveMessage that may wait for messages (WaitTimeSeconds > 0): it must not hold the lock."""
-    target = headers.get("X-Amz-Target") or headers.get("x-amz-target") or ""
-    target = target.decode("latin-1") if isinstance(target, bytes) else str(target)
-    raw = body if isinstance(body, bytes) else str(body or "").encode()
-    if not target.endswith("ReceiveMessage") and b"ReceiveMessage" not in raw:
-        return False
-    return bool(_LONG_POLL.search(raw))
-
-
-def _serial_dispatch() -> None:
-    from moto.core.botocore_stubber import BotocoreStubber
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-
-    # __call__ (botocore's before-send hook), not process_request: an instance attribute can shadow
-    # the latter (the deployer's own serialise_moto_calls wraps it), never the former.
-    stub = BotocoreStubber.__call__
-
-    def call_stub(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
-        if not self.enabled or _long_poll(request.headers, request.body):
-            return stub(self, event_name, request, **kwargs)
-        with dispatch_lock(request.headers.get("Authorization")):
-            return stub(self, event_name, request, **kwargs)
-
-    app_call = DomainDispatcherApplication.__call__
-
-    def call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
-        stream = environ.get("wsgi.input")
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = stream.read(length) if stream is not None and length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        headers = {"X-Amz-Target": environ.get("HTTP_X_AMZ_TARGET", "")}
-        if _long_poll(headers, body + environ.get("QUERY_STRING", "").encode()):
-            return app_call(self, environ, start_response)
-        with dispatch_lock(environ.get("HTTP_AUTHORIZATION")):
-            return list(app_call(self, environ, start_response))   # the body is built under the lock too
-
-    BotocoreStubber.__call__ = call_stub  # type: ignore[method-assign]
-    DomainDispatcherApplication.__call__ = call  # type: ignore[method-assign]
-
-
 # --- Lambda event source mappings ----------------------------------------------------
 
 def _no_lambda_invocation() -> None:
@@ -335,9 +265,8 @@ def _restore(table: Any, h: Any, r: Any, item: Any) -> None:
         table.items[h] = item
 
 
-FUNCTIONAL = ("no_lambda_invocation", "region_outage", "serial_dispatch")   # for correctness, not speed
+FUNCTIONAL = ("no_lambda_invocation", "region_outage")   # needed for correctness, not speed
 PATCHES: dict[str, Callable[[], None]] = {
-    "serial_dispatch": _serial_dispatch,
     "no_lambda_invocation": _no_lambda_invocation,
     "backend_lookup_fast_path": _backend_lookup_fast_path,
     "sqs_send_counters": _sqs_send_counters,
