@@ -79,6 +79,7 @@ class Live:
     done: int = 0
     errors: int = 0      # answers other than the expected ones, and no answers
     started: float = field(default_factory=time.monotonic)
+    finished: float = 0.0  # when the last answer came (time.monotonic()), 0 while running
     latencies: list[float] = field(default_factory=list)
 
     def percentile(self, p: float) -> float:
@@ -292,6 +293,7 @@ async def _fire_schedule(url: str, reqs: list[Req], rate: float, concurrency: in
             while idle:
                 wake_one()
             await senders
+            live.finished = time.monotonic()
         finally:
             tick.cancel()
             if not senders.done():
@@ -323,7 +325,7 @@ def send_schedule(url: str, reqs: list[Req], rate: float, concurrency: int, time
     """
     if workers <= 1:
         outcomes = asyncio.run(_run(url, reqs, rate, concurrency, timeout, live, on_tick, rng, ballots))
-        return outcomes, time.monotonic() - live.started      # started: when the clock started, after warm-up
+        return outcomes, live.finished - live.started      # from when the clock started, after the warm-up
     ctx = multiprocessing.get_context("spawn")       # no fork of a process that may run threads (rich Live)
     share = max(1, math.ceil(concurrency / workers))
     pipes, procs = [], []
@@ -343,7 +345,8 @@ def send_schedule(url: str, reqs: list[Req], rate: float, concurrency: int, time
         for conn in pipes:
             conn.send(t0)
         live.started = t0
-        return _collect(pipes, live, on_tick), time.monotonic() - t0
+        outcomes = _collect(pipes, live, on_tick)
+        return outcomes, live.finished - t0
     except BaseException:                      # Ctrl-C, or one worker failed: the others stop now
         for proc in procs:
             proc.terminate()
@@ -367,7 +370,8 @@ def _collect(pipes: list[Connection], live: Live, on_tick: Callable[[Live], None
             if kind == "tick":
                 figures[k] = payload
             elif kind == "done":
-                results[k] = payload
+                results[k], finished = payload
+                live.finished = max(live.finished, finished)
         live.sent = sum(f[0] for f in figures.values())
         live.done = sum(f[1] for f in figures.values())
         live.errors = sum(f[2] for f in figures.values())
@@ -409,7 +413,7 @@ def _worker(conn: Connection, url: str, reqs: list[Req], rate: float, concurrenc
         live = Live(planned=len(reqs))
         outcomes = asyncio.run(_run(url, reqs, rate, concurrency, timeout, live, tick, random.Random(seed),
                                     ballots, start=start, phase=phase))
-        conn.send(("done", outcomes))
+        conn.send(("done", (outcomes, live.finished)))
     except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
         try:
             conn.send(("error", exc))
