@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from election.local.endpoints import read_endpoints, remove_endpoints, write_endpoints
 from election.local import httpserve
+from election.local.endpoints import read_endpoints, remove_endpoints, write_endpoints
 from election.local.gateway import Gateway
 from election.local.router import Router
 from election.local.static import StaticSite, site_config
@@ -190,7 +190,7 @@ def test_a_client_that_hangs_up_before_its_answer_is_no_traceback(gateway: Any, 
     split = urllib.parse.urlsplit(url)
     sock = socket.create_connection((split.hostname, split.port))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))   # close = reset
-    sock.sendall("GET /health HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
     sock.close()
     assert answered.wait(3)
     time.sleep(0.3)

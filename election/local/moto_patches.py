@@ -235,7 +235,7 @@ def _dynamodb_transact_backup() -> None:
             seen.add((id(table), h, r))
             try:
                 current = table.get_item(h, r)
-            except Exception:  # noqa: BLE001 - moto validates later and raises its own error
+            except Exception:  # noqa: BLE001, S112 - moto validates later and raises its own error
                 continue
             saved.append((table, h, r, copy.deepcopy(current)))
             if table.stream_shard is not None and id(table) not in shards:

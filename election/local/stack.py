@@ -118,7 +118,7 @@ class LocalStack:
 
     # --- lifecycle -------------------------------------------------------------------
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> LocalStack:  # noqa: PYI034 - start() returns self
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

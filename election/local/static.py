@@ -76,7 +76,8 @@ class StaticSite:
 
 
 class _SiteRequest(SimpleHTTPRequestHandler):
-    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".js": "text/javascript; charset=utf-8",
+    extensions_map = {**SimpleHTTPRequestHandler.extensions_map,  # noqa: RUF012 - read-only, as in the base
+                      ".js": "text/javascript; charset=utf-8",
                       ".css": "text/css; charset=utf-8", ".html": "text/html; charset=utf-8",
                       ".json": "application/json", ".svg": "image/svg+xml"}
 
