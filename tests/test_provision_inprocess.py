@@ -123,44 +123,45 @@ def test_ctrl_c_stops_the_steps_under_way_instead_of_letting_them_run_on(monkeyp
     assert not any("/kms_key/" in k for _, k in world.log)
 
 
-def concurrency_of_moto_calls(d: Any, thread_name: str, monkeypatch: pytest.MonkeyPatch) -> int:
-    """Most calls inside moto at once when 6 threads named thread_name each call it 5 times through d.ctx."""
-    from moto.core.models import botocore_stubber
-
-    active, most, lock = [0], [0], threading.Lock()
-    original = botocore_stubber.process_request
-
-    def measured(request: Any) -> Any:
-        with lock:
-            active[0] += 1
-            most[0] = max(most[0], active[0])
-        try:
-            time.sleep(0.005)   # a slow listing: the window in which another thread's write would race it
-            return original(request)
-        finally:
-            with lock:
-                active[0] -= 1
-
-    monkeypatch.setattr(botocore_stubber, "process_request", measured)
-    inprocess.serialise_moto_calls()   # wraps the measured stubber, as the Deployer wraps moto's own
-
-    def calls() -> None:
-        for _ in range(5):
-            d.ctx.client("cloudwatch", "us-east-1").describe_alarms()
-
-    threads = [threading.Thread(target=calls, name=f"{thread_name}_{i}") for i in range(6)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-    return most[0]
-
-
 def test_the_deployers_threads_take_turns_inside_moto_and_no_one_else_waits(
         aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While one deploy thread is inside moto, another deploy thread waits for it; a poller thread does not."""
     from moto import mock_aws
+    from moto.core.models import botocore_stubber
 
     from election.provision.inprocess import DEPLOY_THREADS
 
     with mock_aws():
         d = make(World())
-        assert concurrency_of_moto_calls(d, DEPLOY_THREADS, monkeypatch) == 1
-        assert concurrency_of_moto_calls(d, "poller", monkeypatch) > 1   # a local stack's pollers are not held up
+        inside: list[str] = []
+        release = threading.Event()
+        original = botocore_stubber.process_request
+
+        def held(request: Any) -> Any:
+            inside.append(threading.current_thread().name)
+            if threading.current_thread().name == f"{DEPLOY_THREADS}_first":
+                release.wait(10)   # the slow listing another thread's write would race
+            return original(request)
+
+        monkeypatch.setattr(botocore_stubber, "process_request", held)
+        inprocess.serialise_moto_calls()   # wraps the instrumented stubber, as the Deployer wraps moto's own
+
+        def call() -> None:
+            d.ctx.client("cloudwatch", "us-east-1").describe_alarms()
+
+        threads = {name: threading.Thread(target=call, name=name)
+                   for name in (f"{DEPLOY_THREADS}_first", f"{DEPLOY_THREADS}_second", "poller")}
+        threads[f"{DEPLOY_THREADS}_first"].start()
+        deadline = time.monotonic() + 5
+        while not inside and time.monotonic() < deadline:
+            time.sleep(0.01)
+        threads[f"{DEPLOY_THREADS}_second"].start()
+        threads["poller"].start()
+        threads["poller"].join(5)
+        assert not threads["poller"].is_alive()          # nobody else is held up by the deployer's turns
+        time.sleep(0.2)
+        assert f"{DEPLOY_THREADS}_second" not in inside  # the second deploy thread waits its turn
+        release.set()
+        for t in threads.values():
+            t.join(5)
+        assert inside == [f"{DEPLOY_THREADS}_first", "poller", f"{DEPLOY_THREADS}_second"]
