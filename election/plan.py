@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -188,7 +189,7 @@ def parse_plan(data: Any, where: str = "<plan>") -> Plan:
                 api=api, log_retention_days=retention, tags=tags, domain=domain, path=where)
 
 
-def _regions(v: "_Validator", raw: Any, target: str) -> tuple[RegionPlan, ...]:
+def _regions(v: _Validator, raw: Any, target: str) -> tuple[RegionPlan, ...]:
     regions = v.mapping(raw, "regions")
     if not regions:
         v.fail("regions", "at least one region is needed")
@@ -215,7 +216,7 @@ def _regions(v: "_Validator", raw: Any, target: str) -> tuple[RegionPlan, ...]:
     return tuple(out)
 
 
-def _ballot(v: "_Validator", raw: Any) -> Ballot:
+def _ballot(v: _Validator, raw: Any) -> Ballot:
     b = v.mapping(raw, "ballot", required={"candidates"}, optional={"overrides"})
     candidates = _candidates(v, b["candidates"], "ballot.candidates")
     overrides = {}
@@ -227,7 +228,7 @@ def _ballot(v: "_Validator", raw: Any) -> Ballot:
     return Ballot(candidates=tuple(candidates), overrides=MappingProxyType(overrides))
 
 
-def _candidates(v: "_Validator", raw: Any, f: str) -> list[str]:
+def _candidates(v: _Validator, raw: Any, f: str) -> list[str]:
     names = v.string_list(raw, f)
     if not names:
         v.fail(f, "at least one candidate is needed")
@@ -240,7 +241,7 @@ def _candidates(v: "_Validator", raw: Any, f: str) -> list[str]:
     return names
 
 
-def _section(v: "_Validator", raw: Any, name: str, cls: type, ranges: dict[str, tuple[int, int]],
+def _section(v: _Validator, raw: Any, name: str, cls: type, ranges: dict[str, tuple[int, int]],
              choices: dict[str, tuple[str, ...]] | None = None) -> Any:
     choices = choices or {}
     if raw is None:
@@ -256,7 +257,7 @@ def _section(v: "_Validator", raw: Any, name: str, cls: type, ranges: dict[str, 
     return cls(**kwargs)
 
 
-def _api(v: "_Validator", raw: Any) -> ApiSettings:
+def _api(v: _Validator, raw: Any) -> ApiSettings:
     base = _section(v, None if raw is None else {k: x for k, x in v.mapping(
         raw, "api", optional={"throttle_rate", "throttle_burst", "allowed_origins"}).items()
         if k != "allowed_origins"}, "api", ApiSettings,
@@ -272,7 +273,7 @@ def _api(v: "_Validator", raw: Any) -> ApiSettings:
                        allowed_origins=origins)
 
 
-def _tags(v: "_Validator", raw: Any) -> Mapping[str, str]:
+def _tags(v: _Validator, raw: Any) -> Mapping[str, str]:
     if raw is None:
         return MappingProxyType({})
     tags = v.mapping(raw, "tags")
