@@ -79,9 +79,15 @@ def test_full_vote_flow_gives_a_receipt_that_checks_out(context: Any, election: 
     expect(page.locator("#live")).to_have_text("Receipt copied.")
     assert page.evaluate("navigator.clipboard.readText()") == receipt
 
-    # The API agrees: this voter has voted, and the receipt is known.
-    status, body = call(election.api[0], "POST", "/ballot", {"voter_id": vid})
-    assert status == 200 and body["voted"] is True
+    # The API agrees: this voter has voted, and the receipt is known. 202 means queued, not yet
+    # written and replicated to the region asked, so ask until it is (bounded).
+    deadline = time.monotonic() + 20
+    while True:
+        status, body = call(election.api[0], "POST", "/ballot", {"voter_id": vid})
+        if status != 200 or body.get("voted") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert status == 200 and body["voted"] is True and body["receipt"] == receipt
     page.click("#check-link")
     expect(page.locator("#receipt-status")).to_be_visible()
     assert page.locator("#receipt-status").get_attribute("data-status") in ("recorded", "counted")
