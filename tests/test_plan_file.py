@@ -72,8 +72,8 @@ CASES: list[tuple[str, Any, str]] = [
     ("batch size true", mutate(["queue", "batch_size"], True),
      "queue.batch_size: must be a whole number, not true/false."),
     ("visibility below timeout", mutate(["queue", "visibility_timeout_s"], 5),
-     "queue.visibility_timeout_s: must be at least lambda.timeout_s (10) so a message is not redelivered while it "
-     "is processed."),
+     ("queue.visibility_timeout_s: must be at least lambda.timeout_s (10) so a message is not redelivered while it "
+      "is processed.")),
     ("misspelt queue key", mutate(["queue", "max_recieves"], 3),
      "queue.max_recieves: unknown key (did you mean 'max_receives'?)."),
     ("origin without scheme", mutate(["api", "allowed_origins"], ["vote.example.org"]),
@@ -81,8 +81,8 @@ CASES: list[tuple[str, Any, str]] = [
     ("zero throttle", mutate(["api", "throttle_rate"], 0),
      "api.throttle_rate: 0 is out of range; it must be between 1 and 100000."),
     ("odd retention", mutate(["logs", "retention_days"], 45),
-     "logs.retention_days: 45 is not a CloudWatch retention; use one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, "
-     "365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."),
+     ("logs.retention_days: 45 is not a CloudWatch retention; use one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, "
+      "365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653.")),
     ("reserved tag", mutate(["tags"], {"election:plan": "x"}),
      "tags.election:plan: keys starting with election: are reserved for the tool."),
     ("aws tag", mutate(["tags"], {"aws:x": "y"}),
