@@ -99,14 +99,5 @@ class InProcessProvider(ClientProvider):
         self._session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
                                       aws_session_token="testing")
 
-    def client(self, service: str, region: str) -> Any:
-        key = (service, region)
-        with self._lock:
-            found = self._clients.get(key)
-            if found is None:
-                endpoint = f"https://streams.dynamodb.{region}.amazonaws.com" if service == "dynamodbstreams" else None
-                found = self._session.client(service, region_name=region, endpoint_url=endpoint,
-                                             config=self._config)
-                found.meta.events.register("before-call", self._count)
-                self._clients[key] = found
-            return found
+    def _endpoint_for(self, service: str, region: str) -> str | None:
+        return f"https://streams.dynamodb.{region}.amazonaws.com" if service == "dynamodbstreams" else None

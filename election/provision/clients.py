@@ -59,13 +59,14 @@ class ClientProvider:
         with self._lock:
             found = self._clients.get(key)
             if found is None:
-                found = self._session.client(service, region_name=region, endpoint_url=self._endpoint_for(service),
-                                             config=self._config)
+                found = self._session.client(service, region_name=region,
+                                             endpoint_url=self._endpoint_for(service, region), config=self._config)
                 found.meta.events.register("before-call", self._count)
                 self._clients[key] = found
             return found
 
-    def _endpoint_for(self, service: str) -> str | None:
+    def _endpoint_for(self, service: str, region: str) -> str | None:
+        """The one place subclasses change where a client points (e.g. moto's streams host)."""
         return self.endpoint_url
 
     def _count(self, model: Any, **_: Any) -> None:
