@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from election.ops import data
+from election.ops.loadtest import percentile
 from election.plan import Plan
 
 Voter = tuple[str, str]   # (voter ID, state), as in the credential file
@@ -39,17 +41,13 @@ class CastReport:
         return sum(self.statuses.values())
 
     def percentile(self, p: float) -> float:
-        if not self.latencies_ms:
-            return 0.0
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+        return percentile(self.latencies_ms, p)
 
 
 def choose(plan: Plan, state: str, rng: random.Random) -> str:
-    """A candidate from the state's ballot, leaning to the first names like a real ballot would."""
+    """A candidate from the state's ballot, weighted by that state's 2016 vote shares (as the loadtest does)."""
     names = plan.ballot.for_state(state)
-    weights = [1.0 / (i + 1) for i in range(len(names))]
-    return rng.choices(names, weights)[0]
+    return rng.choices(names, data.candidate_weights(state, names))[0]
 
 
 class _Client(threading.local):
