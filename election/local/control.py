@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from election.errors import ElectionError
+from election.local.httpserve import listen, serve_in_background
 
 PATH_RE = re.compile(r"^/regions/(?P<region>[a-z0-9-]+)/(?P<action>down|up)$")
 
@@ -36,16 +37,9 @@ class ControlServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
-        try:
-            self._server = ThreadingHTTPServer((self.host, self.port), _handler_class(self))
-        except OSError as exc:
-            raise ElectionError(f"Cannot listen on {self.host}:{self.port} for the control endpoint "
-                                f"({exc.strerror}); choose another --port-base.") from None
-        self._server.daemon_threads = True
+        self._server = listen(ThreadingHTTPServer, self.host, self.port, _handler_class(self), "the control endpoint")
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="control", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_background(self._server, "control")
 
     def stop(self) -> None:
         if self._server is not None:

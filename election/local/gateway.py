@@ -21,9 +21,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from election.errors import ElectionError
 from election.lambdas.contract import ROUTES
-from election.local.httpserve import MAX_BODY, BodyRefused, BoundedRequest, LoopbackServer
+from election.local.httpserve import MAX_BODY, BodyRefused, BoundedRequest, LoopbackServer, listen, serve_in_background
 from election.local.pollers import LambdaContext
 
 log = logging.getLogger("election.local")
@@ -128,16 +127,10 @@ class Gateway:
     def start(self) -> None:
         if self._server is not None:
             return
-        try:
-            server = LoopbackServer((self.host, self.port), _handler_class(self))
-        except OSError as exc:
-            raise ElectionError(f"Cannot listen on {self.host}:{self.port} for the {self.region} API "
-                                f"({exc.strerror}); choose another --port-base.") from None
+        server = listen(LoopbackServer, self.host, self.port, _handler_class(self), f"the {self.region} API")
         self.port = server.server_address[1]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"gateway-{self.region}", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_background(server, f"gateway-{self.region}")
 
     def stop(self) -> None:
         server, self._server = self._server, None

@@ -1,4 +1,4 @@
-"""What the local gateway and router share as HTTP servers: bounded request bodies, quiet hang-ups, hard stops.
+"""What the local HTTP servers share: binding with a clear error, a background thread, bounded bodies, hard stops.
 
 - A request that announces a body over `MAX_BODY` is refused at once from
   its Content-Length (413, as API Gateway does), before anything is read;
@@ -17,11 +17,34 @@ import json
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
+
+from election.errors import ElectionError
 
 MAX_BODY = 10 * 1024            # the handlers take at most 1 KB; nothing legitimate comes near this
 READ_TIMEOUT_S = 10.0           # per socket read: a slow body, or an idle keep-alive connection
 HANGUPS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+
+
+ServerT = TypeVar("ServerT", bound=ThreadingHTTPServer)
+
+
+def listen(server_class: type[ServerT], host: str, port: int, handler: Any, what: str) -> ServerT:
+    """Bind host:port for `what`; a taken port is one sentence pointing at --port-base, not a traceback."""
+    try:
+        server = server_class((host, port), handler)
+    except OSError as exc:
+        raise ElectionError(f"Cannot listen on {host}:{port} for {what} ({exc.strerror}); "
+                            "choose another --port-base.") from None
+    server.daemon_threads = True
+    return server
+
+
+def serve_in_background(server: ThreadingHTTPServer, name: str) -> threading.Thread:
+    """Serve on a daemon thread that notices shutdown() within 0.1 s."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 class BodyRefused(Exception):

@@ -24,8 +24,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
-from election.errors import ElectionError
-from election.local.httpserve import BodyRefused, BoundedRequest, LoopbackServer
+from election.local.httpserve import BodyRefused, BoundedRequest, LoopbackServer, listen, serve_in_background
 
 log = logging.getLogger("election.local")
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "proxy-connection"}
@@ -56,19 +55,14 @@ class Router:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
-        try:
-            self._server = LoopbackServer((self.host, self.port), _handler_class(self))
-        except OSError as exc:
-            raise ElectionError(f"Cannot listen on {self.host}:{self.port} for the router ({exc.strerror}); "
-                                "choose another --port-base.") from None
+        self._server = listen(LoopbackServer, self.host, self.port, _handler_class(self), "the router")
         self.port = self._server.server_address[1]
         self._stop.clear()
         self.check_all()
-        self._threads = [threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                          name="router", daemon=True),
-                         threading.Thread(target=self._check_loop, name="router-health", daemon=True)]
-        for t in self._threads:
-            t.start()
+        serving = serve_in_background(self._server, "router")
+        health = threading.Thread(target=self._check_loop, name="router-health", daemon=True)
+        health.start()
+        self._threads = [serving, health]
 
     def stop(self) -> None:
         self._stop.set()

@@ -15,7 +15,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from election.errors import ElectionError
+from election.local.httpserve import listen, serve_in_background
 from election.plan import Plan
 
 CSP = ("default-src 'self'; connect-src 'self' http://127.0.0.1:* http://localhost:*; img-src 'self' data:; "
@@ -54,16 +54,9 @@ class StaticSite:
 
     def start(self) -> None:
         handler = partial(_SiteRequest, site=self, directory=str(self.site_dir))
-        try:
-            self._server = ThreadingHTTPServer((self.host, self.port), handler)
-        except OSError as exc:
-            raise ElectionError(f"Cannot listen on {self.host}:{self.port} for the voting page ({exc.strerror}); "
-                                "choose another --port-base.") from None
-        self._server.daemon_threads = True
+        self._server = listen(ThreadingHTTPServer, self.host, self.port, handler, "the voting page")
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="website", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_background(self._server, "website")
 
     def stop(self) -> None:
         if self._server is not None:
