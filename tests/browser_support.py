@@ -368,6 +368,24 @@ def launch(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """A launched headless Chromium for as long as the block runs."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch(p)
+        yield browser
+        browser.close()
+
+
+def new_context(browser: Any, timeout_ms: int, **options: Any) -> Any:
+    """A fresh browser context the size and language every page test assumes (options add to it)."""
+    ctx = browser.new_context(viewport={"width": 1000, "height": 800}, locale="en-US", **options)
+    ctx.set_default_timeout(timeout_ms)
+    return ctx
+
+
 def open_page(context: Any, election: Election, route: str = "vote") -> Any:
     """A page on `#route`, with page errors collected in page.errors (a test can assert none)."""
     page = context.new_page()

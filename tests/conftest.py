@@ -27,3 +27,21 @@ def pipeline(aws_env: None) -> Iterator[object]:
 
     with mock_aws():
         yield Pipeline(os.path.join(os.path.dirname(__file__), "..", "config", "local.yaml"))
+
+
+@pytest.fixture(scope="module")
+def election(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A running election per module of voting-page tests: the local stack, or the fake (tests/browser_support.py)."""
+    from browser_support import any_election
+
+    with any_election(tmp_path_factory.mktemp("stack")) as e:
+        yield e
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Headless Chromium per module of voting-page tests."""
+    from browser_support import chromium
+
+    with chromium() as b:
+        yield b

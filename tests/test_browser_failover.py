@@ -14,34 +14,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_support import Election, any_election, call, launch, national_count, open_page, shot
+from browser_support import Election, call, national_count, new_context, open_page, shot
 
 pytest.importorskip("playwright")
-from playwright.sync_api import Page, Route, expect, sync_playwright
+from playwright.sync_api import Page, Route, expect
 
 pytestmark = pytest.mark.browser
 FIRST, SECOND = "us-east-1", "us-west-2"
 
 
-@pytest.fixture(scope="module")
-def election(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Election]:
-    with any_election(tmp_path_factory.mktemp("stack")) as e:
-        yield e
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
-
-
 @pytest.fixture
 def context(browser: Any, election: Election) -> Iterator[Any]:
     """A browser whose config.json lists the two regional APIs, FIRST preferred: what AWS without a domain serves."""
-    ctx = browser.new_context(viewport={"width": 1000, "height": 800}, locale="en-US")
-    ctx.set_default_timeout(20000)
+    ctx = new_context(browser, 20000)
     status, config = call(election.url, "GET", "config.json")
     assert status == 200
     config["api"] = [election.regions[FIRST], election.regions[SECOND]]

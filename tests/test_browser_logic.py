@@ -11,10 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_support import WEBSITE, _Server, _static_handler, launch
+from browser_support import WEBSITE, _Server, _static_handler, chromium
 
 pytest.importorskip("playwright")
-from playwright.sync_api import sync_playwright
 
 pytestmark = pytest.mark.browser
 
@@ -52,12 +51,10 @@ CAST = f"return await api.castVote('{VID}', 'A');"
 @pytest.fixture(scope="module")
 def page() -> Iterator[Any]:
     site = _Server(_static_handler({"api": []}))
-    with sync_playwright() as p:
-        browser = launch(p)
+    with chromium() as browser:
         pg = browser.new_page()
         pg.goto(site.url + "/no-such-page")       # same origin as the modules, no app running
         yield pg
-        browser.close()
     site.stop()
 
 

@@ -9,35 +9,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_support import ROOT, Election, any_election, call, launch, national_count, new_voter_id, open_page, shot
+from browser_support import ROOT, Election, call, national_count, new_context, new_voter_id, open_page, shot
 
 pytest.importorskip("playwright")
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
 RECEIPT = re.compile(r"^[0-9a-f]{32}$")
 
 
-@pytest.fixture(scope="module")
-def election(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Election]:
-    with any_election(tmp_path_factory.mktemp("stack")) as e:
-        yield e
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
-
-
 @pytest.fixture
 def context(browser: Any, election: Election) -> Iterator[Any]:
     origin = urllib.parse.urlsplit(election.url)
-    ctx = browser.new_context(viewport={"width": 1000, "height": 800}, locale="en-US",
-                              permissions=["clipboard-read", "clipboard-write"])
-    ctx.set_default_timeout(15000)
+    ctx = new_context(browser, 15000, permissions=["clipboard-read", "clipboard-write"])
     assert origin.hostname == "127.0.0.1"
     yield ctx
     ctx.close()
