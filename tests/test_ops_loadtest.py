@@ -39,16 +39,47 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Api:
+class ThreadedApp:
+    """An aiohttp app on a free loopback port, served by its own thread and event loop inside `with`."""
+
+    path = ""   # appended to the base URL that `with` gives
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def add_routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        app = web.Application()
+        self.add_routes(app)
+        runner = web.AppRunner(app, access_log=None)
+        self.loop.run_until_complete(runner.setup())
+        self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+        self.ready.set()
+        self.loop.run_forever()
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        self.ready.wait(5)
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+class Api(ThreadedApp):
     """POST /votes -> the enqueue handler of one region, over real HTTP on loopback."""
 
     def __init__(self, pipe: Pipeline) -> None:
+        super().__init__()
         self.pipe = pipe
-        self.port = free_port()
-        self.loop = asyncio.new_event_loop()
         self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.ready = threading.Event()
 
     async def votes(self, request: web.Request) -> web.Response:
         body = (await request.read()).decode("latin-1")
@@ -59,24 +90,8 @@ class Api:
             resp = self.pipe.enqueue[REGION](event, None)
         return web.Response(status=resp["statusCode"], body=resp["body"], content_type="application/json")
 
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/votes", self.votes)
-        runner = web.AppRunner(app, access_log=None)
-        self.loop.run_until_complete(runner.setup())
-        self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
-        self.ready.set()
-        self.loop.run_forever()
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        self.ready.wait(5)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
 
 
 class Drainer:
@@ -200,16 +215,15 @@ def test_a_run_in_which_every_vote_was_refused_is_not_verified(election: tuple[T
                                "into this deployment and the polls open?")]
 
 
-class SlowServer:
+class SlowServer(ThreadedApp):
     """Answers 202 after `delay` seconds and records when each request arrived."""
 
+    path = "/votes"
+
     def __init__(self, delay: float) -> None:
+        super().__init__()
         self.delay = delay
         self.arrivals: list[float] = []
-        self.port = free_port()
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
 
     async def handle(self, request: web.Request) -> web.Response:
         self.arrivals.append(time.monotonic())
@@ -217,24 +231,8 @@ class SlowServer:
         await asyncio.sleep(self.delay)
         return web.json_response({"receipt": "0" * 32}, status=202)
 
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self.handle)
-        runner = web.AppRunner(app, access_log=None)
-        self.loop.run_until_complete(runner.setup())
-        self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
-        self.ready.set()
-        self.loop.run_forever()
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        self.ready.wait(5)
-        return f"http://127.0.0.1:{self.port}/votes"
-
-    def __exit__(self, *exc: object) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
 
 
 def _requests(n: int) -> list[loadtest.Req]:
