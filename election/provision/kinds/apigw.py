@@ -31,6 +31,15 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def delete_quietly(call: Callable[..., Any], **kwargs: Any) -> None:
+    """Run a delete call; something already gone is deleted, not an error (teardown may be re-run)."""
+    try:
+        call(**kwargs)
+    except ClientError as exc:
+        if error_code(exc) not in NOT_FOUND:
+            raise
+
+
 def route_resource_name(plan: str, route_key: str) -> str:
     """'POST /votes' -> '<plan>-post-votes': resource names may not hold spaces, slashes or braces."""
     return f"{plan}-" + "-".join(p for p in re.split(r"[^a-z0-9]+", route_key.lower()) if p)
@@ -129,11 +138,7 @@ class HttpApi:
             if api is None:
                 return
             api_id = api["ApiId"]
-        try:
-            ctx.client("apigatewayv2", found.region).delete_api(ApiId=api_id)
-        except ClientError as exc:
-            if error_code(exc) not in NOT_FOUND:
-                raise
+        delete_quietly(ctx.client("apigatewayv2", found.region).delete_api, ApiId=api_id)
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         apis = ctx.client("apigatewayv2", region)
@@ -193,11 +198,8 @@ class ApiIntegration:
             if not item:
                 return   # the API went first and took its integrations along
             api_id, integration_id = api["ApiId"], item["IntegrationId"]
-        try:
-            ctx.client("apigatewayv2", found.region).delete_integration(ApiId=api_id, IntegrationId=integration_id)
-        except ClientError as exc:
-            if error_code(exc) not in NOT_FOUND:
-                raise
+        delete_quietly(ctx.client("apigatewayv2", found.region).delete_integration,
+                       ApiId=api_id, IntegrationId=integration_id)
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         api = find_plan_api(ctx, region)
@@ -262,11 +264,7 @@ class ApiRoute:
             if not match:
                 return
             api_id, route_id = api["ApiId"], match[0]["RouteId"]
-        try:
-            ctx.client("apigatewayv2", found.region).delete_route(ApiId=api_id, RouteId=route_id)
-        except ClientError as exc:
-            if error_code(exc) not in NOT_FOUND:
-                raise
+        delete_quietly(ctx.client("apigatewayv2", found.region).delete_route, ApiId=api_id, RouteId=route_id)
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         api = find_plan_api(ctx, region)
@@ -337,11 +335,7 @@ class ApiStage:
             if api is None:
                 return
             api_id = api["ApiId"]
-        try:
-            ctx.client("apigatewayv2", found.region).delete_stage(ApiId=api_id, StageName=stage)
-        except ClientError as exc:
-            if error_code(exc) not in NOT_FOUND:
-                raise
+        delete_quietly(ctx.client("apigatewayv2", found.region).delete_stage, ApiId=api_id, StageName=stage)
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         api = find_plan_api(ctx, region)
@@ -399,11 +393,8 @@ class LambdaPermission:
         return self.create(ctx, res)
 
     def _remove(self, ctx: Context, region: str, function: str) -> None:
-        try:
-            ctx.client("lambda", region).remove_permission(FunctionName=function, StatementId=PERMISSION_SID)
-        except ClientError as exc:
-            if error_code(exc) not in NOT_FOUND:
-                raise
+        delete_quietly(ctx.client("lambda", region).remove_permission,
+                       FunctionName=function, StatementId=PERMISSION_SID)
 
     def delete(self, ctx: Context, found: Found) -> None:
         self._remove(ctx, found.region, found.outputs.get("function_name") or self._function_of(ctx, found.name))
