@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from election.errors import ElectionError
-from election.local.httpserve import listen, serve_in_background
+from election.local.httpserve import listen, serve_in_background, stop_serving
 
 PATH_RE = re.compile(r"^/regions/(?P<region>[a-z0-9-]+)/(?P<action>down|up)$")
 
@@ -42,12 +42,8 @@ class ControlServer:
         self._thread = serve_in_background(self._server, "control")
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(5)
+        stop_serving(self._server, self._thread)
+        self._server, self._thread = None, None
 
 
 def _handler_class(control: ControlServer) -> type[BaseHTTPRequestHandler]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import socket
+import socketserver
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
@@ -40,11 +41,20 @@ def listen(server_class: type[ServerT], host: str, port: int, handler: Any, what
     return server
 
 
-def serve_in_background(server: ThreadingHTTPServer, name: str) -> threading.Thread:
+def serve_in_background(server: socketserver.BaseServer, name: str) -> threading.Thread:
     """Serve on a daemon thread that notices shutdown() within 0.1 s."""
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True)
     thread.start()
     return thread
+
+
+def stop_serving(server: socketserver.BaseServer | None, thread: threading.Thread | None) -> None:
+    """Stop accepting, free the port, then give the serving thread up to 5 s to end."""
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+    if thread is not None:
+        thread.join(5)
 
 
 class BodyRefused(Exception):

@@ -15,6 +15,7 @@ from typing import Any
 
 from election.errors import ElectionError
 from election.local import moto_patches
+from election.local.httpserve import serve_in_background, stop_serving
 from election.provision.clients import ClientProvider
 
 ACCOUNT_ID = "123456789012"
@@ -68,18 +69,12 @@ class MotoRuntime:
         self.port = self._server.server_address[1]
         self._mock = mock_aws()
         self._mock.start()
-        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_background(self._server, "moto-server")
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        stop_serving(self._server, self._thread)
+        self._server, self._thread = None, None
         if self._mock is not None:
             self._mock.stop()
             self._mock = None

@@ -15,7 +15,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from election.local.httpserve import listen, serve_in_background
+from election.local.httpserve import listen, serve_in_background, stop_serving
 from election.plan import Plan
 
 CSP = ("default-src 'self'; connect-src 'self' http://127.0.0.1:* http://localhost:*; img-src 'self' data:; "
@@ -59,13 +59,8 @@ class StaticSite:
         self._thread = serve_in_background(self._server, "website")
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
+        stop_serving(self._server, self._thread)
+        self._server, self._thread = None, None
 
 
 class _SiteRequest(SimpleHTTPRequestHandler):
