@@ -70,6 +70,15 @@ def find_plan_api(ctx: Context, region: str, name: str | None = None) -> dict[st
     return None
 
 
+def plan_api_items(ctx: Context, region: str, list_call: str) -> tuple[str, list[dict[str, Any]]]:
+    """The plan API's id and what one of its list calls (get_routes, get_stages, ...) returns; ("", []) if no API."""
+    api = find_plan_api(ctx, region)
+    if api is None:
+        return "", []
+    return api["ApiId"], list(_paged(getattr(ctx.client("apigatewayv2", region), list_call), "Items",
+                                     ApiId=api["ApiId"]))
+
+
 # --- http_api -------------------------------------------------------------------------
 
 
@@ -202,11 +211,8 @@ class ApiIntegration:
                        ApiId=api_id, IntegrationId=integration_id)
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
-        api = find_plan_api(ctx, region)
-        if api is None:
-            return []
-        items = _paged(ctx.client("apigatewayv2", region).get_integrations, "Items", ApiId=api["ApiId"])
-        return [Found(self.name, region, i["Description"], {"api_id": api["ApiId"], "integration_id": i["IntegrationId"]})
+        api_id, items = plan_api_items(ctx, region, "get_integrations")
+        return [Found(self.name, region, i["Description"], {"api_id": api_id, "integration_id": i["IntegrationId"]})
                 for i in items if str(i.get("Description") or "").startswith(f"{ctx.plan_name}-")]
 
 
@@ -256,23 +262,17 @@ class ApiRoute:
     def delete(self, ctx: Context, found: Found) -> None:
         api_id, route_id = found.outputs.get("api_id"), found.outputs.get("route_id")
         if not (api_id and route_id):
-            api = find_plan_api(ctx, found.region)
-            if api is None:
-                return
-            items = _paged(ctx.client("apigatewayv2", found.region).get_routes, "Items", ApiId=api["ApiId"])
+            api_id, items = plan_api_items(ctx, found.region, "get_routes")
             match = [i for i in items if route_resource_name(ctx.plan_name, i["RouteKey"]) == found.name]
             if not match:
                 return
-            api_id, route_id = api["ApiId"], match[0]["RouteId"]
+            route_id = match[0]["RouteId"]
         delete_quietly(ctx.client("apigatewayv2", found.region).delete_route, ApiId=api_id, RouteId=route_id)
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
-        api = find_plan_api(ctx, region)
-        if api is None:
-            return []
-        items = _paged(ctx.client("apigatewayv2", region).get_routes, "Items", ApiId=api["ApiId"])
+        api_id, items = plan_api_items(ctx, region, "get_routes")
         return [Found(self.name, region, route_resource_name(ctx.plan_name, i["RouteKey"]),
-                      {"api_id": api["ApiId"], "route_id": i["RouteId"]}) for i in items]
+                      {"api_id": api_id, "route_id": i["RouteId"]}) for i in items]
 
 
 # --- api_stage ------------------------------------------------------------------------------
@@ -338,12 +338,9 @@ class ApiStage:
         delete_quietly(ctx.client("apigatewayv2", found.region).delete_stage, ApiId=api_id, StageName=stage)
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
-        api = find_plan_api(ctx, region)
-        if api is None:
-            return []
-        stages = _paged(ctx.client("apigatewayv2", region).get_stages, "Items", ApiId=api["ApiId"])
+        api_id, stages = plan_api_items(ctx, region, "get_stages")
         return [Found(self.name, region, stage_resource_name(ctx.plan_name, s["StageName"]),
-                      {"api_id": api["ApiId"], "stage_name": s["StageName"]}) for s in stages]
+                      {"api_id": api_id, "stage_name": s["StageName"]}) for s in stages]
 
 
 # --- lambda_permission --------------------------------------------------------------------------
