@@ -34,6 +34,14 @@ def process(p: Pipeline, region: str, event: dict, capsys: pytest.CaptureFixture
     return p.call(region, "process", event)
 
 
+def votes_then_stream_batch(p: Pipeline, count: int, states: tuple[str, ...], candidate: str) -> dict:
+    """Seed voters, vote them all for `candidate` in EAST and process the queue: the stream batch tally is given."""
+    for v in p.seed(count, states):
+        p.vote(EAST, v, candidate)
+    p.drain(EAST)
+    return p.tally(EAST)
+
+
 def last_metrics(capsys: pytest.CaptureFixture) -> dict[str, Any]:
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
@@ -103,11 +111,7 @@ def test_eight_concurrent_messages_for_one_voter_make_one_ballot(pipeline: Pipel
 
 def test_replayed_stream_batch_leaves_counts_unchanged(pipeline: Pipeline) -> None:
     p = pipeline
-    voters = p.seed(3, ("NY", "FL"))
-    for v in voters:
-        p.vote(EAST, v, "Gary Johnson")
-    p.drain(EAST)
-    batch = p.tally(EAST)
+    batch = votes_then_stream_batch(p, 3, ("NY", "FL"), "Gary Johnson")
     assert len(batch["Records"]) == 6
     before = p.results(EAST)
     assert before["total"] == 6
@@ -218,11 +222,7 @@ def test_split_transactions_advance_the_checkpoint_and_resume_after_failure(pipe
 
 def test_lost_checkpoint_race_rereads_and_does_not_double_count(pipeline: Pipeline) -> None:
     p = pipeline
-    voters = p.seed(2, ("NY",))
-    for v in voters:
-        p.vote(EAST, v, "Jill Stein")
-    p.drain(EAST)
-    batch = p.tally(EAST)
+    batch = votes_then_stream_batch(p, 2, ("NY",), "Jill Stein")
     tal = p.regions[EAST].handlers["tally"]
     real = tal._checkpoint  # type: ignore[attr-defined]
     stale = iter([None])   # a concurrent replay read the checkpoint before the first run wrote it
@@ -266,11 +266,7 @@ def test_forward_reports_failures_per_message(pipeline: Pipeline) -> None:
 
 def test_tally_metrics_report_replayed_records(pipeline: Pipeline, capsys: pytest.CaptureFixture) -> None:
     p = pipeline
-    voters = p.seed(2, ("NY",))
-    for v in voters:
-        p.vote(EAST, v, "Jill Stein")
-    p.drain(EAST)
-    batch = p.tally(EAST)
+    batch = votes_then_stream_batch(p, 2, ("NY",), "Jill Stein")
     capsys.readouterr()
     p.call(EAST, "tally", batch)
     line = last_metrics(capsys)
