@@ -79,6 +79,20 @@ def plan_api_items(ctx: Context, region: str, list_call: str) -> tuple[str, list
                                      ApiId=api["ApiId"]))
 
 
+def find_api_item(ctx: Context, region: str, list_call: str, api_id: str, field: str,
+                  value: str) -> dict[str, Any] | None:
+    """The first item of an API's list call whose `field` is `value`; None also when the API itself is gone."""
+    try:
+        for item in _paged(getattr(ctx.client("apigatewayv2", region), list_call), "Items", ApiId=api_id):
+            if item.get(field) == value:
+                return item
+    except ClientError as exc:
+        if error_code(exc) in NOT_FOUND:
+            return None
+        raise
+    return None
+
+
 # --- http_api -------------------------------------------------------------------------
 
 
@@ -164,15 +178,7 @@ class ApiIntegration:
     name = "api_integration"
 
     def _find(self, ctx: Context, region: str, api_id: str, name: str) -> dict[str, Any] | None:
-        try:
-            for item in _paged(ctx.client("apigatewayv2", region).get_integrations, "Items", ApiId=api_id):
-                if item.get("Description") == name:
-                    return item
-        except ClientError as exc:
-            if error_code(exc) in NOT_FOUND:
-                return None
-            raise
-        return None
+        return find_api_item(ctx, region, "get_integrations", api_id, "Description", name)
 
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         item = self._find(ctx, res.region, res.props["api_id"], res.name) if known(res.props["api_id"]) else None
@@ -225,15 +231,7 @@ class ApiRoute:
     name = "api_route"
 
     def _find(self, ctx: Context, region: str, api_id: str, route_key: str) -> dict[str, Any] | None:
-        try:
-            for item in _paged(ctx.client("apigatewayv2", region).get_routes, "Items", ApiId=api_id):
-                if item.get("RouteKey") == route_key:
-                    return item
-        except ClientError as exc:
-            if error_code(exc) in NOT_FOUND:
-                return None
-            raise
-        return None
+        return find_api_item(ctx, region, "get_routes", api_id, "RouteKey", route_key)
 
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         if not known(res.props["api_id"]):
