@@ -66,7 +66,7 @@ class LazyHandlers(dict):
         handler: Any = MODULES[role].make_handler(self.env)
         # Tests read what they just wrote: no per-container caching of results or the polls item,
         # and one metric line per request.
-        if role == "results":
+        if role in ("results", "receipt"):
             handler.ttl = 0
         if role in ("enqueue", "receipt"):
             handler.polls._ttl = 0

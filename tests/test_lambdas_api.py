@@ -327,6 +327,24 @@ def test_receipt_stays_recorded_until_the_tally_passes_its_minute(p: Pipeline) -
     assert body(receipt(p, p.receipt_of(ny)))["status"] == "counted"
 
 
+def test_receipt_checks_share_one_checkpoint_scan_per_second(p: Pipeline) -> None:
+    ny = p.voter_in("NY")
+    post(p, "/votes", {"voter_id": ny, "candidate": "Jill Stein"})
+    p.drain(EAST)
+    handler: Any = p.regions[EAST].handlers["receipt"]
+    now = [100.0]
+    handler.ttl, handler.clock = 1.0, lambda: now[0]
+    scans: list[dict] = []
+    real_scan = handler.ddb.scan
+    handler.ddb.scan = lambda **kw: scans.append(kw) or real_scan(**kw)
+    for _ in range(5):
+        assert body(receipt(p, p.receipt_of(ny)))["status"] == "recorded"
+    assert len(scans) == 1
+    now[0] += 1.5
+    receipt(p, p.receipt_of(ny))
+    assert len(scans) == 2
+
+
 @pytest.mark.parametrize("value", ["abc", "g" * 32, "0" * 33, "ABCDE-FGHJK-LMNPQ-RSTUV"])
 def test_malformed_receipt_is_400(p: Pipeline, value: str) -> None:
     resp = receipt(p, value)

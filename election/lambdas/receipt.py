@@ -7,6 +7,8 @@ to someone else how one voted.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,10 +20,16 @@ Handler = Callable[[dict, Any], dict]
 class Receipt:
     """One region's receipt function."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(self, env: Mapping[str, str], ttl: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg = common.load_config(env)
         self.ddb = common.make_client(self.cfg, "dynamodb")
         self.polls = common.PollsCache(self.ddb, self.cfg.results_table)
+        # Every voter may check a receipt; one Scan of the checkpoints per region and second
+        # serves them all (the same freshness as GET /results).
+        self.ttl = ttl
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._checkpoints: dict[str, tuple[float, list[dict[str, Any]]]] = {}
 
     def __call__(self, event: dict, context: Any = None) -> dict:
         if common.method(event) == "OPTIONS":
@@ -53,19 +61,30 @@ class Receipt:
             return "unknown"
         ballot = {k: common.plain(v) for k, v in item.items()}
         polls = self.polls.item()
-        checkpoints: list[dict[str, Any]] = []
-        if not polls.get("tallied_at"):
-            prefix = f"{logic.CHECKPOINT_PREFIX}{ballot.get('region')}#"
-            kwargs: dict[str, Any] = {
-                "TableName": self.cfg.results_table, "FilterExpression": "begins_with(#pk, :p)",
-                "ExpressionAttributeNames": {"#pk": contract.RESULTS_KEY}, "ExpressionAttributeValues": {":p": {"S": prefix}}}
-            while True:
-                page = self.ddb.scan(**kwargs)
-                checkpoints.extend({k: common.plain(v) for k, v in it.items()} for it in page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        checkpoints = [] if polls.get("tallied_at") else self.checkpoints(str(ballot.get("region")))
         return logic.receipt_status(ballot, checkpoints, polls)
+
+    def checkpoints(self, region: str) -> list[dict[str, Any]]:
+        """The tally checkpoints of one home region, scanned at most once per `ttl` seconds."""
+        with self._lock:
+            now = self.clock()
+            cached = self._checkpoints.get(region)
+            if cached and now - cached[0] < self.ttl:
+                return cached[1]
+        found: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.cfg.results_table, "FilterExpression": "begins_with(#pk, :p)",
+            "ExpressionAttributeNames": {"#pk": contract.RESULTS_KEY},
+            "ExpressionAttributeValues": {":p": {"S": f"{logic.CHECKPOINT_PREFIX}{region}#"}}}
+        while True:
+            page = self.ddb.scan(**kwargs)
+            found.extend({k: common.plain(v) for k, v in it.items()} for it in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        with self._lock:
+            self._checkpoints[region] = (now, found)
+        return found
 
 
 def make_handler(env: Mapping[str, str]) -> Handler:
