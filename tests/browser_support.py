@@ -19,7 +19,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -298,12 +297,9 @@ def local_election(state_dir: Path) -> Iterator[Election]:
 
 @contextlib.contextmanager
 def _started_stack(cls: Any, plan_path: Path, state_dir: Path) -> Iterator[Any]:
-    """Start the stack, once more if the first start fails (a rare race in the parallel deploy on moto)."""
-    try:
-        stack = cls(plan_path=str(plan_path), port_base=0, state_dir=state_dir).start()
-    except RuntimeError as exc:
-        warnings.warn(f"the local stack failed to start ({exc}); starting it again")
-        stack = cls(plan_path=str(plan_path), port_base=0, state_dir=state_dir).start()
+    """Start the stack on free ports and stop it afterwards (a failed start fails the tests: the deploy race
+    this once retried is removed at its cause, election/provision/inprocess.py)."""
+    stack = cls(plan_path=str(plan_path), port_base=0, state_dir=state_dir).start()
     try:
         yield stack
     finally:
