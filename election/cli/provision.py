@@ -1,0 +1,201 @@
+"""Provisioning commands: plan, up, down, status."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from election.cli.app import cli, console, err_console
+from election.cli.options import Options, common_options
+
+
+def _deployer(opts: Options) -> Any:
+    """The deployer of the plan's target (see _target_and_deployer)."""
+    return _target_and_deployer(opts)[1]
+
+
+def _target_and_deployer(opts: Options) -> tuple[Any, Any]:
+    """Build the deployer for the plan's target (imports kept here so the CLI starts fast).
+
+    The target is found the way every ops command finds it: with no --plan and a
+    running `election dev`, its plan and moto endpoint; a local plan with no stack
+    running is one clear sentence rather than a missing-credentials error.
+    """
+    from election.ops.target import resolve_target
+    from election.provision.engine import Deployer
+
+    target = resolve_target(opts)
+    endpoint = target.provider.endpoint_url
+    if endpoint:
+        _check_reachable(endpoint)
+    deployer = Deployer(target.plan, target.provider)
+    if endpoint:
+        _check_speaks_aws(deployer, endpoint)
+    return target, deployer
+
+
+def _check_speaks_aws(deployer: Any, url: str) -> None:
+    """One STS call (the deployer needs the account anyway): a web server that is not AWS fails here, clearly."""
+    from botocore.parsers import ResponseParserError
+
+    from election.errors import ElectionError
+
+    try:
+        _ = deployer.ctx.account_id
+    except ResponseParserError:
+        raise ElectionError(f"The endpoint {url} answers, but not like AWS; is --endpoint-url the moto server's "
+                            "URL?") from None
+
+
+def _check_reachable(url: str) -> None:
+    """Fail in a second, not after every retry of every thread, when --endpoint-url is not listening."""
+    import socket
+    from urllib.parse import urlparse
+
+    from election.errors import ElectionError
+
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((parsed.hostname or "localhost", port), timeout=3).close()
+    except OSError:
+        raise ElectionError(f"Cannot reach the AWS endpoint {url}; is it running and is the URL right?") from None
+
+
+def _diff(deployer: Any) -> Any:
+    with console.status(f"Reading what exists for plan {deployer.plan.name} in "
+                        f"{', '.join(deployer.plan.region_names)}..."):
+        return deployer.diff()
+
+
+def _run_with_progress(total: int, label: str, work: Callable[[Callable[[str, str], None]], Any]) -> Any:
+    """Run work(progress) under a live rich progress bar advanced by finished steps."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    done_states = {"created", "updated", "unchanged", "retired", "deleted"}
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("{task.fields[current]}", style="dim"),
+                  console=console, transient=False) as bar:
+        task = bar.add_task(label, total=total, current="")
+
+        def progress(key: str, status: str) -> None:
+            if status in done_states:
+                bar.advance(task)
+            else:
+                bar.update(task, current=f"{status} {key}")
+
+        result = work(progress)
+        bar.update(task, current="")
+        return result
+
+
+def _interrupted(command: str) -> None:
+    err_console.print(f"[red]Interrupted.[/red] Nothing is lost: run `election {command}` again to resume "
+                      "where it stopped.", highlight=False)
+    sys.exit(130)
+
+
+@cli.command("plan")
+@common_options
+def plan_cmd(opts: Options) -> None:
+    """Show what `up` would create, update or delete (changes nothing)."""
+    from election.provision import render
+
+    result = _diff(_deployer(opts))
+    console.print(render.plan_table(result))
+    console.print(render.summary_line(result))
+
+
+@cli.command("up")
+@click.option("--yes", is_flag=True, help="Apply without asking.")
+@common_options
+def up_cmd(opts: Options, yes: bool) -> None:
+    """Create or update everything in the plan (regions in parallel); a second run changes nothing."""
+    from election.provision import render
+
+    deployer = _deployer(opts)
+    try:
+        result = _diff(deployer)
+        if not result.changed:
+            console.print(render.outputs_table(deployer.summary(deployer.outputs)))
+            _, mutating = deployer.provider.counts()
+            console.print(f"Nothing to do ({mutating} mutating AWS calls).")
+            return
+        console.print(render.plan_table(result))
+        console.print(render.summary_line(result))
+        if not yes:
+            click.confirm("Apply these changes?", abort=True)
+        deployer.provider.reset_counts()
+        outputs = _run_with_progress(len(result.steps), "up", lambda p: deployer.apply(progress=p))
+    except KeyboardInterrupt:
+        _interrupted("up")
+    reads, mutating = deployer.provider.counts()
+    console.print(render.outputs_table(outputs))
+    if outputs.get("site_url"):
+        console.print(f"Voting page: {outputs['site_url']}")
+    console.print(f"Done: {mutating} mutating and {reads} read AWS calls.")
+
+
+@cli.command("down")
+@click.option("--yes", is_flag=True, help="Delete without asking.")
+@click.option("--destroy-data", is_flag=True, help="Also delete tables that hold ballots.")
+@common_options
+def down_cmd(opts: Options, yes: bool, destroy_data: bool) -> None:
+    """Delete everything tagged for the plan, in reverse order; refuses while ballots exist."""
+    from election.provision import render
+    from election.provision.engine import PlanResult, Step
+
+    deployer = _deployer(opts)
+    try:
+        with console.status("Finding everything tagged for the plan..."):
+            targets = deployer.targets(destroy_data)
+        if not targets:
+            console.print(f"Nothing tagged for plan {deployer.plan.name} exists.")
+            return
+        console.print(render.plan_table(PlanResult([Step(f.key, f.kind, f.region, f.name, "delete")
+                                                    for f in targets]), title="Down"))
+        if not yes:
+            click.confirm(f"Delete these {len(targets)} resources?", abort=True)
+        _run_with_progress(len(targets), "down",
+                           lambda p: deployer.destroy(destroy_data, progress=p, targets=targets))
+    except KeyboardInterrupt:
+        _interrupted("down")
+    console.print(f"Deleted {len(targets)} resources (KMS keys are scheduled for deletion in 7 days).")
+
+
+@cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@common_options
+def status_cmd(opts: Options, as_json: bool) -> None:
+    """Per region, what exists and what differs from the plan."""
+    import json
+
+    from election.provision import render
+    from election.provision.runtime import runtime
+
+    target, deployer = _target_and_deployer(opts)
+    result = _diff(deployer)
+    summary = deployer.summary(deployer.outputs)
+    if target.endpoints:   # the local stack: ask its regional APIs
+        apis = {r: target.endpoints.get("regions", {}).get(r) for r in deployer.plan.region_names}
+    elif target.provider.endpoint_url:   # an emulator: its API hostnames resolve nowhere
+        apis = {r: None for r in deployer.plan.region_names}
+    else:
+        apis = {r: summary["regions"][r]["api_url"] for r in deployer.plan.region_names}
+    with console.status("Reading health, queues, tables and alarms..."):
+        now = runtime(deployer.provider.client, deployer.plan.name, apis)
+    if as_json:
+        click.echo(json.dumps({"plan": deployer.plan.name, "in_sync": not result.changed, "outputs": summary,
+                               "steps": result.to_json(), "runtime": [r.to_json() for r in now]},
+                              indent=2, default=str))
+        return
+    console.print(render.status_table(result))
+    console.print(render.runtime_table(now))
+    if result.changed:
+        console.print(render.plan_table(result, title="Differences"))
+    else:
+        console.print("Everything matches the plan.")
+
