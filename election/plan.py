@@ -86,6 +86,43 @@ class QueueSettings:
 
 
 @dataclass(frozen=True)
+class SecrecySettings:
+    """How ballots are mixed before they are written (README, "Ballot secrecy").
+
+    `min_mix` (k): an observer who knows when every voter submitted links a voter to a ballot with
+    probability at most 1/k, or 1/(votes in the batch) when fewer arrive within `window_s`.
+    The process mapping collects up to `batch_size` votes for up to `window_s` seconds (AWS: at
+    most 300 s); the votes queue's visibility timeout is raised to at least window_s +
+    lambda.timeout_s, so a vote held in a gathering batch is not delivered twice.
+    Defaults: k = 100 and 300 s; a local plan without this section gets k = 10 and 1 s.
+    """
+
+    min_mix: int = 100
+    window_s: int = 300
+
+    @property
+    def batch_size(self) -> int:
+        """The process mapping's BatchSize: at least k, and room for a busy window's votes.
+
+        1,000 keeps a full batch writable well within the function's timeout (process writes with
+        16 threads); a larger k raises it (AWS allows up to 10,000 with a batching window).
+        """
+        return max(MIX_BATCH, self.min_mix)
+
+
+MIX_BATCH = 1000
+MIX_BATCH_SIZE = 10000   # the largest BatchSize of an SQS event source mapping (with a batching window >= 1 s)
+LOCAL_SECRECY = SecrecySettings(min_mix=10, window_s=1)   # a local plan's default: the demo stays quick
+
+
+@dataclass(frozen=True)
+class ResultsSettings:
+    """`live`: the public GET /results shows the breakdown by candidate while the polls are open."""
+
+    live: bool = False
+
+
+@dataclass(frozen=True)
 class ApiSettings:
     throttle_rate: int = 2000
     throttle_burst: int = 5000
@@ -103,6 +140,8 @@ class Plan:
     lambda_: LambdaSettings = LambdaSettings()
     queue: QueueSettings = QueueSettings()
     api: ApiSettings = ApiSettings()
+    secrecy: SecrecySettings = SecrecySettings()
+    results: ResultsSettings = ResultsSettings()
     log_retention_days: int = 365
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     domain: str | None = None
@@ -154,7 +193,8 @@ def parse_plan(data: Any, where: str = "<plan>") -> Plan:
     """Validate already-parsed YAML data into a Plan."""
     v = _Validator(where)
     top = v.mapping(data, "", required={"name", "regions", "ballot"},
-                    optional={"target", "lambda", "queue", "api", "logs", "tags", "domain"})
+                    optional={"target", "lambda", "queue", "api", "logs", "tags", "domain",
+                              "secrecy", "results"})
     name = v.string(top["name"], "name")
     if not NAME_RE.match(name):
         v.fail("name", f"'{name}' must be 3-32 lowercase letters, digits or hyphens, starting with a letter")
@@ -169,6 +209,11 @@ def parse_plan(data: Any, where: str = "<plan>") -> Plan:
         v.fail("queue.visibility_timeout_s",
                f"must be at least lambda.timeout_s ({lam.timeout_s}) so a message is not redelivered while it is processed")
     api = _api(v, top.get("api"))
+    secrecy = _section(v, top.get("secrecy") or {}, "secrecy", SecrecySettings, {
+        "min_mix": (1, MIX_BATCH_SIZE), "window_s": (1, 300)})
+    if target == "local" and top.get("secrecy") is None:
+        secrecy = LOCAL_SECRECY
+    results = ResultsSettings(live=_results_live(v, top.get("results")))
     retention = 365
     if top.get("logs") is not None:
         logs = v.mapping(top["logs"], "logs", optional={"retention_days"})
@@ -186,7 +231,8 @@ def parse_plan(data: Any, where: str = "<plan>") -> Plan:
         if target == "local":
             v.fail("domain", "a domain needs Route 53 and ACM, so it is only allowed with target: aws")
     return Plan(name=name, target=target, regions=regions, ballot=ballot, lambda_=lam, queue=queue,
-                api=api, log_retention_days=retention, tags=tags, domain=domain, path=where)
+                api=api, secrecy=secrecy, results=results, log_retention_days=retention, tags=tags,
+                domain=domain, path=where)
 
 
 def _regions(v: _Validator, raw: Any, target: str) -> tuple[RegionPlan, ...]:
@@ -271,6 +317,16 @@ def _api(v: _Validator, raw: Any) -> ApiSettings:
         origins = tuple(lst)
     return ApiSettings(throttle_rate=base.throttle_rate, throttle_burst=base.throttle_burst,
                        allowed_origins=origins)
+
+
+def _results_live(v: _Validator, raw: Any) -> bool:
+    if raw is None:
+        return False
+    sec = v.mapping(raw, "results", optional={"live"})
+    live = sec.get("live", False)
+    if not isinstance(live, bool):
+        v.fail("results.live", f"must be true or false, not {_kind(live)}")
+    return live
 
 
 def _tags(v: _Validator, raw: Any) -> Mapping[str, str]:

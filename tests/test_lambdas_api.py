@@ -10,7 +10,7 @@ import boto3
 import pytest
 from pipeline_fixture import ORIGIN, Pipeline, api_event
 
-from election.lambdas import contract
+from election.lambdas import contract, results
 
 EAST, WEST = "us-east-1", "us-west-2"
 NATIONAL = ["Hillary Clinton", "Donald Trump", "Gary Johnson", "Jill Stein"]
@@ -29,7 +29,7 @@ def queued(p: Pipeline, region: str, queue: str = "votes") -> int:
 
 @pytest.fixture
 def p(pipeline: Pipeline) -> Pipeline:
-    pipeline.seed(1, ("CA", "NY", "UT"))
+    pipeline.seed(1, ("CA", "NY", "UT", "WY"))
     return pipeline
 
 
@@ -256,22 +256,49 @@ def vote_and_count(p: Pipeline, votes: list[tuple[str, str]]) -> None:
     p.replicate()
 
 
-def test_results_national_and_per_state_with_zeros(p: Pipeline) -> None:
+def close_and_tally(p: Pipeline) -> None:
+    """What `election close` leaves on the polls item once the final tally is done."""
+    for r in (EAST, WEST):
+        boto3.client("dynamodb", region_name=r).put_item(TableName=p.names["results"], Item={
+            "pk": {"S": "polls"}, "open": {"BOOL": False}, "changed_at": {"S": "2026-11-03T20:00:00Z"},
+            "tallied_at": {"S": "2026-11-03T20:01:00Z"}})
+
+
+def test_results_show_turnout_live_and_candidates_only_once_final(p: Pipeline) -> None:
     empty = p.results(EAST)
-    assert empty["total"] == 0 and empty["candidates"] == {c: 0 for c in NATIONAL + ["Evan McMullin"]}
-    assert len(empty["states"]) == 51 and empty["states"]["TX"] == {"total": 0, "candidates": {c: 0 for c in NATIONAL}}
+    assert empty["total"] == 0 and (empty["final"], empty["live"]) == (False, False)
+    assert "candidates" not in empty
+    assert len(empty["states"]) == 51 and empty["states"]["TX"] == {"total": 0}
     vote_and_count(p, [(p.voter_in("CA"), "Jill Stein"), (p.voter_in("NY"), "Jill Stein"),
                        (p.voter_in("UT"), "Evan McMullin")])
+    during = p.results(WEST)
+    assert during["total"] == 3 and during["states"]["UT"] == {"total": 1} and "candidates" not in during
+    assert "candidates" not in p.results(WEST, "ut") and p.results(WEST, "ut")["total"] == 1
+    for r in (EAST, WEST):   # polls closed, final tally not done yet: still turnout only
+        boto3.client("dynamodb", region_name=r).put_item(TableName=p.names["results"], Item={
+            "pk": {"S": "polls"}, "open": {"BOOL": False}, "changed_at": {"S": "2026-11-03T20:00:00Z"}})
+    assert "candidates" not in p.results(EAST)
+    close_and_tally(p)
     for region in (EAST, WEST):
         res = p.results(region)
-        assert res["total"] == 3
+        assert res["total"] == 3 and (res["final"], res["live"]) == (True, False)
         assert res["candidates"] == {"Hillary Clinton": 0, "Donald Trump": 0, "Gary Johnson": 0, "Jill Stein": 2,
                                      "Evan McMullin": 1}
         assert res["states"]["UT"]["candidates"]["Evan McMullin"] == 1 and res["states"]["NY"]["total"] == 1
+        assert res["states"]["TX"] == {"total": 0, "candidates": {c: 0 for c in NATIONAL}}
         assert res["updated_at"].endswith("Z")
     one = p.results(WEST, "ut")
-    assert set(one) == {"updated_at", "state", "total", "candidates"}
+    assert set(one) == {"updated_at", "final", "live", "state", "total", "candidates"}
     assert (one["state"], one["total"], one["candidates"]["Evan McMullin"]) == ("UT", 1, 1)
+
+
+def test_results_live_plan_shows_candidates_while_voting(p: Pipeline) -> None:
+    handler = results.make_handler({**p.regions[EAST].env, contract.ENV_RESULTS_LIVE: "true"})
+    handler.ttl = 0  # type: ignore[attr-defined]
+    vote_and_count(p, [(p.voter_in("WY"), "Jill Stein")])
+    res = json.loads(handler(api_event("GET", "/results"), None)["body"])
+    assert (res["final"], res["live"], res["total"]) == (False, True, 1)
+    assert res["states"]["WY"]["candidates"]["Jill Stein"] == 1 and res["candidates"]["Jill Stein"] == 1
 
 
 def test_results_headers_and_unknown_state(p: Pipeline) -> None:

@@ -90,6 +90,12 @@ CASES: list[tuple[str, Any, str]] = [
     ("tag value list", mutate(["tags"], {"k": ["list"]}), "tags.k: a tag value is a string of at most 256 characters."),
     ("too many tags", mutate(["tags"], {f"k{i}": "v" for i in range(41)}),
      "tags: 41 tags given; at most 40 are allowed (AWS allows 50 and the tool uses some)."),
+    ("mix too large", {**mutate(["name"], "plan-x"), "secrecy": {"min_mix": 20000}},
+     "secrecy.min_mix: 20000 is out of range; it must be between 1 and 10000."),
+    ("window beyond AWS", {**mutate(["name"], "plan-x"), "secrecy": {"window_s": 600}},
+     "secrecy.window_s: 600 is out of range; it must be between 1 and 300."),
+    ("live not a bool", {**mutate(["name"], "plan-x"), "results": {"live": "yes"}},
+     "results.live: must be true or false, not the text 'yes'."),
     ("bad domain", mutate(["domain"], "not a domain"), "domain: 'not a domain' is not a valid DNS name."),
     ("domain on local", {**mutate(["target"], "local"), "domain": "vote.example.org"},
      "domain: a domain needs Route 53 and ACM, so it is only allowed with target: aws."),
@@ -128,3 +134,14 @@ def test_shipped_plans_are_valid_and_home_every_state_once(name: str, target: st
     assert plan.primary_region == "us-east-1"
     assert plan.ballot.for_state("UT")[-1] == "Evan McMullin"
     assert plan.queue.visibility_timeout_s >= plan.lambda_.timeout_s
+
+
+def test_secrecy_and_results_sections() -> None:
+    from election.plan import LOCAL_SECRECY, SecrecySettings, load_plan
+    aws = load_plan("config/aws.yaml")
+    assert (aws.secrecy.min_mix, aws.secrecy.window_s, aws.results.live) == (100, 300, False)
+    assert aws.secrecy.batch_size >= aws.secrecy.min_mix
+    local = load_plan("config/local.yaml")
+    assert local.results.live is True and local.secrecy.window_s <= 5
+    assert SecrecySettings(min_mix=5000).batch_size == 5000
+    assert LOCAL_SECRECY.window_s == 1

@@ -43,6 +43,9 @@ ENV_VOTER_PEPPER_SECRET = "VOTER_PEPPER_SECRET"    # Secrets Manager id of the v
 ENV_BALLOT_PEPPER_SECRET = "BALLOT_PEPPER_SECRET"  # Secrets Manager id of the ballot pepper
 ENV_ALLOWED_ORIGINS = "ALLOWED_ORIGINS"      # comma-separated CORS origins
 ENV_METRICS_NAMESPACE = "METRICS_NAMESPACE"  # CloudWatch namespace for embedded metrics
+ENV_RESULTS_LIVE = "RESULTS_LIVE"            # "true": GET /results shows candidates while polls are open
+ENV_QUEUE_KEY_SECRET = "QUEUE_KEY_SECRET"    # Secrets Manager id of the key that tags queue messages and ballots
+ENV_MIX_MIN = "MIX_MIN"                      # plan secrecy.min_mix (k): process logs batches smaller than k
 ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"        # only on the local stack: where moto listens
 
 # --- event source mappings --------------------------------------------------------

@@ -275,6 +275,32 @@ def aggregate_results(items: Iterable[Mapping[str, Any]], ballots: Mapping[str, 
     }
 
 
+def publish(totals: Mapping[str, Any], polls: Mapping[str, Any], live: bool) -> dict[str, Any]:
+    """The public GET /results body: turnout always, the breakdown by candidate only when final or live.
+
+    Final = the polls are closed and `close` recorded that the final tally finished (`tallied_at`).
+    Before that, a per-state breakdown refreshed every few seconds tells anyone who knows when a
+    neighbour voted in a quiet state how they voted; `live` (plan results.live) accepts that leak.
+    """
+    final = polls.get("open", True) is False and bool(polls.get("tallied_at"))
+    show = final or live
+    out: dict[str, Any] = {"updated_at": totals["updated_at"], "final": final, "live": live,
+                           "total": totals["total"]}
+    if show:
+        out["candidates"] = dict(totals["candidates"])
+    out["states"] = {s: ({"total": per["total"], "candidates": dict(per["candidates"])} if show
+                         else {"total": per["total"]}) for s, per in totals["states"].items()}
+    return out
+
+
+def polls_of(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The polls item (plain values) among a results table's items, {} when absent (open)."""
+    for item in items:
+        if item.get(contract.RESULTS_KEY) == contract.POLLS_ITEM:
+            return dict(item)
+    return {}
+
+
 # --- receipts ------------------------------------------------------------------------------------
 
 

@@ -3,6 +3,10 @@
 The results table is small (one item per state and region, plus checkpoints), so
 a Scan is cheap; the answer is kept for one second per container and may be
 cached by browsers and CDNs for five.
+
+Publication: turnout (totals) is always public; the breakdown by candidate only once
+the polls are closed and the final tally is done (`tallied_at` on the polls item), or
+while voting when the plan says `results.live: true` (logic.publish; docs/api.md).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from election.lambdas import common, logic
+from election.lambdas import common, contract, logic
 
 Handler = Callable[[dict, Any], dict]
 
@@ -31,6 +35,7 @@ class Results:
     def __init__(self, env: Mapping[str, str], ttl: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg = common.load_config(env)
         self.ddb = common.make_client(self.cfg, "dynamodb")
+        self.live = (env.get(contract.ENV_RESULTS_LIVE) or "").lower() == "true"
         self.ttl = ttl
         self.clock = clock
         self._lock = threading.Lock()
@@ -53,15 +58,16 @@ class Results:
                 resp = common.error(event, self.cfg, 503, "unavailable",
                                     "The results are temporarily unavailable; please try again.")
             else:
-                body = totals if state is None else {"updated_at": totals["updated_at"], "state": state.upper(),
-                                                     **totals["states"][state.upper()]}
+                body = totals if state is None else {
+                    "updated_at": totals["updated_at"], "final": totals["final"], "live": totals["live"],
+                    "state": state.upper(), **totals["states"][state.upper()]}
                 resp = common.respond(event, self.cfg, 200, body, cache=CACHE_CONTROL)
         metrics.add(f"Status{resp['statusCode']}")
         metrics.emit()
         return resp
 
     def totals(self) -> dict[str, Any]:
-        """National and per-state results, from a Scan at most once per `ttl` seconds."""
+        """The public results (logic.publish), from a Scan at most once per `ttl` seconds."""
         with self._lock:
             now = self.clock()
             if self._cached and now - self._cached[0] < self.ttl:
@@ -75,9 +81,10 @@ class Results:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         ballots = {s: self.cfg.ballot_for(s) for s in STATES}
-        totals = logic.aggregate_results(items, ballots, self.cfg.all_candidates())
-        if totals["updated_at"] is None:
-            totals["updated_at"] = common.now_iso()
+        summed = logic.aggregate_results(items, ballots, self.cfg.all_candidates())
+        if summed["updated_at"] is None:
+            summed["updated_at"] = common.now_iso()
+        totals = logic.publish(summed, logic.polls_of(items), self.live)
         with self._lock:
             self._cached = (now, totals)
         return totals

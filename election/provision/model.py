@@ -242,6 +242,7 @@ def _environment(plan: Plan, region: str, edge_keys: set[str]) -> dict[str, Any]
         contract.ENV_ALLOWED_ORIGINS: Join(tuple(_interleave(origins, ",")))
         if any(isinstance(o, Ref) for o in origins) else ",".join(origins),
         contract.ENV_METRICS_NAMESPACE: f"Election/{plan.name}",
+        contract.ENV_RESULTS_LIVE: "true" if plan.results.live else "false",
     }
 
 
