@@ -8,6 +8,14 @@ from collections.abc import Iterator
 import pytest
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_user_election_settings() -> Iterator[None]:
+    """Tests never see the caller's ELECTION_* variables (the dev banner tells users to export them)."""
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("ELECTION_")}
+    yield
+    os.environ.update(saved)
+
+
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and no real endpoint, so nothing can reach AWS by accident."""

@@ -8,13 +8,46 @@ import traceback
 import click
 from rich.console import Console
 
+from election.cli.options import Options
 from election.errors import explain
 
 console = Console()
 err_console = Console(stderr=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# `--help` lists commands by the module that defines them (election/cli/<section>.py), in this order:
+# a command added to the right module lands in the right section without touching this file.
+SECTIONS = {
+    "provision": "Provision (AWS, or the local stack's moto)",
+    "local": "Run it on this machine",
+    "operate": "Operate the election",
+}
+
+
+class SectionedGroup(click.Group):
+    """A group whose --help lists commands by section, in the order they were defined."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        sections: dict[str, list[tuple[str, str]]] = {}
+        width = formatter.width - 6 - max((len(n) for n in self.commands), default=0)
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is None or cmd.hidden:
+                continue
+            module = getattr(cmd.callback, "__module__", "") or ""
+            section = module.rsplit(".", 1)[-1]
+            sections.setdefault(section if section in SECTIONS else "other", []).append(
+                (name, cmd.get_short_help_str(limit=width)))
+        for key, title in [*SECTIONS.items(), ("other", "Other commands")]:
+            if sections.get(key):
+                with formatter.section(title):
+                    formatter.write_dl(sections[key])
+
+
+@click.group(cls=SectionedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="election")
 def cli() -> None:
     """Provision, run, load-test and tear down a multi-region serverless election.
@@ -23,12 +56,11 @@ def cli() -> None:
     """
 
 
-
 def main() -> None:
     """Entry point: run the CLI and turn known failures into one sentence (traceback only with --debug)."""
-    debug = "--debug" in sys.argv
+    opts = Options()     # the commands' shared options fill it in as they are parsed (ctx.obj)
     try:
-        cli.main(standalone_mode=False)
+        cli.main(standalone_mode=False, obj=opts)
     except click.exceptions.Abort:
         err_console.print("[red]Aborted.[/red]")
         sys.exit(130)
@@ -39,7 +71,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - the one place errors become sentences
         message = explain(exc)
-        if debug or message is None:
+        if opts.debug or message is None:
             traceback.print_exc()
         if message:
             err_console.print(f"[red]error:[/red] {message}", highlight=False)

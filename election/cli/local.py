@@ -10,12 +10,12 @@ from typing import Any
 import click
 
 from election.cli.app import cli, console
-from election.cli.options import _local_options
+from election.cli.options import debug_option, local_options
 
 
 @cli.command("dev")
-@_local_options
-def dev_cmd(plan: str, port_base: int, state_dir: Path, debug: bool) -> None:
+@local_options
+def dev_cmd(plan: str, port_base: int, state_dir: Path) -> None:
     """Run the whole election on this machine (moto, the real deployer and handlers) until Ctrl-C."""
     from election.local.devserver import run_dev
 
@@ -27,9 +27,8 @@ def dev_cmd(plan: str, port_base: int, state_dir: Path, debug: bool) -> None:
 @click.option("--votes", type=int, default=300, show_default=True,
               help="Votes to cast through the router (beyond --voters they are second attempts, refused).")
 @click.option("--exit", "exit_after", is_flag=True, help="Exit with the audit's status instead of serving the page.")
-@_local_options
-def demo_cmd(voters: int, votes: int, exit_after: bool, plan: str, port_base: int, state_dir: Path,
-             debug: bool) -> None:
+@local_options
+def demo_cmd(voters: int, votes: int, exit_after: bool, plan: str, port_base: int, state_dir: Path) -> None:
     """The tour: start the local election, seed voters, vote, print results and the audit, serve the page."""
     from election.local.demo import run_demo
 
@@ -86,13 +85,13 @@ def _region_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                       help="An AWS plan: drill its Route 53 health check instead of the local stack.")(fn)
     fn = click.option("--endpoint-url", envvar="ELECTION_ENDPOINT_URL", default=None, help="Send AWS calls here.")(fn)
     fn = click.option("--profile", envvar="AWS_PROFILE", default=None, help="AWS profile from your AWS config.")(fn)
-    return click.option("--debug", is_flag=True, help="Show tracebacks.")(fn)
+    return debug_option(fn)
 
 
 @region_grp.command("down")
 @_region_options
-def region_down_cmd(region: str, state_dir: Path, plan: str | None, endpoint_url: str | None, profile: str | None,
-                    debug: bool) -> None:
+def region_down_cmd(region: str, state_dir: Path, plan: str | None, endpoint_url: str | None,
+                    profile: str | None) -> None:
     """Take REGION down: locally its API and pollers stop and its queues refuse messages; on AWS its
     Route 53 health check is inverted. Traffic fails over; votes wait in hand-off queues."""
     _region_action("down", region, state_dir, plan, endpoint_url, profile)
@@ -100,8 +99,8 @@ def region_down_cmd(region: str, state_dir: Path, plan: str | None, endpoint_url
 
 @region_grp.command("up")
 @_region_options
-def region_up_cmd(region: str, state_dir: Path, plan: str | None, endpoint_url: str | None, profile: str | None,
-                  debug: bool) -> None:
+def region_up_cmd(region: str, state_dir: Path, plan: str | None, endpoint_url: str | None,
+                  profile: str | None) -> None:
     """Bring REGION back; votes waiting in hand-off queues are forwarded and counted."""
     _region_action("up", region, state_dir, plan, endpoint_url, profile)
 

@@ -10,14 +10,14 @@ import click
 from election.cli.app import cli, console, err_console
 from election.cli.options import (
     Options,
-    _above_zero,
-    _fraction,
-    _http_url,
-    _print_json,
-    _seconds,
-    _state_dir_option,
-    _target,
+    above_zero,
     common_options,
+    fraction,
+    http_url,
+    ops_target,
+    print_json,
+    seconds,
+    state_dir_option,
 )
 
 
@@ -28,7 +28,7 @@ from election.cli.options import (
 @click.option("--resume", is_flag=True, help="Finish loading an existing credential file after a crash or Ctrl-C.")
 @click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True, help="Parallel batch writers.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@_state_dir_option
+@state_dir_option
 @common_options
 def seed_voters_cmd(opts: Options, count: int | None, out: Path, resume: bool, workers: int, as_json: bool) -> None:
     """Create voters in proportion to 2016 turnout and load the roll into each voter's home region."""
@@ -36,7 +36,7 @@ def seed_voters_cmd(opts: Options, count: int | None, out: Path, resume: bool, w
 
     from election.ops.seed import prepare_credentials, seed_voters
 
-    target = _target(opts)
+    target = ops_target(opts)
     voters = prepare_credentials(out, count, resume)     # a wrong file fails here, before any progress is drawn
     with Progress(TextColumn("loading the roll"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err_console, transient=True, disable=as_json) as progress:
@@ -54,7 +54,7 @@ def seed_voters_cmd(opts: Options, count: int | None, out: Path, resume: bool, w
                               "--resume` to finish without duplicates.", highlight=False)
             sys.exit(130)
     if as_json:
-        _print_json(report.as_dict())
+        print_json(report.as_dict())
         return
     regions = ", ".join(f"{r}: {n:,}" for r, n in report.per_region.items())
     console.print(f"Loaded {report.loaded_now:,} voters in {report.seconds:.1f} s ({report.rate:,.0f} voters/s)"
@@ -73,24 +73,24 @@ def seed_voters_cmd(opts: Options, count: int | None, out: Path, resume: bool, w
               show_default=True, help="The credential file from seed-voters.")
 @click.option("--votes", type=click.IntRange(1), default=None, help="First votes to cast (default: rate x duration, "
               "or every voter in the file).")
-@click.option("--rate", type=float, default=50.0, show_default=True, callback=_above_zero,
+@click.option("--rate", type=float, default=50.0, show_default=True, callback=above_zero,
               help="Requests started per second (open loop).")
-@click.option("--duration", type=float, default=None, callback=_above_zero,
+@click.option("--duration", type=float, default=None, callback=above_zero,
               help="Seconds of traffic (sets --votes from --rate).")
 @click.option("--concurrency", type=click.IntRange(1, 10000), default=64, show_default=True,
               help="Most requests in flight at once.")
 @click.option("--workers", type=click.IntRange(1, 256), default=None,
               help="Processes sending the schedule, each with its own event loop (default: one per CPU, "
                    "at most one per 2,500 req/s).")
-@click.option("--duplicates", type=float, default=0.0, callback=_fraction, help="Fraction of repeat votes.")
-@click.option("--invalid", type=float, default=0.0, callback=_fraction, help="Fraction of malformed/invalid requests.")
-@click.option("--url", default=None, callback=_http_url, help="API base URL (default: the local router, or the plan's API).")
-@click.option("--drain-timeout", type=float, default=300.0, show_default=True, callback=_seconds,
+@click.option("--duplicates", type=float, default=0.0, callback=fraction, help="Fraction of repeat votes.")
+@click.option("--invalid", type=float, default=0.0, callback=fraction, help="Fraction of malformed/invalid requests.")
+@click.option("--url", default=None, callback=http_url, help="API base URL (default: the local router, or the plan's API).")
+@click.option("--drain-timeout", type=float, default=300.0, show_default=True, callback=seconds,
               help="Seconds to wait for queues and tally before verifying.")
 @click.option("--no-verify", is_flag=True, help="Skip waiting for the drain and the verification.")
 @click.option("--seed", "rng_seed", type=int, default=None, help="Random seed for a repeatable traffic mix.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@_state_dir_option
+@state_dir_option
 @common_options
 def loadtest_cmd(opts: Options, voters_path: Path, votes: int | None, rate: float, duration: float | None,
                  concurrency: int, workers: int | None, duplicates: float, invalid: float, url: str | None,
@@ -103,7 +103,7 @@ def loadtest_cmd(opts: Options, voters_path: Path, votes: int | None, rate: floa
     from election.ops.seed import read_credentials
 
     voters = read_credentials(voters_path)    # a wrong file fails here, before anything is resolved or sent
-    target = _target(opts)
+    target = ops_target(opts)
     if votes is None:
         # --duration: that many seconds of traffic in all, duplicates and invalid requests included.
         votes = min(len(voters), max(1, int(rate * duration * (1 - duplicates - invalid)))) if duration \
@@ -125,7 +125,7 @@ def loadtest_cmd(opts: Options, voters_path: Path, votes: int | None, rate: floa
                                        drain_timeout=drain_timeout, seed=rng_seed, verify_after=not no_verify,
                                        on_tick=tick, on_drain=drained, workers=workers)
     if as_json:
-        _print_json(report.as_dict())
+        print_json(report.as_dict())
     else:
         console.print(render.loadtest_view(report))
     if not no_verify and not report.verified:
@@ -135,10 +135,10 @@ def loadtest_cmd(opts: Options, voters_path: Path, votes: int | None, rate: floa
 @cli.command("results")
 @click.option("--state", "state_code", default=None, help="One state's results (postal code, e.g. TX).")
 @click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")
-@click.option("--interval", type=float, default=2.0, show_default=True, callback=_above_zero,
+@click.option("--interval", type=float, default=2.0, show_default=True, callback=above_zero,
               help="Seconds between refreshes with --watch.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the same shape as GET /results).")
-@_state_dir_option
+@state_dir_option
 @common_options
 def results_cmd(opts: Options, state_code: str | None, watch: bool, interval: float, as_json: bool) -> None:
     """National and per-state results, with bars."""
@@ -149,13 +149,13 @@ def results_cmd(opts: Options, state_code: str | None, watch: bool, interval: fl
     from election.errors import ElectionError
     from election.ops import render, state
 
-    target = _target(opts)
+    target = ops_target(opts)
     code = state_code.upper() if state_code else None
     if code and code not in target.plan.state_regions():
         raise ElectionError(f"'{state_code}' is not a US state or DC postal code.")
     res = state.results(target)
     if as_json:
-        _print_json(res["states"][code] | {"state": code} if code else res)
+        print_json(res["states"][code] | {"state": code} if code else res)
         return
     if not watch:
         console.print(render.results_view(res, code))
@@ -174,10 +174,10 @@ def results_cmd(opts: Options, state_code: str | None, watch: bool, interval: fl
               help="Receipts of accepted votes to prove present (default: the loadtest ledger, if any).")
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="First wait for the queues and the tally to drain.")
-@click.option("--timeout", type=float, default=60.0, show_default=True, callback=_seconds,
+@click.option("--timeout", type=float, default=60.0, show_default=True, callback=seconds,
               help="Seconds to wait for the drain.")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
-@_state_dir_option
+@state_dir_option
 @common_options
 def audit_cmd(opts: Options, receipts: Path | None, wait: bool, timeout: float, as_json: bool) -> None:
     """Reconcile roll, ballots, results, queues and dead letters across regions; exit 1 on any discrepancy."""
@@ -187,7 +187,7 @@ def audit_cmd(opts: Options, receipts: Path | None, wait: bool, timeout: float, 
 
     if receipts and not receipts.exists():
         raise click.BadParameter(f"{receipts} does not exist.", param_hint="--receipts")
-    target = _target(opts)
+    target = ops_target(opts)
     ledger = receipts or ledger_path(target)
     accepted = load_receipts(ledger) if ledger.exists() else None    # a wrong file fails before the wait
     if wait:
@@ -195,7 +195,7 @@ def audit_cmd(opts: Options, receipts: Path | None, wait: bool, timeout: float, 
             drain.wait_drained(target, timeout=timeout)
     report = audit(target, accepted)
     if as_json:
-        _print_json(report.as_dict())
+        print_json(report.as_dict())
     else:
         console.print(render.audit_view(report))
     if not report.ok:
@@ -204,24 +204,24 @@ def audit_cmd(opts: Options, receipts: Path | None, wait: bool, timeout: float, 
 
 @cli.command("recount")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="First wait for queues and tally to drain.")
-@click.option("--timeout", type=float, default=60.0, show_default=True, callback=_seconds,
+@click.option("--timeout", type=float, default=60.0, show_default=True, callback=seconds,
               help="Seconds to wait for the drain.")
 @click.option("--json", "as_json", is_flag=True, help="Print what changed as JSON.")
-@_state_dir_option
+@state_dir_option
 @common_options
 def recount_cmd(opts: Options, wait: bool, timeout: float, as_json: bool) -> None:
     """Rebuild the results counters from the ballots table."""
     from election.ops import drain
     from election.ops.recount import recount
 
-    target = _target(opts)
+    target = ops_target(opts)
     if wait:
         with err_console.status("waiting for the queues and the tally to drain"):
             drain.wait_drained(target, timeout=timeout)
     with err_console.status("recounting every region's ballots"):
         done = recount(target)
     if as_json:
-        _print_json(done.as_dict())
+        print_json(done.as_dict())
         return
     if not done.fixes:
         console.print(f"Recounted {done.ballots:,} ballots: every counter was already right.")
@@ -239,60 +239,60 @@ def dlq_group() -> None:
 @dlq_group.command("list")
 @click.option("--region", default=None, help="Only this region.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_state_dir_option
+@state_dir_option
 @common_options
 def dlq_list_cmd(opts: Options, region: str | None, as_json: bool) -> None:
     """Show dead-lettered votes (receipt, state, candidate; never voter IDs), leaving them in place."""
     from election.ops import dlq, render
 
-    items = dlq.list_dead_letters(_target(opts), region)
+    items = dlq.list_dead_letters(ops_target(opts), region)
     if as_json:
-        _print_json([d.as_dict() for d in items])
+        print_json([d.as_dict() for d in items])
     else:
         console.print(render.dlq_view(items))
 
 
 @dlq_group.command("redrive")
 @click.option("--region", default=None, help="Only this region.")
-@_state_dir_option
+@state_dir_option
 @common_options
 def dlq_redrive_cmd(opts: Options, region: str | None) -> None:
     """Send dead-lettered votes back to their queue to be processed again."""
     from election.ops import dlq
 
     with err_console.status("redriving"):
-        moved = dlq.redrive(_target(opts), region)
+        moved = dlq.redrive(ops_target(opts), region)
     console.print(f"Redrove {sum(moved.values()):,} message(s): "
                   + ", ".join(f"{r}: {n:,}" for r, n in moved.items()) + ".")
 
 
 @cli.command("open")
-@_state_dir_option
+@state_dir_option
 @common_options
 def open_cmd(opts: Options) -> None:
     """Open the polls in every region."""
     from election.ops.closing import open_polls
 
-    polls = open_polls(_target(opts))
+    polls = open_polls(ops_target(opts))
     console.print(f"The polls are open (since {polls.get('changed_at')}).")
 
 
 @cli.command("close")
-@click.option("--timeout", type=float, default=300.0, show_default=True, callback=_seconds,
+@click.option("--timeout", type=float, default=300.0, show_default=True, callback=seconds,
               help="Seconds to wait for the drain.")
-@click.option("--grace", type=float, default=None, callback=_seconds,
+@click.option("--grace", type=float, default=None, callback=seconds,
               help="Seconds to wait for requests already past the polls check (default: cache TTL + Lambda timeout).")
 @click.option("--force", is_flag=True, help="Destroy the pepper even if votes are still queued or dead-lettered.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final results as JSON.")
-@_state_dir_option
+@state_dir_option
 @common_options
 def close_cmd(opts: Options, timeout: float, grace: float | None, force: bool, yes: bool, as_json: bool) -> None:
     """Close the polls: stop new votes, drain, final tally, destroy the ballot pepper, print the results."""
     from election.ops import render
     from election.ops.closing import close_polls
 
-    target = _target(opts)
+    target = ops_target(opts)
     if not yes:
         click.confirm(f"Close the polls of '{target.plan.name}' for good? The ballot pepper will be destroyed",
                       abort=True)
@@ -301,7 +301,7 @@ def close_cmd(opts: Options, timeout: float, grace: float | None, force: bool, y
                            on_step=lambda s: status.update(s),
                            on_poll=lambda q, u: status.update(f"draining: {q:,} queued, {max(u, 0):,} uncounted"))
     if as_json:
-        _print_json(done.as_dict())
+        print_json(done.as_dict())
         return
     console.print(render.results_view(done.results))
     where = ", ".join(done.pepper_destroyed_in) or "no region (it was already gone)"

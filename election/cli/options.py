@@ -4,78 +4,98 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
+DEFAULT_PLAN = "config/local.yaml"
 
+
+@dataclass
 class Options:
-    """The options every AWS-facing command shares (also readable from the environment)."""
+    """What every command shares, parsed once: the plan, where AWS is, the local state dir, --debug.
 
-    def __init__(self, plan: str, endpoint_url: str | None, profile: str | None, debug: bool) -> None:
-        self.plan_path = plan
-        self.endpoint_url = endpoint_url
-        self.profile = profile
-        self.debug = debug
+    One object per invocation (click's ctx.obj, created by `main` or on first use), filled in by the
+    shared options' callbacks, so `main` can read --debug after the command failed.
+    """
+
+    plan_path: str = DEFAULT_PLAN
+    endpoint_url: str | None = None
+    profile: str | None = None
+    debug: bool = False
+    state_dir: Path | None = None   # None: $ELECTION_STATE_DIR, else .election (see ops.target.state_dir_from)
+
+
+def current_options() -> Options:
+    """The invocation's Options (click's ctx.obj), created on first use."""
+    return click.get_current_context().ensure_object(Options)
+
+
+def _store(field_name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        setattr(ctx.ensure_object(Options), field_name, value)
+        return value
+    return callback
+
+
+def debug_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--debug: show tracebacks (read by `main` from the Options object, not from sys.argv)."""
+    return click.option("--debug", is_flag=True, expose_value=False, callback=_store("debug"),
+                        help="Show tracebacks.")(fn)
+
+
+def plan_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--plan", default=DEFAULT_PLAN, envvar="ELECTION_PLAN", show_default=True,
+                        expose_value=False, callback=_store("plan_path"), type=click.Path(dir_okay=False),
+                        help="The region plan (YAML).")(fn)
 
 
 def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--plan, --endpoint-url, --profile, --debug, collected into one Options argument `opts`."""
 
-    @click.option("--plan", "plan", default="config/local.yaml", envvar="ELECTION_PLAN", show_default=True,
-                  type=click.Path(dir_okay=False), help="The region plan (YAML).")
-    @click.option("--endpoint-url", envvar="ELECTION_ENDPOINT_URL", default=None,
-                  help="Send every AWS call here (e.g. a moto server).")
-    @click.option("--profile", envvar="AWS_PROFILE", default=None, help="AWS profile from your AWS config.")
-    @click.option("--debug", is_flag=True, help="Show tracebacks.")
+    @plan_option
+    @click.option("--endpoint-url", envvar="ELECTION_ENDPOINT_URL", default=None, expose_value=False,
+                  callback=_store("endpoint_url"), help="Send every AWS call here (e.g. a moto server).")
+    @click.option("--profile", envvar="AWS_PROFILE", default=None, expose_value=False, callback=_store("profile"),
+                  help="AWS profile from your AWS config.")
+    @debug_option
     @functools.wraps(fn)
-    def wrapper(*args: Any, plan: str, endpoint_url: str | None, profile: str | None, debug: bool,
-                **kwargs: Any) -> Any:
-        opts = Options(plan, endpoint_url, profile, debug)
-        click.get_current_context().meta["debug"] = debug
-        return fn(*args, opts=opts, **kwargs)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, opts=current_options(), **kwargs)
 
     return wrapper
 
 
-
-STATE_DIR_META = "election.ops.state_dir"
-
-
-def _remember_state_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
-    ctx.meta[STATE_DIR_META] = value
-    return value
-
-
-def _state_dir_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+def state_dir_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--state-dir: where `election dev --state-dir` keeps local.json, so ops commands find that stack."""
     return click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                        envvar="ELECTION_STATE_DIR", expose_value=False, callback=_remember_state_dir,
+                        envvar="ELECTION_STATE_DIR", expose_value=False, callback=_store("state_dir"),
                         help="The running local stack's state dir (as given to `election dev`)  "
                              "[default: .election]")(fn)
 
 
-def _target(opts: Options) -> Any:
+def ops_target(opts: Options) -> Any:
+    """The ops target (AWS or the running local stack) these options point at."""
     from election.ops.target import resolve_target
 
-    ctx = click.get_current_context(silent=True)
-    return resolve_target(opts, state_dir=ctx.meta.get(STATE_DIR_META) if ctx else None)
+    return resolve_target(opts, state_dir=opts.state_dir)
 
 
-def _print_json(data: Any) -> None:
+def print_json(data: Any) -> None:
     import json
 
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-def _fraction(ctx: click.Context, param: click.Parameter, value: float) -> float:
+def fraction(ctx: click.Context, param: click.Parameter, value: float) -> float:
     if not 0 <= value < 0.5:   # also false for nan
         raise click.BadParameter("must be a fraction between 0 and 0.5 (e.g. 0.05 for 5 %).")
     return value
 
 
-def _http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+def http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """An API base URL: http(s)://host[:port][/path]."""
     from urllib.parse import urlsplit
 
@@ -91,7 +111,7 @@ def _http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value
 
 
-def _above_zero(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+def above_zero(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
     """A rate or an interval: a finite number above 0 (click's float also accepts nan and inf)."""
     import math
 
@@ -100,7 +120,7 @@ def _above_zero(ctx: click.Context, param: click.Parameter, value: float | None)
     return value
 
 
-def _seconds(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+def seconds(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
     """A timeout or a grace period: finite seconds, 0 or more."""
     import math
 
@@ -110,9 +130,9 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: float | None) ->
 
 
 
-def _local_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+def local_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--plan, --port-base, --state-dir and --debug for the commands that run the local stack."""
-    fn = click.option("--debug", is_flag=True, help="Show tracebacks.")(fn)
+    fn = debug_option(fn)
     fn = click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".election"),
                       envvar="ELECTION_STATE_DIR", show_default=True,
                       help="Where local.json (the endpoints) and the function logs go [env ELECTION_STATE_DIR].")(fn)
