@@ -76,13 +76,16 @@ class LambdaSettings:
     memory_mb: int = 256
     architecture: str = "arm64"
     timeout_s: int = 10
+    # Concurrency only the voting API's enqueue function may use, so a queue backlog cannot take it (0: none).
+    enqueue_reserved_concurrency: int = 100
 
 
 @dataclass(frozen=True)
 class QueueSettings:
     batch_size: int = 10
     max_receives: int = 5
-    visibility_timeout_s: int = 30
+    visibility_timeout_s: int = 60    # AWS: at least 6 x lambda.timeout_s (+ batching window), see plan_limits
+    max_concurrency: int = 50         # per SQS mapping (process, forward): ScalingConfig.MaximumConcurrency
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,11 @@ class ApiSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    email: tuple[str, ...] = ()       # each address is subscribed to every region's alerts topic
+
+
+@dataclass(frozen=True)
 class Plan:
     """A validated region plan. `path` is where it came from, for messages."""
 
@@ -142,6 +150,7 @@ class Plan:
     api: ApiSettings = ApiSettings()
     secrecy: SecrecySettings = SecrecySettings()
     results: ResultsSettings = ResultsSettings()
+    alerts: AlertSettings = AlertSettings()
     log_retention_days: int = 365
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     domain: str | None = None
@@ -194,20 +203,21 @@ def parse_plan(data: Any, where: str = "<plan>") -> Plan:
     v = _Validator(where)
     top = v.mapping(data, "", required={"name", "regions", "ballot"},
                     optional={"target", "lambda", "queue", "api", "logs", "tags", "domain",
-                              "secrecy", "results"})
+                              "secrecy", "results", "alerts"})
     name = v.string(top["name"], "name")
     if not NAME_RE.match(name):
         v.fail("name", f"'{name}' must be 3-32 lowercase letters, digits or hyphens, starting with a letter")
     target = v.choice(top.get("target", "aws"), "target", TARGETS)
     regions = _regions(v, top["regions"], target)
     ballot = _ballot(v, top["ballot"])
+    # Ranges are AWS's own (the API references of CreateFunction, CreateQueue / SetQueueAttributes,
+    # CreateEventSourceMapping, PutFunctionConcurrency); the cross-field limits are in plan_limits.
     lam = _section(v, top.get("lambda"), "lambda", LambdaSettings, {
-        "memory_mb": (128, 10240), "timeout_s": (1, 900)}, choices={"architecture": ARCHITECTURES})
+        "memory_mb": (128, 10240), "timeout_s": (1, 900), "enqueue_reserved_concurrency": (0, 900)},
+        choices={"architecture": ARCHITECTURES})
     queue = _section(v, top.get("queue"), "queue", QueueSettings, {
-        "batch_size": (1, 10), "max_receives": (1, 1000), "visibility_timeout_s": (1, 43200)})
-    if queue.visibility_timeout_s < lam.timeout_s:
-        v.fail("queue.visibility_timeout_s",
-               f"must be at least lambda.timeout_s ({lam.timeout_s}) so a message is not redelivered while it is processed")
+        "batch_size": (1, 10), "max_receives": (1, 1000), "visibility_timeout_s": (0, 43200),
+        "max_concurrency": (2, 1000)})
     api = _api(v, top.get("api"))
     secrecy = _section(v, top.get("secrecy") or {}, "secrecy", SecrecySettings, {
         "min_mix": (1, MIX_BATCH_SIZE), "window_s": (1, 300)})
@@ -230,9 +240,30 @@ def parse_plan(data: Any, where: str = "<plan>") -> Plan:
             v.fail("domain", f"'{domain}' is not a valid DNS name")
         if target == "local":
             v.fail("domain", "a domain needs Route 53 and ACM, so it is only allowed with target: aws")
-    return Plan(name=name, target=target, regions=regions, ballot=ballot, lambda_=lam, queue=queue,
-                api=api, secrecy=secrecy, results=results, log_retention_days=retention, tags=tags,
+    alerts = _alerts(v, top.get("alerts"))
+    plan = Plan(name=name, target=target, regions=regions, ballot=ballot, lambda_=lam, queue=queue,
+                api=api, secrecy=secrecy, results=results, alerts=alerts, log_retention_days=retention, tags=tags,
                 domain=domain, path=where)
+    from election import plan_limits  # imports the model, which imports this module
+
+    plan_limits.check(plan, v.fail)
+    return plan
+
+
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$")
+
+
+def _alerts(v: _Validator, raw: Any) -> AlertSettings:
+    if raw is None:
+        return AlertSettings()
+    sec = v.mapping(raw, "alerts", optional={"email"})
+    emails = v.string_list(sec.get("email") or [], "alerts.email")
+    for i, e in enumerate(emails):
+        if not EMAIL_RE.match(e):
+            v.fail(f"alerts.email[{i}]", f"'{e}' is not an email address")
+    if len({e.lower() for e in emails}) != len(emails):
+        v.fail("alerts.email", "an address is listed twice")
+    return AlertSettings(email=tuple(emails))
 
 
 def _regions(v: _Validator, raw: Any, target: str) -> tuple[RegionPlan, ...]:

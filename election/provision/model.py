@@ -70,6 +70,11 @@ class Names:
     def esm(self, role: str) -> str:
         return f"{self.plan}-{role}-{ESM_SOURCES[role]}"
 
+    @property
+    def topic(self) -> str:
+        """The region's alerts topic (SNS names are per region, like queues)."""
+        return f"{self.plan}-alerts"
+
 
 ESM_SOURCES = {"process": "votes", "forward": "handoff", "tally": "ballots"}
 
@@ -177,6 +182,14 @@ def _region(plan: Plan, region: str, lambdas_dir: Path, edge_keys: set[str]) -> 
                              "_zip": pkg.data},
                             depends_on=(lg,), tags=tags))
 
+    res += mapping_resources(plan, region)
+    return res
+
+
+def mapping_resources(plan: Plan, region: str) -> list[Resource]:
+    """The region's event source mappings: votes and hand-off queues (SQS), ballots stream (tally)."""
+    n = names(plan)
+    res: list[Resource] = []
     fn = {role: key(region, "lambda_function", n.function(role)) for role in contract.FUNCTIONS}
     sqs_esm = {"batch_size": plan.queue.batch_size, "response_types": ["ReportBatchItemFailures"]}
     res.append(Resource("event_source_mapping", region, n.esm("process"),
@@ -213,6 +226,19 @@ def _key_policy(plan: Plan, region: str) -> dict[str, Any]:
          "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
                                    _arn("logs", region, f"log-group:/aws/lambda/{plan.name}-*")}}},
     ]}
+
+
+def function_environment(plan: Plan, region: str, role: str, edge: bool = True) -> dict[str, Any]:
+    """The environment `role`'s function gets in `region` (Refs unresolved); plan_limits measures it."""
+    n = names(plan)
+    edge_keys = {key(plan.primary_region, "cloudfront_distribution", n.site_distribution)} if edge else set()
+    return _environment(plan, region, edge_keys)
+
+
+def sqs_batching_windows(plan: Plan) -> dict[str, int]:
+    """Batching window (s) of each SQS mapping, by mapping name: the queue's visibility must cover it."""
+    return {r.name: int(r.props.get("batching_window_s", 0)) for region in plan.region_names
+            for r in mapping_resources(plan, region) if "_starting_position" not in r.props}
 
 
 def _environment(plan: Plan, region: str, edge_keys: set[str]) -> dict[str, Any]:
