@@ -58,6 +58,15 @@ TALLY_TUMBLING_WINDOW_S = 60
 # (bench/pipeline_cost.py). The batching window bounds the added counting delay.
 TALLY_BATCH_SIZE = 1000
 TALLY_BATCHING_WINDOW_S = 5
+# A batch the tally keeps failing is retried at most this often (bisected first, which costs no retry),
+# and no record older than this is retried: then Lambda sends the batch's *location* (shard, sequence
+# numbers, not the records) to the tally-failures queue and moves on, instead of blocking the shard for the
+# stream's whole 24 h retention and then losing the records. One hour leaves ~23 h to read them back; the
+# ballots themselves are safe in the table, so `election recount` rebuilds the counts without them.
+# (https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html; ranges 0-10,000 and
+# 60-604,800 s: https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html)
+TALLY_MAX_RETRY_ATTEMPTS = 50
+TALLY_MAX_RECORD_AGE_S = 3600
 
 # --- tables ------------------------------------------------------------------------
 VOTERS_KEY = "vk"      # HMAC-SHA256(voter pepper, canonical voter ID), hex; attribute "state"

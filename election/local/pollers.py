@@ -8,7 +8,10 @@ leaves the failures to reappear after the visibility timeout. After
 dead-letter queue on the next receive (verified in tests/test_local_pollers.py).
 
 A `StreamPoller` plays the stream mapping: batches in order per shard, a
-failed batch is retried (same records, same order) until it succeeds.
+failed batch is retried (same records, same order) until it succeeds, or, with
+`max_retries` / `max_record_age_s` set as the deployer sets them on the tally,
+until those run out: then, like Lambda, it sends the batch's location (not its
+records) to `on_failure` and moves on. Unlike Lambda it does not bisect first.
 """
 
 from __future__ import annotations
@@ -199,8 +202,18 @@ class StreamPoller(Poller):
 
     def __init__(self, name: str, streams: Any, stream_arn: str, region: str,
                  on_batch: Callable[[list[dict[str, Any]], str], None], batch_size: int = 100,
-                 start: str = "TRIM_HORIZON", window_s: float = 0.0) -> None:
+                 start: str = "TRIM_HORIZON", window_s: float = 0.0, max_retries: int | None = None,
+                 max_record_age_s: float | None = None,
+                 on_failure: Callable[[dict[str, Any]], None] | None = None,
+                 function_arn: str = "", clock: Callable[[], float] = time.time) -> None:
         super().__init__(name)
+        self.max_retries = max_retries
+        self.max_record_age_s = max_record_age_s
+        self.on_failure = on_failure
+        self.function_arn = function_arn
+        self.clock = clock
+        self._attempts: dict[str, int] = {}
+        self.discarded = 0
         self.window_s = window_s
         self.streams = streams
         self.stream_arn = stream_arn
@@ -244,22 +257,79 @@ class StreamPoller(Poller):
                     records += [lambda_stream_record(r, self.stream_arn, self.region) for r in more.get("Records", [])]
                     next_it = more.get("NextShardIterator")
             self.busy = True
+            if self._too_old(records):
+                self._give_up(sid, records, next_it, "RecordAgeExceeded")
+                self.busy = False
+                worked = True
+                continue
             try:
                 self.on_batch(records, sid)
             except Exception as exc:  # noqa: BLE001 - keep the batch and retry it, in order
+                self.failures += 1
+                self._attempts[sid] = self._attempts.get(sid, 0) + 1
+                if self.max_retries is not None and self._attempts[sid] > self.max_retries:
+                    log.warning("%s: batch of %d failed %d times (%s); giving up on it", self.name, len(records),
+                                self._attempts[sid], exc)
+                    self._give_up(sid, records, next_it, "RetryAttemptsExhausted")
+                    return True
                 log.warning("%s: batch of %d failed (%s); retrying", self.name, len(records), exc)
                 self._pending[sid] = (records, next_it)
-                self.failures += 1
                 self._stop.wait(self.retry_sleep)
                 return True
             finally:
                 self.busy = False
+            self._attempts.pop(sid, None)
             self._pending.pop(sid, None)
             self._iterators[sid] = next_it
             self.processed += len(records)
             self.last_sequence[sid] = records[-1]["dynamodb"].get("SequenceNumber", "")
             worked = True
         return worked
+
+
+    def _too_old(self, records: list[dict[str, Any]]) -> bool:
+        if self.max_record_age_s is None:
+            return False
+        first = records[0].get("dynamodb", {}).get("ApproximateCreationDateTime")
+        return isinstance(first, (int, float)) and self.clock() - first > self.max_record_age_s
+
+    def _give_up(self, sid: str, records: list[dict[str, Any]], next_it: str | None, condition: str) -> None:
+        """Skip the batch as Lambda does once retries or age run out, reporting where it was."""
+        if self.on_failure is not None:
+            self.on_failure(failure_record(records, sid, self.stream_arn, self.function_arn, condition,
+                                           self._attempts.get(sid, 0), self.clock()))
+        self.discarded += len(records)
+        self._attempts.pop(sid, None)
+        self._pending.pop(sid, None)
+        self._iterators[sid] = next_it
+
+
+def failure_record(records: list[dict[str, Any]], shard_id: str, stream_arn: str, function_arn: str,
+                   condition: str, invokes: int, now: float) -> dict[str, Any]:
+    """What Lambda sends a stream mapping's on-failure destination: the batch's location, no records.
+
+    Shape of https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html (an invocation
+    record with requestContext and DDBStreamBatchInfo).
+    """
+    def arrival(r: dict[str, Any]) -> str:
+        return _iso(int(r.get("dynamodb", {}).get("ApproximateCreationDateTime") or now))
+
+    return {
+        "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": function_arn, "condition": condition,
+                           "approximateInvokeCount": invokes},
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "version": "1.0",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z",
+        "DDBStreamBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": records[0].get("dynamodb", {}).get("SequenceNumber", ""),
+            "endSequenceNumber": records[-1].get("dynamodb", {}).get("SequenceNumber", ""),
+            "approximateArrivalOfFirstRecord": arrival(records[0]),
+            "approximateArrivalOfLastRecord": arrival(records[-1]),
+            "batchSize": len(records),
+            "streamArn": stream_arn,
+        },
+    }
 
 
 def lambda_stream_record(record: Mapping[str, Any], stream_arn: str, region: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ this process, where moto answers them in-process 2-3x faster than over HTTP.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import threading
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from election.errors import ElectionError
-from election.lambdas.contract import ENV_ENDPOINT_URL
+from election.lambdas.contract import ENV_ENDPOINT_URL, TALLY_MAX_RECORD_AGE_S, TALLY_MAX_RETRY_ATTEMPTS
 from election.local import moto_patches
 from election.local.control import ControlServer
 from election.local.endpoints import read_endpoints, remove_endpoints, write_endpoints
@@ -36,6 +37,7 @@ from election.local.replicator import Replicator
 from election.local.router import Router
 from election.local.static import StaticSite, site_config
 from election.plan import Plan, load_plan
+from election.provision.model import FAILURE_QUEUE
 
 log = logging.getLogger("election.local")
 SITE_DIR = Path(__file__).resolve().parents[2] / "website"
@@ -260,8 +262,22 @@ class LocalStack:
                                         stream_arn, region,
                                         stream_handler_adapter(handlers["tally"], out["functions"]["tally"], timeout,
                                                                stream_arn),
-                                        window_s=TALLY_WINDOW_S))
+                                        window_s=TALLY_WINDOW_S, **self._tally_limits(region, out)))
         return pollers
+
+    def _tally_limits(self, region: str, out: Mapping[str, Any]) -> dict[str, Any]:
+        """The tally mapping's retry/age limits and on-failure queue, as the deployer sets them on AWS."""
+        url = (out["queues"] or {}).get(FAILURE_QUEUE)
+        if not url:
+            return {}
+        sqs = self.provider.client("sqs", region)
+        fn = self.provider.client("lambda", region).get_function(FunctionName=out["functions"]["tally"])
+
+        def on_failure(record: dict[str, Any]) -> None:
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
+
+        return {"max_retries": TALLY_MAX_RETRY_ATTEMPTS, "max_record_age_s": TALLY_MAX_RECORD_AGE_S,
+                "on_failure": on_failure, "function_arn": fn["Configuration"]["FunctionArn"]}
 
     # --- drills and health -----------------------------------------------------------
 

@@ -156,6 +156,9 @@ def audit(target: Target, receipts: list[dict[str, str]] | None = None) -> Audit
             if qs[q]:
                 d.append(f"{qs[q]} message(s) sit in the dead-letter queue {q} ({r}); inspect with "
                          f"`election dlq list` and replay with `election dlq redrive`.")
+        if qs.get(names.tally_failures):
+            d.append(f"The tally in {r} gave up on {qs[names.tally_failures]} stream batch(es) (listed by "
+                     f"`election dlq list`): their ballots are not counted; fix the cause, then run `election recount`.")
 
     if receipts:
         a.receipts_checked = len(receipts)

@@ -34,6 +34,7 @@ class DeadLetter:
     receives: int
     sent_at: float
     readable: bool
+    batch: dict[str, Any] | None = None   # a tally failure: the stream batch's location (DDBStreamBatchInfo)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -77,11 +78,24 @@ def _regions(target: Target, region: str | None) -> tuple[str, ...]:
     return (region,)
 
 
+def _describe_tally_failure(region: str, queue: str, msg: dict[str, Any]) -> DeadLetter:
+    """A batch the tally's stream mapping gave up on: Lambda sends where it was, not the ballots in it."""
+    out = _describe(region, queue, msg)
+    try:
+        info = json.loads(msg["Body"]).get("DDBStreamBatchInfo")
+    except (ValueError, AttributeError):
+        info = None
+    return DeadLetter(**{**out.__dict__, "readable": False, "batch": info if isinstance(info, dict) else None})
+
+
 def list_dead_letters(target: Target, region: str | None = None) -> list[DeadLetter]:
-    """Every message in the dead-letter queues (of one region or all), left in place."""
+    """Every message in the dead-letter and tally-failures queues (of one region or all), left in place."""
     out = []
     for r in _regions(target, region):
         sqs = target.client("sqs", r)
+        held = list(_drain_receive(target, r, target.names.tally_failures, HOLD_S))
+        out.extend(_describe_tally_failure(r, target.names.tally_failures, m) for m in held)
+        _release(sqs, target.queue_url(r, target.names.tally_failures), [m["ReceiptHandle"] for m in held])
         for dlq in target.names.dead_letter_queues:
             held = list(_drain_receive(target, r, dlq, HOLD_S))
             out.extend(_describe(r, dlq, m) for m in held)

@@ -40,6 +40,11 @@ class Names:
         return f"{self.plan}-handoff-dlq"
 
     @property
+    def tally_failures(self) -> str:
+        """Where the tally's stream mapping reports batches it gave up on (their location, not the ballots)."""
+        return f"{self.plan}-tally-failures"
+
+    @property
     def voter_pepper(self) -> str:
         return f"{self.plan}/voter-pepper"
 

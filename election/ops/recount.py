@@ -8,6 +8,7 @@ it once the queues have drained (`election recount` waits for that first).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,12 @@ class Recount:
 
 
 def recount(target: Target, attempts: int = 5) -> Recount:
-    """Set every counter to the number of ballots behind it; returns what changed."""
+    """Set every counter to the number of ballots behind it; returns what changed.
+
+    Batches the tally gave up on before the recount began are counted by it (their ballots were in the
+    table), so their reports in the tally-failures queue are then removed.
+    """
+    started_ms = int(time.time() * 1000)
     total = 0
     fixes: list[Fix] = []
     for region in target.plan.region_names:
@@ -57,7 +63,28 @@ def recount(target: Target, attempts: int = 5) -> Recount:
                                 "stop the traffic (election close) and run it again.")
         total += total_r
         fixes.extend(fixes_r)
+        _clear_tally_failures(target, region, started_ms)
     return Recount(total, fixes)
+
+
+def _clear_tally_failures(target: Target, region: str, before_ms: int) -> None:
+    """Delete the tally-failure reports sent before `before_ms`; later ones stay for the next recount."""
+    sqs = target.client("sqs", region)
+    url = target.queue_url(region, target.names.tally_failures)
+    newer: list[str] = []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30,
+                                  AttributeNames=["SentTimestamp"]).get("Messages", [])
+        if not got:
+            break
+        old = [m for m in got if int(m.get("Attributes", {}).get("SentTimestamp", 0)) < before_ms]
+        newer += [m["ReceiptHandle"] for m in got if m not in old]
+        if old:
+            sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(old)])
+    for i in range(0, len(newer), 10):   # visible again at once, for `dlq list` and the next recount
+        sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+            {"Id": str(j), "ReceiptHandle": h, "VisibilityTimeout": 0} for j, h in enumerate(newer[i:i + 10])])
 
 
 class _Raced(Exception):

@@ -119,6 +119,8 @@ def dlq_view(items: Iterable[Any], now: float | None = None) -> RenderableType:
         t.add_column(col)
     now = now or time.time()
     for d in rows:
-        t.add_row(d.region, d.queue, (d.receipt or "(not a vote)")[:12] + ("…" if d.receipt else ""),
+        what = (d.receipt[:12] + "…") if d.receipt else (
+            f"(tally batch of {d.batch.get('batchSize', '?')})" if getattr(d, "batch", None) else "(not a vote)")
+        t.add_row(d.region, d.queue, what,
                   d.state or "", d.candidate or "", str(d.receives), f"{max(0, now - d.sent_at):.0f} s")
     return t

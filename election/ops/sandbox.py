@@ -33,6 +33,7 @@ def create_data_resources(target: Target, max_receives: int = 5) -> dict[str, st
             sqs.create_queue(QueueName=main, Attributes={
                 "VisibilityTimeout": "30",
                 "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": str(max_receives)})})
+        sqs.create_queue(QueueName=names.tally_failures)
         sm = target.client("secretsmanager", region)
         for name, value in peppers.items():
             sm.create_secret(Name=name, SecretString=value)

@@ -116,9 +116,9 @@ def queue_depth(target: Target, region: str, queue: str) -> int:
 
 
 def queue_depths(target: Target) -> dict[str, dict[str, int]]:
-    """region -> queue name -> depth, for the votes, hand-off and both dead-letter queues."""
+    """region -> queue name -> depth, for the votes, hand-off, both dead-letter and the tally-failures queues."""
     names = target.names
-    queues = (names.votes_queue, names.handoff_queue, names.votes_dlq, names.handoff_dlq)
+    queues = (names.votes_queue, names.handoff_queue, names.votes_dlq, names.handoff_dlq, names.tally_failures)
     return {r: {q: queue_depth(target, r, q) for q in queues} for r in target.plan.region_names}
 
 

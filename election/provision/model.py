@@ -32,7 +32,8 @@ QUEUE_RETENTION_S = 14 * 24 * 3600   # an outage of the processor must not drop 
 RUNTIME = "python3.12"
 LOCAL_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*")
 TABLES = {"voters": contract.VOTERS_KEY, "ballots": contract.BALLOTS_KEY, "results": contract.RESULTS_KEY}
-QUEUES = ("votes", "votes_dlq", "handoff", "handoff_dlq")
+QUEUES = ("votes", "votes_dlq", "handoff", "handoff_dlq", "tally_failures")
+FAILURE_QUEUE = "tally_failures"     # where the tally's stream mapping sends the location of a batch it gave up on
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,11 @@ def _region(plan: Plan, region: str, lambdas_dir: Path, edge_keys: set[str]) -> 
                                          else plan.queue.max_receives}},
                             depends_on=(kms,), tags=tags))
 
+    res.append(Resource("queue", region, n.queue(FAILURE_QUEUE),
+                        {"kms_key": kms_arn, "retention_s": DLQ_RETENTION_S,
+                         "visibility_timeout_s": plan.queue.visibility_timeout_s, "redrive": None},
+                        depends_on=(kms,), tags=tags))
+
     env = _environment(plan, region, edge_keys)
     for role in contract.FUNCTIONS:
         lg = key(region, "log_group", n.log_group(role))
@@ -179,7 +185,7 @@ def _region(plan: Plan, region: str, lambdas_dir: Path, edge_keys: set[str]) -> 
                              "role": Ref(iam, "arn"), "memory_mb": plan.lambda_.memory_mb,
                              "timeout_s": plan.lambda_.timeout_s, "architecture": plan.lambda_.architecture,
                              "environment": env, "kms_key": kms_arn, "code_sha256": pkg.sha256_b64,
-                             "_zip": pkg.data},
+                             "_zip": pkg.data, **_reserved_concurrency(plan, role)},
                             depends_on=(lg,), tags=tags))
 
     res += mapping_resources(plan, region)
@@ -191,7 +197,10 @@ def mapping_resources(plan: Plan, region: str) -> list[Resource]:
     n = names(plan)
     res: list[Resource] = []
     fn = {role: key(region, "lambda_function", n.function(role)) for role in contract.FUNCTIONS}
-    sqs_esm = {"batch_size": plan.queue.batch_size, "response_types": ["ReportBatchItemFailures"]}
+    # MaximumConcurrency bounds each queue's consumers, so draining a backlog cannot take the account's
+    # concurrency from the voting API (which also has its own reserve: _reserved_concurrency).
+    sqs_esm = {"batch_size": plan.queue.batch_size, "response_types": ["ReportBatchItemFailures"],
+               "max_concurrency": plan.queue.max_concurrency}
     res.append(Resource("event_source_mapping", region, n.esm("process"),
                         {"function": n.function("process"),
                          "source_arn": Ref(key(region, "queue", n.queue("votes")), "arn"), **sqs_esm},
@@ -205,9 +214,19 @@ def mapping_resources(plan: Plan, region: str) -> list[Resource]:
                          "source_arn": Ref(key(region, "table", n.table("ballots")), "stream_arn"),
                          "batch_size": contract.TALLY_BATCH_SIZE, "response_types": ["ReportBatchItemFailures"],
                          "bisect_on_error": True, "tumbling_window_s": contract.TALLY_TUMBLING_WINDOW_S,
-                         "batching_window_s": contract.TALLY_BATCHING_WINDOW_S, "_starting_position": "TRIM_HORIZON"},
-                        depends_on=(fn["tally"],)))
+                         "batching_window_s": contract.TALLY_BATCHING_WINDOW_S, "_starting_position": "TRIM_HORIZON",
+                         "max_retries": contract.TALLY_MAX_RETRY_ATTEMPTS,
+                         "max_record_age_s": contract.TALLY_MAX_RECORD_AGE_S,
+                         "on_failure": Ref(key(region, "queue", n.queue(FAILURE_QUEUE)), "arn")},
+                        depends_on=(fn["tally"], key(region, "queue", n.queue(FAILURE_QUEUE)))))
     return res
+
+
+def _reserved_concurrency(plan: Plan, role: str) -> dict[str, Any]:
+    """Only the enqueue function (the voting API's writes) gets a reserve; None means no reservation."""
+    if role != "enqueue":
+        return {}
+    return {"reserved_concurrency": plan.lambda_.enqueue_reserved_concurrency or None}
 
 
 LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [{
@@ -347,6 +366,9 @@ def _policy(plan: Plan, region: str, role: str) -> dict[str, Any]:
              "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
                         "dynamodb:ConditionCheckItem"], "Resource": [tbl["results"]]},
             {"Sid": "Key", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": [kms_here]},
+            # Lambda sends a failed batch's location to the mapping's on-failure queue with the function's role.
+            {"Sid": "ReportFailedBatches", "Effect": "Allow", "Action": ["sqs:SendMessage"],
+             "Resource": [q[FAILURE_QUEUE]]},
         ]
     elif role == "results":
         st += [

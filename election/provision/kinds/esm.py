@@ -1,5 +1,8 @@
 """Event source mappings: queues -> process/forward (partial batch responses), ballots stream -> tally.
 
+The SQS mappings carry ScalingConfig.MaximumConcurrency; the stream mapping bounded retries, a record age
+and an on-failure destination (DestinationConfig.OnFailure): all diffed like the other fields.
+
 A mapping has no name in AWS; it is identified by (function, source). When
 the source changed (e.g. a table was recreated and got a new stream), the old
 mapping is replaced.
@@ -16,8 +19,12 @@ from election.provision.kinds.base import Actual, Change, Context, Found, Resour
 SOURCES = {"process": "votes", "forward": "handoff", "tally": "ballots"}
 # The function's role may not be usable yet right after it was created.
 PROPAGATION = ("InvalidParameterValueException",)
-# Stream-only settings the tally needs (contract.TALLY_*): plan field -> API field.
-OPTIONAL = {"tumbling_window_s": "TumblingWindowInSeconds", "batching_window_s": "MaximumBatchingWindowInSeconds"}
+# Settings only some mappings have (compared only when the desired resource has them): model field -> API field.
+OPTIONAL = {"tumbling_window_s": "TumblingWindowInSeconds", "batching_window_s": "MaximumBatchingWindowInSeconds",
+            "max_retries": "MaximumRetryAttempts", "max_record_age_s": "MaximumRecordAgeInSeconds"}
+# Nested ones: model field -> (API field, key inside it[, key inside that]).
+NESTED = {"max_concurrency": ("ScalingConfig", "MaximumConcurrency"),          # SQS mappings only
+          "on_failure": ("DestinationConfig", "OnFailure", "Destination")}      # stream mappings only
 
 
 class EventSourceMapping:
@@ -45,6 +52,9 @@ class EventSourceMapping:
         for field, api in OPTIONAL.items():
             if field in res.props:
                 props[field] = match.get(api, 0)
+        for field, path in NESTED.items():
+            if field in res.props:
+                props[field] = _dig(match, path)
         return Actual(props=props, outputs={"uuid": match["UUID"]})
 
     def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
@@ -57,7 +67,7 @@ class EventSourceMapping:
             args["StartingPosition"] = p["_starting_position"]
         if "bisect_on_error" in p:
             args["BisectBatchOnFunctionError"] = p["bisect_on_error"]
-        args.update({api: p[field] for field, api in OPTIONAL.items() if field in p})
+        args.update(_api_args(p))
         answer = retry(lambda: lam.create_event_source_mapping(**args), ctx, PROPAGATION, attempts=8)
         return {"uuid": answer["UUID"]}
 
@@ -74,7 +84,7 @@ class EventSourceMapping:
             args["FunctionResponseTypes"] = fields["response_types"]
         if "bisect_on_error" in fields:
             args["BisectBatchOnFunctionError"] = fields["bisect_on_error"]
-        args.update({api: fields[field] for field, api in OPTIONAL.items() if field in fields})
+        args.update(_api_args(fields))
         if args:
             lam.update_event_source_mapping(UUID=actual.outputs["uuid"], **args)
         return actual.outputs
@@ -104,6 +114,25 @@ class EventSourceMapping:
                 name = f"{fn}-{m['UUID']}"
             out.append(Found(self.name, region, name, {"uuid": m["UUID"], "source_arn": source}))
         return out
+
+
+def _api_args(fields: dict[str, Any]) -> dict[str, Any]:
+    """CreateEventSourceMapping / UpdateEventSourceMapping arguments for the optional fields given."""
+    args: dict[str, Any] = {api: fields[field] for field, api in OPTIONAL.items() if field in fields}
+    for field, path in NESTED.items():
+        if field in fields:
+            value: Any = fields[field]
+            for part in reversed(path[1:]):
+                value = {part: value}
+            args[path[0]] = value
+    return args
+
+
+def _dig(found: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = found
+    for part in path:
+        value = (value or {}).get(part)
+    return value
 
 
 def _source_name(arn: str) -> str:

@@ -37,7 +37,9 @@ class LambdaFunction:
                  "architecture": (cfg.get("Architectures") or ["x86_64"])[0],
                  "environment": (cfg.get("Environment") or {}).get("Variables") or {},
                  "kms_key": cfg.get("KMSKeyArn"), "code_sha256": cfg.get("CodeSha256"),
-                 "tags": u.user_tags(fn.get("Tags") or {})}
+                 "tags": u.user_tags(fn.get("Tags") or {}),
+                 # GetFunction reports reserved concurrency too: no extra read.
+                 "reserved_concurrency": (fn.get("Concurrency") or {}).get("ReservedConcurrentExecutions")}
         return Actual(props=props, outputs={"arn": cfg["FunctionArn"], "name": res.name})
 
     def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
@@ -53,6 +55,8 @@ class LambdaFunction:
 
         cfg = _retry_propagation(create, ctx)
         self._wait_ready(ctx, res)
+        if p.get("reserved_concurrency"):
+            _set_reserved(lam, res.name, p["reserved_concurrency"])
         return {"arn": cfg["FunctionArn"], "name": res.name}
 
     def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
@@ -68,6 +72,8 @@ class LambdaFunction:
             retry(lambda: lam.update_function_code(FunctionName=res.name, ZipFile=res.props["_zip"],
                                                    Architectures=[res.props["architecture"]]), ctx, BUSY)
             self._wait_ready(ctx, res)
+        if "reserved_concurrency" in fields:
+            _set_reserved(lam, res.name, fields["reserved_concurrency"])
         if "tags" in fields:
             add, remove = u.tag_delta(actual.props.get("tags"), fields["tags"])
             if add:
@@ -107,6 +113,14 @@ class LambdaFunction:
             if u.ours(tags, ctx):
                 out.append(Found(self.name, region, fn["FunctionName"], {"arn": fn["FunctionArn"]}))
         return out
+
+
+def _set_reserved(lam: Any, name: str, reserved: int | None) -> None:
+    """PutFunctionConcurrency, or DeleteFunctionConcurrency for None (0 would mean: never run it)."""
+    if reserved:
+        lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
+    else:
+        lam.delete_function_concurrency(FunctionName=name)
 
 
 def _retry_propagation(fn: Callable[[], Any], ctx: Context, attempts: int = 10) -> Any:
