@@ -29,11 +29,13 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def pipeline(aws_env: None) -> Iterator[object]:
-    """The vote pipeline of two regions on moto in-process (tests/pipeline_fixture.py)."""
+    """The vote pipeline of two regions on moto in-process, IAM enforced (tests/pipeline_fixture.py)."""
     from moto import mock_aws
     from pipeline_fixture import Pipeline
 
-    with mock_aws():
+    from election.local import iam
+
+    with mock_aws(), iam.enforced():
         yield Pipeline(os.path.join(os.path.dirname(__file__), "..", "config", "local.yaml"))
 
 

@@ -5,21 +5,31 @@ the real ones built with make_handler(env). The fixture plays the parts AWS
 plays around them: SQS event source mappings (`drain`), the ballots stream to
 the tally (`tally`, returning the batch so a test can replay it), and global
 tables (`replicate`).
+
+IAM as on AWS (election/local/iam.py): each handler runs with STS credentials of a
+role carrying the model's own policy for that function (model._policy, resolved to
+this fixture's ARNs); the test's own calls (seeding, playing the mappings, reading
+state) act as the operator. Enforcement is on when the caller wraps the pipeline in
+`iam.enforced()` (the `pipeline` fixture does).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from iam_support import resolve
 
 from election.lambdas import contract, enqueue, forward, health, logic, process, receipt, results, tally
+from election.local import iam
 from election.plan import Plan, load_plan
+from election.provision import model
 
 REGIONS = ("us-east-1", "us-west-2")
 ORIGIN = "https://vote.example.org"
@@ -56,14 +66,19 @@ MODULES = {m.__name__.rsplit(".", 1)[-1]: m for m in (enqueue, process, tally, r
 
 
 class LazyHandlers(dict):
-    """role -> handler built with make_handler(env) on first use (building all 14 costs a second per test)."""
+    """role -> handler built with make_handler(env) on first use (building all 14 costs a second per test).
 
-    def __init__(self, env: dict[str, str]) -> None:
+    Each handler gets its own role's credentials in its environment, as the Lambda runtime sets them.
+    """
+
+    def __init__(self, env: dict[str, str], credentials: Callable[[str], iam.Credentials] | None = None) -> None:
         super().__init__()
         self.env = env
+        self.credentials = credentials
 
     def __missing__(self, role: str) -> Callable[[dict, Any], dict]:
-        handler: Any = MODULES[role].make_handler(self.env)
+        env = dict(self.env, **self.credentials(role).env()) if self.credentials else self.env
+        handler: Any = MODULES[role].make_handler(env)
         # Tests read what they just wrote: no per-container caching of results or the polls item,
         # and one metric line per request.
         if role in ("results", "receipt"):
@@ -90,6 +105,11 @@ class Pipeline:
 
     def __init__(self, plan_path: str = "config/local.yaml") -> None:
         self.plan: Plan = load_plan(plan_path)
+        # The test's own boto3 calls act as the operator (an IAM user allowed everything).
+        self.operator = iam.operator_credentials()
+        os.environ.pop("AWS_SESSION_TOKEN", None)   # restored with the rest of os.environ by mock_aws
+        os.environ["AWS_ACCESS_KEY_ID"] = self.operator.access_key_id
+        os.environ["AWS_SECRET_ACCESS_KEY"] = self.operator.secret_access_key
         self.voter_pepper = secrets.token_hex(32)
         self.ballot_pepper = secrets.token_hex(32)
         self.names = {"voters": f"{PLAN_NAME}-voters", "ballots": f"{PLAN_NAME}-ballots",
@@ -108,12 +128,45 @@ class Pipeline:
         self.queue_urls = queue_urls
         self.handoff_urls = handoff_urls
         self.regions: dict[str, Region] = {}
+        self.role_arns: dict[tuple[str, str], str] = {}
+        self._credentials: dict[tuple[str, str], iam.Credentials] = {}
         for r in REGIONS:
             env = self.env(r)
-            handlers = LazyHandlers(env)
+            handlers = LazyHandlers(env, lambda role, r=r: self.credentials(r, role))  # type: ignore[misc]
             arn = boto3.client("dynamodb", region_name=r).describe_table(
                 TableName=self.names["ballots"])["Table"]["LatestStreamArn"]
             self.regions[r] = Region(r, env, handlers, arn)
+        self._roles()
+
+    # --- IAM ---------------------------------------------------------------------------------------
+
+    def policy(self, region: str, role: str) -> dict[str, Any]:
+        """The model's policy of `role` in `region`, with this fixture's ARNs."""
+        streams = {r: reg.stream_arn for r, reg in self.regions.items()}
+        return resolve(model._policy(self.plan, region, role), lambda reg, _table: streams[reg])
+
+    def _roles(self) -> None:
+        client = boto3.client("iam", region_name="us-east-1")
+        for r in REGIONS:
+            for role in contract.FUNCTIONS:
+                name = model.names(self.plan).role(role, r)
+                arn = client.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(model.LAMBDA_TRUST))[
+                    "Role"]["Arn"]
+                self.role_arns[(r, role)] = arn
+                self.put_policy(r, role, self.policy(r, role))
+
+    def put_policy(self, region: str, role: str, document: dict[str, Any]) -> None:
+        """Replace the role's inline policy (moto reads it on every request: takes effect at once)."""
+        name = model.names(self.plan).role(role, region)
+        boto3.client("iam", region_name="us-east-1").put_role_policy(RoleName=name, PolicyName="election",
+                                                                     PolicyDocument=json.dumps(document))
+
+    def credentials(self, region: str, role: str) -> iam.Credentials:
+        """STS credentials of the function's role, assumed once as the Lambda service does."""
+        if (region, role) not in self._credentials:
+            self._credentials[(region, role)] = iam.assume_function_role(self.role_arns[(region, role)],
+                                                                         f"{PLAN_NAME}-{role}")
+        return self._credentials[(region, role)]
 
     def env(self, region: str) -> dict[str, str]:
         ballot = {"candidates": list(self.plan.ballot.candidates),

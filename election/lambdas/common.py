@@ -47,6 +47,10 @@ class Config:
     allowed_origins: tuple[str, ...]
     namespace: str
     endpoint_url: str | None
+    # The function's role credentials, as the Lambda runtime sets them in the environment. Clients use
+    # them explicitly (not the process's default chain) so that several functions sharing a process in
+    # the local runtime each act as their own role.
+    credentials: tuple[str, str, str | None] | None = field(default=None, repr=False)
 
     def ballot_for(self, state: str) -> tuple[str, ...]:
         """The candidates on that state's ballot."""
@@ -80,6 +84,8 @@ def load_config(env: Mapping[str, str]) -> Config:
         allowed_origins=origins,
         namespace=env.get(contract.ENV_METRICS_NAMESPACE) or "Election",
         endpoint_url=env.get(contract.ENV_ENDPOINT_URL) or None,
+        credentials=(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env.get("AWS_SESSION_TOKEN"))
+        if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY") else None,
     )
 
 
@@ -120,7 +126,12 @@ def make_client(cfg: Config, service: str, region: str | None = None,
     if cfg.endpoint_url:
         config = config.merge(botocore.config.Config(connect_timeout=5, read_timeout=30))
     session = session or new_session()
-    return session.client(service, region_name=region or cfg.region, endpoint_url=cfg.endpoint_url, config=config)
+    keys: dict[str, Any] = {}
+    if cfg.credentials is not None:
+        keys = dict(zip(("aws_access_key_id", "aws_secret_access_key", "aws_session_token"), cfg.credentials,
+                        strict=True))
+    return session.client(service, region_name=region or cfg.region, endpoint_url=cfg.endpoint_url, config=config,
+                          **keys)
 
 
 class Peppers:

@@ -87,12 +87,14 @@ class InProcessProvider(ClientProvider):
     moto does not recognise, so streams clients get the classic host explicitly.
     """
 
-    def __init__(self, max_attempts: int = 3) -> None:
+    def __init__(self, max_attempts: int = 3, credentials: Any = None) -> None:
+        """`credentials` (election.local.iam.Credentials): who calls; with IAM enforced, "testing" is refused."""
         super().__init__(endpoint_url=None, max_attempts=max_attempts)
         import boto3
 
-        self._session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                      aws_session_token="testing")
+        keys = credentials.session_kwargs() if credentials is not None else {
+            "aws_access_key_id": "testing", "aws_secret_access_key": "testing", "aws_session_token": "testing"}
+        self._session = boto3.Session(**keys)
 
     def _endpoint_for(self, service: str, region: str) -> str | None:
         return f"https://streams.dynamodb.{region}.amazonaws.com" if service == "dynamodbstreams" else None

@@ -9,6 +9,11 @@ control endpoint; then it writes local.json. `stop()` undoes it all.
 Handlers are built with the environment the deployer set on each function
 (read back with GetFunctionConfiguration), minus AWS_ENDPOINT_URL: they run in
 this process, where moto answers them in-process 2-3x faster than over HTTP.
+
+IAM is enforced (election/local/iam.py): the deployer and `stack.provider` (what
+ops commands use) act as the operator; each handler, and the event source mapping
+feeding it, with STS credentials of its function's role; the replicator, router
+and the runtime's own reads with an internal identity that plays AWS itself.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 
 from election.errors import ElectionError
 from election.lambdas.contract import ENV_ENDPOINT_URL, TALLY_MAX_RECORD_AGE_S, TALLY_MAX_RETRY_ATTEMPTS
-from election.local import moto_patches
+from election.local import iam, moto_patches
 from election.local.control import ControlServer
 from election.local.endpoints import read_endpoints, remove_endpoints, write_endpoints
 from election.local.gateway import Gateway, Handler
@@ -105,7 +110,11 @@ class LocalStack:
         self.on_step = on_step or (lambda _msg: None)
         self.patches = patches
         self.moto: MotoRuntime | None = None
-        self.provider: Any = None
+        self.provider: Any = None        # the operator: deployer and ops commands
+        self.aws: Any = None             # the runtime's parts that play AWS itself
+        self.operator: iam.Credentials | None = None
+        self.role_credentials: dict[tuple[str, str], iam.Credentials] = {}   # (region, role) -> STS keys
+        self._enforcement: Any = None
         self.outputs: Mapping[str, Any] = {}
         self.regions: dict[str, RegionRuntime] = {}
         self.replicator: Replicator | None = None
@@ -146,7 +155,11 @@ class LocalStack:
         self.on_step("starting moto")
         self.logs.start()
         self.moto = MotoRuntime(port=self._port(0), patches=self.patches).start()
-        self.provider = InProcessProvider()
+        self.operator = iam.operator_credentials()
+        self.provider = InProcessProvider(credentials=self.operator)
+        self.aws = InProcessProvider(credentials=iam.service_credentials())
+        self._enforcement = iam.enforced()
+        self._enforcement.__enter__()
         self.on_step("provisioning the plan with the deployer")
         self.outputs = self.deploy(self.plan, self.provider, self.site_dir, self.progress)
         self.on_step("starting the regions")
@@ -162,7 +175,7 @@ class LocalStack:
             self.regions[region] = runtime
             for logical, table in out["tables"].items():
                 table_streams.setdefault(logical, {})[region] = (table, self._stream_arn(region, table))
-        self.replicator = Replicator(self.provider, table_streams)
+        self.replicator = Replicator(self.aws, table_streams)
         self.replicator.start()
         for runtime in self.regions.values():
             runtime.gateway.start()
@@ -180,7 +193,8 @@ class LocalStack:
         self.control.start()
         self.endpoints = {"endpoint_url": self.moto.url, "router": self.router.url, "regions": region_urls,
                           "website": self.site.url, "plan": os.path.abspath(self.plan_path),
-                          "control": self.control.url, "pid": os.getpid(), "started_at": int(time.time())}
+                          "control": self.control.url, "pid": os.getpid(), "started_at": int(time.time()),
+                          "operator": self.operator.session_kwargs()}
         write_endpoints(self.endpoints, self.state_dir)
         self._started = True
         self.on_step("ready")
@@ -209,6 +223,9 @@ class LocalStack:
         for region in self.regions:
             moto_patches.DOWN_REGIONS.discard(region)
         self.regions = {}
+        if self._enforcement is not None:
+            self._enforcement.__exit__(None, None, None)
+            self._enforcement = None
         if self.moto is not None:
             self.moto.stop()
             self.moto = None
@@ -220,21 +237,28 @@ class LocalStack:
     # --- wiring ----------------------------------------------------------------------
 
     def _build_handlers(self, region: str, functions: Mapping[str, str]) -> dict[str, Handler]:
-        lam = self.provider.client("lambda", region)
+        lam = self.aws.client("lambda", region)
         handlers = {}
         for role, function_name in functions.items():
             config = lam.get_function_configuration(FunctionName=function_name)
             env = dict((config.get("Environment") or {}).get("Variables") or {})
             env.pop(ENV_ENDPOINT_URL, None)   # in-process: moto's mock answers without HTTP
+            creds = iam.assume_function_role(config["Role"], function_name)
+            self.role_credentials[(region, role)] = creds
+            env.update(creds.env())   # as the Lambda runtime does: the handler acts as its role
             handlers[role] = self.handler_factory(role, env)
         return handlers
 
+    def _as_role(self, region: str, role: str, service: str) -> Any:
+        """A client acting as a function's role: an event source mapping reads its source with it, as on AWS."""
+        return InProcessProvider(credentials=self.role_credentials[(region, role)]).client(service, region)
+
     def _queue_arn(self, region: str, url: str) -> str:
-        attrs = self.provider.client("sqs", region).get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        attrs = self.aws.client("sqs", region).get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
         return attrs["Attributes"]["QueueArn"]
 
     def _stream_arn(self, region: str, table: str) -> str:
-        ddb = self.provider.client("dynamodb", region)
+        ddb = self.aws.client("dynamodb", region)
         desc = ddb.describe_table(TableName=table)["Table"]
         arn = desc.get("LatestStreamArn")
         if not arn or not (desc.get("StreamSpecification") or {}).get("StreamEnabled"):
@@ -245,20 +269,20 @@ class LocalStack:
         return arn
 
     def _pollers(self, region: str, out: Mapping[str, Any], handlers: Mapping[str, Handler]) -> list[Poller]:
-        sqs = self.provider.client("sqs", region)
         timeout = float(self.plan.lambda_.timeout_s)
         pollers: list[Poller] = []
         for role, queue in (("process", "votes"), ("forward", "handoff")):
             if role in handlers:
                 url = out["queues"][queue]
-                pollers.append(SqsPoller(f"{role}-{region}", sqs, url, self._queue_arn(region, url), region,
+                pollers.append(SqsPoller(f"{role}-{region}", self._as_role(region, role, "sqs"), url,
+                                         self._queue_arn(region, url), region,
                                          handlers[role], batch_size=self.plan.queue.batch_size,
                                          function_name=out["functions"][role], timeout_s=timeout,
                                          window_s=QUEUE_WINDOW_S))
         if "tally" in handlers:
             ballots = out["tables"]["ballots"]
             stream_arn = self._stream_arn(region, ballots)
-            pollers.append(StreamPoller(f"tally-{region}", self.provider.client("dynamodbstreams", region),
+            pollers.append(StreamPoller(f"tally-{region}", self._as_role(region, "tally", "dynamodbstreams"),
                                         stream_arn, region,
                                         stream_handler_adapter(handlers["tally"], out["functions"]["tally"], timeout,
                                                                stream_arn),
@@ -270,8 +294,8 @@ class LocalStack:
         url = (out["queues"] or {}).get(FAILURE_QUEUE)
         if not url:
             return {}
-        sqs = self.provider.client("sqs", region)
-        fn = self.provider.client("lambda", region).get_function(FunctionName=out["functions"]["tally"])
+        sqs = self._as_role(region, "tally", "sqs")   # Lambda sends to the on-failure destination as the function's role
+        fn = self.aws.client("lambda", region).get_function(FunctionName=out["functions"]["tally"])
 
         def on_failure(record: dict[str, Any]) -> None:
             sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
@@ -337,7 +361,7 @@ class LocalStack:
         for region, rt in self.regions.items():
             if not rt.up:
                 continue
-            sqs = self.provider.client("sqs", region)
+            sqs = self.aws.client("sqs", region)
             for which in ("votes", "handoff") if include_handoff else ("votes",):
                 attrs = sqs.get_queue_attributes(QueueUrl=rt.queues[which], AttributeNames=[
                     "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]

@@ -149,7 +149,11 @@ def resolve_target(opts: Any, explicit_plan: bool | None = None, state_dir: str 
     plan = _plan_from_endpoints(endpoints) if endpoints and not explicit else load_plan(opts.plan_path)
     if endpoints and (not explicit or (plan.target == "local" and plan.name == _plan_from_endpoints(endpoints).name)):
         url = endpoint_url or endpoints.get("endpoint_url")
-        return Target(plan=plan, provider=ClientProvider(endpoint_url=url, profile=profile), endpoints=endpoints,
+        # The local stack enforces IAM: ops commands act as its operator (keys in the owner-only local.json).
+        operator = endpoints.get("operator") if not endpoint_url or endpoint_url == endpoints.get("endpoint_url") \
+            else None
+        provider = ClientProvider(endpoint_url=url, profile=profile, credentials=operator or None)
+        return Target(plan=plan, provider=provider, endpoints=endpoints,
                       state_dir=state_dir)
     if plan.target == "local" and not endpoint_url:
         where = "" if state_dir == DEFAULT_STATE_DIR else f" in {state_dir}"

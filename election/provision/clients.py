@@ -40,7 +40,8 @@ class ClientProvider:
     """Clients per (service, region) behind a lock; `calls` counts (service, operation)."""
 
     def __init__(self, endpoint_url: str | None = None, profile: str | None = None,
-                 max_attempts: int = 8) -> None:
+                 max_attempts: int = 8, credentials: dict[str, str] | None = None) -> None:
+        """`credentials` (boto3 Session keyword arguments) win over the profile: the local stack's operator."""
         self.endpoint_url = endpoint_url
         self.profile = profile
         self.calls: Counter[tuple[str, str]] = Counter()
@@ -48,7 +49,7 @@ class ClientProvider:
         self._lock = threading.Lock()
         self._config = botocore.config.Config(retries={"max_attempts": max_attempts, "mode": "adaptive"},
                                               max_pool_connections=32)
-        self._session = boto3.Session(profile_name=profile)
+        self._session = boto3.Session(**credentials) if credentials else boto3.Session(profile_name=profile)
         if is_loopback(endpoint_url) and self._session.get_credentials() is None:
             # A local moto server accepts any credentials; don't make newcomers invent some.
             self._session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",

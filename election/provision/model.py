@@ -314,6 +314,25 @@ def json_join(mapping: Mapping[str, Any]) -> Any:
 
 
 # --- least-privilege policies ------------------------------------------------------
+#
+# Each action is here because the handler calls it (tests/test_iam_policies.py derives the calls from
+# the handlers' source and checks both ways), or because AWS documents that something the function
+# does on its behalf needs it:
+# - logs:CreateLogStream / PutLogEvents: the Lambda runtime writes the function's logs (AWSLambdaBasicExecutionRole);
+# - an SQS event source mapping reads its queue as the function's role: sqs:ReceiveMessage, DeleteMessage,
+#   GetQueueAttributes (AWSLambdaSQSQueueExecutionRole);
+# - a DynamoDB stream mapping: dynamodb:DescribeStream, GetRecords, GetShardIterator on the stream, and
+#   ListStreams, which supports no resource-level permission, so its own statement on "*"
+#   (AWSLambdaDynamoDBExecutionRole; DynamoDB Developer Guide, "IAM policy to allow an AWS Lambda function
+#   to access DynamoDB stream records");
+# - KMS through the services (SQS Developer Guide, "Key management"): sending to a KMS-encrypted queue
+#   needs kms:GenerateDataKey and kms:Decrypt, receiving kms:Decrypt; reading a secret kms:Decrypt;
+#   DynamoDB items under a customer managed key: kms:Decrypt to read, plus kms:GenerateDataKey to write.
+# IAM actions are not always the API's name: BatchGetItem is its own action; a transaction is authorised
+# per item (UpdateItem...); SendMessageBatch / DeleteMessageBatch as SendMessage / DeleteMessage.
+ESM_SQS_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+ESM_STREAM_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
+
 
 def _policy(plan: Plan, region: str, role: str) -> dict[str, Any]:
     """Exactly the actions and resources this function needs; nothing else."""
@@ -332,11 +351,11 @@ def _policy(plan: Plan, region: str, role: str) -> dict[str, Any]:
         {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
          "Resource": [lg, Join((lg, ":*"))]},
     ]
-    consumer = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
     if role == "enqueue":
         st += [
-            {"Sid": "ReadRollAndBallots", "Effect": "Allow", "Action": ["dynamodb:GetItem"],
-             "Resource": [tbl["voters"], tbl["ballots"], tbl["results"]]},
+            {"Sid": "ReadRollAndBallots", "Effect": "Allow", "Action": ["dynamodb:BatchGetItem"],
+             "Resource": [tbl["voters"], tbl["ballots"]]},
+            {"Sid": "ReadPolls", "Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": [tbl["results"]]},
             {"Sid": "SendVotes", "Effect": "Allow", "Action": ["sqs:SendMessage"],
              "Resource": all_votes + [q["handoff"]]},
             {"Sid": "Peppers", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
@@ -347,24 +366,22 @@ def _policy(plan: Plan, region: str, role: str) -> dict[str, Any]:
         st += [
             {"Sid": "WriteBallots", "Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:GetItem"],
              "Resource": [tbl["ballots"]]},
-            {"Sid": "ConsumeVotes", "Effect": "Allow", "Action": consumer, "Resource": [q["votes"]]},
+            {"Sid": "ConsumeVotes", "Effect": "Allow", "Action": ESM_SQS_ACTIONS, "Resource": [q["votes"]]},
             {"Sid": "Key", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": [kms_here]},
         ]
     elif role == "forward":
         st += [
-            {"Sid": "ConsumeHandoff", "Effect": "Allow", "Action": consumer, "Resource": [q["handoff"]]},
+            {"Sid": "ConsumeHandoff", "Effect": "Allow", "Action": ESM_SQS_ACTIONS, "Resource": [q["handoff"]]},
             {"Sid": "SendVotes", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": all_votes},
             {"Sid": "Keys", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": all_keys},
         ]
     elif role == "tally":
         st += [
-            {"Sid": "ReadBallotsStream", "Effect": "Allow",
-             "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
-                        "dynamodb:ListStreams"],
+            {"Sid": "ReadBallotsStream", "Effect": "Allow", "Action": ESM_STREAM_ACTIONS,
              "Resource": [Ref(key(region, "table", n.table("ballots")), "stream_arn")]},
-            {"Sid": "WriteResults", "Effect": "Allow",
-             "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                        "dynamodb:ConditionCheckItem"], "Resource": [tbl["results"]]},
+            {"Sid": "ListStreams", "Effect": "Allow", "Action": ["dynamodb:ListStreams"], "Resource": "*"},
+            {"Sid": "WriteResults", "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+             "Resource": [tbl["results"]]},
             {"Sid": "Key", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": [kms_here]},
             # Lambda sends a failed batch's location to the mapping's on-failure queue with the function's role.
             {"Sid": "ReportFailedBatches", "Effect": "Allow", "Action": ["sqs:SendMessage"],
@@ -372,21 +389,21 @@ def _policy(plan: Plan, region: str, role: str) -> dict[str, Any]:
         ]
     elif role == "results":
         st += [
-            {"Sid": "ReadResults", "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
-             "Resource": [tbl["results"]]},
+            {"Sid": "ReadResults", "Effect": "Allow", "Action": ["dynamodb:Scan"], "Resource": [tbl["results"]]},
             {"Sid": "Key", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [kms_here]},
         ]
     elif role == "receipt":
         st += [
             {"Sid": "ReadReceipt", "Effect": "Allow", "Action": ["dynamodb:GetItem"],
              "Resource": [tbl["ballots"], tbl["results"]]},
+            {"Sid": "ReadCheckpoints", "Effect": "Allow", "Action": ["dynamodb:Scan"], "Resource": [tbl["results"]]},
             {"Sid": "Key", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [kms_here]},
         ]
     elif role == "health":
+        # Table and queue metadata only: the health role reads no item and holds no key.
         st += [
-            {"Sid": "CheckTables", "Effect": "Allow", "Action": ["dynamodb:DescribeTable", "dynamodb:GetItem"],
+            {"Sid": "CheckTables", "Effect": "Allow", "Action": ["dynamodb:DescribeTable"],
              "Resource": [tbl["voters"], tbl["ballots"], tbl["results"]]},
             {"Sid": "CheckQueue", "Effect": "Allow", "Action": ["sqs:GetQueueAttributes"], "Resource": [q["votes"]]},
-            {"Sid": "Key", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [kms_here]},
         ]
     return {"Version": "2012-10-17", "Statement": st}
