@@ -46,3 +46,15 @@ def test_every_command_module_is_small() -> None:
 
     for path in Path(pkg.__file__).parent.glob("*.py"):
         assert len(path.read_text().splitlines()) <= 400, path.name
+
+
+def test_the_built_in_plan_ships_in_the_package_and_config_keeps_the_same_example() -> None:
+    from election.data import LOCAL_PLAN, data_file
+
+    root = Path(__file__).resolve().parents[1]
+    assert LOCAL_PLAN.is_relative_to(root / "election")
+    # config/local.yaml is the copy users start from: edit both together.
+    assert (root / "config/local.yaml").read_text() == LOCAL_PLAN.read_text()
+    assert data_file("turnout_2016.csv").exists() and data_file("vote_shares_2016.csv").exists()
+    out = CliRunner().invoke(cli, ["dev", "--help"], terminal_width=200).output
+    assert "the built-in local plan" in out

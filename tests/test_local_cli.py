@@ -114,7 +114,7 @@ def test_demo_without_exit_serves_the_page_until_ctrl_c(tmp_path: Path) -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             seen.append(line)
-            if "Vote yourself at" in line:
+            if line.startswith("Try it: open"):
                 break
         assert any("Audit: clean" in line for line in seen), "".join(seen)
         endpoints = json.loads((state / "local.json").read_text())

@@ -24,11 +24,12 @@ def dev_cmd(plan: str, port_base: int, state_dir: Path) -> None:
 
 @cli.command("demo")
 @click.option("--voters", type=int, default=300, show_default=True, help="Voters to put on the roll.")
-@click.option("--votes", type=int, default=300, show_default=True,
-              help="Votes to cast through the router (beyond --voters they are second attempts, refused).")
+@click.option("--votes", type=int, default=None,
+              help="Votes to cast through the router (beyond --voters they are second attempts, refused)  "
+                   "[default: 80 % of --voters, so some IDs are left for you to try]")
 @click.option("--exit", "exit_after", is_flag=True, help="Exit with the audit's status instead of serving the page.")
 @local_options
-def demo_cmd(voters: int, votes: int, exit_after: bool, plan: str, port_base: int, state_dir: Path) -> None:
+def demo_cmd(voters: int, votes: int | None, exit_after: bool, plan: str, port_base: int, state_dir: Path) -> None:
     """The tour: start the local election, seed voters, vote, print results and the audit, serve the page."""
     from election.local.demo import run_demo
 

@@ -10,7 +10,10 @@ from typing import Any
 
 import click
 
-DEFAULT_PLAN = "config/local.yaml"
+from election.data import LOCAL_PLAN
+
+DEFAULT_PLAN = str(LOCAL_PLAN)
+DEFAULT_PLAN_HELP = "the built-in local plan"
 
 
 @dataclass
@@ -47,7 +50,7 @@ def debug_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def plan_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--plan", default=DEFAULT_PLAN, envvar="ELECTION_PLAN", show_default=True,
+    return click.option("--plan", default=DEFAULT_PLAN, envvar="ELECTION_PLAN", show_default=DEFAULT_PLAN_HELP,
                         expose_value=False, callback=_store("plan_path"), type=click.Path(dir_okay=False),
                         help="The region plan (YAML).")(fn)
 
@@ -138,6 +141,6 @@ def local_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                       help="Where local.json (the endpoints) and the function logs go [env ELECTION_STATE_DIR].")(fn)
     fn = click.option("--port-base", type=click.IntRange(0, 65000), default=7700, show_default=True,
                       help="moto on N, router N+1, page N+2, control N+3, regional APIs N+10...; 0 = any free ports.")(fn)
-    return click.option("--plan", default="config/local.yaml", envvar="ELECTION_PLAN", show_default=True,
+    return click.option("--plan", default=DEFAULT_PLAN, envvar="ELECTION_PLAN", show_default=DEFAULT_PLAN_HELP,
                         type=click.Path(dir_okay=False), help="A region plan with target: local.")(fn)
 

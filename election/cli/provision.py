@@ -10,6 +10,7 @@ import click
 
 from election.cli.app import cli, console, err_console
 from election.cli.options import Options, common_options
+from election.data import SITE_DIR
 
 
 def _deployer(opts: Options) -> Any:
@@ -31,7 +32,7 @@ def _target_and_deployer(opts: Options) -> tuple[Any, Any]:
     endpoint = target.provider.endpoint_url
     if endpoint:
         _check_reachable(endpoint)
-    deployer = Deployer(target.plan, target.provider)
+    deployer = Deployer(target.plan, target.provider, site_dir=SITE_DIR)
     if endpoint:
         _check_speaks_aws(deployer, endpoint)
     return target, deployer

@@ -18,12 +18,12 @@ from election.ops.cast import CastReport, cast_votes
 from election.ops.target import Target
 
 
-@dataclass
-class DemoResult:
-    cast: CastReport
-    results: dict[str, Any]
-    audit_ok: bool
-    discrepancies: list[str]
+DEFAULT_TURNOUT = 0.8   # votes = 80 % of voters unless told: the rest are left for the user to try by hand
+
+
+def default_votes(voters: int) -> int:
+    """The demo's votes for `voters` voters: most of them, always leaving at least one unused (when voters > 1)."""
+    return max(1, min(voters - 1, round(voters * DEFAULT_TURNOUT))) if voters > 1 else voters
 
 
 def _bar(console: Console, label: str) -> Progress:
@@ -44,10 +44,20 @@ def seed(console: Console, target: Target, out: Path, voters: int) -> list[tuple
     return read_credentials(out)
 
 
+def unused_voters(voters: list[tuple[str, str]], votes: int) -> list[tuple[str, str]]:
+    """The voters `vote` leaves alone (in roll order), so the user can vote by hand with one."""
+    used = set(_first_votes(voters, votes))
+    return [v for v in voters if v not in used]
+
+
+def _first_votes(voters: list[tuple[str, str]], votes: int) -> list[tuple[str, str]]:
+    return random.Random(2016).sample(voters, min(votes, len(voters)))
+
+
 def vote(console: Console, stack: LocalStack, voters: list[tuple[str, str]], votes: int) -> CastReport:
-    """Every voter votes once; votes beyond the roll are second attempts (answered 409)."""
-    rng = random.Random(2016)
-    chosen = rng.sample(voters, min(votes, len(voters)))
+    """The first `votes` voters (a fixed sample) vote once; votes beyond the roll are second attempts (409)."""
+    rng = random.Random(2017)
+    chosen = _first_votes(voters, votes)
     chosen += [rng.choice(voters) for _ in range(max(0, votes - len(voters)))] if voters else []
     with _bar(console, "Voting") as bar:
         task = bar.add_task("Voting through the router", total=len(chosen))
@@ -84,9 +94,14 @@ def results_table(results: dict[str, Any], top_states: int = 5) -> Table:
     return table
 
 
-def run_demo(console: Console, plan: str, voters: int, votes: int, exit_after: bool, port_base: int,
+def run_demo(console: Console, plan: str, voters: int, votes: int | None, exit_after: bool, port_base: int,
              state_dir: Path = Path(".election"), **stack_options: Any) -> int:
-    """Run the tour; returns the exit status (0 when the audit is clean). stack_options go to LocalStack."""
+    """Run the tour; returns the exit status (0 when the audit is clean). stack_options go to LocalStack.
+
+    votes None: default_votes(voters), which leaves voters unused for the user to try by hand.
+    """
+    if votes is None:
+        votes = default_votes(voters)
     if voters < 1 or votes < 0:
         raise ElectionError("--voters must be at least 1 and --votes at least 0.")
     stack = start_with_progress(console, plan, port_base, state_dir, **stack_options)
@@ -118,11 +133,21 @@ def run_demo(console: Console, plan: str, voters: int, votes: int, exit_after: b
             for p in problems:
                 console.print(f"  • {p}")
         status = 0 if not problems else 1
+        unused = unused_voters(roll, votes)
         if exit_after:
+            if unused:
+                console.print(f"{len(unused)} voters did not vote (e.g. {unused[0][0]}, {unused[0][1]}); without "
+                              "--exit the demo keeps serving the page so you can vote with one.")
             return status
         console.print(endpoints_table(stack))
-        console.print(f"Vote yourself at [bold cyan]{stack.endpoints['website']}[/bold cyan] with an ID from "
-                      f"{state_dir / 'demo-voters.csv'} (not all were used). Ctrl-C stops the election.")
+        if unused:
+            voter_id, st = unused[0]
+            console.print(f"Try it: open [bold cyan]{stack.endpoints['website']}[/bold cyan] and vote with the "
+                          f"unused ID [bold]{voter_id}[/bold] ({st}); {len(unused) - 1} more unused IDs are in "
+                          f"{state_dir / 'demo-voters.csv'}. Ctrl-C stops the election.", soft_wrap=True)
+        else:
+            console.print(f"Every voter has voted (--votes >= --voters); the page at {stack.endpoints['website']} "
+                          "shows the results. Ctrl-C stops the election.")
         if hint := state_dir_hint(stack.state_dir):
             console.print(hint, soft_wrap=True)
         serve_until_interrupted()

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from election.data import LOCAL_PLAN, SITE_DIR
 from election.errors import ElectionError
 from election.lambdas.contract import ENV_ENDPOINT_URL, TALLY_MAX_RECORD_AGE_S, TALLY_MAX_RETRY_ATTEMPTS
 from election.local import iam, moto_patches
@@ -45,7 +46,6 @@ from election.plan import Plan, load_plan
 from election.provision.model import FAILURE_QUEUE
 
 log = logging.getLogger("election.local")
-SITE_DIR = Path(__file__).resolve().parents[2] / "website"
 HTTP_ROLES = ("enqueue", "results", "receipt", "health")
 TALLY_WINDOW_S = 0.1   # batching windows of the mappings: fewer, larger batches (fewer calls) for a little lag
 QUEUE_WINDOW_S = 0.05
@@ -90,7 +90,7 @@ class RegionRuntime:
 class LocalStack:
     """The local election. Use as a context manager, or start()/stop()."""
 
-    def __init__(self, plan_path: str | Path = "config/local.yaml", port_base: int = 0,
+    def __init__(self, plan_path: str | Path = LOCAL_PLAN, port_base: int = 0,
                  state_dir: Path = Path(".election"), *, deploy: Deploy = real_deploy,
                  handler_factory: HandlerFactory = real_handler, site_dir: Path = SITE_DIR,
                  health_interval_s: float = 2.0, progress: Any = None,
@@ -99,7 +99,7 @@ class LocalStack:
         self.plan: Plan = load_plan(plan_path)
         if self.plan.target != "local":
             raise ElectionError(f"{plan_path}: target is '{self.plan.target}'; the local stack runs only plans "
-                                "with target: local (try config/local.yaml).")
+                                "with target: local (try config/local.yaml, a copy of the built-in one).")
         self.port_base = port_base
         self.state_dir = Path(state_dir)
         self.deploy = deploy

@@ -5,19 +5,16 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from functools import lru_cache
-from pathlib import Path
 
+from election.data import data_file
 from election.errors import ElectionError
 from election.plan import STATES
 
-CONFIG = Path(__file__).resolve().parents[2] / "config"
 FLOOR_PERCENT = 0.1   # a candidate on the plan's ballot but not in the data still gets picked now and then
 
 
 def _rows(name: str) -> Iterator[dict[str, str]]:
-    path = CONFIG / name
-    if not path.exists():
-        path = Path("config") / name
+    path = data_file(name)
     try:
         lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
     except OSError as exc:
@@ -27,11 +24,11 @@ def _rows(name: str) -> Iterator[dict[str, str]]:
 
 @lru_cache(maxsize=1)
 def turnout() -> dict[str, int]:
-    """Ballots cast for President in 2016 per state and DC (config/turnout_2016.csv)."""
+    """Ballots cast for President in 2016 per state and DC (election/data/turnout_2016.csv)."""
     out = {row["state"]: int(row["votes"]) for row in _rows("turnout_2016.csv")}
     missing = [s for s in STATES if s not in out]
     if missing:
-        raise ElectionError(f"config/turnout_2016.csv lacks {', '.join(missing)}; every state and DC needs a turnout.")
+        raise ElectionError(f"election/data/turnout_2016.csv lacks {', '.join(missing)}; every state and DC needs a turnout.")
     return out
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from election.data import LOCAL_PLAN, is_builtin_plan
 from election.errors import ElectionError
 from election.ops.names import Names
 from election.plan import Plan, load_plan, parse_plan
@@ -118,7 +119,7 @@ def _plan_from_endpoints(endpoints: Mapping[str, Any]) -> Plan:
         return parse_plan(dict(plan), "<local stack plan>")
     if isinstance(plan, str) and plan:
         return load_plan(plan)
-    return load_plan("config/local.yaml")
+    return load_plan(LOCAL_PLAN)
 
 
 def _plan_given_explicitly() -> bool:
@@ -157,7 +158,8 @@ def resolve_target(opts: Any, explicit_plan: bool | None = None, state_dir: str 
                       state_dir=state_dir)
     if plan.target == "local" and not endpoint_url:
         where = "" if state_dir == DEFAULT_STATE_DIR else f" in {state_dir}"
-        raise ElectionError(f"{opts.plan_path} is a local plan but no local stack is running{where}; start one with "
+        what = "The built-in local plan" if is_builtin_plan(opts.plan_path) else opts.plan_path
+        raise ElectionError(f"{what} is a local plan but no local stack is running{where}; start one with "
                             "`election dev` (or pass the --state-dir it uses, or an AWS plan with "
                             "--plan config/aws.yaml).")
     return Target(plan=plan, provider=ClientProvider(endpoint_url=endpoint_url, profile=profile), state_dir=state_dir)
