@@ -73,6 +73,34 @@ def test_lambda_create_does_not_retry_a_real_parameter_error() -> None:
     assert ctx.slept == []
 
 
+def test_lambda_logging_drift_is_read_and_fixed_with_one_configuration_update() -> None:
+    """AWS reports LoggingConfig (Text by default); the plan wants JSON with the platform lines below WARN."""
+    from election.provision.engine import _changes
+    from election.provision.model import LOGGING
+
+    ctx = StubContext()
+    stub = ctx.stub("lambda", "us-east-1")
+    res = function()
+    res = Resource(res.kind, res.region, res.name, {**res.props, "logging": LOGGING}, tags=res.tags)
+    cfg = {"FunctionArn": "arn:aws:lambda:us-east-1:1:function:p-process", "Runtime": "python3.12",
+           "Handler": res.props["handler"], "Role": ROLE, "MemorySize": 256, "Timeout": 10, "Architectures": ["arm64"],
+           "Environment": {"Variables": {"A": "1"}}, "KMSKeyArn": "arn:aws:kms:k", "CodeSha256": "x",
+           "LoggingConfig": {"LogFormat": "Text", "LogGroup": "/aws/lambda/p-process"}}
+    stub.add_response("get_function", {"Configuration": cfg, "Tags": {"election:plan": "p"}}, {"FunctionName": "p-process"})
+    actual = LambdaFunction().read(ctx, res)
+    changes = _changes(res, actual)
+    assert [c.field for c in changes] == ["logging"]
+    stub.add_response("update_function_configuration", {}, {"FunctionName": "p-process", "LoggingConfig": {
+        "LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "WARN"}})
+    stub.add_response("get_function_configuration", {"State": "Active", "LastUpdateStatus": "Successful"},
+                      {"FunctionName": "p-process"})
+    LambdaFunction().update(ctx, res, actual, changes)
+    stub.assert_no_pending_responses()
+    cfg["LoggingConfig"] = {"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "WARN"}
+    stub.add_response("get_function", {"Configuration": cfg, "Tags": {"election:plan": "p"}}, {"FunctionName": "p-process"})
+    assert _changes(res, LambdaFunction().read(ctx, res)) == []
+
+
 def test_on_aws_a_replica_is_requested_from_the_primary_and_not_created_locally() -> None:
     """Stubber fails on any call not queued here, so a CreateTable in us-west-2 would fail the test."""
     ctx = StubContext()

@@ -314,6 +314,27 @@ def worker_count(asked: int | None, rate: float, planned: int) -> int:
     return max(1, min(most, math.ceil(rate / PER_WORKER_RATE), planned))
 
 
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (optional: pip install uvloop), else asyncio's default.
+
+    ELECTION_EVENT_LOOP=asyncio forces the default (bench/loadgen.py compares the two in one run;
+    spawned workers inherit the environment).
+    """
+    if os.environ.get("ELECTION_EVENT_LOOP", "auto") == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def run_loop(coro: Any) -> Any:
+    """asyncio.run on the loop loop_factory() picks."""
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(coro)
+
+
 def send_schedule(url: str, reqs: list[Req], rate: float, concurrency: int, timeout: float, live: Live,
                   on_tick: Callable[[Live], None], rng: random.Random, ballots: dict[str, tuple[str, ...]],
                   workers: int = 1) -> tuple[list[Outcome], float]:
@@ -324,7 +345,7 @@ def send_schedule(url: str, reqs: list[Req], rate: float, concurrency: int, time
     each event loop has its own core. Each worker repeats only votes it saw accepted as duplicates.
     """
     if workers <= 1:
-        outcomes = asyncio.run(_run(url, reqs, rate, concurrency, timeout, live, on_tick, rng, ballots))
+        outcomes = run_loop(_run(url, reqs, rate, concurrency, timeout, live, on_tick, rng, ballots))
         return outcomes, live.finished - live.started      # from when the clock started, after the warm-up
     ctx = multiprocessing.get_context("spawn")       # no fork of a process that may run threads (rich Live)
     share = max(1, math.ceil(concurrency / workers))
@@ -411,8 +432,8 @@ def _worker(conn: Connection, url: str, reqs: list[Req], rate: float, concurrenc
 
     try:
         live = Live(planned=len(reqs))
-        outcomes = asyncio.run(_run(url, reqs, rate, concurrency, timeout, live, tick, random.Random(seed),
-                                    ballots, start=start, phase=phase))
+        outcomes = run_loop(_run(url, reqs, rate, concurrency, timeout, live, tick, random.Random(seed),
+                                 ballots, start=start, phase=phase))
         conn.send(("done", (outcomes, live.finished)))
     except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
         try:
