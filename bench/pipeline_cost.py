@@ -30,6 +30,7 @@ SSE are amortised by the data key reuse period (5 min per principal) and left ou
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import math
@@ -58,6 +59,11 @@ LATENCY_MS = {
     "sqs:GetQueueAttributes": 5.0, "secretsmanager:GetSecretValue": 20.0,
 }
 DEFAULT_LATENCY_MS = 8.0
+# Time between two health checks answered by one container. Under load Lambda keeps a warm container
+# busy (concurrency = rate x duration, Little's law), so each serves about 1/duration requests a
+# second: ~30 for a ~33 ms health check. The bench's health handlers run on a clock advanced by this
+# much per check, so their reuse of a passing check (health.OK_REUSE_S) is what it would be at scale.
+HEALTH_SPACING_S = 1 / 30
 REQUEST_ID = "8f507cfc-1b2c-4697-b07a-ac58fc914c95"
 
 
@@ -230,6 +236,7 @@ class Deployed:
     """What the deployer sets, read from the model of the plan (so the bench follows main)."""
 
     memory_mb: int
+    timeout_s: int
     architecture: str
     system_log_level: str
     process_batch: int
@@ -252,7 +259,7 @@ class Deployed:
         esm_t = res[("event_source_mapping", f"{plan.name}-tally-ballots")]
         turnout = data.turnout()
         national = sum(turnout.values())
-        return cls(memory_mb=fn["memory_mb"], architecture=fn["architecture"],
+        return cls(memory_mb=fn["memory_mb"], timeout_s=fn["timeout_s"], architecture=fn["architecture"],
                    system_log_level=(fn.get("logging") or {}).get("system_level", "INFO"),
                    process_batch=esm_p["batch_size"], process_window_s=esm_p.get("batching_window_s", 0),
                    tally_batch=esm_t["batch_size"], tally_window_s=esm_t.get("batching_window_s", 0),
@@ -292,6 +299,7 @@ def measure(voters: int, d: Deployed, fill: Fill) -> tuple[dict[str, Stage], dic
     from moto import mock_aws
     from pipeline_fixture import REGIONS, Pipeline, api_event
 
+    from election.lambdas import health
     from election.lambdas.common import MetricsBuffer
 
     meter = CallMeter()
@@ -303,15 +311,21 @@ def measure(voters: int, d: Deployed, fill: Fill) -> tuple[dict[str, Stage], dic
             for role in ("enqueue", "process", "tally", "health"):   # built here (the fixture builds lazily)
                 for client in handler_clients(region.handlers[role]):
                     client.meta.events.register("provide-client-params", meter)
+        clock = [0.0]
         for region in p.regions.values():   # production settings: caches on, metrics per class per 10 s
             region.handlers["enqueue"].polls._ttl = 2.0           # type: ignore[attr-defined]
             region.handlers["enqueue"].metrics = MetricsBuffer()  # type: ignore[attr-defined]
+            h = region.handlers["health"]
+            h.ok_reuse_s = health.OK_REUSE_S                      # type: ignore[attr-defined]
+            h.metrics = MetricsBuffer(clock=lambda: clock[0])     # type: ignore[attr-defined]
+            h.clock = lambda: clock[0]                            # type: ignore[attr-defined]
         states = tuple(p.plan.state_regions())
         ids = p.seed(1, tuple(states[i % len(states)] for i in range(voters)))
         meter.phases.clear()
         started = time.perf_counter()
         for i, (vid, state) in enumerate(ids.items()):
             handlers = p.regions[REGIONS[i % 2]].handlers
+            clock[0] += HEALTH_SPACING_S
             meter.invoke("health", handlers["health"], api_event("GET", "/health"), logs)
             resp = meter.invoke("ballot", handlers["enqueue"], api_event("POST", "/ballot", {"voter_id": vid}), logs)
             assert resp["statusCode"] == 200, resp
@@ -337,10 +351,15 @@ def measure(voters: int, d: Deployed, fill: Fill) -> tuple[dict[str, Stage], dic
         for region in p.regions.values():
             region.handlers["enqueue"].metrics.maybe_flush(force=True)  # type: ignore[attr-defined]
         flushed = logs.tell() - before
+        before = logs.tell()
+        for region in p.regions.values():
+            region.handlers["health"].metrics.maybe_flush(force=True)  # type: ignore[attr-defined]
+        flushed_health = logs.tell() - before
         ballots = sum(len(p.ballots(r)) for r in REGIONS)
         assert ballots == voters, (ballots, voters)
     out = stages(meter.phases, voters, d, fill, len(REGIONS))
     out["votes"].log_bytes += flushed / voters     # the metrics lines still buffered at the end
+    out["health"].log_bytes += flushed_health / voters
     return out, dict(meter.phases), voters / elapsed
 
 
@@ -495,6 +514,23 @@ def main() -> None:
     c.add_row("[bold]total[/bold]", f"[bold]{a:.2f}[/bold]", f"[bold]{pg:.2f}[/bold]", f"[bold]{r:.2f}[/bold]",
               f"[bold]{r:.2f}[/bold]")
     console.print(c)
+    pm = phases["process"]
+    per_msg_cpu = sum(i.cpu_ms for i in pm.invocations) / args.votes
+    per_msg_wait = sum(i.wait_ms for i in pm.invocations) / args.votes
+    for batch in sorted({SQS_BATCH, d.process_batch}):
+        secs = batch * (per_msg_cpu * max(1.0, prices.FULL_VCPU_MB / d.memory_mb)) / 1000
+        console.print(f"process: a batch of {batch:,} takes ~{secs:.1f} s of CPU at {d.memory_mb} MB "
+                      f"(+ {batch * per_msg_wait / 1000:.1f} s of PutItem waits if sequential; the function's "
+                      f"timeout is {d.timeout_s} s).")
+    others = []
+    for mem in (128, 256, 512):
+        if mem != d.memory_mb:
+            alt = dataclasses.replace(d, memory_mb=mem)
+            s2 = stages(phases, args.votes, alt, fill, len(d.region_share))
+            s2["votes"].log_bytes, s2["health"].log_bytes = st["votes"].log_bytes, st["health"].log_bytes
+            others.append(f"{mem} MB: API vote ${sum(total([s2['votes'], s2['process'], s2['tally']]).values()):.2f}, "
+                          f"page vote ${sum(total(list(s2.values())).values()):.2f}")
+    console.print("Same measurements at other memory sizes: " + "; ".join(others) + ".")
     console.print(f"API vote ${a:.2f} / M ({'meets' if a <= 3.0 else 'misses'} the $3.00 target; "
                   f"{a / r:.2f} of the reference); page vote ${pg:.2f} / M ({'meets' if pg <= 4.0 else 'misses'} "
                   f"the $4.00 target; {pg / r:.2f} of the reference's page vote).")

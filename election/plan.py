@@ -133,6 +133,20 @@ class ApiSettings:
 
 
 @dataclass(frozen=True)
+class CapacitySettings:
+    """The election's expected size (optional): `election plan` sizes and prices the stack from it and
+    `up` pre-warms the tables and sets the stage throttles (election/ops/capacity.py)."""
+
+    voters: int
+    turnout: float = 0.6
+    peak_votes_per_s: int = 1000
+
+    @property
+    def votes(self) -> int:
+        return round(self.voters * self.turnout)
+
+
+@dataclass(frozen=True)
 class AlertSettings:
     email: tuple[str, ...] = ()       # each address is subscribed to every region's alerts topic
 
@@ -151,6 +165,7 @@ class Plan:
     secrecy: SecrecySettings = SecrecySettings()
     results: ResultsSettings = ResultsSettings()
     alerts: AlertSettings = AlertSettings()
+    capacity: CapacitySettings | None = None
     log_retention_days: int = 365
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     domain: str | None = None
@@ -203,7 +218,7 @@ def parse_plan(data: Any, where: str = "<plan>") -> Plan:
     v = _Validator(where)
     top = v.mapping(data, "", required={"name", "regions", "ballot"},
                     optional={"target", "lambda", "queue", "api", "logs", "tags", "domain",
-                              "secrecy", "results", "alerts"})
+                              "secrecy", "results", "alerts", "capacity"})
     name = v.string(top["name"], "name")
     if not NAME_RE.match(name):
         v.fail("name", f"'{name}' must be 3-32 lowercase letters, digits or hyphens, starting with a letter")
@@ -241,9 +256,10 @@ def parse_plan(data: Any, where: str = "<plan>") -> Plan:
         if target == "local":
             v.fail("domain", "a domain needs Route 53 and ACM, so it is only allowed with target: aws")
     alerts = _alerts(v, top.get("alerts"))
+    capacity = _capacity(v, top.get("capacity"))
     plan = Plan(name=name, target=target, regions=regions, ballot=ballot, lambda_=lam, queue=queue,
                 api=api, secrecy=secrecy, results=results, alerts=alerts, log_retention_days=retention, tags=tags,
-                domain=domain, path=where)
+                domain=domain, capacity=capacity, path=where)
     from election import plan_limits  # imports the model, which imports this module
 
     plan_limits.check(plan, v.fail)
@@ -348,6 +364,20 @@ def _api(v: _Validator, raw: Any) -> ApiSettings:
         origins = tuple(lst)
     return ApiSettings(throttle_rate=base.throttle_rate, throttle_burst=base.throttle_burst,
                        allowed_origins=origins)
+
+
+def _capacity(v: _Validator, raw: Any) -> CapacitySettings | None:
+    if raw is None:
+        return None
+    sec = v.mapping(raw, "capacity", required={"voters"}, optional={"turnout", "peak_votes_per_s"})
+    voters = v.integer(sec["voters"], "capacity.voters", 1, 1_000_000_000)
+    turnout = sec.get("turnout", 0.6)
+    if isinstance(turnout, bool) or not isinstance(turnout, (int, float)) or not 0 < turnout <= 1:
+        v.fail("capacity.turnout", f"must be a fraction of the voters above 0 and at most 1 (like 0.6), not {_kind(turnout)}"
+               if not isinstance(turnout, (int, float)) or isinstance(turnout, bool)
+               else f"{turnout} is out of range; it is a fraction above 0 and at most 1, like 0.6")
+    peak = v.integer(sec.get("peak_votes_per_s", 1000), "capacity.peak_votes_per_s", 1, 10_000_000)
+    return CapacitySettings(voters=voters, turnout=float(turnout), peak_votes_per_s=peak)
 
 
 def _results_live(v: _Validator, raw: Any) -> bool:

@@ -87,6 +87,8 @@ class LazyHandlers(dict):
             handler.polls._ttl = 0
         if role == "enqueue":
             handler.metrics.interval = 0
+        if role == "health":
+            handler.ok_reuse_s = 0
         self[role] = handler
         return handler
 

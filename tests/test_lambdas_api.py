@@ -381,6 +381,25 @@ def test_malformed_receipt_is_400(p: Pipeline, value: str) -> None:
 
 # --- health -------------------------------------------------------------------------------------
 
+def test_health_reuses_a_passing_check_for_a_second_but_never_a_failing_one(p: Pipeline) -> None:
+    """The page asks /health before each vote: a busy container answers from its last passing check."""
+    h = p.regions[EAST].handlers["health"]
+    now = [100.0]
+    h.clock, h.ok_reuse_s = lambda: now[0], 1.0
+    calls: list[str] = []
+    real = h.checks
+    h.checks = lambda: calls.append("check") or real()
+    assert p.call(EAST, "health", api_event("GET", "/health"))["statusCode"] == 200
+    boto3.client("dynamodb", region_name=EAST).delete_table(TableName=p.names["ballots"])
+    now[0] += 0.5
+    assert p.call(EAST, "health", api_event("GET", "/health"))["statusCode"] == 200   # reused
+    assert calls == ["check"]
+    now[0] += 0.6
+    assert p.call(EAST, "health", api_event("GET", "/health"))["statusCode"] == 503
+    assert p.call(EAST, "health", api_event("GET", "/health"))["statusCode"] == 503   # a failure is re-checked
+    assert calls == ["check"] * 3
+
+
 def test_health_ok_and_503_naming_the_failed_check(p: Pipeline) -> None:
     ok = p.call(EAST, "health", api_event("GET", "/health"))
     assert ok["statusCode"] == 200

@@ -103,11 +103,35 @@ def _interrupted(command: str) -> None:
 @common_options
 def plan_cmd(opts: Options) -> None:
     """Show what `up` would create, update or delete (changes nothing)."""
+    from election.ops import capacity_view
     from election.provision import render
 
-    result = _diff(_deployer(opts))
+    deployer = _deployer(opts)
+    for part in capacity_view.render(deployer.plan):
+        console.print(part)
+    result = _diff(deployer)
     console.print(render.plan_table(result))
     console.print(render.summary_line(result))
+
+
+@cli.command("preflight")
+@common_options
+def preflight_cmd(opts: Options) -> None:
+    """Compare the account's quotas with what the plan's capacity needs; say what to request."""
+    from election.errors import ElectionError
+    from election.ops import preflight
+    from election.ops.target import resolve_target
+
+    target = resolve_target(opts)
+    if target.plan.capacity is None:
+        raise ElectionError(f"{target.plan.path}: the plan has no capacity section, so there is nothing to check "
+                            "(add capacity: {voters: N, turnout: 0.6, peak_votes_per_s: R}).")
+    found = preflight.checks(target.plan, lambda region: target.client("service-quotas", region))
+    for check in found:
+        console.print(("[green]ok[/green] " if check.ok else "[yellow]request[/yellow] ") + check.sentence(),
+                      highlight=False)
+    if not all(c.ok for c in found):
+        sys.exit(1)
 
 
 @cli.command("up")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from election.lambdas import contract
+from election.ops import capacity
 from election.plan import Plan
 from election.provision import package
 from election.provision.kinds.base import TAG_PLAN, TAG_REGIONS, Join, Ref, Resource
@@ -146,6 +147,7 @@ def _region(plan: Plan, region: str, lambdas_dir: Path, edge_keys: set[str]) -> 
                              "_primary": primary, "_regions": plan.region_names, "_guard_tables": guard},
                             depends_on=deps, tags=tags))
 
+    warm = capacity.warm_throughput(plan)
     for which, key_attr in TABLES.items():
         props: dict[str, Any] = {"key": key_attr, "billing_mode": "PAY_PER_REQUEST", "sse_key": kms_arn,
                                  "pitr": True, "deletion_protection": True, "stream": "NEW_AND_OLD_IMAGES"}
@@ -153,6 +155,8 @@ def _region(plan: Plan, region: str, lambdas_dir: Path, edge_keys: set[str]) -> 
         if plan.replicated_by_aws and region != primary:
             props["_replica_of"] = primary
             deps = (kms, key(primary, "table", n.table(which)))
+        elif which in warm:   # a global table's warm throughput is set once and applies to every replica
+            props["warm_throughput"] = warm[which]
         res.append(Resource("table", region, n.table(which), props, depends_on=deps, tags=tags))
 
     for main in ("votes", "handoff"):

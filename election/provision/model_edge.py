@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from election.lambdas.contract import FUNCTIONS, ROUTES
+from election.ops import capacity
 from election.plan import Plan
 from election.provision.kinds.apigw import route_resource_name, stage_resource_name
 from election.provision.kinds.base import TAG_PLAN, Ref, Resource
@@ -103,9 +104,10 @@ def api_resources(plan: Plan, region: str, tags: Mapping[str, str]) -> list[Reso
             "integration_id": Ref(key(region, "api_integration", f"{p}-{role}"), "integration_id"),
             "authorization": "NONE",
         }, tags))
+    rate, burst = capacity.stage_throttle(plan, region)
     out.append(_res("api_stage", region, stage_resource_name(p, "$default"), {
         "api_id": Ref(api, "api_id"), "stage_name": "$default", "auto_deploy": True,
-        "throttle_rate": float(plan.api.throttle_rate), "throttle_burst": plan.api.throttle_burst,
+        "throttle_rate": float(rate), "throttle_burst": burst,
         "detailed_metrics": False,
     }, tags))
     return out

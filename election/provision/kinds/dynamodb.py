@@ -47,6 +47,8 @@ class Table:
             "stream": stream.get("StreamViewType") if stream.get("StreamEnabled") else None,
             "tags": tags,
         }
+        if "warm_throughput" in res.props:
+            props["warm_throughput"] = _warm(desc, res.props["warm_throughput"])
         return Actual(props=props, outputs={"arn": desc["TableArn"], "stream_arn": desc.get("LatestStreamArn"),
                                             "name": res.name})
 
@@ -117,13 +119,19 @@ class Table:
             elif c.field == "pitr":
                 ddb.update_continuous_backups(TableName=res.name, PointInTimeRecoverySpecification={
                     "PointInTimeRecoveryEnabled": bool(c.new)})
+            elif c.field == "warm_throughput":
+                # Warm throughput can be raised, never lowered: ask for at least what the table has.
+                have = (actual.props.get("warm_throughput") or {})
+                ddb.update_table(TableName=res.name, WarmThroughput={
+                    "ReadUnitsPerSecond": max(c.new["read"], have.get("read", 0)),
+                    "WriteUnitsPerSecond": max(c.new["write"], have.get("write", 0))})
             elif c.field == "tags":
                 add, remove = u.tag_delta(c.old, c.new)
                 if add:
                     ddb.tag_resource(ResourceArn=actual.outputs["arn"], Tags=u.tag_list(add))
                 if remove:
                     ddb.untag_resource(ResourceArn=actual.outputs["arn"], TagKeys=remove)
-            if c.field in ("billing_mode", "sse_key", "deletion_protection", "stream"):
+            if c.field in ("billing_mode", "sse_key", "deletion_protection", "stream", "warm_throughput"):
                 self._wait_active(ctx, res.region, res.name)
         after = self.read(ctx, res)
         return after.outputs if after else actual.outputs
@@ -161,6 +169,20 @@ class Table:
             if u.ours(tags, ctx):
                 out.append(Found(self.name, region, name, {"arn": desc["TableArn"]}))
         return out
+
+
+def _warm(desc: dict[str, Any], wanted: dict[str, int]) -> dict[str, int]:
+    """The table's warm throughput as the plan spells it; a table already warmer than wanted satisfies it.
+
+    AWS raises warm throughput by itself as traffic grows and never lowers it
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput.html), so
+    more than the plan asks is no difference to correct.
+    """
+    wt = desc.get("WarmThroughput") or {}
+    have = {"read": int(wt.get("ReadUnitsPerSecond") or 0), "write": int(wt.get("WriteUnitsPerSecond") or 0)}
+    if have["read"] >= wanted["read"] and have["write"] >= wanted["write"]:
+        return dict(wanted)
+    return have
 
 
 def _describe(ddb: Any, name: str) -> dict[str, Any] | None:
