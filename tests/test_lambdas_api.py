@@ -500,3 +500,25 @@ def test_module_level_handler_builds_once_from_os_environ(p: Pipeline, monkeypat
     first = health.handler.instance
     health.handler(api_event("GET", "/health"), None)
     assert health.handler.instance is first
+
+
+def test_unknown_paths_and_methods_answer_404_or_405_from_the_default_route(p: Pipeline) -> None:
+    for role in ("enqueue", "results"):
+        event = api_event("DELETE", "/admin")
+        event["routeKey"] = "$default"
+        resp = p.call(EAST, role, event)
+        assert (resp["statusCode"], body(resp)) == (404, {
+            "error": "not_found", "message": "There is no such route; see the API's documentation."})
+        event = api_event("GET", "/votes")
+        event["routeKey"] = "$default"
+        resp = p.call(EAST, role, event)
+        assert resp["statusCode"] == 405 and body(resp)["error"] == "method_not_allowed"
+        assert resp["headers"]["Allow"] == "POST, OPTIONS" and "/votes" not in body(resp)["message"]
+
+
+def test_a_lone_surrogate_key_is_400_and_the_answer_is_utf8(p: Pipeline) -> None:
+    resp = post(p, "/votes", raw='{"\\ud800":1}')
+    assert (resp["statusCode"], body(resp)["error"]) == (400, "unknown_field")
+    resp["body"].encode("utf-8")
+    resp = post(p, "/ballot", raw="[" * 1024)
+    assert (resp["statusCode"], body(resp)["error"]) == (400, "too_deep")

@@ -160,3 +160,36 @@ def test_several_regions_live_in_one_process_with_their_own_settings(aws_env: No
 def test_plain_converts_attribute_values() -> None:
     assert common.plain({"N": "3"}) == 3 and common.plain({"N": "1.5"}) == 1.5
     assert common.plain({"M": {"a": {"L": [{"S": "x"}, {"BOOL": True}, {"NULL": True}]}}}) == {"a": ["x", True, None]}
+
+
+# --- hostile bodies (issue 10 point 6) ------------------------------------------------------------------
+
+
+def test_a_lone_surrogate_field_name_is_not_echoed_and_the_answer_encodes() -> None:
+    from election.lambdas import common
+
+    with pytest.raises(RequestError) as err:
+        logic.parse_json_object(b'{"\\ud800":1}', {"voter_id": str})
+    assert err.value.code == "unknown_field" and "\ud800" not in err.value.message
+    assert err.value.message.startswith("A field is not allowed")
+    for name in ("<script>", "a b", "\u00e9", "x" * 41, '"x'):
+        with pytest.raises(RequestError) as err:
+            logic.parse_json_object(json.dumps({name: 1}).encode(), {"voter_id": str})
+        assert name not in err.value.message and err.value.message.startswith("A field is not allowed")
+    # whatever a body holds, the JSON answer is valid UTF-8
+    assert common.json_text({"message": "\ud800"}).encode("utf-8") == b'{"message":"\\ud800"}'
+    assert common.json_text({"message": "Évan"}) == '{"message":"Évan"}'
+
+
+@pytest.mark.parametrize("depth", [33, 1024, 100_000])
+def test_deep_nesting_is_400_before_parsing(depth: int) -> None:
+    for body in (b"[" * depth, b'{"a":' * depth, b'{"voter_id":' + b"[" * depth + b"]" * depth + b"}"):
+        with pytest.raises(RequestError) as err:
+            logic.parse_json_object(body, {"voter_id": str}, max_bytes=10 ** 6)
+        assert (err.value.status, err.value.code) == (400, "too_deep")
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    assert logic.nesting_depth(b'{"a":"[[[[\\"{{{{"}') == 1
+    assert logic.nesting_depth(b'[[{}]]') == 3
+    assert logic.parse_json_object(b'{"voter_id":"' + b"[" * 100 + b'"}', {"voter_id": str})["voter_id"] == "[" * 100

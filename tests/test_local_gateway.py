@@ -46,11 +46,14 @@ def gateway() -> Any:
             events.append(event)
             if event["rawPath"] == "/results" and event.get("queryStringParameters", {}).get("state") == "boom":
                 raise RuntimeError("handler crashed")
+            if event["routeKey"] == "$default":   # as the real results function answers the $default route
+                return {"statusCode": 404, "body": json.dumps({"error": "not_found", "message": "No route."})}
             return {"statusCode": 202 if role == "enqueue" else 200, "headers": {"X-Role": role},
                     "body": json.dumps({"role": role, "context_fn": context.function_name})}
         return handler
 
-    gw = Gateway("us-east-1", {r: record(r) for r in ("enqueue", "results", "receipt", "health")})
+    gw = Gateway("us-east-1", {r: record(r) for r in ("enqueue", "results", "receipt", "health")},
+                 allowed_origins=("https://vote.example.org", "http://127.0.0.1:*"))
     gw.start()
     yield gw, events
     gw.stop()
@@ -74,8 +77,10 @@ def test_requests_become_payload_2_events_for_the_right_handler(gateway: Any) ->
 
 def test_unknown_routes_crashes_and_preflights_answer_like_api_gateway(gateway: Any) -> None:
     gw, events = gateway
-    assert request(gw.url + "/nope")[0] == 404
-    assert request(gw.url + "/votes")[0] == 404           # GET /votes is not a route
+    status, _, body = request(gw.url + "/nope")
+    assert status == 404 and json.loads(body)["error"] == "not_found"
+    assert events[-1]["routeKey"] == "$default" and events[-1]["requestContext"]["routeKey"] == "$default"
+    assert request(gw.url + "/votes")[0] == 404           # GET /votes is not a route: $default answers
     status, _, body = request(gw.url + "/results?state=boom")
     assert status == 500 and json.loads(body) == {"message": "Internal Server Error"}
     seen = len(events)

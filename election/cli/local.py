@@ -66,7 +66,7 @@ def _region_action(action: str, region: str, state_dir: Path, plan: str | None, 
     if endpoints is None:
         raise ElectionError(f"No local stack is running (no live {state_dir / 'local.json'}); start one with "
                             "`election dev`, or pass --plan with an AWS plan.")
-    health = send(endpoints["control"], action, region)
+    health = send(endpoints["control"], action, region, endpoints.get("control_token"))
     table = Table(title="Regions", title_justify="left")
     for col in ("region", "state", "router health check", "API"):
         table.add_column(col)

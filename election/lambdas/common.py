@@ -67,7 +67,7 @@ class Config:
 def load_config(env: Mapping[str, str]) -> Config:
     """Parse the environment; a missing variable raises KeyError naming it (a deployer bug)."""
     ballot = json.loads(env.get(contract.ENV_BALLOT) or '{"candidates": []}')
-    origins = tuple(o.strip() for o in (env.get(contract.ENV_ALLOWED_ORIGINS) or "").split(",") if o.strip())
+    origins = parse_origins(env.get(contract.ENV_ALLOWED_ORIGINS) or "")
     return Config(
         plan=env.get(contract.ENV_PLAN, "election"),
         region=env[contract.ENV_REGION],
@@ -87,6 +87,11 @@ def load_config(env: Mapping[str, str]) -> Config:
         credentials=(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env.get("AWS_SESSION_TOKEN"))
         if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY") else None,
     )
+
+
+def parse_origins(text: str) -> tuple[str, ...]:
+    """ALLOWED_ORIGINS (comma-separated) as a tuple, blanks dropped."""
+    return tuple(o.strip() for o in text.split(",") if o.strip())
 
 
 # --- clients -----------------------------------------------------------------------------------
@@ -271,14 +276,50 @@ def respond(event: Mapping[str, Any], cfg: Config, status: int, body: Mapping[st
     headers["Cache-Control"] = cache
     headers.update(cors_headers(event, cfg))
     out: dict[str, Any] = {"statusCode": status, "headers": headers, "isBase64Encoded": False}
-    out["body"] = "" if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    out["body"] = "" if body is None else json_text(body)
     return out
+
+
+def json_text(body: Mapping[str, Any]) -> str:
+    """Compact JSON that is always valid UTF-8: a lone surrogate (from a caller's "\\ud800") is escaped.
+
+    Lambda must encode the answer as UTF-8; text it cannot encode fails the invocation (a 500).
+    """
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(body, separators=(",", ":"), ensure_ascii=True)
+    return text
 
 
 def error(event: Mapping[str, Any], cfg: Config, status: int, code: str, message: str,
           **extra: Any) -> dict[str, Any]:
     """The one error shape: {"error": code, "message": sentence} (plus documented extras)."""
     return respond(event, cfg, status, {"error": code, "message": message, **extra})
+
+
+def _route_pattern(template: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(template)) + "$")
+
+
+ROUTE_PATHS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (key.split(" ", 1)[0], _route_pattern(key.split(" ", 1)[1])) for key in contract.ROUTES if " " in key)
+
+
+def unrouted(event: Mapping[str, Any], cfg: Config) -> dict[str, Any]:
+    """The answer of the API's `$default` route: 405 for a known path with another method, else 404.
+
+    Neither repeats the caller's path or method (they are caller-controlled text).
+    """
+    request_path = path(event)
+    allowed = sorted({m for m, pattern in ROUTE_PATHS if pattern.match(request_path)})
+    if allowed:
+        resp = error(event, cfg, 405, "method_not_allowed",
+                     f"This path accepts only {' and '.join(allowed)} requests.")
+        resp["headers"]["Allow"] = ", ".join([*allowed, "OPTIONS"])
+        return resp
+    return error(event, cfg, 404, "not_found", "There is no such route; see the API's documentation.")
 
 
 def preflight(event: Mapping[str, Any], cfg: Config, methods: str) -> dict[str, Any]:

@@ -21,12 +21,18 @@ FUNCTIONS: dict[str, str] = {
     "forward": "sqs",    # hand-off queue -> home region's votes queue
 }
 
+DEFAULT_ROUTE = "$default"
 ROUTES: dict[str, str] = {
     "POST /ballot": "enqueue",
     "POST /votes": "enqueue",
     "GET /results": "results",
     "GET /receipts/{receipt}": "receipt",
     "GET /health": "health",
+    # API Gateway's catch-all: any path or method no route above matches (docs: "Working with the
+    # $default route"). It answers 404/405 {"error","message"} (common.unrouted) from the results
+    # function: the least-privileged HTTP function, so junk traffic never takes the enqueue
+    # function's concurrency from votes nor the health function's from Route 53.
+    DEFAULT_ROUTE: "results",
 }
 
 # --- environment variables set by the deployer on every function ----------------

@@ -53,7 +53,7 @@ class Enqueue:
             elif route == "POST /ballot":
                 resp = self.ballot(event)
             else:
-                resp = common.error(event, self.cfg, 404, "not_found", "There is no such route.")
+                resp = common.unrouted(event, self.cfg)
         except RequestError as exc:
             resp = common.error(event, self.cfg, exc.status, exc.code, exc.message)
         except Exception as exc:  # noqa: BLE001 - a dependency failed: 503, never a stack trace to the voter

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -82,23 +83,52 @@ def parse_json_object(body: bytes, fields: Mapping[str, type], max_bytes: int = 
     """Decode a request body that must be a JSON object with exactly `fields` of the given types."""
     if len(body) > max_bytes:
         raise RequestError(400, "body_too_large", f"The request body is larger than {max_bytes} bytes.")
+    if nesting_depth(body) > MAX_NESTING:
+        # Checked before parsing: json recurses per level, and ~1,000 levels raise RecursionError.
+        raise RequestError(400, "too_deep", f"The request body nests deeper than {MAX_NESTING} levels.")
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise RequestError(400, "malformed_json", "The request body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise RequestError(400, "invalid_body", "The request body must be a JSON object.")
     expected = ", ".join(f'"{f}"' for f in fields)
     for name in data:
         if name not in fields:
-            raise RequestError(400, "unknown_field",
-                               f"The field \"{name[:40]}\" is not allowed; send only {expected}.")
+            shown = f'The field "{name}"' if SAFE_FIELD_NAME.fullmatch(name) else "A field"
+            raise RequestError(400, "unknown_field", f"{shown} is not allowed; send only {expected}.")
     for name, kind in fields.items():
         if name not in data:
             raise RequestError(400, "missing_field", f"The field \"{name}\" is required.")
         if not isinstance(data[name], kind) or isinstance(data[name], bool) and kind is not bool:
             raise RequestError(400, "invalid_type", f"The field \"{name}\" must be a {_type_name(kind)}.")
     return data
+
+
+MAX_NESTING = 32                                       # our bodies are flat objects: depth 1
+SAFE_FIELD_NAME = re.compile(r"[A-Za-z0-9_.-]{1,40}")  # the only field names an error message repeats
+
+
+def nesting_depth(body: bytes) -> int:
+    """The deepest bracket nesting of a JSON text, brackets inside strings ignored (no parsing)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:      # backslash
+                escaped = True
+            elif byte == 0x22:      # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
 
 
 def _type_name(kind: type) -> str:

@@ -44,6 +44,8 @@ class Results:
     def __call__(self, event: dict, context: Any = None) -> dict:
         if common.method(event) == "OPTIONS":
             return common.preflight(event, self.cfg, "GET, OPTIONS")
+        if common.route(event) != "GET /results":   # this function also serves the API's $default route
+            return common.unrouted(event, self.cfg)
         metrics = common.Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Route": "GET /results"})
         query = event.get("queryStringParameters") or {}
         state = query.get("state")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from election.errors import ElectionError
+from election.securefile import write_private
 
 FILE_NAME = "local.json"
 
@@ -49,13 +50,8 @@ def read_endpoints(state_dir: Path = Path(".election")) -> dict[str, Any] | None
 
 def write_endpoints(endpoints: Mapping[str, Any], state_dir: Path = Path(".election")) -> Path:
     """Write atomically (readers never see half a file), readable by the owner only."""
-    path = endpoints_path(state_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(dict(endpoints), indent=2) + "\n", encoding="utf-8")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-    return path
+    # It holds the control endpoint's token: a fresh mkstemp name, never a planted local.tmp link.
+    return write_private(endpoints_path(state_dir), json.dumps(dict(endpoints), indent=2) + "\n")
 
 
 def remove_endpoints(state_dir: Path = Path(".election"), pid: int | None = None) -> None:

@@ -1,9 +1,15 @@
 """A region's HTTP API, played locally: HTTP -> API Gateway v2 (payload 2.0) event -> the real handler.
 
-Routes come from the contract (`ROUTES`); unknown routes get API Gateway's
-404, CORS preflights are answered by the gateway itself (as an HTTP API with
-CORS configuration does), and oversized bodies are refused from their
-Content-Length with 413, as API Gateway does (httpserve.py).
+Routes come from the contract (`ROUTES`); a request no route matches goes to
+the `$default` route's handler with routeKey "$default", as on AWS (it answers
+404/405 {"error","message"}). CORS preflights are answered by the gateway
+itself (as an HTTP API with CORS configuration does) for the origins the
+handlers themselves allow (`common.origin_allowed`, same list); oversized
+bodies are refused from their Content-Length with 413, as API Gateway does,
+and `Transfer-Encoding` is refused (httpserve.py).
+
+Differs from AWS: methods outside API Gateway's set (GET, POST, PUT, PATCH,
+DELETE, HEAD, OPTIONS) get a 405 {"error","message"} from the gateway itself.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from election.lambdas.contract import ROUTES
+from election.lambdas.common import origin_allowed
+from election.lambdas.contract import DEFAULT_ROUTE, ROUTES
 from election.local.httpserve import MAX_BODY, BodyRefused, BoundedRequest, LoopbackServer, listen, serve_in_background
 from election.local.pollers import LambdaContext
 
@@ -29,6 +36,8 @@ log = logging.getLogger("election.local")
 Handler = Callable[[Mapping[str, Any], Any], Any]
 CORS_METHODS = "GET,POST,OPTIONS"
 CORS_HEADERS = "content-type"
+API_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+JSON = {"content-type": "application/json"}
 
 
 def _compile(route: str) -> tuple[str, re.Pattern[str]]:
@@ -41,7 +50,10 @@ class Routes:
     """Route key -> handler; matching gives the route key and path parameters."""
 
     def __init__(self, handlers: Mapping[str, Handler], routes: Mapping[str, str] = ROUTES) -> None:
-        self.table = [(key, *_compile(key), handlers[role], role) for key, role in routes.items() if role in handlers]
+        self.table = [(key, *_compile(key), handlers[role], role) for key, role in routes.items()
+                      if role in handlers and key != DEFAULT_ROUTE]
+        role = routes.get(DEFAULT_ROUTE)
+        self.default: tuple[Handler, str] | None = (handlers[role], role) if role in handlers else None
 
     def match(self, method: str, path: str) -> tuple[str, dict[str, str], Handler, str] | None:
         for key, m, pattern, handler, role in self.table:
@@ -141,10 +153,8 @@ class Gateway:
             self._thread = None
 
     def origin_allowed(self, origin: str) -> bool:
-        if origin in self.allowed_origins:
-            return True
-        host = urlsplit(origin).hostname or ""
-        return host in ("127.0.0.1", "localhost")   # the local voting page, on whatever port
+        """The handlers' own check on the handlers' own list (ALLOWED_ORIGINS), nothing looser."""
+        return origin_allowed(origin, self.allowed_origins)
 
     def invoke(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes,
                source_ip: str) -> tuple[int, dict[str, str], bytes]:
@@ -158,19 +168,26 @@ class Gateway:
         if method == "OPTIONS" and origin:
             return 204, {**cors, "access-control-allow-methods": CORS_METHODS,
                          "access-control-allow-headers": CORS_HEADERS, "access-control-max-age": "600"}, b""
-        found = self.routes.match(method, path)
-        if found is None:
-            return 404, {"content-type": "application/json", **cors}, b'{"message":"Not Found"}'
+        if method not in API_METHODS:
+            return 405, {**JSON, **cors, "allow": ", ".join(API_METHODS)}, json.dumps(
+                {"error": "method_not_allowed", "message": "The API accepts GET, POST and OPTIONS requests."}).encode()
         if len(body) > MAX_BODY:
-            return 413, {"content-type": "application/json", **cors}, json.dumps(
+            return 413, {**JSON, **cors}, json.dumps(
                 {"error": "body_too_large", "message": f"The request body is over {MAX_BODY} bytes."}).encode()
-        route_key, params, handler, role = found
+        found = self.routes.match(method, path)
+        if found is not None:
+            route_key, params, handler, role = found
+        elif self.routes.default is not None:
+            route_key, params, (handler, role) = DEFAULT_ROUTE, {}, self.routes.default
+        else:
+            return 404, {**JSON, **cors}, json.dumps({"error": "not_found", "message": "There is no such route."}).encode()
         event = build_event(method, raw_path, headers, body, route_key, params, source_ip, f"{self.host}:{self.port}")
         try:
             status, out_headers, out = to_http(handler(event, LambdaContext(role, self.timeout_s)))
         except Exception as exc:  # noqa: BLE001 - API Gateway answers 500 when the function fails
+            # (including an answer Lambda cannot encode as UTF-8)
             log.warning("%s %s: handler %s raised %s", self.region, route_key, role, exc)
-            return 500, {"content-type": "application/json", **cors}, b'{"message":"Internal Server Error"}'
+            return 500, {**JSON, **cors}, b'{"message":"Internal Server Error"}'
         for k, v in cors.items():
             out_headers.setdefault(k, v)
         return status, out_headers, out
@@ -190,7 +207,11 @@ def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             kept = [(k, v) for k, v in headers.items() if k not in ("content-length", "connection")]
             self.answer(status, [*kept, ("apigw-requestid", uuid.uuid4().hex[:16])], out)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
+        def __getattr__(self, name: str) -> Any:
+            # Every method reaches the gateway (which answers unknown ones 405 in JSON), not http.server's HTML 501.
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
 
     return GatewayRequest
 

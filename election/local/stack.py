@@ -31,8 +31,15 @@ from typing import Any
 
 from election.data import LOCAL_PLAN, SITE_DIR
 from election.errors import ElectionError
-from election.lambdas.contract import ENV_ENDPOINT_URL, TALLY_MAX_RECORD_AGE_S, TALLY_MAX_RETRY_ATTEMPTS
+from election.lambdas.common import parse_origins
+from election.lambdas.contract import (
+    ENV_ALLOWED_ORIGINS,
+    ENV_ENDPOINT_URL,
+    TALLY_MAX_RECORD_AGE_S,
+    TALLY_MAX_RETRY_ATTEMPTS,
+)
 from election.local import iam, moto_patches
+from election.local.control import TOKEN_FIELD as CONTROL_TOKEN_FIELD
 from election.local.control import ControlServer
 from election.local.endpoints import read_endpoints, remove_endpoints, write_endpoints
 from election.local.gateway import Gateway, Handler
@@ -121,6 +128,7 @@ class LocalStack:
         self.router: Router | None = None
         self.site: StaticSite | None = None
         self.control: ControlServer | None = None
+        self._origins: dict[str, tuple[str, ...]] = {}
         self.endpoints: dict[str, Any] = {}
         self.handlers: dict[str, dict[str, Handler]] = {}
         self.logs = LambdaLogs(self.state_dir / "lambda.log")
@@ -169,7 +177,7 @@ class LocalStack:
             handlers = self._build_handlers(region, out["functions"])
             self.handlers[region] = handlers
             gateway = Gateway(region, {r: handlers[r] for r in HTTP_ROLES if r in handlers}, port=self._port(10 + i),
-                              allowed_origins=self.plan.api.allowed_origins, timeout_s=self.plan.lambda_.timeout_s)
+                              allowed_origins=self._origins.get(region, ()), timeout_s=self.plan.lambda_.timeout_s)
             runtime = RegionRuntime(region, gateway, queues=dict(out["queues"]))
             runtime.pollers = self._pollers(region, out, handlers)
             self.regions[region] = runtime
@@ -193,7 +201,8 @@ class LocalStack:
         self.control.start()
         self.endpoints = {"endpoint_url": self.moto.url, "router": self.router.url, "regions": region_urls,
                           "website": self.site.url, "plan": os.path.abspath(self.plan_path),
-                          "control": self.control.url, "pid": os.getpid(), "started_at": int(time.time()),
+                          "control": self.control.url, CONTROL_TOKEN_FIELD: self.control.token,
+                          "pid": os.getpid(), "started_at": int(time.time()),
                           "operator": self.operator.session_kwargs()}
         write_endpoints(self.endpoints, self.state_dir)
         self._started = True
@@ -246,6 +255,8 @@ class LocalStack:
             creds = iam.assume_function_role(config["Role"], function_name)
             self.role_credentials[(region, role)] = creds
             env.update(creds.env())   # as the Lambda runtime does: the handler acts as its role
+            # The gateway's CORS check uses the handlers' own list (as the API's CORS config on AWS).
+            self._origins[region] = parse_origins(env.get(ENV_ALLOWED_ORIGINS, ""))
             handlers[role] = self.handler_factory(role, env)
         return handlers
 

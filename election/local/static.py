@@ -3,6 +3,10 @@
 config.json is what the deployer uploads next to the page on AWS: the API
 base URLs (router first, then each region's own, so the page can fail over
 by itself), the ballot and the state -> home region map.
+
+Every answer carries the same Content-Security-Policy header CloudFront sends
+on AWS (`page_csp`), with connect-src limited to the page itself and the API
+origins in config.json.
 """
 
 from __future__ import annotations
@@ -11,15 +15,14 @@ import json
 import threading
 from collections.abc import Mapping
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from election.local.httpserve import listen, serve_in_background, stop_serving
+from election.local.httpserve import HttpGuards, LoopbackServer, listen, serve_in_background, stop_serving
 from election.plan import Plan
+from election.provision.kinds.headers import page_csp
 
-CSP = ("default-src 'self'; connect-src 'self' http://127.0.0.1:* http://localhost:*; img-src 'self' data:; "
-       "style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 PLACEHOLDER = b"""<!doctype html><html lang="en"><meta charset="utf-8"><title>election (local)</title>
 <h1>The local election is running</h1><p>The voting page (website/) is not in this checkout;
 the API is listed in <a href="config.json">config.json</a>.</p></html>"""
@@ -45,7 +48,8 @@ class StaticSite:
         self.config = dict(config)
         self.host = host
         self.port = port
-        self._server: ThreadingHTTPServer | None = None
+        self.csp = page_csp(self.config.get("api") or ())
+        self._server: LoopbackServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -54,16 +58,18 @@ class StaticSite:
 
     def start(self) -> None:
         handler = partial(_SiteRequest, site=self, directory=str(self.site_dir))
-        self._server = listen(ThreadingHTTPServer, self.host, self.port, handler, "the voting page")
+        self._server = listen(LoopbackServer, self.host, self.port, handler, "the voting page")
         self.port = self._server.server_address[1]
         self._thread = serve_in_background(self._server, "website")
 
     def stop(self) -> None:
+        if self._server is not None:
+            self._server.close_connections()
         stop_serving(self._server, self._thread)
         self._server, self._thread = None, None
 
 
-class _SiteRequest(SimpleHTTPRequestHandler):
+class _SiteRequest(HttpGuards, SimpleHTTPRequestHandler):
     extensions_map = {**SimpleHTTPRequestHandler.extensions_map,  # noqa: RUF012 - read-only, as in the base
                       ".js": "text/javascript; charset=utf-8",
                       ".css": "text/css; charset=utf-8", ".html": "text/html; charset=utf-8",
@@ -74,7 +80,7 @@ class _SiteRequest(SimpleHTTPRequestHandler):
         super().__init__(*args, **kwargs)
 
     def end_headers(self) -> None:
-        self.send_header("Content-Security-Policy", CSP)
+        self.send_header("Content-Security-Policy", self.site.csp)
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Referrer-Policy", "no-referrer")
         self.send_header("Cache-Control", "no-store")

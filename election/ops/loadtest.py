@@ -45,6 +45,7 @@ from election.ops.audit import fetch_ballots
 from election.ops.seed import Voter, new_voter_id
 from election.ops.target import Target
 from election.plan import Plan
+from election.securefile import open_private_append
 
 EXPECTED = {"vote": {202}, "duplicate": {202, 409}, "malformed": {400}, "bad_id": {400},
             "unknown_voter": {404}, "bad_candidate": {409, 422}}   # 409 when that voter has already voted
@@ -484,9 +485,7 @@ def ledger_path(target: Target) -> Path:
 
 def append_ledger(path: Path, entries: list[dict[str, str]]) -> None:
     """Accepted receipts (no voter IDs) for `election audit`; owner-only like the credential file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+    with open_private_append(path) as fh:   # O_NOFOLLOW: a planted link is refused, not written through
         for e in entries:
             fh.write(json.dumps(e, separators=(",", ":")) + "\n")
 

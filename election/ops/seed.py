@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from botocore.exceptions import ClientError
 
@@ -32,6 +32,7 @@ from election.ops import data
 from election.ops.state import instance_id
 from election.ops.target import Target
 from election.plan import STATES, Plan
+from election.securefile import write_private
 
 BATCH = 25                      # BatchWriteItem's maximum
 MAX_ATTEMPTS = 12               # per batch: consecutive attempts without progress before giving up
@@ -79,16 +80,12 @@ def generate_voters(count: int, weights: Mapping[str, int] | None = None,
 
 def write_credentials(path: Path, voters: Iterable[Voter]) -> None:
     """Write the mailing list atomically with owner-only permissions (0600 from the first byte)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)   # umask cannot widen it, an older file cannot keep wider bits
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+    def fill(fh: IO[str]) -> None:
         w = csv.writer(fh)
         w.writerow(["voter_id", "state"])
         w.writerows(voters)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+
+    write_private(path, fill, newline="")   # fresh mkstemp name + os.replace: a planted <out>.tmp link is never followed
 
 
 def read_credentials(path: Path) -> list[Voter]:

@@ -16,12 +16,14 @@ from election.lambdas.contract import FUNCTIONS, ROUTES
 from election.ops import capacity
 from election.plan import Plan
 from election.provision.kinds.apigw import route_resource_name, stage_resource_name
-from election.provision.kinds.base import TAG_PLAN, Ref, Resource
+from election.provision.kinds.base import TAG_PLAN, Join, Ref, Resource
 from election.provision.kinds.cloudwatch import alarm_description_prefix, dashboard_title
 from election.provision.kinds.dns import CLOUDFRONT_ZONE, VALIDATION_PREFIX, zone_comment
+from election.provision.kinds.headers import csp_parts
 from election.provision.kinds.site import API_PREFIX, CACHING_OPTIMIZED, managed_marker, site_file_digests
 
 SECURITY_HEADERS = "67f7725c-6f97-4210-82d7-5512b31e9d03"   # AWS managed SecurityHeadersPolicy (HSTS, nosniff...)
+SITE_CSP_POLICY = False          # the page's CSP as a CloudFront response headers policy (kinds/headers.py)
 SITE_CERT_REGION = "us-east-1"   # CloudFront only takes certificates from us-east-1
 CORS_METHODS = ["GET", "POST"]
 CORS_HEADERS = ["content-type"]
@@ -54,6 +56,8 @@ def _refs(value: Any) -> tuple[str, ...]:
     """Keys of every Ref in a value, at any depth."""
     if isinstance(value, Ref):
         return (value.key,)
+    if isinstance(value, Join):
+        return _refs(value.parts)
     if isinstance(value, Mapping):
         return tuple(k for v in value.values() for k in _refs(v))
     if isinstance(value, (list, tuple)):
@@ -198,6 +202,18 @@ def dashboard(plan: Plan, tags: Mapping[str, str]) -> Resource:
 # --- the voting page -----------------------------------------------------------------------------
 
 
+def api_origins(plan: Plan) -> list[str]:
+    """The API origins the page may connect to (its CSP connect-src).
+
+    With a domain: exactly https://api.<domain>. Without one, the API ids are not known before
+    the distribution exists (each API's CORS names the distribution's origin, and the distribution
+    names this policy: a cycle), so the plan regions' API Gateway hosts stand in for them.
+    """
+    if plan.domain:
+        return [f"https://api.{plan.domain}"]
+    return [f"https://*.execute-api.{r}.amazonaws.com" for r in plan.region_names]
+
+
 def site_resources(plan: Plan, site_dir: Path, tags: Mapping[str, str]) -> list[Resource]:
     p, primary = plan.name, plan.primary_region
     name = f"{p}-site"
@@ -214,6 +230,12 @@ def site_resources(plan: Plan, site_dir: Path, tags: Mapping[str, str]) -> list[
         "http_version": "http2and3", "aliases": [], "certificate_arn": "",
     }
     dist_deps: tuple[str, ...] = ()
+    extra: list[Resource] = []
+    if plan.target == "aws" and SITE_CSP_POLICY:   # moto has none: locally the static server sends the CSP
+        extra.append(_res("cloudfront_headers_policy", primary, name, {
+            "comment": f"{marker}: the page's security headers and CSP",
+            "csp": "".join(csp_parts(api_origins(plan)))}, tags))
+        dist_props["headers_policy_id"] = Ref(key(primary, "cloudfront_headers_policy", name), "id")
     if plan.domain and plan.target == "aws":
         dist_props["aliases"] = [plan.domain]
         dist_props["certificate_arn"] = Ref(key(SITE_CERT_REGION, "acm_certificate", plan.domain), "arn")
@@ -232,6 +254,7 @@ def site_resources(plan: Plan, site_dir: Path, tags: Mapping[str, str]) -> list[
         for region in plan.region_names:
             files_props[API_PREFIX + region] = Ref(key(region, "http_api", p), "endpoint")
     return [
+        *extra,
         _res("site_bucket", primary, name, {
             "block_public_access": {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
                                     "RestrictPublicBuckets": True},

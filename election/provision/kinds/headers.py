@@ -1,0 +1,133 @@
+"""The voting page's response headers: a CloudFront response headers policy carrying its CSP.
+
+A `<meta>` CSP cannot say `frame-ancestors` and the page cannot know its API's
+origin when it is built, so the page's own tag allows any `https:` API. The
+header narrows it: browsers enforce every policy they receive, so connect-src
+is the page itself plus exactly the plan's API origins (the `api` list of
+config.json). The local static server sends the same header (election/local/static.py).
+
+CloudFront API: Create/Get/Update/DeleteResponseHeadersPolicy with a
+SecurityHeadersConfig (ContentSecurityPolicy, ContentTypeOptions, FrameOptions,
+ReferrerPolicy, StrictTransportSecurity, XSSProtection). moto has no response
+headers policies, so the local plan keeps AWS's managed SecurityHeadersPolicy
+on its (never served) distribution; this kind is tested with botocore's Stubber.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from botocore.exceptions import ClientError
+
+from election.provision.kinds.base import Actual, Change, Context, Found, Resource
+from election.provision.kinds.site import managed_marker  # the marker every CloudFront kind shares
+
+PAGE_DIRECTIVES = ("default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self'",
+                   "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'")
+HSTS_MAX_AGE_S = 63_072_000   # two years, as the API's own answers say
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of a URL (what CSP source lists and CORS compare)."""
+    split = urlsplit(url)
+    return f"{split.scheme}://{split.netloc}" if split.scheme and split.netloc else url
+
+
+def csp_parts(api_origins: Iterable[Any]) -> tuple[Any, ...]:
+    """The CSP as parts to join: literals around each API origin (a string, or a Ref the engine resolves)."""
+    parts: list[Any] = ["; ".join(PAGE_DIRECTIVES[:4]) + "; connect-src 'self'"]
+    for origin in api_origins:
+        parts += [" ", origin]
+    parts.append("; " + "; ".join(PAGE_DIRECTIVES[4:]))
+    return tuple(parts)
+
+
+def page_csp(api_urls: Iterable[str]) -> str:
+    """The page's Content-Security-Policy: the <meta> tag's directives, connect-src narrowed to the APIs."""
+    return "".join(csp_parts(dict.fromkeys(origin_of(u) for u in api_urls if u)))
+
+
+def security_headers(csp: str) -> dict[str, Any]:
+    """The SecurityHeadersConfig: CSP plus what AWS's managed SecurityHeadersPolicy sends, stricter."""
+    return {
+        "ContentSecurityPolicy": {"Override": True, "ContentSecurityPolicy": csp},
+        "ContentTypeOptions": {"Override": True},
+        "FrameOptions": {"Override": True, "FrameOption": "DENY"},
+        "ReferrerPolicy": {"Override": True, "ReferrerPolicy": "no-referrer"},
+        "StrictTransportSecurity": {"Override": True, "AccessControlMaxAgeSec": HSTS_MAX_AGE_S,
+                                    "IncludeSubdomains": True, "Preload": False},
+        "XSSProtection": {"Override": True, "Protection": True, "ModeBlock": True},
+    }
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class ResponseHeadersPolicy:
+    """props: comment (carries the "managed from" marker), csp (a Join of the API endpoints, resolved)."""
+
+    name = "cloudfront_headers_policy"
+
+    def _find(self, ctx: Context, region: str, name: str) -> dict[str, Any] | None:
+        cf = ctx.client("cloudfront", region)
+        marker = None
+        while True:
+            page = cf.list_response_headers_policies(Type="custom", **({"Marker": marker} if marker else {}))
+            listing = page.get("ResponseHeadersPolicyList", {})
+            for item in listing.get("Items", []) or []:
+                policy = item.get("ResponseHeadersPolicy", {})
+                if policy.get("ResponseHeadersPolicyConfig", {}).get("Name") == name:
+                    return policy
+            marker = listing.get("NextMarker")
+            if not marker:
+                return None
+
+    def _config(self, res: Resource) -> dict[str, Any]:
+        return {"Name": res.name, "Comment": res.props["comment"],
+                "SecurityHeadersConfig": security_headers(res.props["csp"])}
+
+    def read(self, ctx: Context, res: Resource) -> Actual | None:
+        policy = self._find(ctx, res.region, res.name)
+        if policy is None:
+            return None
+        cfg = policy.get("ResponseHeadersPolicyConfig", {})
+        sec = cfg.get("SecurityHeadersConfig", {})
+        csp = (sec.get("ContentSecurityPolicy") or {}).get("ContentSecurityPolicy")
+        # Any other edit of the security headers shows as a CSP difference, so `up` puts them back.
+        if sec != security_headers(csp or ""):
+            csp = f"(edited) {csp}"
+        return Actual({"comment": cfg.get("Comment", ""), "csp": csp}, {"id": policy["Id"]})
+
+    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        got = ctx.client("cloudfront", res.region).create_response_headers_policy(
+            ResponseHeadersPolicyConfig=self._config(res))
+        return {"id": got["ResponseHeadersPolicy"]["Id"]}
+
+    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
+        cf = ctx.client("cloudfront", res.region)
+        policy_id = actual.outputs["id"]
+        etag = cf.get_response_headers_policy(Id=policy_id)["ETag"]
+        cf.update_response_headers_policy(Id=policy_id, IfMatch=etag, ResponseHeadersPolicyConfig=self._config(res))
+        return {"id": policy_id}
+
+    def delete(self, ctx: Context, found: Found) -> None:
+        cf = ctx.client("cloudfront", found.region)
+        policy_id = found.outputs.get("id") or (self._find(ctx, found.region, found.name) or {}).get("Id")
+        if not policy_id:
+            return
+        try:
+            etag = cf.get_response_headers_policy(Id=policy_id)["ETag"]
+            cf.delete_response_headers_policy(Id=policy_id, IfMatch=etag)
+        except ClientError as exc:
+            if _code(exc) != "NoSuchResponseHeadersPolicy":
+                raise
+
+    def discover(self, ctx: Context, region: str) -> list[Found]:
+        policy = self._find(ctx, region, f"{ctx.plan_name}-site")
+        if policy is None or not str(policy.get("ResponseHeadersPolicyConfig", {}).get("Comment", "")).startswith(
+                managed_marker(ctx.plan_name, region)):
+            return []
+        return [Found(self.name, region, f"{ctx.plan_name}-site", {"id": policy["Id"]})]
