@@ -608,3 +608,53 @@ def test_the_local_plan_gets_the_edge_without_a_domain(aws_env: None) -> None:
     files = next(r for r in deployer.resources if r.kind == "site_files")
     assert [v.key for k, v in files.props.items() if k.startswith("api_endpoint:")] == [
         f"{r}/http_api/{plan.name}" for r in plan.region_names]
+
+
+# --- the manifest is not served (issue 10 point 6) -------------------------------------------------------
+
+
+def _cloudfront_may_read(policy: dict[str, Any], dist_arn: str, tags: dict[str, str]) -> bool:
+    """Would S3 let the distribution read an object with these tags? (the policy's only grant, evaluated)"""
+    for st in policy["Statement"]:
+        if st["Effect"] != "Allow" or st["Principal"] != {"Service": "cloudfront.amazonaws.com"}:
+            continue
+        cond = st["Condition"]["StringEquals"]
+        if cond.pop("AWS:SourceArn") != dist_arn:
+            continue
+        if all(k.startswith("s3:ExistingObjectTag/") and tags.get(k.split("/", 1)[1]) == v for k, v in cond.items()):
+            return True
+    return False
+
+
+def test_cloudfront_may_read_the_page_but_not_the_manifest(moto_ctx: FakeContext, aws_plan: Plan, site: Path) -> None:
+    engine = deployed(moto_ctx, aws_plan, site)
+    s3 = moto_ctx.client("s3", "us-east-1")
+    bucket = bucket_name(f"{aws_plan.name}-site", ACCOUNT)
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    dist_arn = engine.outputs[distribution_key(aws_plan)]["arn"]
+    readable = {}
+    for key in _objects(moto_ctx, bucket):
+        tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]}
+        readable[key] = _cloudfront_may_read(json.loads(json.dumps(policy)), dist_arn, tags)
+    assert readable == {"index.html": True, "app.js": True, "style.css": True, "config.json": True,
+                        ".election-manifest.json": False}
+    manifest = s3.get_object(Bucket=bucket, Key=".election-manifest.json")["Body"].read().decode()
+    assert engine.outputs[distribution_key(aws_plan)]["id"] in manifest   # what must not be public
+
+
+def test_a_site_uploaded_before_tagging_is_retagged_on_the_next_up(moto_ctx: FakeContext, aws_plan: Plan,
+                                                                   site: Path) -> None:
+    engine = deployed(moto_ctx, aws_plan, site)
+    s3 = moto_ctx.client("s3", "us-east-1")
+    bucket = bucket_name(f"{aws_plan.name}-site", ACCOUNT)
+    for key in ("index.html", "app.js", "style.css", "config.json"):   # as an older version left them
+        s3.delete_object_tagging(Bucket=bucket, Key=key)
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=".election-manifest.json")["Body"].read())
+    del manifest["props"]["public_tag"]
+    s3.put_object(Bucket=bucket, Key=".election-manifest.json", Body=json.dumps(manifest).encode())
+    key = f"us-east-1/site_files/{aws_plan.name}-site"
+    assert [c.field for c in engine.diffs()[key]] == ["public_tag"]
+    engine.up()
+    for obj in ("index.html", "app.js", "style.css", "config.json"):
+        assert s3.get_object_tagging(Bucket=bucket, Key=obj)["TagSet"] == [{"Key": "election:public", "Value": "true"}]
+    assert engine.diffs() == {}

@@ -20,7 +20,13 @@ from election.provision.kinds.base import TAG_PLAN, Join, Ref, Resource
 from election.provision.kinds.cloudwatch import alarm_description_prefix, dashboard_title
 from election.provision.kinds.dns import CLOUDFRONT_ZONE, VALIDATION_PREFIX, zone_comment
 from election.provision.kinds.headers import csp_parts
-from election.provision.kinds.site import API_PREFIX, CACHING_OPTIMIZED, managed_marker, site_file_digests
+from election.provision.kinds.site import (
+    API_PREFIX,
+    CACHING_OPTIMIZED,
+    PUBLIC_TAGGING,
+    managed_marker,
+    site_file_digests,
+)
 
 SECURITY_HEADERS = "67f7725c-6f97-4210-82d7-5512b31e9d03"   # AWS managed SecurityHeadersPolicy (HSTS, nosniff...)
 SITE_CSP_POLICY = False          # the page's CSP as a CloudFront response headers policy (kinds/headers.py)
@@ -242,6 +248,7 @@ def site_resources(plan: Plan, site_dir: Path, tags: Mapping[str, str]) -> list[
         dist_deps = (key(primary, "dns_record", VALIDATION_PREFIX + plan.domain),)
     files_props: dict[str, Any] = {
         "bucket": Ref(bucket, "bucket"), "distribution_id": Ref(dist, "id"), "source": str(site_dir),
+        "public_tag": PUBLIC_TAGGING,   # objects CloudFront may read (bucket policy); the manifest has none
         "files": site_file_digests(site_dir),
         "config": {"plan": p,
                    "ballot": {"candidates": list(plan.ballot.candidates),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
+import urllib.parse
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -23,6 +24,10 @@ from election.provision.kinds.base import TAG_PLAN, Actual, Change, Context, Fou
 from election.provision.kinds.dns import wait_issued
 
 MANIFEST_KEY = ".election-manifest.json"   # what was uploaded: per-file sha256 and the generated config
+# Only objects carrying this tag are readable by CloudFront (bucket policy, s3:ExistingObjectTag): the page's
+# files and config.json. The manifest (account and distribution ids) and anything else put in the bucket are not.
+PUBLIC_TAG_KEY, PUBLIC_TAG_VALUE = "election:public", "true"
+PUBLIC_TAGGING = urllib.parse.urlencode({PUBLIC_TAG_KEY: PUBLIC_TAG_VALUE})
 CONFIG_KEY = "config.json"
 API_PREFIX = "api_endpoint:"               # site_files props "api_endpoint:<region>" -> regional API URL
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"   # AWS managed cache policy
@@ -204,7 +209,10 @@ class SiteBucket:
 
 
 def bucket_policy(partition: str, bucket: str, distribution_arn: str) -> dict[str, Any]:
-    """Read access for exactly one CloudFront distribution (via OAC); nothing else is granted.
+    """Read access for exactly one CloudFront distribution (via OAC), to objects tagged public only.
+
+    The tag condition keeps the deployer's manifest (and anything not uploaded as part of the page)
+    out of CloudFront's reach: S3 answers it 403, so the distribution never serves it.
 
     No deny-insecure-transport statement: moto enforces a Deny without its
     condition, which would lock the deployer out of the bucket on the local stack.
@@ -213,7 +221,8 @@ def bucket_policy(partition: str, bucket: str, distribution_arn: str) -> dict[st
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "CloudFrontReadsThroughOAC", "Effect": "Allow",
          "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": "s3:GetObject",
-         "Resource": f"{arn}/*", "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}}},
+         "Resource": f"{arn}/*", "Condition": {"StringEquals": {
+             "AWS:SourceArn": distribution_arn, f"s3:ExistingObjectTag/{PUBLIC_TAG_KEY}": PUBLIC_TAG_VALUE}}},
     ]}
 
 
@@ -522,28 +531,30 @@ class SiteFiles:
         s3 = ctx.client("s3", res.region)
         old_files: Mapping[str, Any] = old.get("files") or {}
         changed: list[str] = []
+        retag = old.get("public_tag") != p.get("public_tag")   # a site uploaded before objects were tagged
         for key, digest in p["files"].items():
-            if old_files.get(key) == digest:
+            if old_files.get(key) == digest and not retag:
                 continue
             body = (source / key).read_bytes()
             if hashlib.sha256(body).hexdigest() != digest:
                 raise ElectionError(f"{source / key} changed while the site was being uploaded; run the command again.")
             s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type(key),
                           CacheControl="no-cache" if key.endswith(".html") else "public, max-age=300",
-                          Metadata={"sha256": digest})
+                          Metadata={"sha256": digest}, Tagging=PUBLIC_TAGGING)
             changed.append(key)
         config_props = {k: v for k, v in p.items() if k == "config" or k.startswith(API_PREFIX) or k == "api_urls"}
-        if any(old.get(k) != v for k, v in config_props.items()):
+        if retag or any(old.get(k) != v for k, v in config_props.items()):
             body = json.dumps(site_config(p), indent=2, sort_keys=True).encode()
             s3.put_object(Bucket=bucket, Key=CONFIG_KEY, Body=body, ContentType="application/json",
-                          CacheControl="no-cache", Metadata={"sha256": hashlib.sha256(body).hexdigest()})
+                          CacheControl="no-cache", Metadata={"sha256": hashlib.sha256(body).hexdigest()},
+                          Tagging=PUBLIC_TAGGING)
             changed.append(CONFIG_KEY)
         removed = [k for k in old_files if k not in p["files"]]
         if removed:
             s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in removed], "Quiet": True})
         manifest = {"props": {k: v for k, v in p.items() if k != "source"}}
         s3.put_object(Bucket=bucket, Key=MANIFEST_KEY, Body=json.dumps(manifest, sort_keys=True).encode(),
-                      ContentType="application/json", CacheControl="no-store")
+                      ContentType="application/json", CacheControl="no-store")   # untagged: never served
         touched = changed + removed
         if touched and p.get("distribution_id"):
             paths = ["/*"] if len(touched) > 10 else sorted({"/" + k for k in touched} | (
