@@ -40,6 +40,7 @@ from election.provision.kinds.site import (
     SiteFiles,
     bucket_name,
 )
+from election.provision.kinds.sns import Topic
 from election.provision.model_edge import distribution_key, edge_resources
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +48,7 @@ ACCOUNT = "123456789012"
 KINDS = {k.name: k for k in (HttpApi(), ApiIntegration(), ApiRoute(), ApiStage(), LambdaPermission(), Alarm(),
                              Dashboard(), SiteBucket(), SiteBucketPolicy(), CloudFrontOac(), CloudFrontDistribution(),
                              SiteFiles(), HostedZone(), AcmCertificate(), ApiDomain(), ApiMapping(), HealthCheck(),
-                             DnsRecord())}
+                             DnsRecord(), Topic())}
 
 
 class FakeContext:
@@ -162,6 +163,9 @@ def make_functions(ctx: FakeContext, plan: Plan) -> dict[str, dict[str, Any]]:
                 FunctionName=name, Runtime="python3.11", Role=role, Handler="handler.handler",
                 Code={"ZipFile": _zip()}, Tags={TAG_PLAN: plan.name})
             outputs[f"{region}/lambda_function/{name}"] = {"arn": got["FunctionArn"], "name": name}
+        # core's KMS key: the alerts topic is encrypted with it
+        key = ctx.client("kms", region).create_key(Description="edge test")["KeyMetadata"]["Arn"]
+        outputs[f"{region}/kms_key/alias/{plan.name}"] = {"arn": key}
     return outputs
 
 
@@ -395,7 +399,7 @@ def test_a_file_deleted_behind_our_back_is_put_back(moto_ctx: FakeContext, aws_p
 
 def test_alarms_watch_dead_letters_age_errors_throttles_and_tally_lag(moto_ctx: FakeContext, aws_plan: Plan,
                                                                        site: Path) -> None:
-    deployed(moto_ctx, aws_plan, site)
+    engine = deployed(moto_ctx, aws_plan, site)
     p = aws_plan.name
     for region in aws_plan.region_names:
         alarms = {a["AlarmName"]: a for a in moto_ctx.client("cloudwatch", region).describe_alarms()["MetricAlarms"]}
@@ -413,7 +417,11 @@ def test_alarms_watch_dead_letters_age_errors_throttles_and_tally_lag(moto_ctx: 
         for role in FUNCTIONS:
             assert alarms[f"{p}-{role}-errors"]["MetricName"] == "Errors"
             assert alarms[f"{p}-{role}-throttles"]["Dimensions"] == [{"Name": "FunctionName", "Value": f"{p}-{role}"}]
-        assert len(alarms) == 5 + 2 * len(FUNCTIONS)
+        failures = alarms[f"{p}-tally-failures-visible"]   # a stream batch the tally gave up on
+        assert failures["Dimensions"] == [{"Name": "QueueName", "Value": f"{p}-tally-failures"}]
+        assert len(alarms) == 6 + 2 * len(FUNCTIONS)
+        topic = engine.outputs[f"{region}/sns_topic/{p}-alerts"]["arn"]
+        assert all(a["AlarmActions"] == [topic] == a["OKActions"] for a in alarms.values())
     board = moto_ctx.client("cloudwatch", "us-east-1").get_dashboard(DashboardName=p)
     regions = {w["properties"].get("region") for w in json.loads(board["DashboardBody"])["widgets"]}
     assert regions == {None, *aws_plan.region_names}

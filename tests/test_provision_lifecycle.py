@@ -93,7 +93,7 @@ def test_full_lifecycle(moto: None, tmp_path: Path) -> None:
     for region in REGIONS:
         r = out["regions"][region]
         assert r["tables"] == {"voters": f"{PLAN}-voters", "ballots": f"{PLAN}-ballots", "results": f"{PLAN}-results"}
-        assert set(r["queues"]) == {"votes", "votes_dlq", "handoff", "handoff_dlq"}
+        assert set(r["queues"]) == {"votes", "votes_dlq", "handoff", "handoff_dlq", "tally_failures"}
         assert all(url and url.endswith(f"{PLAN}-{w.replace('_', '-')}") for w, url in r["queues"].items())
         assert r["functions"]["tally"] == f"{PLAN}-tally"
 

@@ -177,6 +177,10 @@ def down_cmd(opts: Options, yes: bool, destroy_data: bool) -> None:
     try:
         with console.status("Finding everything tagged for the plan..."):
             targets = deployer.targets(destroy_data)
+        for f in deployer.kept:
+            console.print(f"Keeping the hosted zone {f.name}: a new zone would get new name servers, and the "
+                          "registrar would have to be re-delegated to them; `election down --destroy-data` "
+                          "deletes it too.")
         if not targets:
             console.print(f"Nothing tagged for plan {deployer.plan.name} exists.")
             return

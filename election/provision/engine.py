@@ -29,6 +29,8 @@ from election.provision.kinds.dynamodb import has_items
 
 Progress = Callable[[str, str], None]
 ACTIONS = ("create", "update", "delete", "noop")
+# Kept by `down` unless --destroy-data, like ballots: a new hosted zone gets new name servers.
+KEPT_ON_DOWN = ("hosted_zone",)
 
 
 class _Unknown:
@@ -157,6 +159,7 @@ class Deployer:
                 raise ValueError(f"no kind registered for {self.by_key[k].kind}")
         self.order = _topological(self.deps)
         self.outputs: dict[str, dict[str, Any]] = {}
+        self.kept: list[Found] = []    # what the last `targets` left in place (see KEPT_ON_DOWN)
 
     # --- diff -------------------------------------------------------------------
 
@@ -240,7 +243,11 @@ class Deployer:
     # --- destroy ----------------------------------------------------------------
 
     def targets(self, destroy_data: bool = False) -> list[Found]:
-        """What `destroy` would delete; raises (nothing deleted) while ballots exist unless destroy_data."""
+        """What `destroy` would delete; raises (nothing deleted) while ballots exist unless destroy_data.
+
+        Without destroy_data the hosted zone is kept too (listed in `self.kept`): a new zone gets new
+        name servers, which the domain's registrar would have to be re-delegated to.
+        """
         regions = self.known_regions()
         if not destroy_data:
             table = model.names(self.plan).table("ballots")
@@ -249,7 +256,9 @@ class Deployer:
                     raise ElectionError(
                         f"The ballots table {table} in {r} holds votes, so nothing was deleted; "
                         "run `election down --destroy-data` to delete them with everything else.")
-        return self._discover(regions)
+        found = self._discover(regions)
+        self.kept = [] if destroy_data else [f for f in found if f.kind in KEPT_ON_DOWN]
+        return [f for f in found if f not in self.kept]
 
     def destroy(self, destroy_data: bool = False, progress: Progress | None = None,
                 targets: list[Found] | None = None) -> list[str]:

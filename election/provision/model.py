@@ -254,6 +254,13 @@ def _key_policy(plan: Plan, region: str) -> dict[str, Any]:
          "Resource": "*",
          "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
                                    _arn("logs", region, f"log-group:/aws/lambda/{plan.name}-*")}}},
+        # CloudWatch cannot publish an alarm into the KMS-encrypted alerts topic without these
+        # (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services),
+        # and only for this plan's alarms in this account.
+        {"Sid": "AlarmsNotifyEncryptedTopic", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
+         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
+         "Condition": {"StringEquals": {"aws:SourceAccount": CTX_ACCOUNT},
+                       "ArnLike": {"aws:SourceArn": _arn("cloudwatch", region, f"alarm:{plan.name}-*")}}},
     ]}
 
 

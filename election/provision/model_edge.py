@@ -126,23 +126,43 @@ def api_resources(plan: Plan, region: str, tags: Mapping[str, str]) -> list[Reso
 # --- alarms and dashboard -------------------------------------------------------------------------
 
 
+def topic_key(plan: Plan, region: str) -> str:
+    return key(region, "sns_topic", f"{plan.name}-alerts")
+
+
+def alerts_topic(plan: Plan, region: str, tags: Mapping[str, str]) -> Resource:
+    """The region's alerts topic, encrypted with the region's key; `alerts.email` addresses subscribed."""
+    return _res("sns_topic", region, f"{plan.name}-alerts", {
+        "kms_key": Ref(key(region, "kms_key", f"alias/{plan.name}"), "arn"),
+        "emails": sorted(plan.alerts.email),
+    }, tags)
+
+
 def _alarm(plan: Plan, region: str, tags: Mapping[str, str], name: str, what: str, namespace: str, metric: str,
            dimensions: dict[str, str], statistic: str, threshold: float, periods: int = 1) -> Resource:
+    topic = Ref(topic_key(plan, region), "arn")
     return _res("alarm", region, f"{plan.name}-{name}", {
         "description": f"{alarm_description_prefix(plan.name)} {what}",
         "namespace": namespace, "metric": metric, "dimensions": dimensions, "statistic": statistic,
         "period": 60, "evaluation_periods": periods, "datapoints_to_alarm": periods,
         "threshold": float(threshold), "comparison": "GreaterThanThreshold", "treat_missing_data": "notBreaching",
+        # Into the region's topic when it fires, and again when it is back to OK (so nobody waits on a fixed one).
+        "alarm_actions": [topic], "ok_actions": [topic],
     }, tags)
 
 
 def alarm_resources(plan: Plan, region: str, tags: Mapping[str, str]) -> list[Resource]:
+    """The region's alerts topic, then its alarms (every one notifies that topic)."""
     p = plan.name
     out = [
+        alerts_topic(plan, region, tags),
         _alarm(plan, region, tags, "votes-dlq-visible", "Votes were dead-lettered: inspect with `election dlq`.",
                "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": f"{p}-votes-dlq"}, "Maximum", 0),
         _alarm(plan, region, tags, "handoff-dlq-visible", "Hand-off messages were dead-lettered.",
                "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": f"{p}-handoff-dlq"}, "Maximum", 0),
+        _alarm(plan, region, tags, "tally-failures-visible",
+               "The tally gave up on a stream batch: see `election dlq list`, then `election recount`.",
+               "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": f"{p}-tally-failures"}, "Maximum", 0),
         _alarm(plan, region, tags, "votes-oldest-age", f"A vote has waited over {OLDEST_VOTE_AGE_S} s in the queue.",
                "AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": f"{p}-votes"}, "Maximum",
                OLDEST_VOTE_AGE_S, periods=5),
@@ -164,39 +184,46 @@ def alarm_resources(plan: Plan, region: str, tags: Mapping[str, str]) -> list[Re
 
 
 def dashboard_body(plan: Plan) -> dict[str, Any]:
-    """Two rows per region: queue, dead letters, function errors and throttles, tally lag; API traffic.
+    """Three rows per region, for the operator on election day.
 
-    The API ids are Refs inside the body; the engine resolves Refs at any depth.
+    Votes accepted (enqueue's Queued + HandedOff on POST /votes), recorded (process) and counted (tally);
+    the oldest vote's age in each queue; dead letters and given-up tally batches; errors and throttles of
+    every function; tally lag; API traffic and latency. The API ids are Refs; the engine resolves them.
     """
     p = plan.name
+    ns = f"Election/{p}"    # the handlers' embedded metrics (contract.ENV_METRICS_NAMESPACE)
     widgets: list[dict[str, Any]] = [{"type": "text", "x": 0, "y": 0, "width": 24, "height": 2,
                                       "properties": {"markdown": dashboard_title(p, plan.primary_region)}}]
 
     def metric(x: int, y: int, title: str, region: str, stat: str, metrics: list[list[Any]],
-               width: int = 6) -> dict[str, Any]:
+               width: int = 8) -> dict[str, Any]:
         return {"type": "metric", "x": x, "y": y, "width": width, "height": 6, "properties": {
             "title": f"{title} ({region})", "region": region, "stat": stat, "period": 60, "view": "timeSeries",
             "metrics": metrics}}
 
     for i, region in enumerate(plan.region_names):
-        y = 2 + 12 * i
+        y = 2 + 18 * i
         api = ["ApiId", Ref(key(region, "http_api", p), "api_id"), "Stage", "$default"]
+        votes = ["Region", region, "Route", "POST /votes"]
         widgets += [
-            metric(0, y + 6, "API requests and errors", region, "Sum", [
-                ["AWS/ApiGateway", m, *api] for m in ("Count", "4xx", "5xx")], width=12),
-            metric(12, y + 6, "API latency (p99, ms)", region, "p99", [["AWS/ApiGateway", "Latency", *api]], width=12),
-        ]
-        widgets += [
-            metric(0, y, "Votes queue", region, "Maximum", [
-                ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", f"{p}-votes"],
-                ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", f"{p}-votes"]]),
-            metric(6, y, "Dead letters", region, "Maximum", [
-                ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", f"{p}-{q}-dlq"]
-                for q in ("votes", "handoff")]),
-            metric(12, y, "Function errors and throttles", region, "Sum", [
-                ["AWS/Lambda", m, "FunctionName", f"{p}-{role}"] for role in FUNCTIONS for m in ("Errors", "Throttles")]),
-            metric(18, y, "Tally lag (ms)", region, "Maximum", [
+            metric(0, y, "Votes accepted, recorded and counted", region, "Sum", [
+                [ns, "Queued", *votes], [ns, "HandedOff", *votes],
+                [ns, "Recorded", "Function", "process", "Region", region],
+                [ns, "Counted", "Function", "tally", "Region", region]]),
+            metric(8, y, "Oldest vote waiting (s)", region, "Maximum", [
+                ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", f"{p}-{q}"] for q in ("votes", "handoff")]),
+            metric(16, y, "Dead letters and given-up tally batches", region, "Maximum", [
+                ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", f"{p}-{q}"]
+                for q in ("votes-dlq", "handoff-dlq", "tally-failures")]),
+            metric(0, y + 6, "Function errors", region, "Sum", [
+                ["AWS/Lambda", "Errors", "FunctionName", f"{p}-{role}"] for role in FUNCTIONS]),
+            metric(8, y + 6, "Function throttles", region, "Sum", [
+                ["AWS/Lambda", "Throttles", "FunctionName", f"{p}-{role}"] for role in FUNCTIONS]),
+            metric(16, y + 6, "Tally lag (ms)", region, "Maximum", [
                 ["AWS/Lambda", "IteratorAge", "FunctionName", f"{p}-tally"]]),
+            metric(0, y + 12, "API requests and errors", region, "Sum", [
+                ["AWS/ApiGateway", m, *api] for m in ("Count", "4xx", "5xx")], width=12),
+            metric(12, y + 12, "API latency (p99, ms)", region, "p99", [["AWS/ApiGateway", "Latency", *api]], width=12),
         ]
     return {"widgets": widgets}
 

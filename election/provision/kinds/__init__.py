@@ -19,6 +19,7 @@ from election.provision.kinds.lambda_ import LambdaFunction
 from election.provision.kinds.logs import LogGroup
 from election.provision.kinds.secrets import Secret
 from election.provision.kinds.site import CloudFrontDistribution, CloudFrontOac, SiteBucket, SiteBucketPolicy, SiteFiles
+from election.provision.kinds.sns import Topic
 from election.provision.kinds.sqs import Queue
 
 REGISTRY: dict[str, Kind] = {
@@ -47,6 +48,7 @@ REGISTRY: dict[str, Kind] = {
     "api_mapping": ApiMapping(),
     "health_check": HealthCheck(),
     "dns_record": DnsRecord(),
+    "sns_topic": Topic(),   # before the alarms that notify it (deleted after them)
     "alarm": Alarm(),
     "dashboard": Dashboard(),
 }

@@ -50,6 +50,8 @@ class Alarm:
             "threshold": float(a["Threshold"]) if a.get("Threshold") is not None else None,
             "comparison": a.get("ComparisonOperator"),
             "treat_missing_data": a.get("TreatMissingData", "missing"),
+            "alarm_actions": list(a.get("AlarmActions") or []),
+            "ok_actions": list(a.get("OKActions") or []),
         }
 
     def _put(self, ctx: Context, res: Resource) -> dict[str, Any]:
@@ -62,6 +64,7 @@ class Alarm:
             Statistic=p["statistic"], Period=int(p["period"]), EvaluationPeriods=int(p["evaluation_periods"]),
             DatapointsToAlarm=int(p["datapoints_to_alarm"]), Threshold=float(p["threshold"]),
             ComparisonOperator=p["comparison"], TreatMissingData=p["treat_missing_data"],
+            AlarmActions=list(p.get("alarm_actions") or []), OKActions=list(p.get("ok_actions") or []),
             Tags=[{"Key": k, "Value": v} for k, v in res.tags.items()])
         arn = f"arn:{ctx.partition}:cloudwatch:{res.region}:{ctx.account_id}:alarm:{res.name}"
         return {"arn": arn, "name": res.name}
