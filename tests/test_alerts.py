@@ -133,8 +133,9 @@ def test_down_says_it_kept_the_zone(moto: None, monkeypatch: Any) -> None:
     from election.provision.kinds.base import Found
 
     class FakeDeployer:
-        plan = load_plan(AWS_PLAN)
-        kept = [Found("hosted_zone", R, "vote.example.org")]
+        def __init__(self) -> None:
+            self.plan = load_plan(AWS_PLAN)
+            self.kept = [Found("hosted_zone", R, "vote.example.org")]
 
         def targets(self, destroy_data: bool) -> list[Found]:
             return []
