@@ -132,6 +132,7 @@ class Pipeline:
         self.regions: dict[str, Region] = {}
         self.role_arns: dict[tuple[str, str], str] = {}
         self._credentials: dict[tuple[str, str], iam.Credentials] = {}
+        self._role_clients: dict[tuple[str, str, str], Any] = {}
         for r in REGIONS:
             env = self.env(r)
             handlers = LazyHandlers(env, lambda role, r=r: self.credentials(r, role))  # type: ignore[misc]
@@ -231,10 +232,19 @@ class Pipeline:
 
     # --- what AWS does around the handlers -------------------------------------------------------
 
+    def as_role(self, region: str, role: str, service: str) -> Any:
+        """A client acting as a function's role (an event source mapping reads its source with it, as on AWS)."""
+        key = (region, role, service)
+        if key not in self._role_clients:
+            self._role_clients[key] = boto3.client(
+                service, region_name=region, **self.credentials(region, role).session_kwargs(),
+                endpoint_url=f"https://streams.dynamodb.{region}.amazonaws.com" if service == "dynamodbstreams" else None)
+        return self._role_clients[key]
+
     def receive(self, region: str, queue: str = "votes", max_messages: int = 10) -> list[dict]:
         """Receive a batch as an SQS event's records (visibility 0: a test can redeliver at will)."""
         url = (self.queue_urls if queue == "votes" else self.handoff_urls)[region]
-        sqs = boto3.client("sqs", region_name=region)
+        sqs = self.as_role(region, "process" if queue == "votes" else "forward", "sqs")
         msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=max_messages, VisibilityTimeout=0).get(
             "Messages", [])
         return [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
@@ -243,13 +253,14 @@ class Pipeline:
     def delete(self, region: str, receipt_handle: str, queue: str = "votes") -> None:
         """Acknowledge one received message, as the event source mapping does after success."""
         url = (self.queue_urls if queue == "votes" else self.handoff_urls)[region]
-        boto3.client("sqs", region_name=region).delete_message(QueueUrl=url, ReceiptHandle=receipt_handle)
+        self.as_role(region, "process" if queue == "votes" else "forward", "sqs").delete_message(
+            QueueUrl=url, ReceiptHandle=receipt_handle)
 
     def drain(self, region: str, queue: str = "votes") -> dict[str, int]:
         """Play the SQS event source mapping until the queue is empty; failed messages are left queued."""
         role = "process" if queue == "votes" else "forward"
         url = (self.queue_urls if queue == "votes" else self.handoff_urls)[region]
-        sqs = boto3.client("sqs", region_name=region)
+        sqs = self.as_role(region, role, "sqs")
         stats = {"handled": 0, "failed": 0}
         while True:
             records = self.receive(region, queue)
@@ -269,8 +280,7 @@ class Pipeline:
     def stream_batch(self, region: str, limit: int = 1000) -> tuple[str, list[dict]]:
         """The next records of the region's ballots stream (shard id, records), as Lambda would pass them."""
         reg = self.regions[region]
-        streams = boto3.client("dynamodbstreams", region_name=region,
-                               endpoint_url=f"https://streams.dynamodb.{region}.amazonaws.com")
+        streams = self.as_role(region, "tally", "dynamodbstreams")
         shards = streams.describe_stream(StreamArn=reg.stream_arn)["StreamDescription"]["Shards"]
         shard = shards[0]["ShardId"]
         it = reg.shard_iterators.get(shard) or streams.get_shard_iterator(
