@@ -37,6 +37,7 @@ AWS_REGIONS: tuple[str, ...] = (
 TARGETS = ("aws", "local")
 ARCHITECTURES = ("arm64", "x86_64")
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+BREAK_GLASS_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 TAG_KEY_RE = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]{1,128}$")
@@ -169,6 +170,7 @@ class Plan:
     log_retention_days: int = 365
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     domain: str | None = None
+    break_glass_role: str | None = None   # IAM role ARN allowed to read the peppers besides the pipeline
     path: str = "<plan>"
 
     @property
@@ -217,7 +219,7 @@ def parse_plan(data: Any, where: str = "<plan>") -> Plan:
     """Validate already-parsed YAML data into a Plan."""
     v = _Validator(where)
     top = v.mapping(data, "", required={"name", "regions", "ballot"},
-                    optional={"target", "lambda", "queue", "api", "logs", "tags", "domain",
+                    optional={"target", "lambda", "queue", "api", "logs", "tags", "domain", "break_glass_role",
                               "secrecy", "results", "alerts", "capacity"})
     name = v.string(top["name"], "name")
     if not NAME_RE.match(name):
@@ -257,9 +259,14 @@ def parse_plan(data: Any, where: str = "<plan>") -> Plan:
             v.fail("domain", "a domain needs Route 53 and ACM, so it is only allowed with target: aws")
     alerts = _alerts(v, top.get("alerts"))
     capacity = _capacity(v, top.get("capacity"))
+    break_glass = None
+    if top.get("break_glass_role") is not None:   # iam: the one role besides the pipeline that may read a pepper
+        break_glass = v.string(top["break_glass_role"], "break_glass_role")
+        if not BREAK_GLASS_RE.match(break_glass):
+            v.fail("break_glass_role", f"'{break_glass}' is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
     plan = Plan(name=name, target=target, regions=regions, ballot=ballot, lambda_=lam, queue=queue,
                 api=api, secrecy=secrecy, results=results, alerts=alerts, log_retention_days=retention, tags=tags,
-                domain=domain, capacity=capacity, path=where)
+                domain=domain, capacity=capacity, break_glass_role=break_glass, path=where)
     from election import plan_limits  # imports the model, which imports this module
 
     plan_limits.check(plan, v.fail)

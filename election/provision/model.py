@@ -199,6 +199,9 @@ def _region(plan: Plan, region: str, lambdas_dir: Path, edge_keys: set[str]) -> 
                             depends_on=(lg,), tags=tags))
 
     res += mapping_resources(plan, region)
+    from election.provision import resource_policies  # imports this module's names
+
+    res += resource_policies.resources(plan, region)
     return res
 
 
@@ -243,12 +246,34 @@ LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 
 
+# Key administration (AWS KMS Developer Guide, "Default key policy": the key administrators statement):
+# everything but using the key, so the account keeps managing it (a key nobody can manage cannot be
+# recovered) without any principal being able to decrypt with it directly.
+KEY_ADMIN_ACTIONS = ["kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
+                     "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource",
+                     "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion"]
+KEY_USE_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey",
+                   "kms:CreateGrant"]
+KEY_SERVICES = ("dynamodb", "sqs", "secretsmanager", "lambda")
+
+
 def _key_policy(plan: Plan, region: str) -> dict[str, Any]:
-    """The account administers the key; CloudWatch Logs may use it only for this plan's log groups."""
+    """The account administers the key; it is used only through this plan's services, never directly.
+
+    The root principal delegates to IAM: which role may use the key through DynamoDB, SQS, Secrets
+    Manager or Lambda is decided by its identity policy (model._policy), and who may read a pepper
+    by the secret's resource policy (resource_policies.py). Nobody, administrators included, may call
+    kms:Decrypt on a ciphertext directly (a copied backup or secret version stays opaque). The key
+    cannot name the functions' roles itself: their policies name the key, so the key comes first.
+    """
     root = Join(("arn:", CTX_PARTITION, ":iam::", CTX_ACCOUNT, ":root"))
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": root},
-         "Action": "kms:*", "Resource": "*"},
+         "Action": KEY_ADMIN_ACTIONS, "Resource": "*"},
+        {"Sid": "UsedOnlyThroughThePlansServices", "Effect": "Allow", "Principal": {"AWS": root},
+         "Action": KEY_USE_ACTIONS, "Resource": "*",
+         "Condition": {"StringEquals": {"kms:ViaService": [f"{s}.{region}.amazonaws.com" for s in KEY_SERVICES],
+                                        "kms:CallerAccount": CTX_ACCOUNT}}},
         {"Sid": "LogsEncryptThisPlan", "Effect": "Allow", "Principal": {"Service": f"logs.{region}.amazonaws.com"},
          "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
          "Resource": "*",

@@ -17,6 +17,7 @@ from election.provision.kinds.iam import IamRole
 from election.provision.kinds.kms import KmsKey
 from election.provision.kinds.lambda_ import LambdaFunction
 from election.provision.kinds.logs import LogGroup
+from election.provision.kinds.resource_policy import ResourcePolicy
 from election.provision.kinds.secrets import Secret
 from election.provision.kinds.site import CloudFrontDistribution, CloudFrontOac, SiteBucket, SiteBucketPolicy, SiteFiles
 from election.provision.kinds.sns import Topic
@@ -31,6 +32,7 @@ REGISTRY: dict[str, Kind] = {
     "iam_role": IamRole(),
     "lambda_function": LambdaFunction(),
     "event_source_mapping": EventSourceMapping(),
+    "resource_policy": ResourcePolicy(),
     # --- edge kinds (added by the edge engineer) ---
     "hosted_zone": HostedZone(),
     "acm_certificate": AcmCertificate(),
