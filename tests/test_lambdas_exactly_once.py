@@ -225,7 +225,7 @@ def test_lost_checkpoint_race_rereads_and_does_not_double_count(pipeline: Pipeli
     batch = votes_then_stream_batch(p, 2, ("NY",), "Jill Stein")
     tal = p.regions[EAST].handlers["tally"]
     real = tal._checkpoint  # type: ignore[attr-defined]
-    stale = iter([None])   # a concurrent replay read the checkpoint before the first run wrote it
+    stale = iter([(None, None)])   # a concurrent replay read the checkpoint before the first run wrote it
     tal._checkpoint = lambda key: next(stale, real(key))  # type: ignore[attr-defined]
     assert p.call(EAST, "tally", batch)["batchItemFailures"] == []
     assert count_of(p, EAST, "NY", "Jill Stein") == 2

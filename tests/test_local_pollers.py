@@ -147,8 +147,9 @@ def test_replicator_copies_writes_and_deletes_both_ways_without_echoes(aws: Any)
         east.delete_item(TableName="t", Key={"pk": {"S": "a"}})
         assert until(lambda: "Item" not in west.get_item(TableName="t", Key={"pk": {"S": "a"}}))
         time.sleep(0.5)
-        # a: put + delete copied to west; b: key-only INSERT + MODIFY copied to east. Nothing came back.
-        assert rep.replicated == 4
+        # a: put + delete copied to west; b: moto's key-only INSERT and the MODIFY of one UpdateItem arrive in one
+        # batch, and only the newest image of a key in a batch is copied to east. Nothing came back.
+        assert rep.replicated == 3
     finally:
         rep.stop()
 

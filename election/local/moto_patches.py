@@ -19,6 +19,21 @@ DESIGN §4 and bench/local_pipeline.py for the figures before/after):
   copy in on rollback left open stream iterators on a dead shard (they saw
   the rolled-back write, then never any later write). Back up only the
   touched items and on rollback restore them and trim the stream.
+- `dynamodb_atomic_writes` (correctness, issue 14): moto's DynamoDB writes are
+  not atomic under threads. `StreamShard.add` numbers a record
+  `len(items) + start` and appends it afterwards, so two threads writing one
+  table at once could both take the same number (51 duplicates in 1,600
+  records from 8 writers, tests/test_local_exactly_once.py). A stream reader
+  then re-delivered one record and skipped another: the iterator after a batch
+  is "after the highest number seen" while moto slices the list by position.
+  Conditional writes also checked and wrote in two steps, and a cancelled
+  transaction's stream records were visible to readers until the rollback.
+  Each region's DynamoDB writes (and the scans and stream reads that iterate
+  what they change) now hold one re-entrant lock per region, and a record's
+  number is taken from its position under that lock: unique and increasing,
+  as AWS guarantees ("each stream record appears exactly once in the stream",
+  DynamoDB developer guide, Change data capture for DynamoDB Streams). moto
+  runs under the GIL anyway, so the lock costs only the convoy of waiting.
 - `backend_lookup_fast_path`: every request looks its backend up through
   BackendDict, which takes moto's global lock and scans the list of backend
   instances (Python __eq__ per entry) even when the account's backend exists.
@@ -43,6 +58,7 @@ from typing import Any
 
 _applied: list[str] = []
 _lock = threading.Lock()
+_region_locks: dict[tuple[str, str], threading.RLock] = {}
 _cheap = threading.local()
 DOWN_REGIONS: set[str] = set()
 
@@ -193,6 +209,45 @@ def _no_lambda_invocation() -> None:
 
 # --- DynamoDB ------------------------------------------------------------------------------
 
+def region_lock(account_id: str, region: str) -> threading.RLock:
+    """The one lock that orders a region's DynamoDB writes and stream reads (see dynamodb_atomic_writes)."""
+    key = (account_id, region)
+    found = _region_locks.get(key)
+    if found is None:
+        with _lock:
+            found = _region_locks.setdefault(key, threading.RLock())
+    return found
+
+
+def _locked_backend(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with region_lock(self.account_id, self.region_name):
+            return fn(self, *args, **kwargs)
+    wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _dynamodb_atomic_writes() -> None:
+    import moto.dynamodb.models as ddb
+    from moto.dynamodb.models.table import StreamShard
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "execute_statement",
+                 "execute_transaction", "batch_execute_statement", "scan", "query"):
+        setattr(ddb.DynamoDBBackend, name, _locked_backend(getattr(ddb.DynamoDBBackend, name)))
+    original_add, original_get = StreamShard.add, StreamShard.get
+
+    def add(self: Any, old: Any, new: Any) -> None:
+        # moto numbers the record by its position, then appends it: both now happen under the region lock.
+        with region_lock(self.table.account_id, self.table.region_name):
+            original_add(self, old, new)
+
+    def get(self: Any, start: int, quantity: int) -> list[dict[str, Any]]:
+        with region_lock(self.table.account_id, self.table.region_name):
+            return original_get(self, start, quantity)
+
+    StreamShard.add = add  # type: ignore[method-assign]
+    StreamShard.get = get  # type: ignore[method-assign]
+
 class _NoTableCopy:
     """Stands in for the `copy` module inside moto.dynamodb.models: tables are not deep-copied."""
 
@@ -249,7 +304,9 @@ def _dynamodb_transact_backup() -> None:
                 del shard.items[length:]
             raise
 
-    ddb.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    # Under the region lock (re-entrant), so the trim removes only this transaction's records, whatever the order
+    # in which the patches are applied.
+    ddb.DynamoDBBackend.transact_write_items = _locked_backend(transact_write_items)  # type: ignore[method-assign]
 
 
 def _restore(table: Any, h: Any, r: Any, item: Any) -> None:
@@ -265,7 +322,7 @@ def _restore(table: Any, h: Any, r: Any, item: Any) -> None:
         table.items[h] = item
 
 
-FUNCTIONAL = ("no_lambda_invocation", "region_outage")   # needed for correctness, not speed
+FUNCTIONAL = ("no_lambda_invocation", "region_outage", "dynamodb_atomic_writes")   # needed for correctness, not speed
 PATCHES: dict[str, Callable[[], None]] = {
     "no_lambda_invocation": _no_lambda_invocation,
     "backend_lookup_fast_path": _backend_lookup_fast_path,
@@ -275,4 +332,5 @@ PATCHES: dict[str, Callable[[], None]] = {
     "sqs_delete_single_pass": _sqs_delete_single_pass,
     "dynamodb_transact_backup": _dynamodb_transact_backup,
     "region_outage": _region_outage,
+    "dynamodb_atomic_writes": _dynamodb_atomic_writes,
 }

@@ -6,6 +6,18 @@ the other regions (puts of the new image, deletes of the key): last writer
 wins, as with global tables. The replayed writes show up in the target's own
 stream, as they do on AWS; the replicator recognises its own echoes (a
 multiset of the images it wrote) and does not send them back.
+
+Never a stale image (issue 14): a record at or before the last one replicated
+from that source (a re-delivery) is skipped, and of the changes to one key in
+a batch only the newest is applied, so an older image never lands after a
+newer one. Before moto's stream numbers were made unique
+(moto_patches.dynamodb_atomic_writes), a re-delivered echo was written back
+to its source as a stale copy: a counter or checkpoint item went back in time.
+
+Where this differs from AWS: global tables resolve concurrent writes to one
+key in two regions by last writer wins on the write time; here the last change
+applied wins. The election never writes one key in two regions (each region
+writes only its own ballots and counter items), so the two agree for it.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ class Replicator:
         self.tables = tables
         self.replicated = 0
         self._echoes: dict[tuple[str, str], Counter[str]] = {}
+        self._high: dict[tuple[str, str], int] = {}   # (table, source region) -> last sequence number replicated
         self._lock = threading.Lock()
         self.pollers: list[StreamPoller] = []
         for logical, per_region in tables.items():
@@ -57,8 +70,16 @@ class Replicator:
 
     def apply(self, logical: str, source: str, records: list[dict[str, Any]]) -> None:
         """Replay `records` of `source`'s copy of table `logical` on every other region's copy."""
+        high = self._high.get((logical, source), -1)
+        newest: dict[str, tuple[str, dict[str, Any]]] = {}   # key -> (signature, change), newest last
+        taken: list[str] = []   # echoes recognised in this batch, given back if the batch fails (it is retried)
+        last = high
         for record in records:
             change = record.get("dynamodb", {})
+            seq = int(change.get("SequenceNumber") or 0)
+            if seq <= high:
+                continue   # re-delivered: already replicated, and older than what followed it
+            last = max(last, seq)
             if record.get("eventName") == "REMOVE":
                 sig = _signature("-", change.get("Keys", {}))
             else:
@@ -66,22 +87,37 @@ class Replicator:
                 if image is None:   # a KEYS_ONLY or OLD_IMAGE stream cannot be replicated
                     continue
                 sig = _signature("+", image)
+            key = _signature("", change.get("Keys", {}))
             if self._take_echo(logical, source, sig):
+                taken.append(sig)
+                newest.pop(key, None)   # an echo of our own write is newer than anything before it
                 continue
-            for target, (table_name, _) in self.tables[logical].items():
-                if target == source:
-                    continue
-                self._expect_echo(logical, target, sig)
-                ddb = self.provider.client("dynamodb", target)
-                try:
-                    if sig[0] == "-":
-                        ddb.delete_item(TableName=table_name, Key=change["Keys"])
-                    else:
-                        ddb.put_item(TableName=table_name, Item=change["NewImage"])
-                except Exception:
-                    self._take_echo(logical, target, sig)
-                    raise
-                self.replicated += 1
+            newest.pop(key, None)
+            newest[key] = (sig, change)
+        try:
+            for sig, change in newest.values():
+                self._write(logical, source, sig, change)
+        except Exception:
+            for sig in taken:
+                self._expect_echo(logical, source, sig)
+            raise
+        self._high[(logical, source)] = last
+
+    def _write(self, logical: str, source: str, sig: str, change: dict[str, Any]) -> None:
+        for target, (table_name, _) in self.tables[logical].items():
+            if target == source:
+                continue
+            self._expect_echo(logical, target, sig)
+            ddb = self.provider.client("dynamodb", target)
+            try:
+                if sig[0] == "-":
+                    ddb.delete_item(TableName=table_name, Key=change["Keys"])
+                else:
+                    ddb.put_item(TableName=table_name, Item=change["NewImage"])
+            except Exception:
+                self._take_echo(logical, target, sig)
+                raise
+            self.replicated += 1
 
     def _expect_echo(self, logical: str, region: str, sig: str) -> None:
         with self._lock:
