@@ -188,6 +188,7 @@ class Pipeline:
             contract.ENV_BALLOT_PEPPER_SECRET: f"{PLAN_NAME}/ballot-pepper",
             contract.ENV_ALLOWED_ORIGINS: f"{ORIGIN},http://127.0.0.1:*",
             contract.ENV_METRICS_NAMESPACE: "Election/test",
+            contract.ENV_RESULTS_LIVE: "true" if self.plan.results.live else "false",
         }
 
     def _tables(self, region: str) -> None:
