@@ -54,7 +54,8 @@ def test_the_built_in_plan_ships_in_the_package_and_config_keeps_the_same_exampl
     root = Path(__file__).resolve().parents[1]
     assert LOCAL_PLAN.is_relative_to(root / "election")
     # config/local.yaml is the copy users start from: edit both together.
-    assert (root / "config/local.yaml").read_text() == LOCAL_PLAN.read_text()
+    assert (root / "config/local.yaml").read_text() == LOCAL_PLAN.read_text(), \
+        "config/local.yaml and election/data/local.yaml differ: change both (cp config/local.yaml election/data/)"
     assert data_file("turnout_2016.csv").exists() and data_file("vote_shares_2016.csv").exists()
     out = CliRunner().invoke(cli, ["dev", "--help"], terminal_width=200).output
     assert "the built-in local plan" in out

@@ -88,21 +88,40 @@ def seed_voters_cmd(opts: Options, count: int | None, out: Path, resume: bool, w
 @click.option("--drain-timeout", type=float, default=300.0, show_default=True, callback=seconds,
               help="Seconds to wait for queues and tally before verifying.")
 @click.option("--no-verify", is_flag=True, help="Skip waiting for the drain and the verification.")
+@click.option("--allow-errors", is_flag=True, help="Verify even if votes were answered 5xx (e.g. a drill with no "
+              "healthy region); by default any 5xx to a vote fails the run.")
+@click.option("--reuse-voters", is_flag=True, help="Also send votes for voters earlier runs already used (they get "
+              "409); by default they are skipped (listed in <voters file>.used).")
 @click.option("--seed", "rng_seed", type=int, default=None, help="Random seed for a repeatable traffic mix.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @state_dir_option
 @common_options
 def loadtest_cmd(opts: Options, voters_path: Path, votes: int | None, rate: float, duration: float | None,
                  concurrency: int, workers: int | None, duplicates: float, invalid: float, url: str | None,
-                 drain_timeout: float, no_verify: bool, rng_seed: int | None, as_json: bool) -> None:
-    """Replay votes at a target rate, then verify every accepted vote was counted exactly once."""
+                 drain_timeout: float, no_verify: bool, allow_errors: bool, reuse_voters: bool, rng_seed: int | None,
+                 as_json: bool) -> None:
+    """Replay votes at a target rate, then verify every accepted vote was counted exactly once.
+
+    Only this run's votes are verified: other traffic at the same time is tolerated and reported.
+    Ctrl-C stops at any phase and keeps every receipt received (finish with `election audit`).
+    """
     from rich.live import Live
     from rich.text import Text
 
-    from election.ops import loadtest, render
+    from election.ops import loadtest, render, usedvoters
     from election.ops.seed import read_credentials
 
     voters = read_credentials(voters_path)    # a wrong file fails here, before anything is resolved or sent
+    used = usedvoters.used_path(voters_path)
+    skipped = 0
+    if not reuse_voters:
+        voters, skipped = usedvoters.fresh_voters(voters, used)
+        if not voters:
+            raise click.UsageError(f"Every voter in {voters_path} was already used by an earlier run (listed in "
+                                   f"{used}); seed more with `election seed-voters`, or pass --reuse-voters.")
+        if skipped and not as_json:
+            err_console.print(f"Skipping {skipped:,} voters that earlier runs already used (listed in {used}).",
+                              highlight=False)
     target = ops_target(opts)
     if votes is None:
         # --duration: that many seconds of traffic in all, duplicates and invalid requests included.
@@ -121,13 +140,25 @@ def loadtest_cmd(opts: Options, voters_path: Path, votes: int | None, rate: floa
                 live_view.update(Text(f"waiting for the pipeline: {queued:,} queued, "
                                       f"{max(uncounted, 0):,} not yet counted"))
 
-        report = loadtest.run_loadtest(target, voters, base, votes, rate, concurrency, duplicates, invalid,
-                                       drain_timeout=drain_timeout, seed=rng_seed, verify_after=not no_verify,
-                                       on_tick=tick, on_drain=drained, workers=workers)
+        try:
+            report = loadtest.run_loadtest(target, voters, base, votes, rate, concurrency, duplicates, invalid,
+                                           drain_timeout=drain_timeout, seed=rng_seed, verify_after=not no_verify,
+                                           on_tick=tick, on_drain=drained, workers=workers, used=used,
+                                           allow_errors=allow_errors)
+        except KeyboardInterrupt:
+            live_view.stop()
+            err_console.print("Interrupted before any vote was sent; nothing to verify.")
+            sys.exit(130)
+    report.skipped_used = skipped
     if as_json:
         print_json(report.as_dict())
     else:
         console.print(render.loadtest_view(report))
+    if report.interrupted:
+        err_console.print(f"Interrupted while {report.interrupted}: the {report.accepted_voters:,} receipts received "
+                          f"are kept in {report.ledger}. Finish verifying with: election audit --receipts "
+                          f"{report.ledger}", highlight=False, soft_wrap=True)
+        sys.exit(130)
     if not no_verify and not report.verified:
         sys.exit(1)
 

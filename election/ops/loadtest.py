@@ -11,10 +11,15 @@ the state's 2016 shares), plus optional duplicates (a voter who already got a
 202 votes again for someone else: 409, or 202 with the same receipt if the
 first is still in the queue) and malformed or invalid requests (expect 4xx).
 
-Verification after the queues and the tally drain: every receipt answered
-202 is a ballot in its home region, its candidate is one the voter sent, and
-the results grew by exactly the accepted voters per state and candidate: no
-vote lost, none counted twice, duplicates and invalid traffic changed nothing.
+Verification after the queues and the tally drain (ops/loadverify.py) checks
+this run's own votes only: every receipt answered 202 is a ballot in its home
+region for what the voter sent, and the results grew by at least those
+ballots; growth beyond them must be other ballots (other traffic, reported as
+such), never a vote counted twice.
+
+Ctrl-C at any phase ends the run cleanly: the answers received so far are
+summarized and their receipts kept in the ledger (Report.interrupted says
+where it stopped), so `election audit --receipts <ledger>` can finish the check.
 """
 
 from __future__ import annotations
@@ -40,8 +45,8 @@ from typing import Any
 import aiohttp
 
 from election.errors import ElectionError
-from election.ops import data, drain, state
-from election.ops.audit import fetch_ballots
+from election.ops import data, drain, state, usedvoters
+from election.ops.loadverify import INVALID_KINDS, nothing_accepted, verify
 from election.ops.seed import Voter, new_voter_id
 from election.ops.target import Target
 from election.plan import Plan
@@ -49,7 +54,7 @@ from election.securefile import open_private_append
 
 EXPECTED = {"vote": {202}, "duplicate": {202, 409}, "malformed": {400}, "bad_id": {400},
             "unknown_voter": {404}, "bad_candidate": {409, 422}}   # 409 when that voter has already voted
-INVALID_KINDS = ("malformed", "bad_id", "unknown_voter", "bad_candidate")
+__all__ = ["INVALID_KINDS", "nothing_accepted", "verify"]    # re-exported: moved to loadverify
 
 
 @dataclass(slots=True)
@@ -81,6 +86,7 @@ class Live:
     errors: int = 0      # answers other than the expected ones, and no answers
     started: float = field(default_factory=time.monotonic)
     finished: float = 0.0  # when the last answer came (time.monotonic()), 0 while running
+    interrupted: bool = False  # Ctrl-C ended the schedule early; the outcomes so far are kept
     latencies: list[float] = field(default_factory=list)
 
     def percentile(self, p: float) -> float:
@@ -222,6 +228,9 @@ async def _fire_schedule(url: str, reqs: list[Req], rate: float, concurrency: in
                     receipt = receipt_of(raw)
         except (TimeoutError, aiohttp.ClientError, OSError):
             status = 0
+        except asyncio.CancelledError:    # Ctrl-C with this request in flight: sent, answer unknown
+            outcomes.append(Outcome(req, 0, loop.time() - due))
+            raise
         latency = loop.time() - due
         outcomes.append(Outcome(req, status, latency, receipt))
         live.done += 1
@@ -294,11 +303,15 @@ async def _fire_schedule(url: str, reqs: list[Req], rate: float, concurrency: in
             while idle:
                 wake_one()
             await senders
-            live.finished = time.monotonic()
+        except asyncio.CancelledError:
+            live.interrupted = True     # Ctrl-C (asyncio.run cancels this task): keep what was answered so far
         finally:
+            live.finished = time.monotonic()
             tick.cancel()
             if not senders.done():
                 senders.cancel()
+            if live.interrupted:        # retrieve the cancelled senders' outcome (no "never retrieved" warning)
+                await asyncio.gather(senders, return_exceptions=True)
         on_tick(live)
     return outcomes
 
@@ -367,8 +380,18 @@ def send_schedule(url: str, reqs: list[Req], rate: float, concurrency: int, time
         for conn in pipes:
             conn.send(t0)
         live.started = t0
-        outcomes = _collect(pipes, live, on_tick)
-        return outcomes, live.finished - t0
+        results: dict[int, list[Outcome]] = {}
+        try:
+            _collect(pipes, live, on_tick, results)
+        except KeyboardInterrupt:
+            # Ctrl-C: each worker ends its schedule and sends what it has (see _worker); wait briefly for them.
+            live.interrupted = True
+            for conn in pipes:
+                with contextlib.suppress(OSError):
+                    conn.send("stop")
+            _collect(pipes, live, lambda _live: None, results, deadline=time.monotonic() + 10)
+        live.finished = live.finished or time.monotonic()
+        return [o for k in sorted(results) for o in results[k]], live.finished - t0
     except BaseException:                      # Ctrl-C, or one worker failed: the others stop now
         for proc in procs:
             proc.terminate()
@@ -380,11 +403,14 @@ def send_schedule(url: str, reqs: list[Req], rate: float, concurrency: int, time
                 proc.terminate()
 
 
-def _collect(pipes: list[Connection], live: Live, on_tick: Callable[[Live], None]) -> list[Outcome]:
-    """Merge the workers' progress into `live` as it comes, then their outcomes."""
+def _collect(pipes: list[Connection], live: Live, on_tick: Callable[[Live], None],
+             results: dict[int, list[Outcome]], deadline: float | None = None) -> None:
+    """Merge the workers' progress into `live` as it comes, and their outcomes into `results` (by worker).
+
+    With a deadline, workers that have not sent their outcomes by then are left out.
+    """
     figures: dict[int, tuple[int, int, int, list[float]]] = {}
-    results: dict[int, list[Outcome]] = {}
-    while len(results) < len(pipes):
+    while len(results) < len(pipes) and (deadline is None or time.monotonic() < deadline):
         pending = [conn for k, conn in enumerate(pipes) if k not in results]
         multiprocessing.connection.wait(pending, timeout=0.25)
         for k in [k for k, conn in enumerate(pipes) if k not in results and conn.poll()]:
@@ -399,7 +425,6 @@ def _collect(pipes: list[Connection], live: Live, on_tick: Callable[[Live], None
         live.errors = sum(f[2] for f in figures.values())
         live.latencies = [x for f in figures.values() for x in f[3]]
         on_tick(live)
-    return [o for k in sorted(results) for o in results[k]]
 
 
 def _receive(conn: Connection) -> tuple[str, Any]:
@@ -426,7 +451,17 @@ def _worker(conn: Connection, url: str, reqs: list[Req], rate: float, concurrenc
 
     def start() -> float:
         conn.send(("ready", None))
-        return float(conn.recv())
+        t0 = float(conn.recv())
+        # From now on the parent writes only "stop" (its Ctrl-C): end the schedule, keep the outcomes.
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+
+        def stop() -> None:
+            loop.remove_reader(conn.fileno())
+            if task is not None:
+                task.cancel()
+
+        loop.add_reader(conn.fileno(), stop)
+        return t0
 
     def tick(live: Live) -> None:
         conn.send(("tick", (live.sent, live.done, live.errors, live.latencies[-1000:])))
@@ -473,6 +508,10 @@ class Report:
     verified: bool = False
     problems: list[str] = field(default_factory=list)
     ledger: str | None = None
+    interrupted: str | None = None          # the phase Ctrl-C stopped ("sending", "verifying"), None if it ran out
+    other_traffic: int = 0                  # votes counted during the run that are not this run's receipts
+    other_traffic_by_key: dict[str, int] = field(default_factory=dict)
+    skipped_used: int = 0                   # voters left out because earlier runs already sent their vote
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -508,77 +547,6 @@ def summarize(url: str, outcomes: list[Outcome], seconds: float, rate: float) ->
                   accepted_voters=len(voters), unexpected=dict(unexpected))
 
 
-def verify(target: Target, outcomes: list[Outcome], before: Counter[tuple[str, str]],
-           report: Report) -> list[str]:
-    """Every 202 is exactly one counted ballot; nothing else changed the results. Returns the problems."""
-    problems: list[str] = []
-    sent: dict[str, dict[str, Any]] = {}      # receipt -> {"state", "candidates": {...}}
-    ambiguous = 0                             # votes with no answer: may or may not have been stored
-    for o in outcomes:
-        if o.status == 202 and o.req.kind in INVALID_KINDS:
-            problems.append(f"An invalid request ({o.req.kind}) was accepted with 202.")
-        if o.status == 202:
-            if not o.receipt:
-                problems.append("A 202 answer carried no receipt.")
-                continue
-            entry = sent.setdefault(o.receipt, {"state": o.req.state, "candidates": set()})
-            entry["candidates"].add(o.req.candidate)
-        elif o.req.kind == "vote" and (o.status == 0 or o.status >= 500):
-            ambiguous += 1
-    homes = target.plan.state_regions()
-    by_region: dict[str, list[str]] = {}
-    for receipt, entry in sent.items():
-        by_region.setdefault(homes[entry["state"]], []).append(receipt)
-    expected: Counter[tuple[str, str]] = Counter()
-    lost: Counter[str] = Counter()
-    for region, receipts in by_region.items():
-        found = fetch_ballots(target, region, receipts)
-        for r in receipts:
-            ballot = found.get(r)
-            entry = sent[r]
-            if ballot is None:
-                lost[entry["state"]] += 1
-                continue
-            if ballot.get("state") != entry["state"] or ballot.get("candidate") not in entry["candidates"]:
-                problems.append(f"The ballot for receipt {r} records {ballot.get('state')} / "
-                                f"{ballot.get('candidate')}, which this voter did not send.")
-            expected[(ballot["state"], ballot["candidate"])] += 1
-    if lost:
-        problems.append(f"{sum(lost.values())} vote(s) answered 202 never became a ballot ("
-                        + ", ".join(f"{s}: {n}" for s, n in sorted(lost.items())) + ").")
-    after = state.national(state.read_counters(target))
-    delta = Counter({k: after[k] - before[k] for k in set(after) | set(before) if after[k] != before[k]})
-    mismatches = []
-    surplus = 0
-    for key in sorted(set(delta) | set(expected)):
-        if delta[key] != expected[key]:
-            diff = delta[key] - expected[key]
-            surplus += diff
-            mismatches.append(f"{key[0]} / {key[1]}: the results grew by {delta[key]} but {expected[key]} "
-                              f"accepted ballot(s) exist ({'+' if diff > 0 else ''}{diff}).")
-    # Votes whose answer never arrived (timeout, 5xx) may still have been stored and counted: a surplus
-    # no larger than their number, with nothing else wrong, is explained by them and is not a failure.
-    explained = mismatches and not problems and not lost and 0 < surplus <= ambiguous and \
-        all(delta[k] >= expected[k] for k in set(delta) | set(expected))
-    if not explained:
-        problems.extend(mismatches)
-    report.accepted_voters = len(sent)
-    return nothing_accepted(outcomes, report.url) + problems
-
-
-def nothing_accepted(outcomes: list[Outcome], url: str) -> list[str]:
-    """A run in which no vote was accepted verified nothing; say so (and why, if it is plain) rather than pass."""
-    votes = [o for o in outcomes if o.req.kind == "vote"]
-    if not votes or any(o.status == 202 for o in votes):
-        return []
-    if all(o.status == 0 for o in votes):
-        return [f"None of the {len(votes)} votes got an answer from {url}; is the API up and the URL right?"]
-    answers = Counter(o.status for o in votes)
-    seen = ", ".join(f"{n} x {code}" for code, n in answers.most_common())
-    return [(f"No vote was accepted ({seen}), so nothing was verified; are the voters seeded into this "
-            "deployment and the polls open?")]
-
-
 @dataclass
 class Fired:
     """What the load phase produced, for verification."""
@@ -591,10 +559,12 @@ class Fired:
 def fire(target: Target, voters: Sequence[Voter], url: str, votes: int, rate: float, concurrency: int,
          duplicates: float = 0.0, invalid: float = 0.0, timeout: float = 30.0, seed: int | None = None,
          ledger: Path | None = None, on_tick: Callable[[Live], None] = lambda live: None,
-         workers: int | None = None) -> Fired:
+         workers: int | None = None, used: Path | None = None) -> Fired:
     """Plan the traffic, send it on schedule, summarize it and record the accepted receipts.
 
     workers: processes to send from (default one per CPU, fewer at low rates: see worker_count).
+    used: the credential file's used-voters file (ops/usedvoters.py): every voter sent a first vote is
+    added to it, also when Ctrl-C ends the run early (report.interrupted == "sending").
     """
     if rate <= 0 or concurrency < 1:
         raise ElectionError("--rate must be above 0 and --concurrency at least 1.")
@@ -607,21 +577,31 @@ def fire(target: Target, voters: Sequence[Voter], url: str, votes: int, rate: fl
                                       rng, {s: plan.ballot.for_state(s) for s in plan.state_regions()},
                                       worker_count(workers, rate, len(reqs)))
     report = summarize(url, outcomes, seconds, rate)
+    report.interrupted = "sending" if live.interrupted else None
     accepted = [{"receipt": o.receipt, "state": o.req.state, "candidate": o.req.candidate}
                 for o in outcomes if o.status == 202 and o.receipt and o.req.kind == "vote"]
     path = ledger or ledger_path(target)
     append_ledger(path, accepted)
     report.ledger = str(path)
+    if used is not None:
+        usedvoters.record_used(used, (o.req.voter_id for o in outcomes if o.req.kind == "vote" and o.req.voter_id))
     return Fired(report, outcomes, before)
 
 
 def settle_and_verify(target: Target, fired: Fired, drain_timeout: float = 300.0,
-                      on_drain: Callable[[int, int], None] = lambda q, u: None) -> Report:
-    """Wait for queues and tally to drain, then verify; fills in and returns the report."""
+                      on_drain: Callable[[int, int], None] = lambda q, u: None, allow_errors: bool = False) -> Report:
+    """Wait for queues and tally to drain, then verify; fills in and returns the report.
+
+    Ctrl-C here returns the report unverified with interrupted == "verifying" (the ledger is already written).
+    """
     report = fired.report
-    waited = drain.wait_drained(target, timeout=drain_timeout, on_poll=on_drain)
-    report.drained, report.drain_seconds = waited.drained, round(waited.seconds, 2)
-    report.problems = verify(target, fired.outcomes, fired.before, report)
+    try:
+        waited = drain.wait_drained(target, timeout=drain_timeout, on_poll=on_drain)
+        report.drained, report.drain_seconds = waited.drained, round(waited.seconds, 2)
+        report.problems = verify(target, fired.outcomes, fired.before, report, allow_errors=allow_errors)
+    except KeyboardInterrupt:
+        report.interrupted, report.problems, report.verified = "verifying", [], False
+        return report
     if not waited.drained:
         report.problems.append(f"The queues and tally did not drain within {drain_timeout:.0f} s "
                                f"({waited.queued} queued, {waited.uncounted} uncounted).")
@@ -636,10 +616,11 @@ def run_loadtest(target: Target, voters: Sequence[Voter], url: str, votes: int, 
                  duplicates: float = 0.0, invalid: float = 0.0, timeout: float = 30.0, drain_timeout: float = 300.0,
                  seed: int | None = None, verify_after: bool = True, ledger: Path | None = None,
                  on_tick: Callable[[Live], None] = lambda live: None,
-                 on_drain: Callable[[int, int], None] = lambda q, u: None, workers: int | None = None) -> Report:
-    """Fire the load, then (unless told not to) wait for the drain and verify."""
+                 on_drain: Callable[[int, int], None] = lambda q, u: None, workers: int | None = None,
+                 used: Path | None = None, allow_errors: bool = False) -> Report:
+    """Fire the load, then (unless told not to, or Ctrl-C stopped the sending) wait for the drain and verify."""
     fired = fire(target, voters, url, votes, rate, concurrency, duplicates, invalid, timeout, seed, ledger, on_tick,
-                 workers)
-    if not verify_after:
+                 workers, used)
+    if not verify_after or fired.report.interrupted:
         return fired.report
-    return settle_and_verify(target, fired, drain_timeout, on_drain)
+    return settle_and_verify(target, fired, drain_timeout, on_drain, allow_errors)

@@ -84,6 +84,14 @@ def audit_view(a: Any) -> RenderableType:
     return Group(t, verdict)
 
 
+UNEXPECTED_WHY = {   # why an answer that is unexpected for its kind of request usually comes
+    "vote:409": "the voter had already voted: used outside this run",
+    "vote:404": "not on this deployment's roll",
+    "vote:0": "no answer in time",
+    "vote:503": "no region could take it",
+}
+
+
 def loadtest_view(rep: Any) -> RenderableType:
     t = Table(title="Load test", title_justify="left", show_header=False)
     t.add_column("what")
@@ -96,12 +104,21 @@ def loadtest_view(rep: Any) -> RenderableType:
     for kind, counts in sorted(rep.by_kind.items()):
         t.add_row(f"  {kind}", ", ".join(f"{k}: {v:,}" for k, v in sorted(counts.items())))
     t.add_row("accepted voters", f"{rep.accepted_voters:,}")
+    if getattr(rep, "skipped_used", 0):
+        t.add_row("voters skipped", f"{rep.skipped_used:,} (used by earlier runs)")
     if rep.unexpected:
-        t.add_row("unexpected answers", ", ".join(f"{k} x{v}" for k, v in sorted(rep.unexpected.items())))
+        t.add_row("unexpected answers", ", ".join(f"{k} x{v}" + (f" ({UNEXPECTED_WHY[k]})" if k in UNEXPECTED_WHY
+                                                                  else "") for k, v in sorted(rep.unexpected.items())))
+    if getattr(rep, "other_traffic", 0):
+        t.add_row("other traffic", f"{rep.other_traffic:,} vote(s) counted during the run were not this run's "
+                  "(other voters or load tests, or votes whose answer never came); they are ballots, "
+                  "so they do not fail the run")
     if rep.drain_seconds or rep.drained:
         t.add_row("drain", f"{'drained' if rep.drained else 'NOT drained'} after {rep.drain_seconds:.1f} s")
     parts: list[RenderableType] = [t]
-    if rep.verified:
+    if getattr(rep, "interrupted", None):
+        parts.append(Panel(Text(f"INTERRUPTED while {rep.interrupted}: not verified.", style="bold yellow")))
+    elif rep.verified:
         parts.append(Panel(Text("VERIFIED: every 202 is exactly one counted ballot; duplicates and invalid "
                                 "requests changed nothing.", style="bold green")))
     elif rep.problems:
