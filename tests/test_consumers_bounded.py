@@ -205,6 +205,13 @@ def test_a_given_up_tally_batch_is_listed_fails_the_audit_and_recount_settles_it
     listed = [d for d in dlq.list_dead_letters(target) if d.queue == target.names.tally_failures]
     assert len(listed) == 1 and listed[0].region == region and listed[0].batch["batchSize"] == 3
     assert listed[0].receipt is None and not listed[0].readable
+    from rich.console import Console
+
+    from election.ops import render
+    console = Console(width=160, record=True)
+    console.print(render.dlq_view(listed))
+    shown = console.export_text()   # (export_text clears the record)
+    assert "(tally batch of 3)" in shown and target.names.tally_failures in shown
     assert state.queue_depth(target, region, target.names.tally_failures) == 1    # listing leaves it in place
     assert dlq.redrive(target)[region] == 0                                     # nothing to redrive it to
 
