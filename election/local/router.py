@@ -1,11 +1,26 @@
 """Route 53, played locally: health checks on each region's /health and failover between regions.
 
 Preference is the plan's region order (the first region is "nearest"), or the
-region a caller names in the `X-Election-Region` header. A region is taken out
-after one failed check (Route 53 would wait for a threshold; locally we want
-fast drills) and back in after one good one. A request whose region refuses
-the connection is retried on the next healthy region at once, as a client
-re-resolving DNS would: nothing was accepted, so nothing can be doubled.
+region a caller names in the `X-Election-Region` header. As Route 53 does
+(Developer Guide, "How Amazon Route 53 determines whether a health check is
+healthy" and "How Amazon Route 53 chooses records when health checking is
+configured"):
+- a check passes when the TCP connection is made within 4 s and a 2xx/3xx
+  status comes within 2 s after it;
+- a region changes state only after `failure_threshold` consecutive checks say
+  so (HealthCheckConfig.FailureThreshold, default 3), in both directions, so one
+  slow answer under load does not take a region out;
+- when every region is unhealthy, all of them are treated as healthy (fail
+  open): requests still go to the preferred region instead of a 503.
+A request whose region refuses the connection is retried on the next region at
+once, as a client re-resolving DNS would: nothing was accepted, so nothing can
+be doubled.
+
+Where the local stand-in differs: the regional APIs run in this one Python
+process, so a health check can time out only because the interpreter is busy
+with the load (issue 14); on AWS the health function has its own container. A
+check that times out while the same region's in-process gateway keeps taking
+other requests is therefore recorded as "slow" and not counted as a failure.
 
 Route 53 only answers DNS: the voter's request reaches the regional API in
 one hop. So when the regional gateways live in this process (`local`), the
@@ -20,6 +35,7 @@ import json
 import logging
 import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,22 +44,33 @@ from election.local.httpserve import BodyRefused, BoundedRequest, LoopbackServer
 
 log = logging.getLogger("election.local")
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "proxy-connection"}
+CONNECT_TIMEOUT_S = 4.0     # Route 53: the TCP connection within four seconds
+RESPONSE_TIMEOUT_S = 2.0    # ... and a 2xx/3xx status within two seconds after connecting
+FAILURE_THRESHOLD = 3       # HealthCheckConfig.FailureThreshold default
 
 
 class Router:
     """Forwards HTTP requests to the preferred healthy region's API."""
 
     def __init__(self, regions: Mapping[str, str], port: int = 0, host: str = "127.0.0.1",
-                 interval_s: float = 2.0, check_timeout_s: float = 1.5, local: Mapping[str, Any] | None = None) -> None:
+                 interval_s: float = 2.0, local: Mapping[str, Any] | None = None,
+                 failure_threshold: int = FAILURE_THRESHOLD, connect_timeout_s: float = CONNECT_TIMEOUT_S,
+                 response_timeout_s: float = RESPONSE_TIMEOUT_S) -> None:
         self.regions = dict(regions)          # region -> base URL, in preference order
         self.local = dict(local or {})        # region -> in-process Gateway (optional)
-        self.health: dict[str, bool] = {r: True for r in regions}
+        self.health: dict[str, bool] = {r: True for r in regions}   # Route 53: healthy until shown otherwise
         self.detail: dict[str, str] = {r: "not checked yet" for r in regions}
+        self.streak: dict[str, int] = {r: 0 for r in regions}        # consecutive checks against the state
         self.routed: dict[str, int] = {r: 0 for r in regions}
+        self.failed_open = 0                  # requests sent while no region was healthy
+        self.slow_checks = 0                  # timeouts excused because the region was busy serving (see above)
         self.host = host
         self.port = port
         self.interval_s = interval_s
-        self.check_timeout_s = check_timeout_s
+        self.failure_threshold = max(1, failure_threshold)
+        self.connect_timeout_s = connect_timeout_s
+        self.response_timeout_s = response_timeout_s
+
         self._server: LoopbackServer | None = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
@@ -80,46 +107,84 @@ class Router:
             self.check_all()
 
     def check_all(self) -> None:
-        for region, url in self.regions.items():
-            ok, detail = self._check(url)
-            if ok != self.health[region]:
-                log.info("router: %s is now %s (%s)", region, "healthy" if ok else "unhealthy", detail)
-            self.health[region], self.detail[region] = ok, detail
+        """One round: every region checked at the same time (Route 53's checkers do not wait for each other)."""
+        with ThreadPoolExecutor(max_workers=max(1, len(self.regions)), thread_name_prefix="router-check") as pool:
+            results = list(pool.map(self._check_region, self.regions))
+        for region, (ok, detail) in zip(self.regions, results):
+            self._record(region, ok, detail)
         with self._checked:
             self.checks += 1
             self._checked.notify_all()
 
-    def wait_checked(self, timeout: float | None = None) -> None:
-        """Block until a full round of health checks has *started and ended* after this call.
+    def _record(self, region: str, ok: bool | None, detail: str) -> None:
+        """Apply one check's result: the state flips after failure_threshold consecutive results against it."""
+        if ok is None:                        # slow while busy: neither a pass nor a failure
+            self.detail[region] = detail
+            return
+        if ok == self.health[region]:
+            self.streak[region] = 0
+            self.detail[region] = detail
+            return
+        self.streak[region] += 1
+        if self.streak[region] < self.failure_threshold:
+            self.detail[region] = (f"{detail} ({self.streak[region]} of {self.failure_threshold} checks before it is "
+                                   f"marked {'healthy' if ok else 'unhealthy'})")
+            return
+        log.info("router: %s is now %s (%s)", region, "healthy" if ok else "unhealthy", detail)
+        self.health[region], self.detail[region], self.streak[region] = ok, detail, 0
 
-        (The round in progress when called may have checked a region before the change, so wait for two.)
+    def wait_checked(self, timeout: float | None = None) -> None:
+        """Block until the health checks have had time to act on a change made before this call.
+
+        The round in progress may have checked a region before the change, and a state flips only after
+        failure_threshold consecutive checks: wait for that many full rounds after the current one.
         """
         with self._checked:
-            target = self.checks + 2
+            target = self.checks + self.failure_threshold + 1
             self._checked.wait_for(lambda: self.checks >= target, timeout)
 
+    def _check_region(self, region: str) -> tuple[bool | None, str]:
+        gateway = self.local.get(region)
+        served_before = getattr(gateway, "requests", 0)
+        ok, detail = self._check(self.regions[region])
+        if detail.startswith("timed out") and gateway is not None and getattr(gateway, "running", False) \
+                and getattr(gateway, "requests", 0) - served_before > 1:
+            self.slow_checks += 1
+            return None, f"slow ({detail}) while serving other requests: the interpreter is busy, not the region"
+        return ok, detail
+
     def _check(self, url: str) -> tuple[bool, str]:
+        """GET /health with Route 53's budget: connect within connect_timeout_s, a status within response_timeout_s."""
         split = urlsplit(url)
-        conn = http.client.HTTPConnection(split.hostname, split.port, timeout=self.check_timeout_s)
+        conn = http.client.HTTPConnection(split.hostname, split.port, timeout=self.connect_timeout_s)
         try:
+            conn.connect()
+            if conn.sock is not None:
+                conn.sock.settimeout(self.response_timeout_s)
             conn.request("GET", "/health")
             response = conn.getresponse()
             body = response.read(2000)
-            if response.status == 200:
+            if 200 <= response.status < 400:
                 return True, "ok"
             return False, f"/health answered {response.status} {body[:200].decode('utf-8', 'replace')}"
+        except TimeoutError:
+            return False, "timed out"
         except OSError as exc:
             return False, f"unreachable ({exc.__class__.__name__})"
         finally:
             conn.close()
 
     def order(self, preferred: str | None = None) -> list[str]:
-        """Healthy regions in preference order (a named region first)."""
+        """Healthy regions in preference order (a named region first); every region when none is healthy.
+
+        Route 53 answers from all records when all are unhealthy ("fails open") rather than answering nothing.
+        """
         names = list(self.regions)
         if preferred in self.regions:
             names.remove(preferred)
             names.insert(0, preferred)
-        return [r for r in names if self.health[r]]
+        healthy = [r for r in names if self.health[r]]
+        return healthy or names
 
     # --- forwarding ------------------------------------------------------------------
 
@@ -127,6 +192,8 @@ class Router:
                 ) -> tuple[int, list[tuple[str, str]], bytes]:
         preferred = next((v for k, v in headers.items() if k.lower() == "x-election-region"), None)
         source_ip = headers.get("X-Forwarded-For", "127.0.0.1")
+        if not any(self.health.values()):
+            self.failed_open += 1
         for region in self.order(preferred):
             gateway = self.local.get(region)
             if gateway is not None:
@@ -152,8 +219,8 @@ class Router:
             self.routed[region] += 1
             kept = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_HEADERS]
             return response.status, kept + [("x-election-region", region)], data
-        body_out = json.dumps({"error": "no_healthy_region",
-                               "message": "No region is healthy right now; try again shortly."}).encode()
+        body_out = json.dumps({"error": "no_healthy_region",      # every region refused the connection
+                               "message": "No region is reachable right now; try again shortly."}).encode()
         return 503, [("content-type", "application/json")], body_out
 
     def status(self) -> dict[str, Any]:

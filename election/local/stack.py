@@ -348,7 +348,8 @@ class LocalStack:
         """Run a drill for the control endpoint, then let the router's health checks notice it."""
         action(region)
         if self.router is not None:
-            self.router.wait_checked(timeout=3 * self.health_interval_s + 3)
+            # the router flips a region after failure_threshold consecutive checks, as Route 53 does
+            self.router.wait_checked(timeout=(self.router.failure_threshold + 2) * (self.health_interval_s + 1) + 3)
 
     def health(self) -> dict[str, Any]:
         """Per region: up or down (drill), the router's last health check, the API URL."""
