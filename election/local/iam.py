@@ -29,6 +29,7 @@ Any other caller (moto's default FOOBARKEY, "testing") is refused.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ from typing import Any
 
 from election.provision.policyeval import ALLOW, Request, evaluate
 
+log = logging.getLogger("election.local.iam")
 ACCOUNT_ID = "123456789012"
 OPERATOR_USER = "election-operator"
 SERVICE_USER = "election-local-aws"   # what plays AWS's own services locally (bypasses the check)
@@ -136,6 +138,7 @@ _PARSED: dict[str, dict[str, Any]] = {}
 _state = threading.Lock()
 _service_keys: set[str] = set()
 _denials: list[str] = []
+MAX_DENIALS = 1000   # the most recent refusals kept for tests and diagnostics (a long `election dev` stays small)
 _installed = False
 
 
@@ -171,6 +174,9 @@ def _check_action_permitted(self: Any, resource: str) -> None:
         if evaluate(docs, Request(action, resources, principal)) != ALLOW:
             with _state:
                 _denials.append(f"{principal} {action} {','.join(resources) or '*'}")
+                del _denials[:-MAX_DENIALS]
+            log.warning("IAM denied %s %s on %s (as on AWS: the policy does not allow it)", principal, action,
+                        ", ".join(resources) or "*")
             self._action = action
             message = f"User: {self._access_key.arn} is not authorized to perform: {action}" + (
                 f" on resource: {resources[0]}" if resources else "")
