@@ -69,6 +69,6 @@ def close_polls(target: Target, timeout: float = 300.0, grace: float | None = No
         raise ElectionError(f"{dead} message(s) sit in dead-letter queues; replay them with `election dlq redrive` "
                             "and run `election close` again (or pass --force to close without them).")
     on_step("destroying the ballot pepper")
-    destroyed = polls.destroy_ballot_pepper(target.provider, target.plan)
+    destroyed = polls.destroy_ballot_pepper(target.provider, target.plan, sleep=sleep)
     polls.mark_tallied(target.provider, target.plan)
     return Closing(waited, destroyed, state.results(target))

@@ -88,7 +88,7 @@ def mark_tallied(clients: Any, plan: Plan, now: str | None = None) -> None:
     _each_region(plan, update)
 
 
-def destroy_ballot_pepper(provider: Any, plan: Plan) -> list[str]:
+def destroy_ballot_pepper(provider: Any, plan: Plan, sleep: Callable[[float], None] = time.sleep) -> list[str]:
     """Delete the ballot pepper in every region, without recovery window; returns the regions it was in.
 
     After this nobody can recompute which ballot key belongs to which voter ID. Replicas of a
@@ -111,7 +111,21 @@ def destroy_ballot_pepper(provider: Any, plan: Plan) -> list[str]:
             deleted.extend(r for r in replicas if r in plan.region_names)
         sm.delete_secret(SecretId=secret_id, ForceDeleteWithoutRecovery=True)
         deleted.append(region)
-    left = [r for r in plan.region_names if pepper_exists(provider, r, secret_id)]
+    # Secrets Manager deletes asynchronously, even without recovery window: wait (bounded) for it to finish.
+    from types import SimpleNamespace
+
+    from election.provision.kinds.awsutil import wait_until
+
+    left = list(plan.region_names)
+
+    def gone() -> bool:
+        left[:] = [r for r in left if pepper_exists(provider, r, secret_id)]
+        return not left
+
+    try:
+        wait_until(SimpleNamespace(sleep=sleep), gone, f"the ballot pepper {secret_id} to be deleted", attempts=8)
+    except ElectionError:
+        pass
     if left:
         raise ElectionError(f"The ballot pepper {secret_id} still exists in {', '.join(left)}; "
                             "delete it there (secretsmanager delete-secret --force-delete-without-recovery).")

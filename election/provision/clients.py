@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
@@ -46,6 +47,7 @@ class ClientProvider:
         self.profile = profile
         self.calls: Counter[tuple[str, str]] = Counter()
         self._clients: dict[tuple[str, str], Any] = {}
+        self._hooks: list[tuple[str, Callable[..., Any]]] = []
         self._lock = threading.Lock()
         self._config = botocore.config.Config(retries={"max_attempts": max_attempts, "mode": "adaptive"},
                                               max_pool_connections=32)
@@ -63,8 +65,32 @@ class ClientProvider:
                 found = self._session.client(service, region_name=region,
                                              endpoint_url=self._endpoint_for(service, region), config=self._config)
                 found.meta.events.register("before-call", self._count)
+                for event, handler in self._hooks:
+                    found.meta.events.register(event, handler)
+                if self.emulated():
+                    from election.provision import emulator
+
+                    emulator.attach(found, self)
                 self._clients[key] = found
             return found
+
+    def register(self, event: str, handler: Callable[..., Any]) -> None:
+        """A botocore event handler on every client, made or to be made (e.g. a test's fault injection)."""
+        with self._lock:
+            self._hooks.append((event, handler))
+            for client in self._clients.values():
+                client.meta.events.register(event, handler)
+
+    def raw_client(self, service: str, region: str) -> Any:
+        """A client of the same account and endpoint that is neither counted nor hooked (for an emulator's own calls)."""
+        return self._session.client(service, region_name=region, endpoint_url=self._endpoint_for(service, region),
+                                    config=self._config)
+
+    def emulated(self) -> bool:
+        """True when an emulator answers: a loopback endpoint (a moto server) or moto in this process."""
+        from election.provision import inprocess
+
+        return is_loopback(self.endpoint_url) or (self.endpoint_url is None and inprocess.moto_loaded())
 
     def _endpoint_for(self, service: str, region: str) -> str | None:
         """The one place subclasses change where a client points (e.g. moto's streams host)."""

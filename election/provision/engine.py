@@ -10,9 +10,11 @@ provider, sleep), so tests run it on moto with a sleep that returns at once.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from election.provision import inprocess, model
 from election.provision.clients import ClientProvider
 from election.provision.kinds import REGISTRY
 from election.provision.kinds.base import Actual, Change, Found, Join, Kind, Ref, Resource, diff_props
-from election.provision.kinds.dynamodb import has_items
+from election.provision.kinds.dynamodb import Table, has_items, recent_replicas
 
 Progress = Callable[[str, str], None]
 ACTIONS = ("create", "update", "delete", "noop")
@@ -137,8 +139,10 @@ class Deployer:
 
     def __init__(self, plan: Plan, provider: ClientProvider, sleep: Callable[[float], None] | None = None,
                  site_dir: Path = Path("website"), lambdas_dir: Path | None = None,
-                 registry: Mapping[str, Kind] | None = None, workers: int = 8, edge: bool = True) -> None:
+                 registry: Mapping[str, Kind] | None = None, workers: int = 8, edge: bool = True,
+                 clock: Callable[[], float] = time.time) -> None:
         self.plan = plan
+        self.clock = clock
         self.provider = provider
         self.ctx = _Context(plan, provider, sleep)
         self.registry = dict(registry if registry is not None else REGISTRY)
@@ -257,8 +261,25 @@ class Deployer:
                         f"The ballots table {table} in {r} holds votes, so nothing was deleted; "
                         "run `election down --destroy-data` to delete them with everything else.")
         found = self._discover(regions)
+        self._refuse_young_global_tables(found)
         self.kept = [] if destroy_data else [f for f in found if f.kind in KEPT_ON_DOWN]
         return [f for f in found if f not in self.kept]
+
+    def _refuse_young_global_tables(self, found: list[Found]) -> None:
+        """AWS does not let a global table's source table be deleted within 24 hours of adding a replica."""
+        primary = self.plan.primary_region
+        names = [f.name for f in found if f.kind == "table" and f.region == primary]
+        if not (self.plan.replicated_by_aws and names and isinstance(self.registry.get("table"), Table)):
+            return
+        young = recent_replicas(self.ctx, primary, names, self.clock())
+        if young:
+            added = max(t for _, _, t in young)
+            when = datetime.fromtimestamp(added + 24 * 3600, UTC).strftime("%Y-%m-%d %H:%M UTC")
+            tables = ", ".join(sorted({t for t, _, _ in young}))
+            raise ElectionError(
+                f"A replica was added to the global table(s) {tables} less than 24 hours ago, and AWS refuses to "
+                f"delete a global table's source table within 24 hours of adding a replica, so nothing was "
+                f"deleted: run `election down` again after {when}.")
 
     def destroy(self, destroy_data: bool = False, progress: Progress | None = None,
                 targets: list[Found] | None = None) -> list[str]:

@@ -149,7 +149,8 @@ def _region(plan: Plan, region: str, lambdas_dir: Path, edge_keys: set[str]) -> 
 
     warm = capacity.warm_throughput(plan)
     for which, key_attr in TABLES.items():
-        props: dict[str, Any] = {"key": key_attr, "billing_mode": "PAY_PER_REQUEST", "sse_key": kms_arn,
+        props: dict[str, Any] = {"status": "ACTIVE", "key": key_attr, "billing_mode": "PAY_PER_REQUEST",
+                                 "sse_key": kms_arn,
                                  "pitr": True, "deletion_protection": True, "stream": "NEW_AND_OLD_IMAGES"}
         deps: tuple[str, ...] = (kms,)
         if plan.replicated_by_aws and region != primary:

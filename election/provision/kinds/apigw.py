@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 from botocore.exceptions import ClientError
 
 from election.provision.clients import is_loopback
-from election.provision.kinds.base import TAG_PLAN, Actual, Change, Context, Found, Resource, retry
+from election.provision.kinds import awsutil as u
+from election.provision.kinds.base import TAG_PLAN, Actual, Change, Context, Found, Resource
 
 F = TypeVar("F", bound=Callable[..., Any])
 PERMISSION_SID = "election-apigw"   # statement id of the permission letting the plan's API invoke a function
@@ -31,10 +32,18 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def delete_quietly(call: Callable[..., Any], **kwargs: Any) -> None:
+def write(ctx: Context, region: str, op: str, service: str = "apigatewayv2", **kwargs: Any) -> Any:
+    """One write call. The parallel steps writing one API's integrations, routes and stage get
+    ConflictException from API Gateway ("resolve the conflict before retrying"), a function's policy
+    ResourceConflictException from Lambda: both are retried with backoff."""
+    when = u.CONCURRENT_API_WRITE if service == "apigatewayv2" else u.FUNCTION_BUSY
+    return u.retry(lambda: getattr(ctx.client(service, region), op)(**kwargs), ctx, when)
+
+
+def delete_quietly(ctx: Context, region: str, op: str, service: str = "apigatewayv2", **kwargs: Any) -> None:
     """Run a delete call; something already gone is deleted, not an error (teardown may be re-run)."""
     try:
-        call(**kwargs)
+        write(ctx, region, op, service, **kwargs)
     except ClientError as exc:
         if error_code(exc) not in NOT_FOUND:
             raise
@@ -136,22 +145,21 @@ class HttpApi:
                 "AllowHeaders": list(props["cors_headers"]), "MaxAge": int(props["cors_max_age"])}
 
     def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
-        api = ctx.client("apigatewayv2", res.region).create_api(
-            Name=res.name, ProtocolType=res.props["protocol"], CorsConfiguration=self._cors(res.props),
+        api = write(
+            ctx, res.region, "create_api", Name=res.name, ProtocolType=res.props["protocol"], CorsConfiguration=self._cors(res.props),
             Tags=dict(res.tags))
         return self._outputs(ctx, res.region, api)
 
     def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
-        client = ctx.client("apigatewayv2", res.region)
         fields = {c.field for c in changes}
         if fields - {"tags"}:
-            client.update_api(ApiId=actual.outputs["api_id"], CorsConfiguration=self._cors(res.props))
+            write(ctx, res.region, "update_api", ApiId=actual.outputs["api_id"], CorsConfiguration=self._cors(res.props))
         if "tags" in fields:
             arn = actual.outputs["arn"]
             stale = [k for k in actual.props.get("tags", {}) if k not in res.tags]
             if stale:
-                client.untag_resource(ResourceArn=arn, TagKeys=stale)
-            client.tag_resource(ResourceArn=arn, Tags=dict(res.tags))
+                write(ctx, res.region, "untag_resource", ResourceArn=arn, TagKeys=stale)
+            write(ctx, res.region, "tag_resource", ResourceArn=arn, Tags=dict(res.tags))
         return dict(actual.outputs)
 
     def delete(self, ctx: Context, found: Found) -> None:
@@ -161,7 +169,7 @@ class HttpApi:
             if api is None:
                 return
             api_id = api["ApiId"]
-        delete_quietly(ctx.client("apigatewayv2", found.region).delete_api, ApiId=api_id)
+        delete_quietly(ctx, found.region, "delete_api", ApiId=api_id)
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         apis = ctx.client("apigatewayv2", region)
@@ -196,13 +204,12 @@ class ApiIntegration:
                 "IntegrationMethod": "POST", "Description": res.name}
 
     def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
-        item = ctx.client("apigatewayv2", res.region).create_integration(ApiId=res.props["api_id"],
-                                                                        **self._args(res))
+        item = write(ctx, res.region, "create_integration", ApiId=res.props["api_id"], **self._args(res))
         return {"integration_id": item["IntegrationId"], "api_id": res.props["api_id"]}
 
     def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
-        ctx.client("apigatewayv2", res.region).update_integration(
-            ApiId=res.props["api_id"], IntegrationId=actual.outputs["integration_id"], **self._args(res))
+        write(ctx, res.region, "update_integration",
+              ApiId=res.props["api_id"], IntegrationId=actual.outputs["integration_id"], **self._args(res))
         return dict(actual.outputs)
 
     def delete(self, ctx: Context, found: Found) -> None:
@@ -213,8 +220,7 @@ class ApiIntegration:
             if not item:
                 return   # the API went first and took its integrations along
             api_id, integration_id = api["ApiId"], item["IntegrationId"]
-        delete_quietly(ctx.client("apigatewayv2", found.region).delete_integration,
-                       ApiId=api_id, IntegrationId=integration_id)
+        delete_quietly(ctx, found.region, "delete_integration", ApiId=api_id, IntegrationId=integration_id)
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         api_id, items = plan_api_items(ctx, region, "get_integrations")
@@ -246,14 +252,14 @@ class ApiRoute:
         return Actual(props, {"route_id": item["RouteId"], "api_id": res.props["api_id"]})
 
     def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
-        item = ctx.client("apigatewayv2", res.region).create_route(
-            ApiId=res.props["api_id"], RouteKey=res.props["route_key"],
+        item = write(
+            ctx, res.region, "create_route", ApiId=res.props["api_id"], RouteKey=res.props["route_key"],
             Target=f"integrations/{res.props['integration_id']}", AuthorizationType=res.props["authorization"])
         return {"route_id": item["RouteId"], "api_id": res.props["api_id"]}
 
     def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
-        ctx.client("apigatewayv2", res.region).update_route(
-            ApiId=res.props["api_id"], RouteId=actual.outputs["route_id"], RouteKey=res.props["route_key"],
+        write(
+            ctx, res.region, "update_route", ApiId=res.props["api_id"], RouteId=actual.outputs["route_id"], RouteKey=res.props["route_key"],
             Target=f"integrations/{res.props['integration_id']}", AuthorizationType=res.props["authorization"])
         return dict(actual.outputs)
 
@@ -265,7 +271,7 @@ class ApiRoute:
             if not match:
                 return
             route_id = match[0]["RouteId"]
-        delete_quietly(ctx.client("apigatewayv2", found.region).delete_route, ApiId=api_id, RouteId=route_id)
+        delete_quietly(ctx, found.region, "delete_route", ApiId=api_id, RouteId=route_id)
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         api_id, items = plan_api_items(ctx, region, "get_routes")
@@ -306,8 +312,8 @@ class ApiStage:
                 "DetailedMetricsEnabled": bool(res.props["detailed_metrics"])}
 
     def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
-        ctx.client("apigatewayv2", res.region).create_stage(
-            ApiId=res.props["api_id"], StageName=res.props["stage_name"], AutoDeploy=bool(res.props["auto_deploy"]),
+        write(
+            ctx, res.region, "create_stage", ApiId=res.props["api_id"], StageName=res.props["stage_name"], AutoDeploy=bool(res.props["auto_deploy"]),
             DefaultRouteSettings=self._route_settings(res), Tags=dict(res.tags))
         return {"api_id": res.props["api_id"], "stage_name": res.props["stage_name"]}
 
@@ -316,12 +322,11 @@ class ApiStage:
         try:
             if is_loopback(client.meta.endpoint_url):
                 raise NotImplementedError("a moto server answers UpdateStage with a 500")
-            client.update_stage(ApiId=res.props["api_id"], StageName=res.props["stage_name"],
-                                AutoDeploy=bool(res.props["auto_deploy"]),
-                                DefaultRouteSettings=self._route_settings(res))
+            write(ctx, res.region, "update_stage", ApiId=res.props["api_id"], StageName=res.props["stage_name"],
+                  AutoDeploy=bool(res.props["auto_deploy"]), DefaultRouteSettings=self._route_settings(res))
         except NotImplementedError:
             # moto has no UpdateStage: replace the stage there (AWS itself takes the update in place).
-            client.delete_stage(ApiId=res.props["api_id"], StageName=res.props["stage_name"])
+            write(ctx, res.region, "delete_stage", ApiId=res.props["api_id"], StageName=res.props["stage_name"])
             return self.create(ctx, res)
         return dict(actual.outputs)
 
@@ -333,7 +338,7 @@ class ApiStage:
             if api is None:
                 return
             api_id = api["ApiId"]
-        delete_quietly(ctx.client("apigatewayv2", found.region).delete_stage, ApiId=api_id, StageName=stage)
+        delete_quietly(ctx, found.region, "delete_stage", ApiId=api_id, StageName=stage)
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         api_id, stages = plan_api_items(ctx, region, "get_stages")
@@ -376,11 +381,9 @@ class LambdaPermission:
         return Actual(props, {"statement_id": PERMISSION_SID})
 
     def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
-        client = ctx.client("lambda", res.region)
-        retry(lambda: client.add_permission(FunctionName=res.props["function_name"], StatementId=PERMISSION_SID,
-                                            Action="lambda:InvokeFunction", Principal=res.props["principal"],
-                                            SourceArn=res.props["source_arn"]),
-              ctx, ("ResourceConflictException", "TooManyRequestsException"))
+        write(ctx, res.region, "add_permission", "lambda", FunctionName=res.props["function_name"],
+              StatementId=PERMISSION_SID, Action="lambda:InvokeFunction", Principal=res.props["principal"],
+              SourceArn=res.props["source_arn"])
         return {"statement_id": PERMISSION_SID}
 
     def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
@@ -388,8 +391,7 @@ class LambdaPermission:
         return self.create(ctx, res)
 
     def _remove(self, ctx: Context, region: str, function: str) -> None:
-        delete_quietly(ctx.client("lambda", region).remove_permission,
-                       FunctionName=function, StatementId=PERMISSION_SID)
+        delete_quietly(ctx, region, "remove_permission", service="lambda", FunctionName=function, StatementId=PERMISSION_SID)
 
     def delete(self, ctx: Context, found: Found) -> None:
         self._remove(ctx, found.region, found.outputs.get("function_name") or self._function_of(ctx, found.name))

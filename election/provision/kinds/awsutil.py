@@ -1,14 +1,16 @@
-"""Small helpers the core kinds share: error codes, tag shapes, bounded waits."""
+"""Small helpers every kind shares: error codes, tag shapes, the one retry helper, bounded waits."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 from election.errors import ElectionError
 from election.provision.kinds.base import TAG_PLAN, Context
+
+T = TypeVar("T")
 
 
 def code(exc: ClientError) -> str:
@@ -42,16 +44,122 @@ def ours(tags: Mapping[str, str], ctx: Context) -> bool:
     return tags.get(TAG_PLAN) == ctx.plan_name
 
 
-def wait_until(ctx: Context, check: Callable[[], bool], what: str, attempts: int = 40,
-               first_delay: float = 1.0, max_delay: float = 15.0) -> None:
-    """Poll `check` with exponential backoff through ctx.sleep; give up with one sentence."""
+Predicate = Callable[[BaseException], bool]
+
+
+def codes(*names: str, message: str = "") -> Predicate:
+    """A retry predicate: an AWS error with one of these codes (and, if given, this text in its message)."""
+    def match(exc: BaseException) -> bool:
+        if not is_code(exc, *names):
+            return False
+        return not message or message.lower() in str(exc.response.get("Error", {}).get("Message", "")).lower()  # type: ignore[attr-defined]
+    return match
+
+
+def any_of(*predicates: Predicate) -> Predicate:
+    return lambda exc: any(p(exc) for p in predicates)
+
+
+# The transient errors AWS documents for the calls the deployer makes; each is retried where it can occur.
+# apigatewayv2: "ConflictException: the requested operation would cause a conflict with the current state
+# of a service resource ... Resolve the conflict before retrying" (one HTTP API written by parallel steps).
+CONCURRENT_API_WRITE = codes("ConflictException", "TooManyRequestsException")
+# DynamoDB UpdateContinuousBackups: "ContinuousBackupsUnavailableException: backups have not yet been
+# enabled for this table" (right after the table turned ACTIVE).
+PITR_NOT_READY = codes("ContinuousBackupsUnavailableException")
+# KMS is eventually consistent: "you might get NotFoundException or InvalidStateException" for a while after
+# CreateKey (KMS developer guide, eventual consistency). Services using a new key report it their way:
+# CloudWatch Logs InvalidParameterException ("the KMS key does not exist or is disabled"), Secrets Manager
+# EncryptionFailure ("check that the KMS key is available, enabled, and not in an invalid state").
+KEY_NOT_READY = codes("NotFoundException", "KMSInvalidStateException", "KeyUnavailableException")
+LOGS_KEY_NOT_READY = codes("InvalidParameterException", message="kms")
+SECRET_KEY_NOT_READY = codes("EncryptionFailure")
+# IAM is eventually consistent: Lambda refuses a role it cannot assume yet (InvalidParameterValueException
+# "The role defined for the function cannot be assumed by Lambda"); only that message is transient.
+ROLE_NOT_ASSUMABLE = codes("InvalidParameterValueException", message="cannot be assumed")
+# Lambda: "ResourceConflictException: The operation cannot be performed at this time. An update is in
+# progress for resource" (LastUpdateStatus InProgress); the function_updated waiter waits that out first.
+FUNCTION_BUSY = codes("ResourceConflictException", "TooManyRequestsException")
+# Secrets Manager deletes asynchronously, even ForceDeleteWithoutRecovery: "If you delete a secret and then
+# immediately create a secret with the same name, use appropriate back off and retry logic."
+SECRET_NAME_NOT_FREE = codes("InvalidRequestException")
+
+
+def backoff(first_delay: float, max_delay: float, factor: float = 2.0) -> Iterator[float]:
+    """Delays first_delay, first_delay*factor, ... capped at max_delay."""
     delay = first_delay
-    for _ in range(attempts):
+    while True:
+        yield delay
+        delay = min(delay * factor, max_delay)
+
+
+def retry(fn: Callable[[], T], ctx: Context, when: Predicate | tuple[str, ...], attempts: int = 8,
+          first_delay: float = 1.0, max_delay: float = 20.0) -> T:
+    """Call fn; while it fails with an error `when` accepts, sleep (ctx.sleep, exponential backoff) and call again.
+
+    The one retry loop of the deployer: `when` is a predicate (see the documented transients above) or a
+    tuple of error codes. The last failure is raised as it came.
+    """
+    accept = codes(*when) if isinstance(when, tuple) else when
+    delays = backoff(first_delay, max_delay)
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except ClientError as exc:
+            if attempt == attempts - 1 or not accept(exc):
+                raise
+            ctx.sleep(next(delays))
+    raise AssertionError("unreachable")
+
+
+def wait_until(ctx: Context, check: Callable[[], bool], what: str, attempts: int = 40,
+               first_delay: float = 1.0, max_delay: float = 15.0, bound_s: float | None = None) -> None:
+    """Poll `check` with exponential backoff through ctx.sleep; give up with one sentence.
+
+    Bounded by `attempts`, or by `bound_s` seconds of sleeping when given (for waits of hours).
+    """
+    delays = backoff(first_delay, max_delay, 1.6)
+    waited, attempt = 0.0, 0
+    while True:
         if check():
             return
+        attempt += 1
+        if (waited >= bound_s) if bound_s is not None else (attempt >= attempts):
+            raise ElectionError(f"Gave up waiting for {what}; run `election up` again to resume.")
+        delay = next(delays)
         ctx.sleep(delay)
-        delay = min(delay * 1.6, max_delay)
-    raise ElectionError(f"Gave up waiting for {what}; run `election up` again to resume.")
+        waited += delay
+
+
+def wait_for(ctx: Context, client: Any, waiter: str, what: str, attempts: int = 40, first_delay: float = 1.0,
+             max_delay: float = 15.0, **params: Any) -> None:
+    """Wait with one of AWS's own waiters (its acceptors), polled through ctx.sleep and wait_until's bound.
+
+    Each poll is the waiter with MaxAttempts 1: success ends the wait, a terminal failure state raises
+    one sentence, anything else is polled again.
+    """
+    aws_waiter = client.get_waiter(waiter)
+
+    def done() -> bool:
+        try:
+            aws_waiter.wait(WaiterConfig={"Delay": 0, "MaxAttempts": 1}, **params)
+        except WaiterError as exc:
+            if "terminal failure" in str(exc):
+                last = exc.last_response or {}
+                reason = next((v for k, v in _flat(last) if k.endswith("Reason") and v), last)
+                raise ElectionError(f"AWS reports a failure while waiting for {what}: {reason}.") from exc
+            return False
+        return True
+
+    wait_until(ctx, done, what, attempts=attempts, first_delay=first_delay, max_delay=max_delay)
+
+
+def _flat(d: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            yield from _flat(v)
+        else:
+            yield k, v
 
 
 def paginate(client: Any, op: str, key: str, **kwargs: Any) -> list[Any]:

@@ -7,7 +7,7 @@ the engine diffs and decides; the kind only talks to AWS.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -121,21 +121,3 @@ def _norm(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_norm(v) for v in value]
     return value
-
-
-def retry(fn: Callable[[], Any], ctx: Context, retry_codes: tuple[str, ...], attempts: int = 8,
-          first_delay: float = 1.0) -> Any:
-    """Call fn, retrying AWS errors with these codes with exponential backoff (IAM propagation, in-use)."""
-    from botocore.exceptions import ClientError
-
-    delay = first_delay
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code not in retry_codes or attempt == attempts - 1:
-                raise
-            ctx.sleep(delay)
-            delay = min(delay * 2, 20.0)
-    raise AssertionError("unreachable")

@@ -15,8 +15,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from election.errors import ElectionError
+from election.provision.kinds import awsutil as u
 from election.provision.kinds.apigw import known
-from election.provision.kinds.base import TAG_PLAN, Actual, Change, Context, Found, Resource, retry
+from election.provision.kinds.base import TAG_PLAN, Actual, Change, Context, Found, Resource
 
 GLOBAL = "us-east-1"            # Route 53's API lives here
 CLOUDFRONT_ZONE = "Z2FDTNDATAQYW2"   # the hosted zone of every CloudFront alias target
@@ -182,7 +183,7 @@ class AcmCertificate:
         if not arn:
             return
         try:   # a custom domain just deleted may hold it for a little while
-            retry(lambda: ctx.client("acm", found.region).delete_certificate(CertificateArn=arn), ctx,
+            u.retry(lambda: ctx.client("acm", found.region).delete_certificate(CertificateArn=arn), ctx,
                   ("ResourceInUseException",), attempts=8, first_delay=5.0)
         except ClientError as exc:
             if _code(exc) != "ResourceNotFoundException":

@@ -3,25 +3,29 @@
 Global tables (target aws): the primary region's table is created normally;
 every other region's table carries `_replica_of` (the primary region) and is
 created by asking the primary for a replica (UpdateTable ReplicaUpdates).
-Each replica is then read, diffed and tagged in its own region through
-DescribeTable there, which is where AWS shows it, so convergence never depends
-on the primary's `Replicas` list. An emulator that accepts ReplicaUpdates but
-creates nothing (moto 5.2.5 ignores the field and reports no replicas) is
-detected from the UpdateTable answer itself: when it lists no replica for the
-region, the table is created in that region directly with the same schema and
-key, which is what a replica is from the reader's side. On AWS the answer
-always lists the new replica (CREATING), so that fallback never runs there.
+Each replica is then awaited, read, diffed and tagged in its own region
+through DescribeTable there, which is where AWS shows it. Adding a replica
+takes minutes for an empty table and can take hours for a seeded one, so the
+wait is bounded by REPLICA_WAIT_S; an interrupted `up` resumes it, because the
+next read sees the replica's status (CREATING) differ from the plan's ACTIVE.
+There is no fallback that creates a replica's table directly: on AWS that
+would make an independent table that can never join the global table. (An
+emulator that ignores ReplicaUpdates is made to play AWS's part by
+election.provision.emulator, never by this kind.)
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from election.errors import ElectionError
 from election.provision.kinds import awsutil as u
-from election.provision.kinds.base import Actual, Change, Context, Found, Resource, diff_props, retry
+from election.provision.kinds.base import Actual, Change, Context, Found, Resource, diff_props
 
 IN_USE = ("ResourceInUseException", "LimitExceededException")
+REPLICA_WAIT_S = 8 * 3600.0   # a replica of a seeded table: "up to several hours" (DynamoDB global tables)
+REPLICA_LOCK_S = 24 * 3600.0  # a source table cannot be deleted within 24 h of adding a replica (see below)
 
 
 class Table:
@@ -32,13 +36,17 @@ class Table:
         desc = _describe(ddb, res.name)
         if desc is None or desc.get("TableStatus") == "DELETING":
             return None
-        if desc.get("TableStatus") != "ACTIVE":
-            desc = self._wait_active(ctx, res.region, res.name)
-        pitr = ddb.describe_continuous_backups(TableName=res.name)["ContinuousBackupsDescription"]
-        pitr_on = pitr.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus") == "ENABLED"
-        tags = u.from_tag_list(ddb.list_tags_of_resource(ResourceArn=desc["TableArn"]).get("Tags"))
         stream = desc.get("StreamSpecification") or {}
+        status = _status(desc, res.region)
+        if status != "ACTIVE":
+            # Backups and tags are read once it is ACTIVE (update waits for it): shown as planned meanwhile.
+            pitr_on, tags = res.props.get("pitr"), dict(res.tags)
+        else:
+            pitr = ddb.describe_continuous_backups(TableName=res.name)["ContinuousBackupsDescription"]
+            pitr_on = pitr.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus") == "ENABLED"
+            tags = u.from_tag_list(ddb.list_tags_of_resource(ResourceArn=desc["TableArn"]).get("Tags"))
         props = {
+            "status": status,
             "key": desc["KeySchema"][0]["AttributeName"],
             "billing_mode": (desc.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED"),
             "sse_key": (desc.get("SSEDescription") or {}).get("KMSMasterKeyArn"),
@@ -55,8 +63,9 @@ class Table:
     def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
         p = res.props
         primary = p.get("_replica_of")
-        if primary and primary != res.region and self._request_replica(ctx, res, primary):
-            self._wait_active(ctx, res.region, res.name)
+        if primary and primary != res.region:
+            self._request_replica(ctx, res, primary)
+            self._wait_active(ctx, res.region, res.name, REPLICA_WAIT_S)
         else:
             ddb = ctx.client("dynamodb", res.region)
             ddb.create_table(
@@ -74,31 +83,42 @@ class Table:
         changes = diff_props({**p, "tags": dict(res.tags)}, actual.props)
         return self.update(ctx, res, actual, changes) if changes else actual.outputs
 
-    def _request_replica(self, ctx: Context, res: Resource, primary: str) -> bool:
-        """Ask the primary for a replica here; False when the service reports none (an emulator)."""
+    def _request_replica(self, ctx: Context, res: Resource, primary: str) -> None:
+        """Ask the primary for a replica here; AWS's answer lists it (CREATING), else nothing was started."""
         ddb = ctx.client("dynamodb", primary)
         self._wait_active(ctx, primary, res.name)
         # One replica change at a time per table: another region's request may still be in progress.
-        answer = retry(lambda: ddb.update_table(TableName=res.name, ReplicaUpdates=[{"Create": {
+        answer = u.retry(lambda: ddb.update_table(TableName=res.name, ReplicaUpdates=[{"Create": {
             "RegionName": res.region, "KMSMasterKeyId": res.props["sse_key"]}}]), ctx, IN_USE, attempts=20,
             first_delay=5.0)
         replicas = answer.get("TableDescription", {}).get("Replicas") or []
-        return any(r.get("RegionName") == res.region for r in replicas)
+        if not any(r.get("RegionName") == res.region for r in replicas):
+            raise ElectionError(f"DynamoDB answered the request for a replica of {res.name} in {res.region} "
+                                "without listing that replica, so none is being made; a local emulator needs "
+                                "`target: local` in the plan.")
 
-    def _wait_active(self, ctx: Context, region: str, name: str) -> dict[str, Any]:
+    def _wait_active(self, ctx: Context, region: str, name: str, bound_s: float | None = None) -> dict[str, Any]:
+        """Wait until the table (and, for a replica, its replica status) is ACTIVE; returns its description."""
         ddb = ctx.client("dynamodb", region)
         seen: dict[str, Any] = {}
 
         def active() -> bool:
             desc = _describe(ddb, name)
             seen["desc"] = desc
-            return bool(desc) and desc.get("TableStatus") == "ACTIVE"
+            return bool(desc) and _status(desc, region) == "ACTIVE"
 
-        u.wait_until(ctx, active, f"table {name} in {region} to become active")
+        what = f"{'the replica' if bound_s else 'table'} {name} in {region} to become active"
+        u.wait_until(ctx, active, what, bound_s=bound_s, max_delay=60.0 if bound_s else 15.0)
         return seen["desc"]
 
     def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
         ddb = ctx.client("dynamodb", res.region)
+        if any(c.field == "status" for c in changes):
+            # Still being created (a replica: possibly for hours) or updated: wait, then diff what AWS has.
+            self._wait_active(ctx, res.region, res.name, REPLICA_WAIT_S if res.props.get("_replica_of") else None)
+            fresh = self.read(ctx, res)
+            assert fresh is not None
+            actual, changes = fresh, diff_props({**res.props, "tags": dict(res.tags)}, fresh.props)
         for c in changes:
             if c.field == "key":
                 raise ElectionError(f"Table {res.name} in {res.region} has key {c.old!r}, not {c.new!r}; a key "
@@ -117,8 +137,10 @@ class Table:
                 ddb.update_table(TableName=res.name,
                                  StreamSpecification={"StreamEnabled": True, "StreamViewType": c.new})
             elif c.field == "pitr":
-                ddb.update_continuous_backups(TableName=res.name, PointInTimeRecoverySpecification={
-                    "PointInTimeRecoveryEnabled": bool(c.new)})
+                # Right after a table turns ACTIVE, DynamoDB may answer ContinuousBackupsUnavailableException.
+                u.retry(partial(ddb.update_continuous_backups, TableName=res.name,
+                                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": bool(c.new)}),
+                        ctx, u.PITR_NOT_READY, attempts=10)
             elif c.field == "warm_throughput":
                 # Warm throughput can be raised, never lowered: ask for at least what the table has.
                 have = (actual.props.get("warm_throughput") or {})
@@ -143,18 +165,18 @@ class Table:
         if desc is None:
             return
         if desc.get("DeletionProtectionEnabled"):
-            retry(lambda: ddb.update_table(TableName=found.name, DeletionProtectionEnabled=False), ctx, IN_USE,
+            u.retry(lambda: ddb.update_table(TableName=found.name, DeletionProtectionEnabled=False), ctx, IN_USE,
                   attempts=20, first_delay=5.0)
             self._wait_active(ctx, found.region, found.name)
         try:
             # Replicas of one global table are removed one at a time: wait out the others.
-            retry(lambda: ddb.delete_table(TableName=found.name), ctx, IN_USE, attempts=20, first_delay=5.0)
+            u.retry(lambda: ddb.delete_table(TableName=found.name), ctx, IN_USE, attempts=20, first_delay=5.0)
         except Exception as exc:
             if u.is_code(exc, "ResourceNotFoundException"):
                 return
             raise
-        u.wait_until(ctx, lambda: _describe(ddb, found.name) is None,
-                     f"table {found.name} in {found.region} to be deleted")
+        u.wait_for(ctx, ddb, "table_not_exists", f"table {found.name} in {found.region} to be deleted",
+                   TableName=found.name)
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         ddb = ctx.client("dynamodb", region)
@@ -183,6 +205,35 @@ def _warm(desc: dict[str, Any], wanted: dict[str, int]) -> dict[str, int]:
     if have["read"] >= wanted["read"] and have["write"] >= wanted["write"]:
         return dict(wanted)
     return have
+
+
+def _status(desc: dict[str, Any], region: str) -> str:
+    """The table's status, or its replica status in this region while that is not ACTIVE yet."""
+    mine = [r.get("ReplicaStatus") for r in desc.get("Replicas") or [] if r.get("RegionName") == region]
+    if desc.get("TableStatus") == "ACTIVE" and mine and mine[0] != "ACTIVE":
+        return str(mine[0])
+    return str(desc.get("TableStatus"))
+
+
+def recent_replicas(ctx: Context, primary: str, names: list[str], now: float) -> list[tuple[str, str, float]]:
+    """(table, replica region, when added) for each replica of these source tables added in the last 24 h.
+
+    A source table lists its replicas in DescribeTable; the replica's own CreationDateTime (in its
+    region) is when it was added.
+    """
+    out = []
+    for name in names:
+        desc = _describe(ctx.client("dynamodb", primary), name)
+        for rep in (desc or {}).get("Replicas") or []:
+            region = rep.get("RegionName")
+            if region in (None, primary):
+                continue
+            there = _describe(ctx.client("dynamodb", region), name) or {}
+            created = there.get("CreationDateTime")
+            added = created.timestamp() if hasattr(created, "timestamp") else None
+            if added is not None and now - added < REPLICA_LOCK_S:
+                out.append((name, region, added))
+    return out
 
 
 def _describe(ddb: Any, name: str) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from election.lambdas import contract
 from election.provision.kinds import awsutil as u
-from election.provision.kinds.base import Actual, Change, Context, Found, Resource, retry
+from election.provision.kinds.base import Actual, Change, Context, Found, Resource
 
 SOURCES = {"process": "votes", "forward": "handoff", "tally": "ballots"}
 # The function's role may not be usable yet right after it was created.
@@ -68,7 +68,7 @@ class EventSourceMapping:
         if "bisect_on_error" in p:
             args["BisectBatchOnFunctionError"] = p["bisect_on_error"]
         args.update(_api_args(p))
-        answer = retry(lambda: lam.create_event_source_mapping(**args), ctx, PROPAGATION, attempts=8)
+        answer = u.retry(lambda: lam.create_event_source_mapping(**args), ctx, PROPAGATION, attempts=8)
         return {"uuid": answer["UUID"]}
 
     def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:

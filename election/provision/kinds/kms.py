@@ -28,13 +28,13 @@ class KmsKey:
             raise
         if meta.get("KeyState") in ("PendingDeletion", "PendingReplicaDeletion"):
             return None
-        return self._actual(kms, meta)
+        return self._actual(ctx, kms, meta)
 
-    def _actual(self, kms: Any, meta: dict[str, Any]) -> Actual:
+    def _actual(self, ctx: Context, kms: Any, meta: dict[str, Any]) -> Actual:
         key_id = meta["KeyId"]
-        rotation = kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
-        policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
-        tags = u.from_tag_list(kms.list_resource_tags(KeyId=key_id).get("Tags"), "TagKey", "TagValue")
+        rotation = _on_key(ctx, kms.get_key_rotation_status, KeyId=key_id)["KeyRotationEnabled"]
+        policy = json.loads(_on_key(ctx, kms.get_key_policy, KeyId=key_id, PolicyName="default")["Policy"])
+        tags = u.from_tag_list(_on_key(ctx, kms.list_resource_tags, KeyId=key_id).get("Tags"), "TagKey", "TagValue")
         return Actual(props={"description": meta.get("Description", ""), "rotation": rotation,
                              "policy": policy, "tags": tags},
                       outputs={"arn": meta["Arn"], "key_id": key_id})
@@ -48,15 +48,16 @@ class KmsKey:
                                   KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT",
                                   Tags=u.tag_list(res.tags, "TagKey", "TagValue"))["KeyMetadata"]
         key_id = meta["KeyId"]
+        # KMS is eventually consistent: a new key may be NotFound / in an invalid state for a while.
         if res.props.get("rotation"):
-            kms.enable_key_rotation(KeyId=key_id)
+            _on_key(ctx, kms.enable_key_rotation, KeyId=key_id)
         try:
-            kms.create_alias(AliasName=res.name, TargetKeyId=key_id)
+            _on_key(ctx, kms.create_alias, AliasName=res.name, TargetKeyId=key_id)
         except Exception as exc:
             if not u.is_code(exc, "AlreadyExistsException"):
                 raise
-            kms.update_alias(AliasName=res.name, TargetKeyId=key_id)  # the alias pointed at a deleted key
-        actual = self._actual(kms, kms.describe_key(KeyId=key_id)["KeyMetadata"])
+            _on_key(ctx, kms.update_alias, AliasName=res.name, TargetKeyId=key_id)  # it named a deleted key
+        actual = self._actual(ctx, kms, _on_key(ctx, kms.describe_key, KeyId=key_id)["KeyMetadata"])
         changes = _diff(res, actual)
         if changes:
             self.update(ctx, res, actual, changes)
@@ -67,7 +68,7 @@ class KmsKey:
         aliased = {a.get("TargetKeyId") for a in u.paginate(kms, "list_aliases", "Aliases")}
         for found in self.discover(ctx, region):
             if found.outputs["key_id"] not in aliased:
-                return kms.describe_key(KeyId=found.outputs["key_id"])["KeyMetadata"]
+                return _on_key(ctx, kms.describe_key, KeyId=found.outputs["key_id"])["KeyMetadata"]
         return None
 
     def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
@@ -75,17 +76,17 @@ class KmsKey:
         key_id = actual.outputs["key_id"]
         for c in changes:
             if c.field == "description":
-                kms.update_key_description(KeyId=key_id, Description=c.new)
+                _on_key(ctx, kms.update_key_description, KeyId=key_id, Description=c.new)
             elif c.field == "rotation":
-                (kms.enable_key_rotation if c.new else kms.disable_key_rotation)(KeyId=key_id)
+                _on_key(ctx, kms.enable_key_rotation if c.new else kms.disable_key_rotation, KeyId=key_id)
             elif c.field == "policy":
-                kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(c.new))
+                _on_key(ctx, kms.put_key_policy, KeyId=key_id, PolicyName="default", Policy=json.dumps(c.new))
             elif c.field == "tags":
                 add, remove = u.tag_delta(c.old, c.new)
                 if add:
-                    kms.tag_resource(KeyId=key_id, Tags=u.tag_list(add, "TagKey", "TagValue"))
+                    _on_key(ctx, kms.tag_resource, KeyId=key_id, Tags=u.tag_list(add, "TagKey", "TagValue"))
                 if remove:
-                    kms.untag_resource(KeyId=key_id, TagKeys=remove)
+                    _on_key(ctx, kms.untag_resource, KeyId=key_id, TagKeys=remove)
         return actual.outputs
 
     def delete(self, ctx: Context, found: Found) -> None:
@@ -118,6 +119,11 @@ class KmsKey:
             out.append(Found(self.name, region, f"alias/{ctx.plan_name}",
                              {"key_id": k["KeyId"], "arn": meta["Arn"], "regions": regions}))
         return out
+
+
+def _on_key(ctx: Context, call: Any, **kwargs: Any) -> Any:
+    """A call on a key that exists: NotFound / invalid state right after CreateKey are retried (eventual)."""
+    return u.retry(lambda: call(**kwargs), ctx, u.KEY_NOT_READY, attempts=10)
 
 
 def _diff(res: Resource, actual: Actual) -> list[Change]:

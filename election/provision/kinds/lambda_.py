@@ -7,15 +7,13 @@ sha256 differs from the deployed CodeSha256.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from election.provision.kinds import awsutil as u
-from election.provision.kinds.base import Actual, Change, Context, Found, Resource, retry
+from election.provision.kinds.base import Actual, Change, Context, Found, Resource
 
-BUSY = ("ResourceConflictException", "TooManyRequestsException")
+# Creating or reconfiguring right after the role was made: IAM may not have propagated it yet.
+PROPAGATING = u.any_of(u.ROLE_NOT_ASSUMABLE, u.FUNCTION_BUSY)
 CONFIG_FIELDS = {"runtime": "Runtime", "handler": "Handler", "role": "Role", "memory_mb": "MemorySize",
                  "timeout_s": "Timeout", "kms_key": "KMSKeyArn"}
 
@@ -56,8 +54,9 @@ class LambdaFunction:
                 Architectures=[p["architecture"]], Tags=dict(res.tags), Publish=False,
                 **({"LoggingConfig": _logging_config(p["logging"])} if "logging" in p else {}))
 
-        cfg = _retry_propagation(create, ctx)
-        self._wait_ready(ctx, res)
+        cfg = u.retry(create, ctx, PROPAGATING, attempts=10)
+        u.wait_for(ctx, lam, "function_active", f"function {res.name} in {res.region} to become active",
+                   first_delay=0.5, FunctionName=res.name)
         if p.get("reserved_concurrency"):
             _set_reserved(lam, res.name, p["reserved_concurrency"])
         return {"arn": cfg["FunctionArn"], "name": res.name}
@@ -70,13 +69,16 @@ class LambdaFunction:
             config["Environment"] = {"Variables": fields["environment"]}
         if "logging" in fields:
             config["LoggingConfig"] = _logging_config(fields["logging"])
+        # An update while another is in progress is refused (ResourceConflictException): each update is
+        # followed by AWS's function_updated waiter, so the next one starts on a settled function.
         if config:
-            _retry_propagation(lambda: lam.update_function_configuration(FunctionName=res.name, **config), ctx)
-            self._wait_ready(ctx, res)
+            u.retry(lambda: lam.update_function_configuration(FunctionName=res.name, **config), ctx, PROPAGATING,
+                    attempts=10)
+            self._wait_updated(ctx, res)
         if "code_sha256" in fields or "architecture" in fields:
-            retry(lambda: lam.update_function_code(FunctionName=res.name, ZipFile=res.props["_zip"],
-                                                   Architectures=[res.props["architecture"]]), ctx, BUSY)
-            self._wait_ready(ctx, res)
+            u.retry(lambda: lam.update_function_code(FunctionName=res.name, ZipFile=res.props["_zip"],
+                                                     Architectures=[res.props["architecture"]]), ctx, u.FUNCTION_BUSY)
+            self._wait_updated(ctx, res)
         if "reserved_concurrency" in fields:
             _set_reserved(lam, res.name, fields["reserved_concurrency"])
         if "tags" in fields:
@@ -87,19 +89,9 @@ class LambdaFunction:
                 lam.untag_resource(Resource=actual.outputs["arn"], TagKeys=remove)
         return actual.outputs
 
-    def _wait_ready(self, ctx: Context, res: Resource) -> None:
-        lam = ctx.client("lambda", res.region)
-
-        def ready() -> bool:
-            cfg = lam.get_function_configuration(FunctionName=res.name)
-            if cfg.get("State") == "Failed" or cfg.get("LastUpdateStatus") == "Failed":
-                from election.errors import ElectionError
-
-                raise ElectionError(f"Lambda {res.name} in {res.region} failed to deploy: "
-                                    f"{cfg.get('StateReason') or cfg.get('LastUpdateStatusReason')}.")
-            return cfg.get("State", "Active") == "Active" and cfg.get("LastUpdateStatus", "Successful") != "InProgress"
-
-        u.wait_until(ctx, ready, f"function {res.name} in {res.region} to be ready", first_delay=0.5)
+    def _wait_updated(self, ctx: Context, res: Resource) -> None:
+        u.wait_for(ctx, ctx.client("lambda", res.region), "function_updated",
+                   f"function {res.name} in {res.region} to finish updating", first_delay=0.5, FunctionName=res.name)
 
     def delete(self, ctx: Context, found: Found) -> None:
         try:
@@ -150,21 +142,3 @@ def _logging(cfg: dict[str, Any], wanted: dict[str, str]) -> dict[str, str]:
         out["system_level"] = lc.get("SystemLogLevel", "INFO")
     return out
 
-
-def _retry_propagation(fn: Callable[[], Any], ctx: Context, attempts: int = 10) -> Any:
-    """Retry while IAM has not propagated a new role ("cannot be assumed") or the function is busy.
-
-    Only that InvalidParameterValueException is retried: any other invalid parameter is a real error.
-    """
-    delay = 1.0
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except ClientError as exc:
-            message = exc.response.get("Error", {}).get("Message", "")
-            propagating = u.code(exc) == "InvalidParameterValueException" and "assume" in message
-            if not (propagating or u.code(exc) in BUSY) or attempt == attempts - 1:
-                raise
-            ctx.sleep(delay)
-            delay = min(delay * 2, 20.0)
-    raise AssertionError("unreachable")

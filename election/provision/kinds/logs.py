@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from election.provision.kinds import awsutil as u
@@ -23,8 +24,9 @@ class LogGroup:
 
     def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
         logs = ctx.client("logs", res.region)
-        try:
-            logs.create_log_group(logGroupName=res.name, kmsKeyId=res.props["kms_key"], tags=dict(res.tags))
+        try:   # a key made moments ago may not be usable yet: CloudWatch Logs then says InvalidParameterException
+            u.retry(lambda: logs.create_log_group(logGroupName=res.name, kmsKeyId=res.props["kms_key"],
+                                                  tags=dict(res.tags)), ctx, u.LOGS_KEY_NOT_READY, attempts=10)
         except Exception as exc:
             if not u.is_code(exc, "ResourceAlreadyExistsException"):
                 raise
@@ -39,7 +41,8 @@ class LogGroup:
             if c.field == "retention_days":
                 logs.put_retention_policy(logGroupName=res.name, retentionInDays=c.new)
             elif c.field == "kms_key":
-                logs.associate_kms_key(logGroupName=res.name, kmsKeyId=c.new)
+                u.retry(partial(logs.associate_kms_key, logGroupName=res.name, kmsKeyId=c.new), ctx,
+                        u.LOGS_KEY_NOT_READY, attempts=10)
             elif c.field == "tags":
                 add, remove = u.tag_delta(c.old, c.new)
                 if add:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import secrets as pysecrets
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource
 from election.provision.kinds.dynamodb import has_items
@@ -40,15 +42,27 @@ class Secret:
     def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
         sm = ctx.client("secretsmanager", res.region)
         value = self._existing_value(ctx, res) or pysecrets.token_bytes(32).hex()
-        try:
-            arn = sm.create_secret(Name=res.name, KmsKeyId=res.props["kms_key_id"], SecretString=value,
-                                   Description=res.props["description"], Tags=u.tag_list(res.tags))["ARN"]
-        except Exception as exc:
-            if not u.is_code(exc, "InvalidRequestException"):
-                raise
-            # Scheduled for deletion (not by `close`, which forces it): restore rather than lose the pepper.
-            sm.restore_secret(SecretId=res.name)
-            arn = sm.describe_secret(SecretId=res.name)["ARN"]
+
+        def create() -> str:
+            try:
+                return str(sm.create_secret(Name=res.name, KmsKeyId=res.props["kms_key_id"], SecretString=value,
+                                            Description=res.props["description"], Tags=u.tag_list(res.tags))["ARN"])
+            except ClientError as exc:
+                if not u.is_code(exc, "InvalidRequestException"):
+                    raise
+                # Scheduled for deletion with a recovery window: restore rather than lose the pepper.
+                try:
+                    sm.restore_secret(SecretId=res.name)
+                except ClientError as gone:
+                    if u.is_code(gone, "ResourceNotFoundException", "InvalidRequestException"):
+                        raise exc from gone   # force-deleted (down, close): the name is freed shortly
+                    raise
+                return str(sm.describe_secret(SecretId=res.name)["ARN"])
+
+        # Secrets Manager deletes asynchronously ("use appropriate back off and retry logic" before re-creating
+        # a name), and a key made moments ago may not be usable yet (EncryptionFailure).
+        arn = u.retry(create, ctx, u.any_of(u.SECRET_NAME_NOT_FREE, u.SECRET_KEY_NOT_READY), attempts=10,
+                      first_delay=2.0)
         return {"arn": arn, "name": res.name}
 
     def _existing_value(self, ctx: Context, res: Resource) -> str | None:
@@ -82,7 +96,7 @@ class Secret:
                 if remove:
                     sm.untag_resource(SecretId=res.name, TagKeys=remove)
         if fields:
-            sm.update_secret(SecretId=res.name, **fields)
+            u.retry(lambda: sm.update_secret(SecretId=res.name, **fields), ctx, u.SECRET_KEY_NOT_READY, attempts=10)
         return actual.outputs
 
     def delete(self, ctx: Context, found: Found) -> None:

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from election.errors import ElectionError
 from election.provision.kinds.apigw import known
-from election.provision.kinds.base import TAG_PLAN, Actual, Change, Context, Found, Resource
+from election.provision.kinds.base import TAG_PLAN, Actual, Change, Context, Found, Resource, diff_props
 from election.provision.kinds.dns import wait_issued
 
 MANIFEST_KEY = ".election-manifest.json"   # what was uploaded: per-file sha256 and the generated config
@@ -416,9 +416,17 @@ class CloudFrontDistribution:
     def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
         if res.props["certificate_arn"]:
             wait_issued(ctx, "us-east-1", res.props["certificate_arn"])
+        existing = self._find(ctx, res.region, res.props["comment"])
+        if existing is not None:   # made by an interrupted run: found by its comment, so never made twice
+            actual = self.read(ctx, res)
+            assert actual is not None
+            changes = diff_props(res.props, actual.props)
+            return self.update(ctx, res, actual, changes) if changes else actual.outputs
         tags = {**res.tags, OAC_TAG: res.props["oac_id"]}
+        # CallerReference must be new for every distribution ever created (a reused one is refused with
+        # DistributionAlreadyExists, e.g. on `up` after `down`); idempotence comes from the lookup above.
         got = ctx.client("cloudfront", res.region).create_distribution_with_tags(DistributionConfigWithTags={
-            "DistributionConfig": self._config(res, res.props["comment"]),
+            "DistributionConfig": self._config(res, f"{res.props['comment'][:64]} {uuid.uuid4().hex}"),
             "Tags": {"Items": [{"Key": k, "Value": v} for k, v in tags.items()]}})["Distribution"]
         return self._outputs(got["Id"], got["ARN"], got["DomainName"], list(res.props["aliases"]))
 

@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 
 from election.provision.clients import is_loopback
 from election.provision.kinds import awsutil as u
-from election.provision.kinds.base import Actual, Change, Context, Found, Resource, retry
+from election.provision.kinds.base import Actual, Change, Context, Found, Resource
 
 DATA_KEY_REUSE_S = 300
 MISSING = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
@@ -39,7 +39,7 @@ class Queue:
         attrs = {k: v for c in _attribute_changes(res.props) for k, v in c.items()}
         attrs["KmsDataKeyReusePeriodSeconds"] = str(DATA_KEY_REUSE_S)
         # AWS refuses a name for 60 s after the queue was deleted; an `up` right after `down` waits it out.
-        url = retry(lambda: sqs.create_queue(QueueName=res.name, Attributes=attrs, tags=dict(res.tags))["QueueUrl"],
+        url = u.retry(lambda: sqs.create_queue(QueueName=res.name, Attributes=attrs, tags=dict(res.tags))["QueueUrl"],
                     ctx, ("AWS.SimpleQueueService.QueueDeletedRecently", "QueueDeletedRecently"), attempts=6,
                     first_delay=10.0)
         url = canonical_url(url, res.region)

@@ -1,0 +1,58 @@
+"""What AWS does that an emulator (moto 5.2.5) does not, played on the client side when one answers.
+
+Only for an emulator (ClientProvider.emulated): on AWS itself nothing here runs.
+
+- Global tables: AWS answers UpdateTable with ReplicaUpdates Create by creating
+  the replica in the other region and listing it in the answer's Replicas
+  (CREATING). moto accepts the request, creates nothing and lists nothing, so
+  a deployer that awaits the replica where AWS shows it would wait for ever.
+  Here the replica's table is created in its region (same key schema and
+  stream, the key given for the replica, deletion protection as the source)
+  and the answer lists it, CREATING, as AWS would. What an emulator replica
+  cannot do is replicate: the local runtime's replicator plays that part.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PARAMS = "election_params"   # where the request's parameters are kept for the answer's handler
+
+
+def attach(client: Any, provider: Any) -> None:
+    """Hook one client (called by ClientProvider for each client it makes against an emulator)."""
+    if client.meta.service_model.service_name != "dynamodb":
+        return
+    client.meta.events.register("before-parameter-build.dynamodb.UpdateTable", _keep_params)
+    client.meta.events.register("after-call.dynamodb.UpdateTable",
+                                lambda **kw: _create_replicas(provider, **kw))
+
+
+def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    context[PARAMS] = dict(params)
+
+
+def _create_replicas(provider: Any, http_response: Any, parsed: dict[str, Any], context: dict[str, Any],
+                     **_: Any) -> None:
+    params = context.get(PARAMS) or {}
+    creates = [u["Create"] for u in params.get("ReplicaUpdates") or [] if "Create" in u]
+    if not creates or http_response.status_code >= 300:
+        return
+    desc = parsed.setdefault("TableDescription", {})
+    listed = desc.setdefault("Replicas", [])
+    for create in creates:
+        region = create["RegionName"]
+        if any(r.get("RegionName") == region for r in listed):
+            continue
+        ddb = provider.raw_client("dynamodb", region)
+        try:
+            ddb.create_table(
+                TableName=desc["TableName"], AttributeDefinitions=desc["AttributeDefinitions"],
+                KeySchema=desc["KeySchema"], BillingMode="PAY_PER_REQUEST",
+                StreamSpecification=desc.get("StreamSpecification") or {"StreamEnabled": False},
+                SSESpecification={"Enabled": True, "SSEType": "KMS",
+                                  "KMSMasterKeyId": create.get("KMSMasterKeyId") or ""},
+                DeletionProtectionEnabled=bool(desc.get("DeletionProtectionEnabled")))
+        except ddb.exceptions.ResourceInUseException:
+            pass   # a replica asked for twice (an interrupted `up`): AWS keeps the one it has
+        listed.append({"RegionName": region, "ReplicaStatus": "CREATING"})
