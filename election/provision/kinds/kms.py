@@ -97,7 +97,7 @@ class KmsKey:
         except Exception as exc:
             if not u.is_code(exc, "NotFoundException"):
                 raise
-        kms.schedule_key_deletion(KeyId=found.outputs["key_id"], PendingWindowInDays=PENDING_DAYS)
+        _on_key(ctx, kms.schedule_key_deletion, KeyId=found.outputs["key_id"], PendingWindowInDays=PENDING_DAYS)
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         """Enabled customer keys tagged for the plan; outputs carry the recorded plan regions."""

@@ -48,6 +48,10 @@ class Secret:
                 return str(sm.create_secret(Name=res.name, KmsKeyId=res.props["kms_key_id"], SecretString=value,
                                             Description=res.props["description"], Tags=u.tag_list(res.tags))["ARN"])
             except ClientError as exc:
+                if u.is_code(exc, "ResourceExistsException"):
+                    # An earlier attempt of this very call made it (an SDK retry that an emulator does not
+                    # recognise by its ClientRequestToken): read just before said it did not exist.
+                    return str(sm.describe_secret(SecretId=res.name)["ARN"])
                 if not u.is_code(exc, "InvalidRequestException"):
                     raise
                 # Scheduled for deletion with a recovery window: restore rather than lose the pepper.
