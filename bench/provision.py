@@ -1,15 +1,18 @@
-"""Benchmark the deployer: first `up`, a no-op `up` and `down` of config/aws.yaml against a moto server.
+"""Benchmark the deployer: first `up`, a no-op `up`, a changing `up` and `down` of config/aws.yaml on a moto server.
 
-Prints AWS calls (read / mutating) and wall time for each phase. Run:
+Each `up` is what `election up` does: the plan (diff) it shows, then applying it. Prints AWS calls (read /
+mutating), read calls per resource, wall time, and the operations that read most on the no-op `up`. Run:
     python3 bench/provision.py [--plan config/aws.yaml]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import socket
 import time
+from collections import Counter
 from pathlib import Path
 
 from moto.server import ThreadedMotoServer
@@ -17,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from election.plan import load_plan
-from election.provision.clients import ClientProvider
+from election.provision.clients import ClientProvider, is_read
 from election.provision.engine import Deployer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,26 +43,39 @@ def main() -> None:
     server.start()
     try:
         provider = ClientProvider(endpoint_url=f"http://127.0.0.1:{port}")
-        deployer = Deployer(load_plan(args.plan), provider, sleep=lambda s: None, site_dir=ROOT / "website",
-                            edge=not args.core_only)
+        plan = load_plan(args.plan)
+        deployer = Deployer(plan, provider, sleep=lambda s: None, site_dir=ROOT / "website", edge=not args.core_only)
+        # The changing `up`: every function's memory and every log group's retention change (two fields of
+        # 2 x 8 resources), as an operator resizing the functions would.
+        changed = dataclasses.replace(plan, lambda_=dataclasses.replace(plan.lambda_, memory_mb=plan.lambda_.memory_mb * 2),
+                                      log_retention_days=731)
+        changer = Deployer(changed, provider, sleep=lambda s: None, site_dir=ROOT / "website", edge=not args.core_only)
+
+        def up(d: Deployer) -> None:
+            d.apply(d.diff())
+
         rows = []
-        for label, work in (("first up", deployer.apply), ("no-op up", deployer.apply),
-                            ("down", lambda: deployer.destroy(destroy_data=True))):
+        for label, work in (("first up", lambda: up(deployer)), ("no-op up", lambda: up(deployer)),
+                            ("changing up", lambda: up(changer)),
+                            ("down", lambda: changer.destroy(destroy_data=True))):
             provider.reset_counts()
             start = time.perf_counter()
             work()
             elapsed = time.perf_counter() - start
             reads, mutating = provider.counts()
             rows.append((label, reads, mutating, elapsed))
+            if label == "no-op up":
+                top = Counter({f"{s}:{op}": n for (s, op), n in provider.calls.items() if is_read(op)}).most_common(8)
     finally:
         server.stop()
     table = Table(title=f"Provisioning {Path(args.plan).name}: {len(deployer.resources)} resources, "
                         f"{len(deployer.plan.region_names)} regions (moto server over HTTP)")
-    for col in ("phase", "read calls", "mutating calls", "wall time (s)"):
+    for col in ("phase", "read calls", "reads per resource", "mutating calls", "wall time (s)"):
         table.add_column(col, justify="left" if col == "phase" else "right")
     for label, reads, mutating, elapsed in rows:
-        table.add_row(label, str(reads), str(mutating), f"{elapsed:.2f}")
+        table.add_row(label, str(reads), f"{reads / len(deployer.resources):.2f}", str(mutating), f"{elapsed:.2f}")
     Console().print(table)
+    Console().print("Most reads on the no-op up: " + ", ".join(f"{op} {n}" for op, n in top))
 
 
 if __name__ == "__main__":
