@@ -16,7 +16,7 @@ from election.provision.engine import Deployer, _topological
 from election.provision.kinds import REGISTRY
 from election.provision.kinds.base import Actual, Change, Found, Resource
 
-CORE = [k for k in REGISTRY if k in ("kms_key", "secret", "table", "queue", "log_group", "iam_role",
+CORE = [k for k in REGISTRY if k in ("kms_key", "secret", "resource_policy", "table", "queue", "log_group", "iam_role",
                                      "lambda_function", "event_source_mapping")]
 
 
