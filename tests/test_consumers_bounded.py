@@ -224,3 +224,21 @@ def test_a_given_up_tally_batch_is_listed_fails_the_audit_and_recount_settles_it
     assert sum(f.now - f.was for f in fixed.fixes) == 3
     assert state.queue_depth(target, region, target.names.tally_failures) == 0
     assert audit(target).ok
+
+
+def test_close_refuses_while_a_given_up_batch_is_uncounted_and_recount_lets_it_finish(election: Any) -> None:
+    from election.errors import ElectionError
+    from election.ops.closing import close_polls, pepper_exists
+
+    target, pipe = election
+    cast(pipe, 4)
+    pipe.run()
+    region = target.plan.region_names[0]
+    target.client("sqs", region).send_message(
+        QueueUrl=target.queue_url(region, target.names.tally_failures),
+        MessageBody=json.dumps(failure_record([rec(1, 0)], "s", "arn:st", "arn:fn", "RecordAgeExceeded", 0, 10.0)))
+    with pytest.raises(ElectionError, match=r"gave up on 1 stream batch\(es\).*run `election recount`"):
+        close_polls(target, timeout=1, grace=0, sleep=lambda s: None)
+    assert all(pepper_exists(target, r) for r in target.plan.region_names)
+    recount(target)
+    assert close_polls(target, timeout=5, grace=0, sleep=lambda s: None).drain.drained

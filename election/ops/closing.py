@@ -58,8 +58,12 @@ def close_polls(target: Target, timeout: float = 300.0, grace: float | None = No
     wait = POLLS_CACHE_S + target.plan.lambda_.timeout_s if grace is None else grace
     on_step(f"waiting {wait:.0f} s for requests already past the polls check")
     sleep(wait)
+    if not force:
+        _refuse_given_up_batches(target)
     on_step("draining the queues and waiting for the tally")
     waited = drain.wait_drained(target, timeout=timeout, on_poll=on_poll)
+    if not waited.drained and not force:
+        _refuse_given_up_batches(target)
     if not waited.drained and not force:
         raise ElectionError(f"The queues did not drain within {timeout:.0f} s ({waited.queued} queued, "
                             f"{waited.uncounted} uncounted); the polls stay closed and the pepper is kept: "
@@ -72,3 +76,12 @@ def close_polls(target: Target, timeout: float = 300.0, grace: float | None = No
     destroyed = polls.destroy_ballot_pepper(target.provider, target.plan, sleep=sleep)
     polls.mark_tallied(target.provider, target.plan)
     return Closing(waited, destroyed, state.results(target))
+
+
+def _refuse_given_up_batches(target: Target) -> None:
+    """A batch the tally gave up on is never counted by waiting: only `recount` settles it."""
+    given_up = sum(state.queue_depth(target, r, target.names.tally_failures) for r in target.plan.region_names)
+    if given_up:
+        raise ElectionError(f"The tally gave up on {given_up} stream batch(es) (`election dlq list`), so the counts "
+                            "miss their ballots; the polls stay closed and the pepper is kept: run `election recount`, "
+                            "then `election close` again.")
