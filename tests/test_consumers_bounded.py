@@ -242,3 +242,27 @@ def test_close_refuses_while_a_given_up_batch_is_uncounted_and_recount_lets_it_f
     assert all(pepper_exists(target, r) for r in target.plan.region_names)
     recount(target)
     assert close_polls(target, timeout=5, grace=0, sleep=lambda s: None).drain.drained
+
+
+def test_esm_kind_updates_the_nested_fields_in_the_shape_lambda_takes() -> None:
+    """UpdateEventSourceMapping gets DestinationConfig.OnFailure.Destination and ScalingConfig.MaximumConcurrency."""
+    from election.provision.kinds.base import Actual, Change, Resource
+    from election.provision.kinds.esm import EventSourceMapping
+
+    calls: list[dict[str, Any]] = []
+
+    class Lam:
+        def update_event_source_mapping(self, **kw: Any) -> None:
+            calls.append(kw)
+
+    class Ctx:
+        def client(self, service: str, region: str) -> Lam:
+            return Lam()
+
+    res = Resource("event_source_mapping", R, "m", {"function": "f", "source_arn": "s"})
+    EventSourceMapping().update(Ctx(), res, Actual({}, {"uuid": "u"}), [
+        Change("on_failure", None, "arn:aws:sqs:us-east-1:1:q"), Change("max_concurrency", None, 7),
+        Change("max_retries", -1, 50), Change("max_record_age_s", -1, 3600)])
+    assert calls == [{"UUID": "u", "DestinationConfig": {"OnFailure": {"Destination": "arn:aws:sqs:us-east-1:1:q"}},
+                      "ScalingConfig": {"MaximumConcurrency": 7}, "MaximumRetryAttempts": 50,
+                      "MaximumRecordAgeInSeconds": 3600}]

@@ -191,3 +191,20 @@ def test_new_fields_have_defaults_and_are_read() -> None:
 ])
 def test_alert_addresses(alerts: Any, message: str) -> None:
     assert error(plan_data(alerts=alerts)) == message
+
+
+def test_the_cli_refuses_such_a_plan_in_one_sentence_before_any_aws_call(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    bad = tmp_path / "big.yaml"
+    bad.write_text(yaml.safe_dump(plan_data(ballot__overrides=overrides(30))))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ELECTION_", "AWS_"))}
+    env.update(PYTHONPATH=str(ROOT), AWS_ACCESS_KEY_ID="none", AWS_SECRET_ACCESS_KEY="none",
+               AWS_ENDPOINT_URL="http://127.0.0.1:9")   # any AWS call would fail with another message
+    done = subprocess.run([sys.executable, "-c", "from election.cli import main; main()", "plan", "--plan", str(bad)],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert said.count("error:") == 1 and f"{bad}: ballot: the environment of function" in said
