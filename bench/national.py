@@ -1,0 +1,264 @@
+"""Election day at national scale: a per-second fluid model of the pipeline under AWS's scaling rules.
+
+Arrivals: every state's 2016 ballots (config/turnout_2016.csv; --on-day: the share cast on the day),
+spread over its polling hours (07:00-20:00 local, a stated simplification) in its time zone, with an
+opening and an after-work peak (HOURLY). Each page vote is three API requests (GET /health, POST
+/ballot, POST /votes). Per region and second the model applies, in order:
+
+- API Gateway: the account's throttle quota per region (10,000 requests/s by default, L-8A5B8E43)
+  and the stage throttle (`election plan`'s capacity figure); a throttled voter tries again 10 s later.
+- Lambda: one concurrency pool per region (1,000 by default, L-B99A9384); each function scales by at
+  most 1,000 execution environments every 10 s (lambda/latest/dg/lambda-concurrency.html, "scaling
+  rate"); concurrency = rate x duration (Little's law). A vote refused for concurrency is retried too.
+- SQS -> process: the mapping starts with 5 concurrent batches and adds up to 300 a minute while
+  messages wait, at most 1,000 or the plan's queue.max_concurrency (services-sqs-scaling.html); the
+  mixing window (secrecy.window_s) holds a batch until it has secrecy.batch_size votes.
+- DynamoDB: the ballots table of every region takes every ballot (global table); on-demand serves its
+  warm throughput and up to twice its previous peak at once; a partition serves 1,000 writes/s.
+- Stream -> tally: about one shard per partition, one invocation per shard at a time; each batch is
+  one transaction over the region's counter items, so every shard's transactions meet on the same hot
+  items: a transaction conflicts with probability 1 - exp(-tx/s per item x TX_S) and is retried.
+
+Prints, per hour (US Eastern): offered and accepted votes/s, throttles, the oldest queued vote, time
+from accepted to counted, and the bill (request-driven, from election/ops/capacity.py's per-vote
+units and the shared price table). `--check-local` runs the same model with the local stack's
+measured rates for comparison with a `loadtest` run (see README, "Election day at national scale").
+
+    python3 bench/national.py [--plan config/aws.yaml] [--peak 50000] [--api-quota N] [--lambda-quota N]
+                              [--max-concurrency N] [--warm-wcu N] [--on-day 1.0] [--find-peak]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import sys
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from election.lambdas import contract
+from election.ops import capacity, data
+from election.plan import Plan, load_plan
+
+# UTC offset on election day (November: standard time). A state split between zones takes the zone
+# where most of its voters live.
+TZ = {**dict.fromkeys(["CT", "DE", "DC", "FL", "GA", "IN", "KY", "ME", "MD", "MA", "MI", "NH", "NJ", "NY", "NC", "OH", "PA", "RI", "SC", "VT", "VA", "WV"], -5),
+      **dict.fromkeys(["AL", "AR", "IL", "IA", "KS", "LA", "MN", "MS", "MO", "NE", "ND", "OK", "SD", "TN", "TX", "WI"], -6),
+      **dict.fromkeys(["AZ", "CO", "ID", "MT", "NM", "UT", "WY"], -7), **dict.fromkeys(["CA", "NV", "OR", "WA"], -8),
+      "AK": -9, "HI": -10}
+OPEN_H, CLOSE_H = 7, 20
+# Share of a state's day-of ballots per local hour from 07:00: opening and after-work peaks.
+HOURLY = (0.11, 0.09, 0.07, 0.065, 0.065, 0.07, 0.065, 0.065, 0.07, 0.085, 0.10, 0.09, 0.055)
+PAGE_REQUESTS = 3
+RETRY_S = 10
+ENQUEUE_S, HEALTH_S = 0.030, 0.015        # durations as in capacity.DURATION_S
+PROCESS_VOTE_S = 0.0101                   # per vote: 1.4 ms CPU x 1769/256 (bench/pipeline_cost.py) + waits / 16 threads
+TALLY_S = 0.150                           # one tally invocation (one transaction)
+TX_S = 0.015                              # a transaction's duration on the counter items
+TALLY_WINDOW_S = float(contract.TALLY_BATCHING_WINDOW_S)   # a shard is read at least this often
+SCALE_PER_S = 100                         # Lambda: 1,000 environments per 10 s per function
+SQS_START, SQS_ADD_PER_S, SQS_MAX = 5, 5, 1000
+
+
+@dataclass
+class Limits:
+    api_rps: float = 10_000
+    lambda_concurrency: float = 1_000
+    max_concurrency: int = 50
+    warm_wcu: float = 4_000
+    stage_rps: float | None = None
+
+
+@dataclass
+class RegionState:
+    retry: deque = field(default_factory=lambda: deque([0.0] * RETRY_S))
+    queue: float = 0.0                     # votes waiting in SQS
+    queue_age: float = 0.0
+    batches: float = SQS_START
+    conc: dict = field(default_factory=lambda: {"enqueue": 0.0, "health": 0.0, "process": 0.0, "tally": 0.0})
+    write_peak: float = 0.0
+    backlog_tally: float = 0.0
+
+
+@dataclass
+class Hour:
+    offered: float = 0.0
+    accepted: float = 0.0
+    peak_offered: float = 0.0
+    api_throttled: float = 0.0
+    lambda_throttled: float = 0.0
+    ddb_throttled: float = 0.0
+    conflicts: float = 0.0
+    max_age: float = 0.0
+    max_counted: float = 0.0
+    seconds: int = 0
+
+
+def arrivals(plan: Plan, on_day: float) -> dict[str, list[float]]:
+    """Votes/s per region for every second of the UTC day of the election (and the next morning)."""
+    turnout = data.turnout()
+    home = plan.state_regions()
+    out = {r: [0.0] * (36 * 3600) for r in plan.region_names}
+    for state, votes in turnout.items():
+        for h, share in enumerate(HOURLY):
+            start = (OPEN_H + h - TZ[state]) * 3600
+            rate = votes * on_day * share / 3600
+            series = out[home[state]]
+            for s in range(start, start + 3600):
+                series[s] += rate
+    return out
+
+
+def simulate(plan: Plan, lim: Limits, on_day: float = 1.0, scale: float = 1.0) -> dict[int, Hour]:
+    """Hour (UTC) -> figures; every region stepped once a second."""
+    arr = arrivals(plan, on_day)
+    per_vote = capacity.costs(plan, {}).per_million_votes / 1e6
+    batch, window = plan.secrecy.batch_size, plan.secrecy.window_s
+    regions = {r: RegionState() for r in plan.region_names}
+    stage = {n.region: n.throttle_rate for n in capacity.needs(plan)} if plan.capacity else {}
+    hours: dict[int, Hour] = {}
+    table_peak = 0.0
+    busy = [t for t in range(0, 36 * 3600, 60) if any(a[t] for a in arr.values())]
+    for t in range(busy[0], min(36 * 3600, busy[-1] + 2 * 3600)):   # polling hours + two to drain
+        hour = hours.setdefault(t // 3600, Hour())
+        wanted: dict[str, float] = {}
+        for r, st in regions.items():
+            offered = arr[r][t] * scale
+            want = offered + st.retry.popleft()
+            hour.offered += offered
+            hour.peak_offered = max(hour.peak_offered, offered)
+            # API Gateway: the account's quota and the stage throttle, in requests.
+            cap_rps = min(lim.api_rps, lim.stage_rps or stage.get(r, plan.api.throttle_rate))
+            ok = min(want, cap_rps / PAGE_REQUESTS)
+            hour.api_throttled += (want - ok) * PAGE_REQUESTS
+            # Lambda: the API functions' concurrency, limited by scaling rate and the region's pool.
+            need = {"enqueue": 2 * ok * ENQUEUE_S, "health": ok * HEALTH_S}
+            allowed = {f: min(need[f], st.conc[f] + SCALE_PER_S) for f in need}
+            pool = max(0.0, lim.lambda_concurrency - st.conc["process"] - st.conc["tally"])
+            if sum(allowed.values()) > pool:
+                k = pool / sum(allowed.values())
+                allowed = {f: v * k for f, v in allowed.items()}
+            accepted = ok * (min(1.0, allowed["enqueue"] / need["enqueue"]) if need["enqueue"] else 1.0)
+            hour.lambda_throttled += ok - accepted
+            st.conc.update(allowed)
+            st.retry.append(want - accepted)          # refused voters try again RETRY_S later
+            hour.accepted += accepted
+            # SQS -> process: batches scale while a full mix waits; each needs a free execution.
+            st.queue += accepted
+            if st.queue >= batch:
+                st.batches = min(SQS_MAX, lim.max_concurrency, st.batches + SQS_ADD_PER_S)
+            free = max(0.0, lim.lambda_concurrency - st.conc["enqueue"] - st.conc["health"] - st.conc["tally"])
+            running = min(st.batches, free)
+            ready = st.queue if (st.queue >= batch or window <= 1) else st.queue / window
+            wanted[r] = min(ready, running / PROCESS_VOTE_S)
+            st.conc["process"] = min(running, wanted[r] * PROCESS_VOTE_S)
+        # DynamoDB: every replica takes every ballot; on-demand serves up to twice its previous peak at once.
+        national = sum(wanted.values())
+        table_cap = max(lim.warm_wcu, 2 * table_peak)
+        k = min(1.0, table_cap / national) if national else 1.0
+        table_peak = max(table_peak, national * k)
+        shards = max(1, math.ceil(max(lim.warm_wcu, table_peak) / 1000))
+        for r, st in regions.items():
+            write = wanted[r] * k
+            hour.ddb_throttled += wanted[r] - write
+            st.queue -= write
+            st.queue_age = st.queue / write if write > 0 else (st.queue_age + 1 if st.queue > 1 else 0.0)
+            hour.max_age = max(hour.max_age, st.queue_age)
+            # Tally: every shard of the region's stream carries all ballots; it counts its own, one batch
+            # (one transaction over the region's counter items) per shard at a time.
+            st.backlog_tally += write
+            per_shard = st.backlog_tally / shards
+            tx_per_shard = min(1.0 / TALLY_S, max(per_shard / batch, 1.0 / TALLY_WINDOW_S))
+            tx_per_item = shards * tx_per_shard
+            conflict = 1 - math.exp(-tx_per_item * TX_S)
+            counted = min(st.backlog_tally, shards * tx_per_shard * (1 - conflict) * batch)
+            hour.conflicts += tx_per_item * conflict
+            st.backlog_tally -= counted
+            st.conc["tally"] = shards
+            mix_wait = min(window, batch / max(write, 1e-9)) if window > 1 else 1.0
+            to_counted = st.queue_age + mix_wait + st.backlog_tally / max(counted, 1.0) + TALLY_WINDOW_S
+            if write > 0:
+                hour.max_counted = max(hour.max_counted, to_counted)
+        hour.seconds += 1
+    for h in hours.values():
+        h.bill = h.accepted * per_vote  # type: ignore[attr-defined]
+    return hours
+
+
+def holds(hours: dict[int, Hour]) -> bool:
+    """No vote throttled and nothing queued for more than a minute."""
+    return all(h.api_throttled + h.lambda_throttled < 1 and h.max_age < 60 for h in hours.values())
+
+
+def print_table(hours: dict[int, Hour], title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col in ("hour (ET)", "offered/s", "peak/s", "accepted/s", "API throttled", "Lambda throttled",
+                "oldest queued", "to counted", "tally conflicts/s", "bill $"):
+        t.add_column(col, justify="right")
+    total = 0.0
+    for hr, h in sorted(hours.items()):
+        if h.offered < 1 and h.accepted < 1:
+            continue
+        bill = getattr(h, "bill", 0.0)
+        total += bill
+        t.add_row(f"{(hr - 5) % 24:02d}:00", f"{h.offered / h.seconds:,.0f}", f"{h.peak_offered:,.0f}",
+                  f"{h.accepted / h.seconds:,.0f}", f"{h.api_throttled:,.0f}", f"{h.lambda_throttled:,.0f}",
+                  f"{h.max_age:,.0f} s", f"{h.max_counted:,.0f} s", f"{h.conflicts / h.seconds:,.1f}",
+                  f"{bill:,.0f}")
+    Console().print(t)
+    Console().print(f"Request-driven bill for the day: ${total:,.0f}; "
+                    f"{'holds' if holds(hours) else 'does NOT hold'} (no throttled vote, nothing queued > 60 s).")
+
+
+def peak_of(plan: Plan, on_day: float) -> float:
+    return max(sum(a[t] for a in arrivals(plan, on_day).values()) for t in range(0, 36 * 3600, 60))
+
+
+def find_peak(plan: Plan, lim: Limits, on_day: float) -> float:
+    """The highest national peak (votes/s) the limits hold, by bisection on the arrival scale."""
+    base = peak_of(plan, on_day)
+    lo, hi = 0.0, 64.0
+    for _ in range(10):
+        mid = (lo + hi) / 2
+        if holds(simulate(plan, lim, on_day, mid)):
+            lo = mid
+        else:
+            hi = mid
+    return lo * base
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--plan", default=str(ROOT / "config" / "aws.yaml"))
+    ap.add_argument("--on-day", type=float, default=1.0, help="share of 2016's ballots cast on the day (1.0: all)")
+    ap.add_argument("--peak", type=float, default=0.0, help="scale arrivals so the national peak is this (votes/s)")
+    ap.add_argument("--api-quota", type=float, default=10_000)
+    ap.add_argument("--lambda-quota", type=float, default=1_000)
+    ap.add_argument("--max-concurrency", type=int, default=0, help="process mapping's MaximumConcurrency (plan's)")
+    ap.add_argument("--warm-wcu", type=float, default=4_000)
+    ap.add_argument("--stage-rps", type=float, default=0.0, help="stage throttle (default: the plan's, or capacity)")
+    ap.add_argument("--find-peak", action="store_true", help="bisect the highest peak these limits hold")
+    args = ap.parse_args()
+    plan = load_plan(args.plan)
+    lim = Limits(api_rps=args.api_quota, lambda_concurrency=args.lambda_quota,
+                 max_concurrency=args.max_concurrency or plan.queue.max_concurrency, warm_wcu=args.warm_wcu,
+                 stage_rps=args.stage_rps or None)
+    base = peak_of(plan, args.on_day)
+    scale = args.peak / base if args.peak else 1.0
+    print(f"2016 curve: national peak {base:,.0f} votes/s (minute average) with {args.on_day:.0%} of ballots on the "
+          f"day; modelled at x{scale:.2f} -> {base * scale:,.0f} votes/s. Limits: {dataclasses.asdict(lim)}")
+    print_table(simulate(plan, lim, args.on_day, scale), f"Election day, {plan.name}")
+    if args.find_peak:
+        print(f"Highest national peak these limits hold: {find_peak(plan, lim, args.on_day):,.0f} votes/s.")
+
+
+if __name__ == "__main__":
+    main()
