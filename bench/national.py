@@ -56,6 +56,7 @@ OPEN_H, CLOSE_H = 7, 20
 HOURLY = (0.11, 0.09, 0.07, 0.065, 0.065, 0.07, 0.065, 0.065, 0.07, 0.085, 0.10, 0.09, 0.055)
 PAGE_REQUESTS = 3
 RETRY_S = 10
+DT = 5                                    # model step (s): rates are per second, amounts per step
 ENQUEUE_S, HEALTH_S = 0.030, 0.015        # durations as in capacity.DURATION_S
 PROCESS_VOTE_S = 0.0101                   # per vote: 1.4 ms CPU x 1769/256 (bench/pipeline_cost.py) + waits / 16 threads
 TALLY_S = 0.150                           # one tally invocation (one transaction)
@@ -76,7 +77,7 @@ class Limits:
 
 @dataclass
 class RegionState:
-    retry: deque = field(default_factory=lambda: deque([0.0] * RETRY_S))
+    retry: deque = field(default_factory=lambda: deque([0.0] * (RETRY_S // DT)))
     queue: float = 0.0                     # votes waiting in SQS
     queue_age: float = 0.0
     batches: float = SQS_START
@@ -124,37 +125,37 @@ def simulate(plan: Plan, lim: Limits, on_day: float = 1.0, scale: float = 1.0) -
     hours: dict[int, Hour] = {}
     table_peak = 0.0
     busy = [t for t in range(0, 36 * 3600, 60) if any(a[t] for a in arr.values())]
-    for t in range(busy[0], min(36 * 3600, busy[-1] + 2 * 3600)):   # polling hours + two to drain
+    for t in range(busy[0], min(36 * 3600, busy[-1] + 2 * 3600), DT):   # polling hours + two to drain
         hour = hours.setdefault(t // 3600, Hour())
         wanted: dict[str, float] = {}
         for r, st in regions.items():
             offered = arr[r][t] * scale
             want = offered + st.retry.popleft()
-            hour.offered += offered
+            hour.offered += offered * DT
             hour.peak_offered = max(hour.peak_offered, offered)
             # API Gateway: the account's quota and the stage throttle, in requests.
             cap_rps = min(lim.api_rps, lim.stage_rps or stage.get(r, plan.api.throttle_rate))
             ok = min(want, cap_rps / PAGE_REQUESTS)
-            hour.api_throttled += (want - ok) * PAGE_REQUESTS
+            hour.api_throttled += (want - ok) * PAGE_REQUESTS * DT
             # Lambda: the API functions' concurrency, limited by scaling rate and the region's pool.
             need = {"enqueue": 2 * ok * ENQUEUE_S, "health": ok * HEALTH_S}
-            allowed = {f: min(need[f], st.conc[f] + SCALE_PER_S) for f in need}
+            allowed = {f: min(need[f], st.conc[f] + SCALE_PER_S * DT) for f in need}
             pool = max(0.0, lim.lambda_concurrency - st.conc["process"] - st.conc["tally"])
             if sum(allowed.values()) > pool:
                 k = pool / sum(allowed.values())
                 allowed = {f: v * k for f, v in allowed.items()}
             accepted = ok * (min(1.0, allowed["enqueue"] / need["enqueue"]) if need["enqueue"] else 1.0)
-            hour.lambda_throttled += ok - accepted
+            hour.lambda_throttled += (ok - accepted) * DT
             st.conc.update(allowed)
             st.retry.append(want - accepted)          # refused voters try again RETRY_S later
-            hour.accepted += accepted
+            hour.accepted += accepted * DT
             # SQS -> process: batches scale while a full mix waits; each needs a free execution.
-            st.queue += accepted
+            st.queue += accepted * DT
             if st.queue >= batch:
-                st.batches = min(SQS_MAX, lim.max_concurrency, st.batches + SQS_ADD_PER_S)
+                st.batches = min(SQS_MAX, lim.max_concurrency, st.batches + SQS_ADD_PER_S * DT)
             free = max(0.0, lim.lambda_concurrency - st.conc["enqueue"] - st.conc["health"] - st.conc["tally"])
             running = min(st.batches, free)
-            ready = st.queue if (st.queue >= batch or window <= 1) else st.queue / window
+            ready = st.queue / DT if (st.queue >= batch or window <= 1) else st.queue / window
             wanted[r] = min(ready, running / PROCESS_VOTE_S)
             st.conc["process"] = min(running, wanted[r] * PROCESS_VOTE_S)
         # DynamoDB: every replica takes every ballot; on-demand serves up to twice its previous peak at once.
@@ -165,26 +166,26 @@ def simulate(plan: Plan, lim: Limits, on_day: float = 1.0, scale: float = 1.0) -
         shards = max(1, math.ceil(max(lim.warm_wcu, table_peak) / 1000))
         for r, st in regions.items():
             write = wanted[r] * k
-            hour.ddb_throttled += wanted[r] - write
-            st.queue -= write
-            st.queue_age = st.queue / write if write > 0 else (st.queue_age + 1 if st.queue > 1 else 0.0)
+            hour.ddb_throttled += (wanted[r] - write) * DT
+            st.queue -= write * DT
+            st.queue_age = st.queue / write if write > 0 else (st.queue_age + DT if st.queue > 1 else 0.0)
             hour.max_age = max(hour.max_age, st.queue_age)
             # Tally: every shard of the region's stream carries all ballots; it counts its own, one batch
             # (one transaction over the region's counter items) per shard at a time.
-            st.backlog_tally += write
-            per_shard = st.backlog_tally / shards
+            st.backlog_tally += write * DT
+            per_shard = st.backlog_tally / shards / DT      # records/s a shard could hand over
             tx_per_shard = min(1.0 / TALLY_S, max(per_shard / batch, 1.0 / TALLY_WINDOW_S))
             tx_per_item = shards * tx_per_shard
             conflict = 1 - math.exp(-tx_per_item * TX_S)
-            counted = min(st.backlog_tally, shards * tx_per_shard * (1 - conflict) * batch)
-            hour.conflicts += tx_per_item * conflict
+            counted = min(st.backlog_tally, shards * tx_per_shard * (1 - conflict) * batch * DT)
+            hour.conflicts += tx_per_item * conflict * DT
             st.backlog_tally -= counted
             st.conc["tally"] = shards
             mix_wait = min(window, batch / max(write, 1e-9)) if window > 1 else 1.0
-            to_counted = st.queue_age + mix_wait + st.backlog_tally / max(counted, 1.0) + TALLY_WINDOW_S
+            to_counted = st.queue_age + mix_wait + st.backlog_tally / max(counted / DT, 1.0) + TALLY_WINDOW_S
             if write > 0:
                 hour.max_counted = max(hour.max_counted, to_counted)
-        hour.seconds += 1
+        hour.seconds += DT
     for h in hours.values():
         h.bill = h.accepted * per_vote  # type: ignore[attr-defined]
     return hours
