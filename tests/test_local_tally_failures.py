@@ -1,0 +1,116 @@
+"""A tally that keeps failing, end to end on the local stack with IAM enforced: the stream poller gives up
+after the mapping's retries and sends the batch's location to the tally-failures queue as the tally's role
+(so that role's sqs:SendMessage is what makes it work); `dlq list` shows it, `audit` fails, and once the
+fault is fixed `recount` counts the ballots and `audit` is clean."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from election.local import stack as stack_module
+from election.local.stack import LocalStack, real_handler
+from election.ops import loadtest, state
+from election.ops.seed import read_credentials, seed_voters
+from election.ops.target import Target
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class TallyFault:
+    """While `on`, the tally fails every batch (a bug in a release, a table that refuses...)."""
+
+    def __init__(self) -> None:
+        self.on = threading.Event()
+
+    def factory(self, role: str, env: Mapping[str, str]) -> Any:
+        handler = real_handler(role, env)
+        if role != "tally":
+            return handler
+
+        def tally(event: dict, context: Any) -> Any:
+            if self.on.is_set():
+                raise RuntimeError("tally fault injected by the test")
+            return handler(event, context)
+        return tally
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tallyfail")
+
+
+@pytest.fixture(scope="module")
+def fault() -> TallyFault:
+    return TallyFault()
+
+
+@pytest.fixture(scope="module")
+def stack(home: Path, fault: TallyFault) -> Iterator[LocalStack]:
+    data = yaml.safe_load((ROOT / "config/local.yaml").read_text())
+    data["lambda"]["timeout_s"] = 1
+    data["queue"].update(visibility_timeout_s=2)
+    plan = home / "plan.yaml"
+    plan.write_text(yaml.safe_dump(data))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(stack_module, "TALLY_MAX_RETRY_ATTEMPTS", 3)   # AWS gets 50; a test need not wait for them
+        with LocalStack(plan, state_dir=home / ".election", health_interval_s=0.5,
+                        handler_factory=fault.factory) as s:
+            yield s
+
+
+def run(cwd: Path, *args: str) -> tuple[int, Any]:
+    env = {k: v for k, v in os.environ.items() if k not in ("ELECTION_PLAN", "ELECTION_ENDPOINT_URL")}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run([sys.executable, "-c", "from election.cli import main; main()", *args], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    try:
+        return done.returncode, json.loads(done.stdout)
+    except ValueError:
+        return done.returncode, done.stdout + done.stderr
+
+
+def test_a_tally_that_keeps_failing_is_reported_audited_and_recounted(stack: LocalStack, fault: TallyFault,
+                                                                      home: Path) -> None:
+    target = Target(plan=stack.plan, provider=stack.provider, endpoints=stack.endpoints)
+    seed_voters(target, home / "voters.csv", 30)
+    voters = read_credentials(home / "voters.csv")
+    fault.on.set()
+    fired = loadtest.fire(target, voters, stack.endpoints["router"], votes=8, rate=50, concurrency=4, seed=3,
+                          ledger=home / "receipts.jsonl")
+    assert fired.report.by_kind["vote"] == {"202": 8}
+    failures = target.names.tally_failures
+    deadline = time.monotonic() + 90
+    given_up = 0
+    while time.monotonic() < deadline:
+        given_up = sum(qs[failures] for qs in state.queue_depths(target).values())
+        ballots = sum(sum(c.own.values()) for c in state.count_all_ballots(target).values()) if given_up else 0
+        if given_up and ballots >= 8:
+            break
+        time.sleep(0.5)
+    assert given_up >= 1
+    fault.on.clear()
+
+    code, listed = run(home, "dlq", "list", "--json")
+    reports = [d for d in listed if d["queue"] == failures]
+    assert code == 0 and len(reports) >= given_up
+    assert all(d["batch"]["batchSize"] >= 1 and d["batch"]["streamArn"] for d in reports)
+    assert not any(vid in json.dumps(listed) for vid, _ in voters)     # a location, never a voter or a ballot
+    code, found = run(home, "audit", "--no-wait", "--json")
+    assert code == 1 and any("gave up on" in d for d in found["discrepancies"]), found
+
+    code, out = run(home, "recount")
+    assert code == 0, out
+    code, found = run(home, "audit", "--json", "--receipts", str(home / "receipts.jsonl"))
+    assert code == 0 and found["ok"], found["discrepancies"]
