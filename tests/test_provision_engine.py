@@ -133,7 +133,7 @@ def test_diff_is_field_level_and_apply_touches_only_what_differs() -> None:
     result = d.diff()
     (step,) = [s for s in result.steps if s.action != "noop"]
     assert (step.key, [(c.field, c.old, c.new) for c in step.changes]) == (
-        "us-east-1/queue/election-2026-votes", [("visibility_timeout_s", 5, 60)])
+        "us-east-1/queue/election-2026-votes", [("visibility_timeout_s", 5, 360)])
     assert world.log == []
     d.apply()
     assert world.log == [("update", "us-east-1/queue/election-2026-votes")]
