@@ -114,6 +114,7 @@ class Pipeline:
         os.environ["AWS_SECRET_ACCESS_KEY"] = self.operator.secret_access_key
         self.voter_pepper = secrets.token_hex(32)
         self.ballot_pepper = secrets.token_hex(32)
+        self.queue_key = secrets.token_hex(32)
         self.names = {"voters": f"{PLAN_NAME}-voters", "ballots": f"{PLAN_NAME}-ballots",
                       "results": f"{PLAN_NAME}-results"}
         self.voters: dict[str, str] = {}   # voter ID -> state
@@ -127,6 +128,7 @@ class Pipeline:
             sm = boto3.client("secretsmanager", region_name=r)
             sm.create_secret(Name=f"{PLAN_NAME}/voter-pepper", SecretString=self.voter_pepper)
             sm.create_secret(Name=f"{PLAN_NAME}/ballot-pepper", SecretString=self.ballot_pepper)
+            sm.create_secret(Name=f"{PLAN_NAME}/queue-key", SecretString=self.queue_key)
         self.queue_urls = queue_urls
         self.handoff_urls = handoff_urls
         self.regions: dict[str, Region] = {}
@@ -188,6 +190,8 @@ class Pipeline:
             contract.ENV_BALLOT_PEPPER_SECRET: f"{PLAN_NAME}/ballot-pepper",
             contract.ENV_ALLOWED_ORIGINS: f"{ORIGIN},http://127.0.0.1:*",
             contract.ENV_METRICS_NAMESPACE: "Election/test",
+            contract.ENV_QUEUE_KEY_SECRET: f"{PLAN_NAME}/queue-key",
+            contract.ENV_MIX_MIN: str(self.plan.secrecy.min_mix),
             contract.ENV_RESULTS_LIVE: "true" if self.plan.results.live else "false",
         }
 
@@ -219,6 +223,12 @@ class Pipeline:
 
     def voter_in(self, state: str) -> str:
         return next(v for v, s in self.voters.items() if s == state)
+
+    def message_key(self) -> bytes:
+        return logic.subkey(bytes.fromhex(self.queue_key), "message")
+
+    def ballot_tag_key(self) -> bytes:
+        return logic.subkey(bytes.fromhex(self.queue_key), "ballot")
 
     def receipt_of(self, voter_id: str) -> str:
         return logic.ballot_key(bytes.fromhex(self.ballot_pepper), voter_id)

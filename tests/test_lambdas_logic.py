@@ -45,13 +45,18 @@ def test_long_unknown_field_names_are_truncated_in_the_message() -> None:
 
 
 def test_vote_message_round_trip_and_rejections() -> None:
-    vote = logic.Vote(bk="a" * 32, state="NY", candidate="Jill Stein", nonce="b" * 32, t="2026-11-03T10:31Z",
-                      region="us-east-1")
-    assert logic.parse_vote(vote.to_json()) == vote
-    assert vote.item()["bk"] == {"S": "a" * 32}
+    key = logic.subkey(b"k" * 32, "message")
+    vote = logic.Vote.signed(key, bk="a" * 32, state="NY", candidate="Jill Stein", nonce="b" * 32, region="us-east-1")
+    assert logic.parse_vote(vote.to_json()) == vote and vote.authentic(key)
+    assert not vote.authentic(logic.subkey(b"k" * 32, "ballot")), "the ballot subkey does not tag messages"
+    item = vote.item(logic.subkey(b"k" * 32, "ballot"), "2026-11-03T10:31Z")
+    assert item["bk"] == {"S": "a" * 32} and item["t"] == {"S": "2026-11-03T10:31Z"}
+    assert item["tag"]["S"] == logic.ballot_tag(logic.subkey(b"k" * 32, "ballot"), "a" * 32, "NY", "Jill Stein",
+                                                "us-east-1")
     for bad in ('{"bk": "x"}', "[]", json.dumps({**json.loads(vote.to_json()), "bk": "nothex"}),
                 json.dumps({**json.loads(vote.to_json()), "extra": 1}),
-                json.dumps({**json.loads(vote.to_json()), "state": ""})):
+                json.dumps({**json.loads(vote.to_json()), "state": ""}),
+                json.dumps({k: v for k, v in json.loads(vote.to_json()).items() if k != "tag"})):
         with pytest.raises(ValueError):
             logic.parse_vote(bad)
 
@@ -193,3 +198,26 @@ def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
     assert logic.nesting_depth(b'{"a":"[[[[\\"{{{{"}') == 1
     assert logic.nesting_depth(b'[[{}]]') == 3
     assert logic.parse_json_object(b'{"voter_id":"' + b"[" * 100 + b'"}', {"voter_id": str})["voter_id"] == "[" * 100
+
+def test_refusal_names_why_without_the_voter() -> None:
+    key = logic.subkey(b"q" * 32, "message")
+    homes = {"NY": "us-east-1", "CA": "us-west-2"}
+    ballot = ("A", "B")
+
+    def vote(state: str = "NY", candidate: str = "A", region: str = "us-east-1", k: bytes = key) -> logic.Vote:
+        return logic.Vote.signed(k, "c" * 32, state, candidate, "d" * 32, region)
+
+    assert logic.refusal(vote(), key, "us-east-1", homes, ballot) is None
+    assert logic.refusal(vote(k=b"x" * 32), key, "us-east-1", homes, ballot) == "the message tag does not verify"
+    forged = logic.Vote(**{**vote().__dict__, "candidate": "B"})          # tag of another candidate
+    assert logic.refusal(forged, key, "us-east-1", homes, ballot) == "the message tag does not verify"
+    assert logic.refusal(vote("CA", region="us-east-1"), key, "us-east-1", homes, ballot) == \
+        "CA is not homed in us-east-1"
+    assert logic.refusal(vote("WY"), key, "us-east-1", homes, ballot) == "WY is not homed in us-east-1"
+    assert logic.refusal(vote(candidate="Z"), key, "us-east-1", homes, ballot) == \
+        "the candidate is not on NY's ballot"
+
+
+def test_batch_time_is_the_minute_of_the_deadline() -> None:
+    assert logic.batch_time(0.0, 10.0) == "1970-01-01T00:00Z"
+    assert logic.batch_time(55.0, 10.0) == "1970-01-01T00:01Z"   # a ballot written at 0:59 still has t <= its minute

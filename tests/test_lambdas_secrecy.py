@@ -44,22 +44,24 @@ def test_no_stored_item_contains_a_voter_id_or_links_ballot_to_roll(pipeline: Pi
         ballots = p.scan(r, "ballots")
         assert len(ballots) == 5
         assert all(set(it) == {"vk", "state"} for it in roll)
-        assert all(set(it) == {"bk", "state", "candidate", "region", "nonce", "t"} for it in ballots)
+        assert all(set(it) == {"bk", "state", "candidate", "region", "nonce", "t", "tag"} for it in ballots)
         roll_values = {v for it in roll for v in (it["vk"]["S"],)}
         ballot_values = {x["S"] for it in ballots for x in it.values()}
         assert not roll_values & ballot_values          # nothing shared but the (coarse) state
         assert all(len(it["t"]["S"]) == len("2026-11-03T10:31Z") for it in ballots)   # minute, not second
+        assert len({it["t"]["S"] for it in ballots}) == 1, "one batch, one time: t orders nothing within it"
 
 
 def test_polls_open_close_read(pipeline: Pipeline) -> None:
     p = pipeline
     provider = ClientProvider()
-    assert polls.read_polls(provider, p.plan) == {r: {"open": True, "changed_at": None, "tallied_at": None}
+    assert polls.read_polls(provider, p.plan) == {r: {"open": True, "changed_at": None, "tallied_at": None,
+                                                       "left_out": 0}
                                                   for r in (EAST, WEST)}
     [ny] = p.seed(1, ("NY",))
     polls.close_polls(provider, p.plan, now="2026-11-03T20:00:00Z")
     assert polls.read_polls(provider, p.plan)[WEST] == {"open": False, "changed_at": "2026-11-03T20:00:00Z",
-                                                        "tallied_at": None}
+                                                        "tallied_at": None, "left_out": 0}
     for r in (EAST, WEST):
         assert p.vote(r, ny, "Jill Stein")["statusCode"] == 403
     polls.open_polls(provider, p.plan)

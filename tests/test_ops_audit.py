@@ -38,7 +38,9 @@ class Pipeline:
         self.t = target
         self.ballot_pepper = bytes.fromhex(peppers[target.names.ballot_pepper])
         self.voter_pepper = bytes.fromhex(peppers[target.names.voter_pepper])
+        self.message_key = logic.subkey(bytes.fromhex(peppers[target.names.queue_key]), "message")
         self.seq = 0
+        self.seen: set[str] = set()
         plan = target.plan
         urls = {r: target.queue_url(r, target.names.votes_queue) for r in plan.region_names}
         self.process: dict[str, Process] = {}
@@ -53,7 +55,8 @@ class Pipeline:
                                                     "overrides": {k: list(v) for k, v in plan.ballot.overrides.items()}}),
                    contract.ENV_VOTER_PEPPER_SECRET: target.names.voter_pepper,
                    contract.ENV_BALLOT_PEPPER_SECRET: target.names.ballot_pepper,
-                   contract.ENV_HANDOFF_QUEUE_URL: target.queue_url(r, target.names.handoff_queue)}
+                   contract.ENV_HANDOFF_QUEUE_URL: target.queue_url(r, target.names.handoff_queue),
+                   contract.ENV_QUEUE_KEY_SECRET: target.names.queue_key}
             self.process[r] = Process(env)
             self.enqueue[r] = make_enqueue(env)
             self.enqueue[r].polls._ttl = 0
@@ -64,8 +67,8 @@ class Pipeline:
         self.replicate(self.t.names.voters, {contract.VOTERS_KEY: {"S": logic.voter_key(self.voter_pepper, voter_id)},
                                              "state": {"S": st}})
         region = self.t.plan.home_region(st)
-        v = logic.Vote(bk=logic.ballot_key(self.ballot_pepper, voter_id), state=st, candidate=candidate,
-                       nonce=uuid.uuid4().hex, t=logic.minute(0), region=region)
+        v = logic.Vote.signed(self.message_key, bk=logic.ballot_key(self.ballot_pepper, voter_id), state=st,
+                              candidate=candidate, nonce=uuid.uuid4().hex, region=region)
         self.t.client("sqs", region).send_message(QueueUrl=self.t.queue_url(region, self.t.names.votes_queue),
                                                   MessageBody=v.to_json())
         return {"receipt": v.bk, "state": st, "candidate": candidate}
@@ -76,21 +79,32 @@ class Pipeline:
                 self.t.client("dynamodb", r).put_item(TableName=table, Item=item)
 
     def run(self) -> None:
-        """Process every queued vote, then tally the ballots written."""
+        """Process every queued vote (the real handler, batches of 10), then tally the ballots written.
+
+        The tally gets an INSERT record per new ballot, in the order the table returns them, as the
+        stream would deliver them; ballots are copied to the other regions as global tables would.
+        """
         for r in self.t.plan.region_names:
             sqs = self.t.client("sqs", r)
             url = self.t.queue_url(r, self.t.names.votes_queue)
-            records = []
             while msgs := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+                event = {"Records": [{"messageId": m["MessageId"], "body": m["Body"]} for m in msgs]}
+                failed = {f["itemIdentifier"] for f in self.process[r](event, None)["batchItemFailures"]}
                 for m in msgs:
-                    if self.process[r].apply(m["Body"]) == "Recorded":
-                        body = json.loads(m["Body"])
-                        self.replicate(self.t.names.ballots, logic.Vote(**body).item(), skip=r)
-                        self.seq += 1
-                        records.append({"eventName": "INSERT", "dynamodb": {
-                            "SequenceNumber": str(self.seq), "ApproximateCreationDateTime": 0,
-                            "NewImage": logic.Vote(**body).item()}})
-                    sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+                    if m["MessageId"] not in failed:
+                        sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+                if len(failed) == len(msgs):
+                    break
+            records = []
+            for item in self.t.client("dynamodb", r).scan(TableName=self.t.names.ballots)["Items"]:
+                bk = item[contract.BALLOTS_KEY]["S"]
+                if bk in self.seen or item["region"]["S"] != r:
+                    continue
+                self.seen.add(bk)
+                self.replicate(self.t.names.ballots, item, skip=r)
+                self.seq += 1
+                records.append({"eventName": "INSERT", "dynamodb": {
+                    "SequenceNumber": str(self.seq), "ApproximateCreationDateTime": 0, "NewImage": item}})
             if records:
                 assert self.tally[r]({"Records": records}, None)["batchItemFailures"] == []
 
@@ -200,3 +214,40 @@ def test_drain_reports_what_is_still_pending(election: tuple[Target, Pipeline]) 
     assert not result.drained and result.queued == 3
     pipe.run()
     assert drain.wait_drained(target, timeout=2).drained
+
+
+def test_planted_ballot_item_fails_the_audit_naming_it(election: tuple[Target, Pipeline]) -> None:
+    target, pipe = election
+    cast(pipe, 6)
+    pipe.run()
+    assert audit(target).ok
+    region = target.plan.home_region("WY")
+    planted = secrets.token_hex(16)
+    # An insider with PutItem on the ballots table but without the queue key: any tag it writes is wrong.
+    item = {contract.BALLOTS_KEY: {"S": planted}, "state": {"S": "WY"}, "candidate": {"S": "Jill Stein"},
+            "region": {"S": region}, "nonce": {"S": secrets.token_hex(16)}, "t": {"S": "2026-11-03T10:00Z"},
+            "tag": {"S": "f" * 64}}
+    pipe.replicate(target.names.ballots, item)
+    report = audit(target)
+    assert not report.ok and report.tags_checked == 7
+    named = [d for d in report.discrepancies if planted in d]
+    assert len(named) == 1 and "carry no valid tag" in named[0] and "(WY, 'Jill Stein')" in named[0]
+    assert any(d.startswith("WY has 1 ballot(s) but only") for d in report.discrepancies)
+
+
+def test_ballots_beyond_a_states_roll_fail_the_audit(election: tuple[Target, Pipeline]) -> None:
+    target, pipe = election
+    pipe.vote("ABCDE-FGHJK-LMNPQ-RSTUV", "UT", "Evan McMullin")
+    pipe.run()
+    # Even with the key (a stolen key), a state cannot hold more ballots than voters on its roll.
+    key = logic.subkey(bytes.fromhex(pipe.t.client("secretsmanager", target.plan.primary_region).get_secret_value(
+        SecretId=target.names.queue_key)["SecretString"]), "ballot")
+    region = target.plan.home_region("UT")
+    bk = secrets.token_hex(16)
+    pipe.replicate(target.names.ballots, {
+        contract.BALLOTS_KEY: {"S": bk}, "state": {"S": "UT"}, "candidate": {"S": "Evan McMullin"},
+        "region": {"S": region}, "nonce": {"S": "0" * 32}, "t": {"S": "2026-11-03T10:00Z"},
+        "tag": {"S": logic.ballot_tag(key, bk, "UT", "Evan McMullin", region)}})
+    report = audit(target)
+    assert "UT has 2 ballot(s) but only 1 voter(s) on its roll." in report.discrepancies
+    assert not any("no valid tag" in d for d in report.discrepancies)

@@ -337,3 +337,5 @@ def close_cmd(opts: Options, timeout: float, grace: float | None, force: bool, y
     console.print(render.results_view(done.results))
     where = ", ".join(done.pepper_destroyed_in) or "no region (it was already gone)"
     console.print(f"The polls are closed; the ballot pepper is destroyed in {where}.")
+    for note in done.notes:
+        console.print(note)

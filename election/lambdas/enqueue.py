@@ -14,7 +14,7 @@ from typing import Any
 
 import botocore.config
 
-from election.lambdas import common, contract, logic
+from election.lambdas import common, contract, keys, logic
 from election.lambdas.logic import RequestError
 
 Handler = Callable[[dict, Any], dict]
@@ -37,7 +37,9 @@ class Enqueue:
         self.ddb = common.make_client(self.cfg, "dynamodb", config=_DDB, session=session)
         self.sqs = {r: common.make_client(self.cfg, "sqs", r, config=_SQS, session=session) for r in
                     sorted(set(self.cfg.votes_queue_urls) | {self.cfg.region})}
-        self.peppers = common.Peppers(self.cfg, common.make_client(self.cfg, "secretsmanager", session=session))
+        secrets_client = common.make_client(self.cfg, "secretsmanager", session=session)
+        self.peppers = common.Peppers(self.cfg, secrets_client)
+        self.key = keys.QueueKey(secrets_client, env.get(contract.ENV_QUEUE_KEY_SECRET, ""))
         self.polls = common.PollsCache(self.ddb, self.cfg.results_table)
         self.clock = clock
         self.metrics = common.MetricsBuffer()
@@ -90,8 +92,9 @@ class Enqueue:
         if data["candidate"] not in self.cfg.ballot_for(state):
             raise RequestError(422, "candidate_not_on_ballot", "That candidate is not on this state's ballot.")
         home = self.cfg.state_regions.get(state, self.cfg.region)
-        vote = logic.Vote(bk=bk, state=state, candidate=data["candidate"], nonce=secrets.token_hex(16),
-                          t=logic.minute(self.clock()), region=home)
+        # No time on the message (it would order ballots); the tag lets `process` know it came from here.
+        vote = logic.Vote.signed(self.key.message, bk=bk, state=state, candidate=data["candidate"],
+                                 nonce=secrets.token_hex(16), region=home)
         where = self._send(vote)
         if where is None:
             metrics.add("NotStored")

@@ -5,7 +5,10 @@ Messages are sent on in batches per home region; each message that could not be
 sent is reported in the partial batch response, so SQS retries it later (and
 dead-letters it after the configured receives, where `election dlq` shows it).
 Forwarding the same message twice is harmless: the process handler recognises
-the nonce.
+the nonce. A message whose tag does not verify is not forwarded (metric
+`Refused`; it ends in this region's hand-off dead-letter queue), and once the
+election is final (`close` recorded the final tally) nothing is forwarded
+(metric `RefusedFinal`): the messages stay in the hand-off queue.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 import botocore.config
 
-from election.lambdas import common, logic
+from election.lambdas import common, contract, keys, logic
 
 Handler = Callable[[dict, Any], dict]
 
@@ -30,12 +33,31 @@ class Forward:
         session = common.new_session()
         self.sqs = {r: common.make_client(self.cfg, "sqs", r, config=_CONFIG, session=session)
                     for r in self.cfg.votes_queue_urls}
+        self.ddb = common.make_client(self.cfg, "dynamodb", config=_CONFIG, session=session)
+        self.key = keys.QueueKey(common.make_client(self.cfg, "secretsmanager", session=session),
+                                 env.get(contract.ENV_QUEUE_KEY_SECRET, ""))
 
     def __call__(self, event: dict, context: Any = None) -> dict:
         metrics = common.Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Function": "forward"})
         failures: list[str] = []
         by_home: dict[str, list[tuple[str, str]]] = {}
-        for record in event.get("Records", []):
+        records = event.get("Records", [])
+        try:
+            final = self.final()
+            message_key = self.key.message
+        except Exception as exc:  # noqa: BLE001 - retry the whole batch later
+            metrics.add("Failed", len(records))
+            metrics.props["error"] = common.error_code(exc)[:64]
+            final, message_key = True, b""
+        else:
+            if final:
+                metrics.add("RefusedFinal", len(records))
+                metrics.props["refused"] = (f"The election is final (closed and tallied): {len(records)} "
+                                            "vote(s) not forwarded, left in the hand-off queue.")
+        if final:
+            metrics.emit()
+            return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}
+        for record in records:
             mid, body = record["messageId"], record.get("body", "")
             try:
                 vote = logic.parse_vote(body)
@@ -47,6 +69,11 @@ class Forward:
                 failures.append(mid)
                 metrics.add("Poisoned")
                 continue
+            if not vote.authentic(message_key):
+                failures.append(mid)
+                metrics.add("Refused")
+                metrics.props.setdefault("refused", "Refused a hand-off message: the message tag does not verify.")
+                continue
             by_home.setdefault(vote.region, []).append((mid, body))
         for home, messages in by_home.items():
             failed = self._send(home, messages)
@@ -55,6 +82,12 @@ class Forward:
             metrics.add("Failed", len(failed))
         metrics.emit()
         return {"batchItemFailures": [{"itemIdentifier": m} for m in failures]}
+
+    def final(self) -> bool:
+        """Whether `close` has recorded the final tally (one consistent read per batch)."""
+        item = self.ddb.get_item(TableName=self.cfg.results_table, ConsistentRead=True,
+                                 Key={contract.RESULTS_KEY: {"S": contract.POLLS_ITEM}}).get("Item") or {}
+        return logic.is_final({k: common.plain(v) for k, v in item.items()})
 
     def _send(self, home: str, messages: list[tuple[str, str]]) -> list[str]:
         """Message ids that were not stored in `home`'s votes queue."""

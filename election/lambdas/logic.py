@@ -144,9 +144,33 @@ def canonical_or_400(raw: str) -> str:
     return canonical
 
 
-# --- vote messages -------------------------------------------------------------------------------
+# --- vote messages ------------------------------------------------------------------------------
 
-MESSAGE_FIELDS = ("bk", "state", "candidate", "nonce", "t", "region")
+# A message carries no time: enqueue's time would single out a voter among the ballots of a mixing
+# batch. `tag` = HMAC-SHA256 under the message key (derived from the plan's queue key), so only the
+# pipeline, which alone can read that key, can put a vote on a queue that `process` accepts.
+MESSAGE_FIELDS = ("bk", "state", "candidate", "nonce", "region", "tag")
+BALLOT_TAG_ATTR = "tag"
+
+
+def subkey(queue_key: bytes, purpose: str) -> bytes:
+    """One key per purpose ("message", "ballot") from the plan's queue key, so neither tag forges the other."""
+    return hmac.new(queue_key, b"election/" + purpose.encode("ascii"), hashlib.sha256).digest()
+
+
+def _mac(key: bytes, *parts: str) -> str:
+    # Fields are joined with a unit separator (\x1f), which no field can contain (keys are hex, states
+    # two letters, candidates printable, regions AWS names), so distinct fields never give one text.
+    return hmac.new(key, "\x1f".join(parts).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def message_tag(message_key: bytes, bk: str, state: str, candidate: str, nonce: str, region: str) -> str:
+    return _mac(message_key, "vote", bk, state, candidate, nonce, region)
+
+
+def ballot_tag(ballot_key_: bytes, bk: str, state: str, candidate: str, region: str) -> str:
+    """The tag on a ballot item, which `election audit` verifies (a planted item has none that verifies)."""
+    return _mac(ballot_key_, "ballot", bk, state, candidate, region)
 
 
 @dataclass(frozen=True)
@@ -157,16 +181,25 @@ class Vote:
     state: str
     candidate: str
     nonce: str
-    t: str
     region: str
+    tag: str = ""
+
+    @classmethod
+    def signed(cls, message_key: bytes, bk: str, state: str, candidate: str, nonce: str, region: str) -> Vote:
+        return cls(bk, state, candidate, nonce, region, message_tag(message_key, bk, state, candidate, nonce, region))
+
+    def authentic(self, message_key: bytes) -> bool:
+        want = message_tag(message_key, self.bk, self.state, self.candidate, self.nonce, self.region)
+        return hmac.compare_digest(want, self.tag)
 
     def to_json(self) -> str:
         return json.dumps({f: getattr(self, f) for f in MESSAGE_FIELDS}, separators=(",", ":"))
 
-    def item(self) -> dict[str, dict[str, str]]:
-        """The ballots table item (low-level attribute values)."""
+    def item(self, ballot_tag_key: bytes, t: str) -> dict[str, dict[str, str]]:
+        """The ballots table item (low-level attribute values); `t` is the batch's coarse time."""
         return {contract.BALLOTS_KEY: {"S": self.bk}, "state": {"S": self.state}, "candidate": {"S": self.candidate},
-                "region": {"S": self.region}, "nonce": {"S": self.nonce}, "t": {"S": self.t}}
+                "region": {"S": self.region}, "nonce": {"S": self.nonce}, "t": {"S": t},
+                BALLOT_TAG_ATTR: {"S": ballot_tag(ballot_tag_key, self.bk, self.state, self.candidate, self.region)}}
 
 
 def parse_vote(body: str) -> Vote:
@@ -179,6 +212,33 @@ def parse_vote(body: str) -> Vote:
     if not contract.RECEIPT_RE.match(data["bk"]):
         raise ValueError("bk is not a ballot key")
     return Vote(**{f: data[f] for f in MESSAGE_FIELDS})
+
+
+def refusal(vote: Vote, message_key: bytes, region: str, state_regions: Mapping[str, str],
+            ballot: tuple[str, ...]) -> str | None:
+    """Why `process` in `region` must not write this vote (None: write it). Never names the voter.
+
+    Only the pipeline can tag a message; a state is written only in its home region (two regions
+    writing one key would race, and a foreign state's ballot there is a stuffed ballot); the
+    candidate must be on that state's ballot.
+    """
+    if not vote.authentic(message_key):
+        return "the message tag does not verify"
+    if state_regions.get(vote.state) != region or vote.region != region:
+        return f"{vote.state} is not homed in {region}"
+    if vote.candidate not in ballot:
+        return f"the candidate is not on {vote.state}'s ballot"
+    return None
+
+
+def batch_time(now: float, remaining_s: float) -> str:
+    """The coarse time written on every ballot of a batch: the minute of the invocation's deadline.
+
+    One value for the whole batch, so it orders nothing within it; and no ballot of the batch is
+    written after it, so a tallied record created after the end of that minute proves this ballot
+    was tallied too (receipt_status).
+    """
+    return minute(now + max(0.0, remaining_s))
 
 
 # --- tally ---------------------------------------------------------------------------------------
@@ -312,7 +372,7 @@ def publish(totals: Mapping[str, Any], polls: Mapping[str, Any], live: bool) -> 
     Before that, a per-state breakdown refreshed every few seconds tells anyone who knows when a
     neighbour voted in a quiet state how they voted; `live` (plan results.live) accepts that leak.
     """
-    final = polls.get("open", True) is False and bool(polls.get("tallied_at"))
+    final = is_final(polls)
     show = final or live
     out: dict[str, Any] = {"updated_at": totals["updated_at"], "final": final, "live": live,
                            "total": totals["total"]}
@@ -321,6 +381,11 @@ def publish(totals: Mapping[str, Any], polls: Mapping[str, Any], live: bool) -> 
     out["states"] = {s: ({"total": per["total"], "candidates": dict(per["candidates"])} if show
                          else {"total": per["total"]}) for s, per in totals["states"].items()}
     return out
+
+
+def is_final(polls: Mapping[str, Any]) -> bool:
+    """The polls item (plain values) says the election is over: closed, and `close` recorded the final tally."""
+    return polls.get("open", True) is False and bool(polls.get("tallied_at"))
 
 
 def polls_of(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

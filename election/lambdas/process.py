@@ -1,6 +1,20 @@
-"""Votes queue -> one conditional PutItem per ballot, with a partial batch response.
+"""Votes queue -> ballots: authenticate, mix, and one conditional PutItem per ballot.
 
-The ballot key is new -> recorded. It exists -> the stored nonce tells a
+Mixing (README, "Ballot secrecy"): the event source mapping gathers up to a few
+thousand votes over the plan's window (secrecy.window_s); the batch's authentic
+votes are written in a uniformly random order (secrets.SystemRandom), all with
+the same coarse time `t`, and a ballot carries nothing else that orders it (the
+nonce is random). So the ballots table, its stream and point-in-time restores
+show which batch a ballot came in, never where in the batch its vote arrived.
+
+Refused (left to fail -> retries -> dead-letter queue, metric `Refused`): a
+message whose tag does not verify under the plan's queue key (only the pipeline
+can read it), whose state is not homed in this region, or whose candidate is not
+on that state's ballot. Once the election is final (`close` recorded the final
+tally) every message is refused (metric `RefusedFinal`): nothing changes the
+results after close.
+
+Per ballot: the key is new -> recorded. It exists -> the stored nonce tells a
 redelivery of this very message (acknowledge) from a second vote by the same
 voter (acknowledge, count as a rejected duplicate). Any other failure is
 reported for that message only, so SQS retries it and finally dead-letters it.
@@ -8,47 +22,109 @@ reported for that message only, so SQS retries it and finally dead-letters it.
 
 from __future__ import annotations
 
+import secrets
+import threading
+import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import botocore.config
 
-from election.lambdas import common, contract, logic
+from election.lambdas import common, contract, keys, logic
 
 Handler = Callable[[dict, Any], dict]
 
-_CONFIG = botocore.config.Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 4, "mode": "standard"})
+WRITERS = 16   # parallel PutItems: a batch of 1,000 is written in well under a second
+_CONFIG = botocore.config.Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 4, "mode": "standard"},
+                                 max_pool_connections=WRITERS)
+NO_CONTEXT_REMAINING_S = 10.0   # a test's call without a Lambda context: assume the plan's usual timeout
 
 
 class Process:
     """One region's process function."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(self, env: Mapping[str, str], clock: Callable[[], float] = time.time,
+                 rng: Any = None) -> None:
         self.cfg = common.load_config(env)
-        self.ddb = common.make_client(self.cfg, "dynamodb", config=_CONFIG)
+        session = common.new_session()
+        self.ddb = common.make_client(self.cfg, "dynamodb", config=_CONFIG, session=session)
+        self.key = keys.QueueKey(common.make_client(self.cfg, "secretsmanager", session=session),
+                                 env.get(contract.ENV_QUEUE_KEY_SECRET, ""))
+        self.min_mix = int(env.get(contract.ENV_MIX_MIN) or 1)
+        self.clock = clock
+        self.rng = rng or secrets.SystemRandom()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     def __call__(self, event: dict, context: Any = None) -> dict:
         metrics = common.Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Function": "process"})
-        failures = []
-        for record in event.get("Records", []):
-            outcome = self.apply(record.get("body", ""))
+        records = event.get("Records", [])
+        try:
+            final = self.final()
+            message_key, ballot_key = self.key.message, self.key.ballot
+        except Exception as exc:  # noqa: BLE001 - polls item or key unreadable: retry the whole batch
+            metrics.add("Failed", len(records))
+            metrics.props["error"] = common.error_code(exc)[:64]
+            metrics.emit()
+            return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}
+        if final:
+            metrics.add("RefusedFinal", len(records))
+            metrics.props["refused"] = (f"The election is final (closed and tallied): {len(records)} vote(s) "
+                                        "refused and left in the queue.")
+            metrics.emit()
+            return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}
+        failures: list[str] = []
+        refused: dict[str, int] = {}
+        votes: list[tuple[str, logic.Vote]] = []
+        for record in records:
+            mid = record["messageId"]
+            try:
+                vote = logic.parse_vote(record.get("body", ""))
+            except ValueError:
+                metrics.add("Poisoned")
+                failures.append(mid)
+                continue
+            why = logic.refusal(vote, message_key, self.cfg.region, self.cfg.state_regions,
+                                self.cfg.ballot_for(vote.state))
+            if why:
+                metrics.add("Refused")
+                refused[why] = refused.get(why, 0) + 1
+                failures.append(mid)
+                continue
+            votes.append((mid, vote))
+        if refused:   # one searchable sentence per batch: why, never who
+            metrics.props["refused"] = "Refused vote messages: " + "; ".join(
+                f"{why} ({n})" for why, n in sorted(refused.items())) + "."
+        self.rng.shuffle(votes)   # the order of arrival is gone from here on
+        remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else NO_CONTEXT_REMAINING_S
+        t = logic.batch_time(self.clock(), remaining)
+        for (mid, _), outcome in zip(votes, self._writers().map(lambda mv: self.apply(mv[1], ballot_key, t), votes)):
             metrics.add(outcome)
-            if outcome in ("Failed", "Poisoned"):
-                failures.append({"itemIdentifier": record["messageId"]})
+            if outcome == "Failed":
+                failures.append(mid)
+        metrics.add("Mixed", len(votes))
+        if 0 < len(votes) < self.min_mix:
+            metrics.add("SmallBatches")   # fewer than k votes in the window: the batch is the whole mix
         metrics.emit()
-        return {"batchItemFailures": failures}
+        return {"batchItemFailures": [{"itemIdentifier": m} for m in failures]}
 
-    def apply(self, body: str) -> str:
+    def final(self) -> bool:
+        """Whether `close` has recorded the final tally (polls closed and `tallied_at` set): one read per batch."""
+        item = self.ddb.get_item(TableName=self.cfg.results_table, ConsistentRead=True,
+                                 Key={contract.RESULTS_KEY: {"S": contract.POLLS_ITEM}}).get("Item") or {}
+        return logic.is_final({k: common.plain(v) for k, v in item.items()})
+
+    def _writers(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="process-write")
+            return self._pool
+
+    def apply(self, vote: logic.Vote, ballot_key: bytes, t: str) -> str:
         """Write one ballot; the outcome name is also the metric name."""
         try:
-            vote = logic.parse_vote(body)
-        except ValueError:
-            return "Poisoned"
-        if vote.region != self.cfg.region:
-            # Only the home region writes a ballot: two regions writing one key would race.
-            return "Poisoned"
-        try:
-            self.ddb.put_item(TableName=self.cfg.ballots_table, Item=vote.item(),
+            self.ddb.put_item(TableName=self.cfg.ballots_table, Item=vote.item(ballot_key, t),
                               ConditionExpression="attribute_not_exists(#k)",
                               ExpressionAttributeNames={"#k": contract.BALLOTS_KEY},
                               ReturnValuesOnConditionCheckFailure="ALL_OLD")

@@ -18,7 +18,7 @@ from typing import Any
 from election.errors import ElectionError
 from election.lambdas.common import plain
 from election.lambdas.contract import BALLOTS_KEY, RECEIPT_RE
-from election.ops import dlq, state
+from election.ops import dlq, integrity, polls, state
 from election.ops.target import Target
 from election.plan import STATES
 
@@ -34,6 +34,8 @@ class Audit:
     queues: dict[str, dict[str, int]]
     tally_lag: dict[str, int]
     receipts_checked: int = 0
+    tags_checked: int = 0
+    left_out: int = 0
     discrepancies: list[str] = field(default_factory=list)
 
     @property
@@ -107,7 +109,11 @@ def fetch_ballots(target: Target, region: str, keys: list[str]) -> dict[str, dic
 
 
 def audit(target: Target, receipts: list[dict[str, str]] | None = None) -> Audit:
-    """Run every check and return the findings (no writes anywhere)."""
+    """Run every check and return the findings (no writes anywhere).
+
+    Beyond the counts: every ballot's tag is verified and ballots per state are held against the
+    roll per state (election/ops/integrity.py); votes `close --force` left out are reported.
+    """
     plan, names = target.plan, target.names
     regions = plan.region_names
     homes = plan.state_regions()
@@ -148,6 +154,19 @@ def audit(target: Target, receipts: list[dict[str, str]] | None = None) -> Audit
                 d.append(f"{st} / {cand} in {r}: the results count {shard[key]} but there are {own[key]} "
                          f"ballot(s) ({what} counted than cast).")
 
+    try:
+        key: bytes | None = integrity.ballot_tag_key(target)
+    except ElectionError as exc:
+        key = None
+        d.append(str(exc))
+    found, a.tags_checked = integrity.findings(target, key)
+    d.extend(found)
+    a.left_out = max((int(p.get("left_out") or 0) for p in polls.read_polls(target.provider, plan).values()),
+                     default=0)
+    if a.left_out:
+        d.append(f"{a.left_out} accepted vote(s) were left out of the final result: `election close --force` "
+                 "closed while they sat in a dead-letter queue.")
+
     for r, qs in queues.items():
         for q in names.work_queues:
             if qs[q]:
@@ -168,6 +187,8 @@ def audit(target: Target, receipts: list[dict[str, str]] | None = None) -> Audit
                 qs[q] for qs in queues.values() for q in names.dead_letter_queues) else set()
             lost = [m for m in missing if m["receipt"] not in dead]
             parked = len(missing) - len(lost)
+            excused = min(len(lost), a.left_out)   # named above as left out at close, not lost
+            lost = lost[excused:]
             queued = sum(qs[q] for qs in queues.values() for q in names.work_queues)
             if parked:
                 d.append(f"{parked} accepted vote(s) are not ballots yet but sit in a dead-letter queue.")

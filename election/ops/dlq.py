@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from election.errors import ElectionError
+from election.ops import polls
 from election.ops.target import Target
 
 HOLD_S = 30            # how long a listed message stays hidden before we release it again
@@ -111,9 +112,17 @@ def _release(sqs: Any, url: str, handles: list[str]) -> None:
 
 def redrive(target: Target, region: str | None = None,
             on_moved: Callable[[int], None] = lambda n: None) -> dict[str, int]:
-    """Move every readable dead-lettered vote back to its source queue; returns moved per region."""
+    """Move every readable dead-lettered vote back to its source queue; returns moved per region.
+
+    Refused once the election is final (`close` recorded the final tally): nothing changes the
+    results after close, and the messages stay where they are.
+    """
+    regions = _regions(target, region)
+    if polls.is_final(target.provider, target.plan):
+        raise ElectionError(f"The election of plan '{target.plan.name}' is closed and final: dead-lettered votes "
+                            "can no longer be counted, and they stay where they are.")
     moved: dict[str, int] = {}
-    for r in _regions(target, region):
+    for r in regions:
         sqs = target.client("sqs", r)
         moved[r] = 0
         for dlq, source in target.names.dead_letter_queues.items():
@@ -154,3 +163,19 @@ def _move(sqs: Any, src_url: str, dlq_url: str, msgs: list[dict[str, Any]]) -> i
 
 def age(dl: DeadLetter, now: Callable[[], float] = time.time) -> float:
     return max(0.0, now() - dl.sent_at)
+
+
+def purge(target: Target) -> None:
+    """Empty every dead-letter queue of every region (`close --force`, after counting what it leaves out).
+
+    Messages are received and deleted rather than PurgeQueue'd: AWS allows one PurgeQueue per queue
+    every 60 seconds and may take up to 60 seconds to finish one.
+    """
+    for r in target.plan.region_names:
+        sqs = target.client("sqs", r)
+        for q in target.names.dead_letter_queues:
+            url = target.queue_url(r, q)
+            held = [m["ReceiptHandle"] for m in _drain_receive(target, r, q, 120)]
+            for i in range(0, len(held), 10):
+                sqs.delete_message_batch(QueueUrl=url, Entries=[
+                    {"Id": str(j), "ReceiptHandle": h} for j, h in enumerate(held[i:i + 10])])

@@ -53,6 +53,11 @@ class Names:
         return f"{self.plan}/ballot-pepper"
 
     @property
+    def queue_key(self) -> str:
+        """The key that tags vote messages and ballot items (the audit verifies ballots with it)."""
+        return f"{self.plan}/queue-key"
+
+    @property
     def work_queues(self) -> tuple[str, str]:
         """Queues whose messages are votes still on their way to a ballot."""
         return (self.votes_queue, self.handoff_queue)

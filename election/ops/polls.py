@@ -52,24 +52,30 @@ def close_polls(clients: Any, plan: Plan, now: str | None = None) -> dict[str, d
 
 
 def read_polls(clients: Any, plan: Plan) -> dict[str, dict[str, Any]]:
-    """region -> {"open": bool, "changed_at": str | None, "tallied_at": str | None} (no item = open)."""
+    """region -> {"open": bool, "changed_at", "tallied_at": str | None, "left_out": int} (no item = open).
+
+    `left_out`: votes `close --force` closed without (they sat in a dead-letter queue and were purged).
+    """
     table = Names(plan.name).results
 
     def get(region: str) -> dict[str, Any]:
         item = clients.client("dynamodb", region).get_item(
             TableName=table, Key={contract.RESULTS_KEY: {"S": contract.POLLS_ITEM}}, ConsistentRead=True).get("Item")
         if not item:
-            return {"open": True, "changed_at": None, "tallied_at": None}
+            return {"open": True, "changed_at": None, "tallied_at": None, "left_out": 0}
         return {"open": bool(item.get("open", {}).get("BOOL", True)),
-                "changed_at": item.get("changed_at", {}).get("S"), "tallied_at": item.get("tallied_at", {}).get("S")}
+                "changed_at": item.get("changed_at", {}).get("S"), "tallied_at": item.get("tallied_at", {}).get("S"),
+                "left_out": int(item.get("left_out", {}).get("N", "0"))}
 
     return _each_region(plan, get)
 
 
-def mark_tallied(clients: Any, plan: Plan, now: str | None = None) -> None:
+def mark_tallied(clients: Any, plan: Plan, now: str | None = None, left_out: int = 0) -> None:
     """Record that the final tally finished (after close drained the queues and the tally caught up).
 
-    From then on GET /receipts answers "counted" for every recorded ballot. Refuses while polls are open.
+    From then on the election is final: GET /receipts answers "counted" for every recorded ballot,
+    GET /results shows the breakdown, and process, forward and `dlq redrive` refuse to add ballots.
+    `left_out`: votes `close --force` closed without (the audit reports them). Refuses while polls are open.
     """
     table = Names(plan.name).results
     stamp = now or _now()
@@ -78,14 +84,20 @@ def mark_tallied(clients: Any, plan: Plan, now: str | None = None) -> None:
         ddb = clients.client("dynamodb", region)
         try:
             ddb.update_item(TableName=table, Key={contract.RESULTS_KEY: {"S": contract.POLLS_ITEM}},
-                            UpdateExpression="SET tallied_at = :t", ConditionExpression="#o = :f",
+                            UpdateExpression="SET tallied_at = :t, left_out = :l", ConditionExpression="#o = :f",
                             ExpressionAttributeNames={"#o": "open"},
-                            ExpressionAttributeValues={":t": {"S": stamp}, ":f": {"BOOL": False}})
+                            ExpressionAttributeValues={":t": {"S": stamp}, ":f": {"BOOL": False},
+                                                       ":l": {"N": str(left_out)}})
         except ddb.exceptions.ConditionalCheckFailedException:
             raise ElectionError(f"The polls are not closed in {region}; close them before marking the tally final.") \
                 from None
 
     _each_region(plan, update)
+
+
+def is_final(clients: Any, plan: Plan) -> bool:
+    """Whether `close` has recorded the final tally in any region (then nothing may add a ballot)."""
+    return any(not p["open"] and p["tallied_at"] for p in read_polls(clients, plan).values())
 
 
 def destroy_ballot_pepper(provider: Any, plan: Plan, sleep: Callable[[float], None] = time.sleep) -> list[str]:

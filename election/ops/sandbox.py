@@ -15,9 +15,10 @@ from election.ops.target import Target
 
 
 def create_data_resources(target: Target, max_receives: int = 5) -> dict[str, str]:
-    """Create tables, queues and peppers in every plan region; returns the peppers (hex) it set."""
+    """Create tables, queues, peppers and the queue key in every plan region; returns the secrets (hex) it set."""
     names = target.names
-    peppers = {names.voter_pepper: secrets.token_hex(32), names.ballot_pepper: secrets.token_hex(32)}
+    peppers = {names.voter_pepper: secrets.token_hex(32), names.ballot_pepper: secrets.token_hex(32),
+               names.queue_key: secrets.token_hex(32)}
     for region in target.plan.region_names:
         ddb = target.client("dynamodb", region)
         for table, key, stream in ((names.voters, VOTERS_KEY, False), (names.ballots, BALLOTS_KEY, True),

@@ -71,6 +71,11 @@ class Names:
         return f"{self.plan}/{which}-pepper"
 
     @property
+    def queue_key(self) -> str:
+        """The key that tags vote messages and ballots (readable by enqueue, forward, process, the audit)."""
+        return f"{self.plan}/queue-key"
+
+    @property
     def site_distribution(self) -> str:
         return f"{self.plan}-site"
 
@@ -147,6 +152,12 @@ def _region(plan: Plan, region: str, lambdas_dir: Path, edge_keys: set[str]) -> 
                              "_primary": primary, "_regions": plan.region_names, "_guard_tables": guard},
                             depends_on=deps, tags=tags))
 
+    qk_deps = (kms,) if region == primary else (kms, key(primary, "secret", n.queue_key))
+    res.append(Resource("secret", region, n.queue_key,
+                        {"kms_key_id": kms_arn, "description": f"vote message and ballot tag key of election {plan.name}",
+                         "_primary": primary, "_regions": plan.region_names, "_guard_tables": {}},
+                        depends_on=qk_deps, tags=tags))
+
     warm = capacity.warm_throughput(plan)
     for which, key_attr in TABLES.items():
         props: dict[str, Any] = {"status": "ACTIVE", "key": key_attr, "billing_mode": "PAY_PER_REQUEST",
@@ -168,7 +179,8 @@ def _region(plan: Plan, region: str, lambdas_dir: Path, edge_keys: set[str]) -> 
                             depends_on=(kms,), tags=tags))
         res.append(Resource("queue", region, n.queue(main),
                             {"kms_key": kms_arn, "retention_s": QUEUE_RETENTION_S,
-                             "visibility_timeout_s": plan.queue.visibility_timeout_s,
+                             "visibility_timeout_s": votes_visibility(plan) if main == "votes"
+                             else plan.queue.visibility_timeout_s,
                              "redrive": {"deadLetterTargetArn": Ref(key(region, "queue", n.queue(dlq)), "arn"),
                                          "maxReceiveCount": HANDOFF_MAX_RECEIVES if main == "handoff"
                                          else plan.queue.max_receives}},
@@ -215,9 +227,11 @@ def mapping_resources(plan: Plan, region: str) -> list[Resource]:
     # concurrency from the voting API (which also has its own reserve: _reserved_concurrency).
     sqs_esm = {"batch_size": plan.queue.batch_size, "response_types": ["ReportBatchItemFailures"],
                "max_concurrency": plan.queue.max_concurrency}
+    # Mixing (README "Ballot secrecy"): gather up to secrecy.batch_size votes for up to window_s seconds.
     res.append(Resource("event_source_mapping", region, n.esm("process"),
                         {"function": n.function("process"),
-                         "source_arn": Ref(key(region, "queue", n.queue("votes")), "arn"), **sqs_esm},
+                         "source_arn": Ref(key(region, "queue", n.queue("votes")), "arn"), **sqs_esm,
+                         "batch_size": plan.secrecy.batch_size, "batching_window_s": plan.secrecy.window_s},
                         depends_on=(fn["process"],)))
     res.append(Resource("event_source_mapping", region, n.esm("forward"),
                         {"function": n.function("forward"),
@@ -241,6 +255,13 @@ def _reserved_concurrency(plan: Plan, role: str) -> dict[str, Any]:
     if role != "enqueue":
         return {}
     return {"reserved_concurrency": plan.lambda_.enqueue_reserved_concurrency or None}
+
+
+def votes_visibility(plan: Plan) -> int:
+    """The votes queue's visibility timeout: a vote gathered into a mixing batch stays hidden for the
+    whole window plus the function's run, so it is not delivered twice (plan queue.visibility_timeout_s
+    if larger)."""
+    return max(plan.queue.visibility_timeout_s, plan.secrecy.window_s + plan.lambda_.timeout_s)
 
 
 LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [{
@@ -331,6 +352,8 @@ def _environment(plan: Plan, region: str, edge_keys: set[str]) -> dict[str, Any]
         if any(isinstance(o, Ref) for o in origins) else ",".join(origins),
         contract.ENV_METRICS_NAMESPACE: f"Election/{plan.name}",
         contract.ENV_RESULTS_LIVE: "true" if plan.results.live else "false",
+        contract.ENV_QUEUE_KEY_SECRET: n.queue_key,
+        contract.ENV_MIX_MIN: str(plan.secrecy.min_mix),
     }
 
 
@@ -390,6 +413,8 @@ def _policy(plan: Plan, region: str, role: str) -> dict[str, Any]:
     def secret(which: str) -> Join:
         return _arn("secretsmanager", region, f"secret:{n.secret(which)}-??????")
 
+    queue_key = _arn("secretsmanager", region, f"secret:{n.queue_key}-??????")
+
     st: list[dict[str, Any]] = [
         {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
          "Resource": [lg, Join((lg, ":*"))]},
@@ -402,19 +427,23 @@ def _policy(plan: Plan, region: str, role: str) -> dict[str, Any]:
             {"Sid": "SendVotes", "Effect": "Allow", "Action": ["sqs:SendMessage"],
              "Resource": all_votes + [q["handoff"]]},
             {"Sid": "Peppers", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
-             "Resource": [secret("voter"), secret("ballot")]},
+             "Resource": [secret("voter"), secret("ballot"), queue_key]},
             {"Sid": "Keys", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": all_keys},
         ]
     elif role == "process":
         st += [
             {"Sid": "WriteBallots", "Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:GetItem"],
              "Resource": [tbl["ballots"]]},
+            {"Sid": "ReadPolls", "Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": [tbl["results"]]},
+            {"Sid": "QueueKey", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [queue_key]},
             {"Sid": "ConsumeVotes", "Effect": "Allow", "Action": ESM_SQS_ACTIONS, "Resource": [q["votes"]]},
             {"Sid": "Key", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": [kms_here]},
         ]
     elif role == "forward":
         st += [
             {"Sid": "ConsumeHandoff", "Effect": "Allow", "Action": ESM_SQS_ACTIONS, "Resource": [q["handoff"]]},
+            {"Sid": "ReadPolls", "Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": [tbl["results"]]},
+            {"Sid": "QueueKey", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [queue_key]},
             {"Sid": "SendVotes", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": all_votes},
             {"Sid": "Keys", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": all_keys},
         ]

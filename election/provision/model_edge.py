@@ -163,9 +163,15 @@ def alarm_resources(plan: Plan, region: str, tags: Mapping[str, str]) -> list[Re
         _alarm(plan, region, tags, "tally-failures-visible",
                "The tally gave up on a stream batch: see `election dlq list`, then `election recount`.",
                "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": f"{p}-tally-failures"}, "Maximum", 0),
-        _alarm(plan, region, tags, "votes-oldest-age", f"A vote has waited over {OLDEST_VOTE_AGE_S} s in the queue.",
+        # A vote waits up to the mixing window (secrecy.window_s) by design before it is written.
+        _alarm(plan, region, tags, "votes-oldest-age",
+               f"A vote has waited over {OLDEST_VOTE_AGE_S + plan.secrecy.window_s} s in the queue.",
                "AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": f"{p}-votes"}, "Maximum",
-               OLDEST_VOTE_AGE_S, periods=5),
+               OLDEST_VOTE_AGE_S + plan.secrecy.window_s, periods=5),
+        # Only the pipeline can tag a vote: a refused message is forged, off-ballot or in the wrong region.
+        _alarm(plan, region, tags, "process-refused",
+               "The process function refused a vote message (bad tag, off-ballot, or state not homed here).",
+               f"Election/{p}", "Refused", {"Region": region, "Function": "process"}, "Sum", 0),
         # Hand-offs wait out the home region's outage (1,000 receives): say when votes are parked there.
         _alarm(plan, region, tags, "handoff-oldest-age",
                f"A vote for another region has waited over {OLDEST_VOTE_AGE_S} s in the hand-off queue.",
