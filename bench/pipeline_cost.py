@@ -226,7 +226,7 @@ def handler_clients(handler: Any) -> list[Any]:
                 found.append(v)
         elif isinstance(v, dict):
             values.extend(v.values())
-        elif type(v).__name__ in ("Peppers", "PollsCache"):
+        elif type(v).__name__ in ("Peppers", "PollsCache", "QueueKey"):   # QueueKey: process's secrets client
             values.extend(vars(v).values())
     return found
 

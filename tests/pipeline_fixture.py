@@ -192,6 +192,7 @@ class Pipeline:
             contract.ENV_METRICS_NAMESPACE: "Election/test",
             contract.ENV_QUEUE_KEY_SECRET: f"{PLAN_NAME}/queue-key",
             contract.ENV_MIX_MIN: str(self.plan.secrecy.min_mix),
+            contract.ENV_MIX_WINDOW: str(self.plan.secrecy.window_s),
             contract.ENV_RESULTS_LIVE: "true" if self.plan.results.live else "false",
         }
 

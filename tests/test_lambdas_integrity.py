@@ -96,3 +96,31 @@ def test_nothing_is_written_or_forwarded_once_the_election_is_final(pipeline: Pi
     assert any(d.get("refused", "").startswith("The election is final") for d in lines)
     assert p.ballots(WEST) == []
     assert len(p.receive(WEST)) == 1 and len(p.receive(EAST, "handoff")) == 1, "the messages stay where they are"
+
+
+def test_a_state_short_of_k_waits_for_more_of_its_votes(pipeline: Pipeline, capsys: pytest.CaptureFixture) -> None:
+    """The state is on the ballot, so a lone WY vote in a batch of NY votes would be alone in its mix."""
+    from election.lambdas import contract, process
+
+    p = pipeline
+    handler = process.make_handler({**p.regions[WEST].env, contract.ENV_MIX_MIN: "3", contract.ENV_MIX_DEFER: "2"})
+    key = p.message_key()
+
+    def records(*bodies: str, receives: int = 1) -> dict:
+        return {"Records": [{"messageId": f"m{i}", "receiptHandle": f"h{i}", "body": b,
+                             "attributes": {"ApproximateReceiveCount": str(receives)}} for i, b in enumerate(bodies)]}
+
+    event = records(*(forged(p, key, "TX", "Jill Stein") for _ in range(3)), forged(p, key, "WY", "Jill Stein"))
+    capsys.readouterr()
+    out = handler(event, None)
+    assert [f["itemIdentifier"] for f in out["batchItemFailures"]] == ["m3"]          # WY held back
+    assert sorted(b["state"]["S"] for b in p.ballots(WEST)) == ["TX"] * 3
+    assert sum(d.get("Deferred", 0) for d in metrics(capsys)) == 1
+    lone = forged(p, key, "WY", "Jill Stein")
+    assert handler(records(lone, receives=3), None)["batchItemFailures"] == [], "deferred twice: written now"
+    final(p)   # (closed and tallied: refuses) -- closed only: writes without deferring
+    for r in (EAST, WEST):
+        boto3.client("dynamodb", region_name=r).put_item(TableName=p.names["results"], Item={
+            "pk": {"S": "polls"}, "open": {"BOOL": False}, "changed_at": {"S": "2026-11-03T20:00:00Z"}})
+    assert handler(records(forged(p, key, "WY", "Gary Johnson")), None)["batchItemFailures"] == []
+    assert sorted(b["state"]["S"] for b in p.ballots(WEST)).count("WY") == 2

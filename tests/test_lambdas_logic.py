@@ -221,3 +221,11 @@ def test_refusal_names_why_without_the_voter() -> None:
 def test_batch_time_is_the_minute_of_the_deadline() -> None:
     assert logic.batch_time(0.0, 10.0) == "1970-01-01T00:00Z"
     assert logic.batch_time(55.0, 10.0) == "1970-01-01T00:01Z"   # a ballot written at 0:59 still has t <= its minute
+
+
+def test_states_short_of_k_are_deferred_until_rounds_or_close() -> None:
+    receives = {"NY": [1] * 12, "WY": [1, 1], "UT": [3, 1]}
+    assert logic.deferred_states(receives, 10, 2, closing=False) == {"WY"}          # UT waited twice already
+    assert logic.deferred_states(receives, 10, 2, closing=True) == set(), "closed: everything left is written"
+    assert logic.deferred_states(receives, 10, 0, closing=False) == set()
+    assert logic.deferred_states({"WY": [2, 2]}, 10, 2, closing=False) == {"WY"}

@@ -71,8 +71,8 @@ CASES: list[tuple[str, Any, str]] = [
      "queue.batch_size: -1 is out of range; it must be between 1 and 10."),
     ("batch size true", mutate(["queue", "batch_size"], True),
      "queue.batch_size: must be a whole number, not true/false."),
-    ("visibility below 6 x timeout", mutate(["queue", "visibility_timeout_s"], 59),
-     ("queue.visibility_timeout_s: 59 is below 60 s, the 6 x lambda.timeout_s (10) + batching window (0 s) AWS asks "
+    ("visibility below 6 x timeout", mutate(["queue", "visibility_timeout_s"], 359),
+     ("queue.visibility_timeout_s: 359 is below 360 s, the 6 x lambda.timeout_s (10) + batching window (300 s) AWS asks "
       "of a Lambda event source queue, so a throttled batch is not redelivered while it is still being processed.")),
     ("misspelt queue key", mutate(["queue", "max_recieves"], 3),
      "queue.max_recieves: unknown key (did you mean 'max_receives'?)."),

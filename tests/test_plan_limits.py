@@ -95,9 +95,10 @@ def test_long_allowed_origins_are_blamed_on_api_allowed_origins() -> None:
 
 
 def test_visibility_must_cover_six_timeouts_on_aws() -> None:
-    assert error(plan_data(lambda__timeout_s=20, queue__visibility_timeout_s=100)).startswith(
-        "queue.visibility_timeout_s: 100 is below 120 s, the 6 x lambda.timeout_s (20)")
-    parse_plan(plan_data(lambda__timeout_s=20, queue__visibility_timeout_s=120), F)
+    # secrecy.window_s is the process mapping's batching window (the mixing window).
+    assert error(plan_data(lambda__timeout_s=20, queue__visibility_timeout_s=100, secrecy__window_s=1)).startswith(
+        "queue.visibility_timeout_s: 100 is below 121 s, the 6 x lambda.timeout_s (20)")
+    parse_plan(plan_data(lambda__timeout_s=20, queue__visibility_timeout_s=121, secrecy__window_s=1), F)
 
 
 def test_visibility_adds_the_batching_window(monkeypatch: pytest.MonkeyPatch) -> None:

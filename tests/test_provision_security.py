@@ -151,12 +151,14 @@ def test_least_privilege_per_function(up: Deployer) -> None:
     assert resources(process, "dynamodb:PutItem") == {table["ballots"]["TableArn"]}
     assert resources(process, "sqs:DeleteMessage") == {votes["us-east-1"]}
     assert resources(process, "sqs:SendMessage") == set()
-    assert resources(process, "secretsmanager:GetSecretValue") == set()
+    queue_key = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{PLAN}/queue-key-??????"
+    assert resources(process, "secretsmanager:GetSecretValue") == {queue_key}, "the queue key only, no pepper"
     enqueue = policy("us-east-1", "enqueue")
     assert resources(enqueue, "sqs:SendMessage") == set(votes.values()) | {
         queue_attrs("us-east-1", f"{PLAN}-handoff")["QueueArn"]}
     assert resources(enqueue, "dynamodb:PutItem") == set()
-    assert len(resources(enqueue, "secretsmanager:GetSecretValue")) == 2
+    assert len(resources(enqueue, "secretsmanager:GetSecretValue")) == 3 and \
+        queue_key in resources(enqueue, "secretsmanager:GetSecretValue")
     tally = policy("us-east-1", "tally")
     assert resources(tally, "dynamodb:GetRecords") == {table["ballots"]["LatestStreamArn"]}
     assert resources(tally, "dynamodb:UpdateItem") == {table["results"]["TableArn"]}
@@ -199,8 +201,12 @@ def test_event_source_mappings(up: Deployer, region: str) -> None:
     assert process["EventSourceArn"] == queue_attrs(region, f"{PLAN}-votes")["QueueArn"]
     assert forward["EventSourceArn"] == queue_attrs(region, f"{PLAN}-handoff")["QueueArn"]
     for m in (process, forward):
-        assert m["BatchSize"] == up.plan.queue.batch_size
         assert m["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert forward["BatchSize"] == up.plan.queue.batch_size
+    # The votes mapping mixes: a large batch gathered over the plan's window (README "Ballot secrecy").
+    assert process["BatchSize"] == up.plan.secrecy.batch_size >= up.plan.secrecy.min_mix
+    assert process["MaximumBatchingWindowInSeconds"] == up.plan.secrecy.window_s == 300
+    assert queue_attrs(region, f"{PLAN}-votes")["VisibilityTimeout"] == "360"
     assert tally["EventSourceArn"] == ballots["LatestStreamArn"]
     assert tally["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert tally["BisectBatchOnFunctionError"] is True

@@ -51,7 +51,9 @@ ENV_ALLOWED_ORIGINS = "ALLOWED_ORIGINS"      # comma-separated CORS origins
 ENV_METRICS_NAMESPACE = "METRICS_NAMESPACE"  # CloudWatch namespace for embedded metrics
 ENV_RESULTS_LIVE = "RESULTS_LIVE"            # "true": GET /results shows candidates while polls are open
 ENV_QUEUE_KEY_SECRET = "QUEUE_KEY_SECRET"    # Secrets Manager id of the key that tags queue messages and ballots
-ENV_MIX_MIN = "MIX_MIN"                      # plan secrecy.min_mix (k): process logs batches smaller than k
+ENV_MIX_MIN = "MIX_MIN"                      # plan secrecy.min_mix (k): fewest same-state ballots written together
+ENV_MIX_WINDOW = "MIX_WINDOW_S"              # plan secrecy.window_s: a deferred vote comes back after this long
+ENV_MIX_DEFER = "MIX_DEFER_ROUNDS"           # how many times process may defer a vote of a state short of k
 ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"        # only on the local stack: where moto listens
 
 # --- event source mappings --------------------------------------------------------

@@ -231,6 +231,21 @@ def refusal(vote: Vote, message_key: bytes, region: str, state_regions: Mapping[
     return None
 
 
+def deferred_states(receives: Mapping[str, list[int]], min_mix: int, rounds: int, closing: bool) -> set[str]:
+    """States whose votes in this batch wait for a later batch, so each ballot hides among >= k of its state.
+
+    An observer who knows a voter also knows the state, and the state is on the ballot, so the mix
+    that counts is the ballots *of that state* written together. `receives` maps a state to the
+    SQS receive counts of its votes in the batch. A state with fewer than `min_mix` votes here is
+    deferred, unless one of its votes was already deferred `rounds` times (then the state's votes of
+    those windows are written together) or the polls are closed (`closing`: no more votes will come,
+    so everything left is written now, in one batch per queue).
+    """
+    if closing or rounds <= 0:
+        return set()
+    return {st for st, counts in receives.items() if len(counts) < min_mix and max(counts) <= rounds}
+
+
 def batch_time(now: float, remaining_s: float) -> str:
     """The coarse time written on every ballot of a batch: the minute of the invocation's deadline.
 

@@ -6,6 +6,11 @@ votes are written in a uniformly random order (secrets.SystemRandom), all with
 the same coarse time `t`, and a ballot carries nothing else that orders it (the
 nonce is random). So the ballots table, its stream and point-in-time restores
 show which batch a ballot came in, never where in the batch its vote arrived.
+The state is on the ballot, so what hides a voter is the ballots of their state
+in the batch: a state with fewer than k votes in the batch is deferred (failed
+back to the queue, visible again after one window, metric `Deferred`) up to
+MIX_DEFER_ROUNDS times, then written with whatever joined it; once the polls
+are closed nothing is deferred (logic.deferred_states).
 
 Refused (left to fail -> retries -> dead-letter queue, metric `Refused`): a
 message whose tag does not verify under the plan's queue key (only the pipeline
@@ -52,6 +57,9 @@ class Process:
         self.key = keys.QueueKey(common.make_client(self.cfg, "secretsmanager", session=session),
                                  env.get(contract.ENV_QUEUE_KEY_SECRET, ""))
         self.min_mix = int(env.get(contract.ENV_MIX_MIN) or 1)
+        self.window_s = int(env.get(contract.ENV_MIX_WINDOW) or 0)
+        self.defer_rounds = int(env.get(contract.ENV_MIX_DEFER) or 0)
+        self.sqs = common.make_client(self.cfg, "sqs", config=_CONFIG, session=session)
         self.clock = clock
         self.rng = rng or secrets.SystemRandom()
         self._pool: ThreadPoolExecutor | None = None
@@ -61,7 +69,8 @@ class Process:
         metrics = common.Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Function": "process"})
         records = event.get("Records", [])
         try:
-            final = self.final()
+            polls = self.polls()
+            final = logic.is_final(polls)
             message_key, ballot_key = self.key.message, self.key.ballot
         except Exception as exc:  # noqa: BLE001 - polls item or key unreadable: retry the whole batch
             metrics.add("Failed", len(records))
@@ -77,6 +86,7 @@ class Process:
         failures: list[str] = []
         refused: dict[str, int] = {}
         votes: list[tuple[str, logic.Vote]] = []
+        by_id = {r["messageId"]: r for r in records}
         for record in records:
             mid = record["messageId"]
             try:
@@ -96,6 +106,8 @@ class Process:
         if refused:   # one searchable sentence per batch: why, never who
             metrics.props["refused"] = "Refused vote messages: " + "; ".join(
                 f"{why} ({n})" for why, n in sorted(refused.items())) + "."
+        votes = self._defer(votes, by_id, closing=polls.get("open", True) is False, metrics=metrics,
+                            failures=failures)
         self.rng.shuffle(votes)   # the order of arrival is gone from here on
         remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else NO_CONTEXT_REMAINING_S
         t = logic.batch_time(self.clock(), remaining)
@@ -109,11 +121,46 @@ class Process:
         metrics.emit()
         return {"batchItemFailures": [{"itemIdentifier": m} for m in failures]}
 
-    def final(self) -> bool:
-        """Whether `close` has recorded the final tally (polls closed and `tallied_at` set): one read per batch."""
+    def polls(self) -> dict[str, Any]:
+        """The polls item (plain values; {} = open): one consistent read per batch.
+
+        Final (closed and tallied): refuse everything. Closed: defer nothing (the rest is the last mix).
+        """
         item = self.ddb.get_item(TableName=self.cfg.results_table, ConsistentRead=True,
                                  Key={contract.RESULTS_KEY: {"S": contract.POLLS_ITEM}}).get("Item") or {}
-        return logic.is_final({k: common.plain(v) for k, v in item.items()})
+        return {k: common.plain(v) for k, v in item.items()}
+
+    def _defer(self, votes: list[tuple[str, logic.Vote]], records: Mapping[str, dict], closing: bool,
+               metrics: common.Metrics, failures: list[str]) -> list[tuple[str, logic.Vote]]:
+        """Hold back the votes of states short of k in this batch; returns the votes to write now."""
+        receives: dict[str, list[int]] = {}
+        for mid, vote in votes:
+            attrs = records[mid].get("attributes") or {}
+            receives.setdefault(vote.state, []).append(int(attrs.get("ApproximateReceiveCount") or 1))
+        held = logic.deferred_states(receives, self.min_mix, self.defer_rounds, closing)
+        if not held:
+            return votes
+        keep, handles = [], []
+        for mid, vote in votes:
+            if vote.state in held:
+                failures.append(mid)
+                metrics.add("Deferred")
+                handles.append(records[mid].get("receiptHandle"))
+            else:
+                keep.append((mid, vote))
+        self._come_back([h for h in handles if h])
+        return keep
+
+    def _come_back(self, handles: list[str]) -> None:
+        """Make deferred votes visible again after one window (not the queue's longer visibility timeout)."""
+        url = self.cfg.votes_queue_urls.get(self.cfg.region)
+        for i in range(0, len(handles) if url else 0, 10):   # ChangeMessageVisibilityBatch: 10 per call
+            entries = [{"Id": str(j), "ReceiptHandle": h, "VisibilityTimeout": max(1, self.window_s)}
+                       for j, h in enumerate(handles[i:i + 10])]
+            try:
+                self.sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+            except Exception:  # noqa: BLE001, S110 - they come back after the visibility timeout instead
+                pass
 
     def _writers(self) -> ThreadPoolExecutor:
         with self._pool_lock:

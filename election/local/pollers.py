@@ -132,28 +132,51 @@ class SqsPoller(Poller):
         self.timeout_s = timeout_s
 
     def poll_once(self) -> bool:
-        messages = self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=self.wait_s,
-            AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+        messages = self._receive(self.wait_s)
         if not messages:
             return False
         self.busy = True   # (received messages count as in flight in the queue until deleted)
-        if self.window_s and len(messages) < self.batch_size:
-            self._stop.wait(self.window_s)
-            messages += self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size - len(messages), WaitTimeSeconds=0,
-                AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
         try:
+            messages += self._gather(len(messages))
             failed = self._invoke(messages)
             done = [m for m in messages if m["MessageId"] not in failed]
-            if done:
+            for i in range(0, len(done), 10):   # DeleteMessageBatch takes at most 10 entries
                 self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+                    {"Id": str(j), "ReceiptHandle": m["ReceiptHandle"]} for j, m in enumerate(done[i:i + 10])])
             self.processed += len(done)
             self.failures += len(messages) - len(done)
             return True
         finally:
             self.busy = False
+
+    def _receive(self, wait_s: int, limit: int = 10) -> list[dict[str, Any]]:
+        """One ReceiveMessage of at most 10 messages (SQS's limit per call)."""
+        return self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=max(1, min(10, limit, self.batch_size)),
+            WaitTimeSeconds=wait_s, AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+
+    def _gather(self, have: int) -> list[dict[str, Any]]:
+        """Like the mapping's batching window: keep receiving until `batch_size` or `window_s` has passed.
+
+        Lambda gathers a batch of up to BatchSize (10,000 for SQS) for up to
+        MaximumBatchingWindowInSeconds; the process mapping uses it to mix votes (README, "Ballot
+        secrecy"). One local poller per queue gathers the whole window's votes; on AWS several
+        pollers may split a busy window into smaller batches.
+        """
+        more: list[dict[str, Any]] = []
+        if not self.window_s:
+            return more
+        deadline = time.monotonic() + self.window_s
+        while have + len(more) < self.batch_size and not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            got = self._receive(0, self.batch_size - have - len(more))
+            if got:
+                more += got
+            else:
+                self._stop.wait(min(left, 0.02))
+        return more
 
     def _invoke(self, messages: list[dict[str, Any]]) -> set[str]:
         """Call the handler; the IDs of the messages that failed (all of them if it raised)."""

@@ -285,11 +285,13 @@ class LocalStack:
         for role, queue in (("process", "votes"), ("forward", "handoff")):
             if role in handlers:
                 url = out["queues"][queue]
+                # The votes mapping mixes: up to secrecy.batch_size votes over secrecy.window_s (model.py).
+                mixing = role == "process"
                 pollers.append(SqsPoller(f"{role}-{region}", self._as_role(region, role, "sqs"), url,
-                                         self._queue_arn(region, url), region,
-                                         handlers[role], batch_size=self.plan.queue.batch_size,
+                                         self._queue_arn(region, url), region, handlers[role],
+                                         batch_size=self.plan.secrecy.batch_size if mixing else self.plan.queue.batch_size,
                                          function_name=out["functions"][role], timeout_s=timeout,
-                                         window_s=QUEUE_WINDOW_S))
+                                         window_s=self.plan.secrecy.window_s if mixing else QUEUE_WINDOW_S))
         if "tally" in handlers:
             ballots = out["tables"]["ballots"]
             stream_arn = self._stream_arn(region, ballots)

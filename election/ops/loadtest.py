@@ -523,9 +523,13 @@ def ledger_path(target: Target) -> Path:
 
 
 def append_ledger(path: Path, entries: list[dict[str, str]]) -> None:
-    """Accepted receipts (no voter IDs) for `election audit`; owner-only like the credential file."""
+    """Accepted receipts (no voter IDs) for `election audit`; owner-only like the credential file.
+
+    Sorted by receipt, never in the order the votes were sent: with that order, anyone who knows
+    when each voter voted could match voters to receipts, hence to ballots (README "Ballot secrecy").
+    """
     with open_private_append(path) as fh:   # O_NOFOLLOW: a planted link is refused, not written through
-        for e in entries:
+        for e in sorted(entries, key=lambda e: e["receipt"]):
             fh.write(json.dumps(e, separators=(",", ":")) + "\n")
 
 

@@ -257,6 +257,12 @@ def _reserved_concurrency(plan: Plan, role: str) -> dict[str, Any]:
     return {"reserved_concurrency": plan.lambda_.enqueue_reserved_concurrency or None}
 
 
+def mix_defer_rounds(plan: Plan) -> int:
+    """How often process may hold back a vote of a state short of k: at most 2, and always leaving two
+    receives for real retries before the dead-letter queue (queue.max_receives)."""
+    return max(0, min(2, plan.queue.max_receives - 3))
+
+
 def votes_visibility(plan: Plan) -> int:
     """The votes queue's visibility timeout: a vote gathered into a mixing batch stays hidden for the
     whole window plus the function's run, so it is not delivered twice (plan queue.visibility_timeout_s
@@ -354,6 +360,8 @@ def _environment(plan: Plan, region: str, edge_keys: set[str]) -> dict[str, Any]
         contract.ENV_RESULTS_LIVE: "true" if plan.results.live else "false",
         contract.ENV_QUEUE_KEY_SECRET: n.queue_key,
         contract.ENV_MIX_MIN: str(plan.secrecy.min_mix),
+        contract.ENV_MIX_WINDOW: str(plan.secrecy.window_s),
+        contract.ENV_MIX_DEFER: str(mix_defer_rounds(plan)),
     }
 
 
@@ -437,6 +445,8 @@ def _policy(plan: Plan, region: str, role: str) -> dict[str, Any]:
             {"Sid": "ReadPolls", "Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": [tbl["results"]]},
             {"Sid": "QueueKey", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [queue_key]},
             {"Sid": "ConsumeVotes", "Effect": "Allow", "Action": ESM_SQS_ACTIONS, "Resource": [q["votes"]]},
+            # A vote of a state short of k is deferred: made visible again after one mixing window.
+            {"Sid": "DeferVotes", "Effect": "Allow", "Action": ["sqs:ChangeMessageVisibility"], "Resource": [q["votes"]]},
             {"Sid": "Key", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": [kms_here]},
         ]
     elif role == "forward":
