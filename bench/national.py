@@ -14,7 +14,8 @@ opening and an after-work peak (HOURLY). Each page vote is three API requests (G
   messages wait, at most 1,000 or the plan's queue.max_concurrency (services-sqs-scaling.html); the
   mixing window (secrecy.window_s) holds a batch until it has secrecy.batch_size votes.
 - DynamoDB: the ballots table of every region takes every ballot (global table); on-demand serves its
-  warm throughput and up to twice its previous peak at once; a partition serves 1,000 writes/s.
+  warm throughput and up to twice a peak it reached at least 30 minutes ago (more within 30 minutes may
+  throttle: on-demand capacity mode, "peak traffic"); a partition serves 1,000 writes/s.
 - Stream -> tally: about one shard per partition, one invocation per shard at a time; each batch is
   one transaction over the region's counter items, so every shard's transactions meet on the same hot
   items: a transaction conflicts with probability 1 - exp(-tx/s per item x TX_S) and is retried.
@@ -61,7 +62,9 @@ ENQUEUE_S, HEALTH_S = 0.030, 0.015        # durations as in capacity.DURATION_S
 PROCESS_VOTE_S = 0.0101                   # per vote: 1.4 ms CPU x 1769/256 (bench/pipeline_cost.py) + waits / 16 threads
 TALLY_S = 0.150                           # one tally invocation (one transaction)
 TX_S = 0.015                              # a transaction's duration on the counter items
-TALLY_WINDOW_S = float(contract.TALLY_BATCHING_WINDOW_S)   # a shard is read at least this often
+TALLY_WINDOW_S = float(contract.TALLY_BATCHING_WINDOW_S)
+TALLY_BATCH = contract.TALLY_BATCH_SIZE   # a shard is read at least this often
+PEAK_MEMORY_S = 1800                      # on-demand: up to 2x the previous peak at once; more within 30 min may throttle
 SCALE_PER_S = 100                         # Lambda: 1,000 environments per 10 s per function
 SQS_START, SQS_ADD_PER_S, SQS_MAX = 5, 5, 1000
 
@@ -73,6 +76,8 @@ class Limits:
     max_concurrency: int = 50
     warm_wcu: float = 4_000
     stage_rps: float | None = None
+    shard_counters: bool = False      # a design change: counter items per stream shard, not per region
+    provisioned: float = 0.0          # provisioned concurrency of enqueue (health gets a quarter)
 
 
 @dataclass
@@ -97,6 +102,7 @@ class Hour:
     conflicts: float = 0.0
     max_age: float = 0.0
     max_counted: float = 0.0
+    turned_away: float = 0.0
     seconds: int = 0
 
 
@@ -121,18 +127,22 @@ def simulate(plan: Plan, lim: Limits, on_day: float = 1.0, scale: float = 1.0) -
     per_vote = capacity.costs(plan, {}).per_million_votes / 1e6
     batch, window = plan.secrecy.batch_size, plan.secrecy.window_s
     regions = {r: RegionState() for r in plan.region_names}
+    for st in regions.values():
+        st.conc["enqueue"], st.conc["health"] = lim.provisioned, lim.provisioned / 4
     stage = {n.region: n.throttle_rate for n in capacity.needs(plan)} if plan.capacity else {}
     hours: dict[int, Hour] = {}
     table_peak = 0.0
+    peaks: deque = deque()                     # (t, national writes/s served): the table's recent history
     busy = [t for t in range(0, 36 * 3600, 60) if any(a[t] for a in arr.values())]
     for t in range(busy[0], min(36 * 3600, busy[-1] + 2 * 3600), DT):   # polling hours + two to drain
         hour = hours.setdefault(t // 3600, Hour())
         wanted: dict[str, float] = {}
+        hour.peak_offered = max(hour.peak_offered, sum(arr[r][t] for r in regions) * scale)
         for r, st in regions.items():
             offered = arr[r][t] * scale
-            want = offered + st.retry.popleft()
+            retrying = st.retry.popleft()
+            want = offered + retrying
             hour.offered += offered * DT
-            hour.peak_offered = max(hour.peak_offered, offered)
             # API Gateway: the account's quota and the stage throttle, in requests.
             cap_rps = min(lim.api_rps, lim.stage_rps or stage.get(r, plan.api.throttle_rate))
             ok = min(want, cap_rps / PAGE_REQUESTS)
@@ -147,7 +157,11 @@ def simulate(plan: Plan, lim: Limits, on_day: float = 1.0, scale: float = 1.0) -
             accepted = ok * (min(1.0, allowed["enqueue"] / need["enqueue"]) if need["enqueue"] else 1.0)
             hour.lambda_throttled += (ok - accepted) * DT
             st.conc.update(allowed)
-            st.retry.append(want - accepted)          # refused voters try again RETRY_S later
+            refused = want - accepted
+            # A refused voter tries once more RETRY_S later, then gives up (turned away).
+            first = max(0.0, refused - retrying * (refused / want if want else 0.0))
+            st.retry.append(first)
+            hour.turned_away += (refused - first) * DT
             hour.accepted += accepted * DT
             # SQS -> process: batches scale while a full mix waits; each needs a free execution.
             st.queue += accepted * DT
@@ -160,10 +174,14 @@ def simulate(plan: Plan, lim: Limits, on_day: float = 1.0, scale: float = 1.0) -
             st.conc["process"] = min(running, wanted[r] * PROCESS_VOTE_S)
         # DynamoDB: every replica takes every ballot; on-demand serves up to twice its previous peak at once.
         national = sum(wanted.values())
+        while peaks and peaks[0][0] <= t - PEAK_MEMORY_S:
+            old_peak = peaks.popleft()[1]
+            table_peak = max(table_peak, old_peak)   # a peak at least 30 min old sets what doubles at once
         table_cap = max(lim.warm_wcu, 2 * table_peak)
         k = min(1.0, table_cap / national) if national else 1.0
-        table_peak = max(table_peak, national * k)
-        shards = max(1, math.ceil(max(lim.warm_wcu, table_peak) / 1000))
+        peaks.append((t, national * k))
+        shards = max(1, math.ceil(max(lim.warm_wcu, table_peak, national * k) / 1000))
+        stream_per_shard = national * k / shards        # records/s on each shard: every ballot of the nation
         for r, st in regions.items():
             write = wanted[r] * k
             hour.ddb_throttled += (wanted[r] - write) * DT
@@ -173,16 +191,19 @@ def simulate(plan: Plan, lim: Limits, on_day: float = 1.0, scale: float = 1.0) -
             # Tally: every shard of the region's stream carries all ballots; it counts its own, one batch
             # (one transaction over the region's counter items) per shard at a time.
             st.backlog_tally += write * DT
-            per_shard = st.backlog_tally / shards / DT      # records/s a shard could hand over
-            tx_per_shard = min(1.0 / TALLY_S, max(per_shard / batch, 1.0 / TALLY_WINDOW_S))
-            tx_per_item = shards * tx_per_shard
+            behind = st.backlog_tally / shards / DT          # own records/s a shard has yet to count
+            tx_per_shard = min(1.0 / TALLY_S, max((stream_per_shard + behind) / TALLY_BATCH, 1.0 / TALLY_WINDOW_S))
+            # Counters per region: every shard's transaction writes the same items. Per shard: only its own.
+            tx_per_item = tx_per_shard if lim.shard_counters else shards * tx_per_shard
             conflict = 1 - math.exp(-tx_per_item * TX_S)
-            counted = min(st.backlog_tally, shards * tx_per_shard * (1 - conflict) * batch * DT)
+            own = write / max(national * k, 1e-9)            # the share of each batch this region counts
+            counted = min(st.backlog_tally, shards * tx_per_shard * (1 - conflict) * TALLY_BATCH * own * DT)
             hour.conflicts += tx_per_item * conflict * DT
             st.backlog_tally -= counted
             st.conc["tally"] = shards
             mix_wait = min(window, batch / max(write, 1e-9)) if window > 1 else 1.0
-            to_counted = st.queue_age + mix_wait + st.backlog_tally / max(counted / DT, 1.0) + TALLY_WINDOW_S
+            # queue_age already includes the mixing wait when a batch is gathering, so the larger of the two
+            to_counted = max(st.queue_age, mix_wait) + st.backlog_tally / max(counted / DT, 1.0) + TALLY_WINDOW_S
             if write > 0:
                 hour.max_counted = max(hour.max_counted, to_counted)
         hour.seconds += DT
@@ -191,17 +212,23 @@ def simulate(plan: Plan, lim: Limits, on_day: float = 1.0, scale: float = 1.0) -
     return hours
 
 
-def holds(hours: dict[int, Hour]) -> bool:
-    """No vote throttled and nothing queued for more than a minute."""
-    return all(h.api_throttled + h.lambda_throttled < 1 and h.max_age < 60 for h in hours.values())
+def holds(hours: dict[int, Hour], window: int) -> bool:
+    """No vote refused, and nothing waits more than a minute beyond the mixing window, to be written or counted."""
+    return all(h.api_throttled + h.lambda_throttled < 1 and h.max_age < window + 60
+               and h.max_counted < window + 120 for h in hours.values())
 
 
-def print_table(hours: dict[int, Hour], title: str) -> None:
+def refused_share(hours: dict[int, Hour]) -> float:
+    offered = sum(h.offered for h in hours.values())
+    return sum(h.turned_away for h in hours.values()) / offered if offered else 0.0
+
+
+def print_table(hours: dict[int, Hour], title: str, window: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
     t = Table(title=title)
-    for col in ("hour (ET)", "offered/s", "peak/s", "accepted/s", "API throttled", "Lambda throttled",
+    for col in ("hour (ET)", "offered/s", "peak/s", "accepted/s", "API 429s", "Lambda throttled", "turned away",
                 "oldest queued", "to counted", "tally conflicts/s", "bill $"):
         t.add_column(col, justify="right")
     total = 0.0
@@ -212,24 +239,29 @@ def print_table(hours: dict[int, Hour], title: str) -> None:
         total += bill
         t.add_row(f"{(hr - 5) % 24:02d}:00", f"{h.offered / h.seconds:,.0f}", f"{h.peak_offered:,.0f}",
                   f"{h.accepted / h.seconds:,.0f}", f"{h.api_throttled:,.0f}", f"{h.lambda_throttled:,.0f}",
+                  f"{h.turned_away:,.0f}",
                   f"{h.max_age:,.0f} s", f"{h.max_counted:,.0f} s", f"{h.conflicts / h.seconds:,.1f}",
                   f"{bill:,.0f}")
-    Console().print(t)
-    Console().print(f"Request-driven bill for the day: ${total:,.0f}; "
-                    f"{'holds' if holds(hours) else 'does NOT hold'} (no throttled vote, nothing queued > 60 s).")
+    Console(width=150).print(t)
+    Console(width=150).print(f"Request-driven bill for the day: ${total:,.0f}; voters turned away (refused twice): "
+                             f"{refused_share(hours):.1%}; "
+                    f"{'holds' if holds(hours, window) else 'does NOT hold'} (no refused vote; written and counted within "
+                             f"the {window} s mixing window + 1-2 min).")
 
 
 def peak_of(plan: Plan, on_day: float) -> float:
-    return max(sum(a[t] for a in arrivals(plan, on_day).values()) for t in range(0, 36 * 3600, 60))
+    """The national arrival peak (votes/s, sampled each minute)."""
+    arr = list(arrivals(plan, on_day).values())
+    return max(sum(a[t] for a in arr) for t in range(0, 36 * 3600, 60))
 
 
 def find_peak(plan: Plan, lim: Limits, on_day: float) -> float:
     """The highest national peak (votes/s) the limits hold, by bisection on the arrival scale."""
     base = peak_of(plan, on_day)
-    lo, hi = 0.0, 64.0
-    for _ in range(10):
+    lo, hi = 0.0, 16.0
+    for _ in range(6):
         mid = (lo + hi) / 2
-        if holds(simulate(plan, lim, on_day, mid)):
+        if holds(simulate(plan, lim, on_day, mid), plan.secrecy.window_s):
             lo = mid
         else:
             hi = mid
@@ -246,17 +278,21 @@ def main() -> None:
     ap.add_argument("--max-concurrency", type=int, default=0, help="process mapping's MaximumConcurrency (plan's)")
     ap.add_argument("--warm-wcu", type=float, default=4_000)
     ap.add_argument("--stage-rps", type=float, default=0.0, help="stage throttle (default: the plan's, or capacity)")
+    ap.add_argument("--shard-counters", action="store_true",
+                    help="model counter items per stream shard (a design change) instead of per region")
+    ap.add_argument("--provisioned", type=float, default=0.0, help="enqueue's provisioned concurrency per region")
     ap.add_argument("--find-peak", action="store_true", help="bisect the highest peak these limits hold")
     args = ap.parse_args()
     plan = load_plan(args.plan)
     lim = Limits(api_rps=args.api_quota, lambda_concurrency=args.lambda_quota,
                  max_concurrency=args.max_concurrency or plan.queue.max_concurrency, warm_wcu=args.warm_wcu,
-                 stage_rps=args.stage_rps or None)
+                 stage_rps=args.stage_rps or None, shard_counters=args.shard_counters,
+                 provisioned=args.provisioned)
     base = peak_of(plan, args.on_day)
     scale = args.peak / base if args.peak else 1.0
     print(f"2016 curve: national peak {base:,.0f} votes/s (minute average) with {args.on_day:.0%} of ballots on the "
           f"day; modelled at x{scale:.2f} -> {base * scale:,.0f} votes/s. Limits: {dataclasses.asdict(lim)}")
-    print_table(simulate(plan, lim, args.on_day, scale), f"Election day, {plan.name}")
+    print_table(simulate(plan, lim, args.on_day, scale), f"Election day, {plan.name}", plan.secrecy.window_s)
     if args.find_peak:
         print(f"Highest national peak these limits hold: {find_peak(plan, lim, args.on_day):,.0f} votes/s.")
 
