@@ -60,7 +60,7 @@ def test_full_vote_flow_gives_a_receipt_that_checks_out(context: Any, election: 
 
     # The page's copy button puts exactly the receipt on the clipboard.
     page.click("#copy")
-    expect(page.locator("#live")).to_have_text("Receipt copied.")
+    expect(page.locator("#copy-status")).to_have_text("Receipt copied.")     # seen, and read out (role=status)
     assert page.evaluate("navigator.clipboard.readText()") == receipt
 
     # The API agrees: this voter has voted, and the receipt is known. 202 means queued, not yet

@@ -4,6 +4,7 @@
 import { Api, ApiError, Unreachable } from "./api.js";
 import { checkVoterId, groupVoterId, normaliseReceipt } from "./format.js";
 import { initialLang, rememberLang, translate } from "./i18n.js";
+import { LEADER_COLOURS, TURNOUT_STEPS, drawMap } from "./map.js";
 import { parseResults } from "./results.js";
 import { stateName } from "./states.js";
 
@@ -43,8 +44,21 @@ function announce(text) {
   window.setTimeout(() => { $("live").textContent = text; }, 30);
 }
 
-function showEndpoint() {
-  $("endpoint").textContent = api && api.endpoint ? `API: ${new URL(api.endpoint).host}` : "";
+function showEndpoint() {   // under "Technical details" in the footer: not what a citizen needs to see
+  $("endpoint").textContent = api && api.endpoint ? t("tech.api", { host: new URL(api.endpoint).host }) : "";
+}
+rerender.add(showEndpoint);
+
+/** A receipt as groups of four that never break inside a group (each group is one unbreakable box). */
+function groupedReceipt(el, receipt) {
+  el.replaceChildren();
+  for (const [i, group] of (receipt.match(/.{1,4}/g) || []).entries()) {
+    if (i) el.append(" ");
+    const span = document.createElement("span");
+    span.className = "group";
+    span.textContent = group;
+    el.append(span);
+  }
 }
 
 // --- routing -------------------------------------------------------------------
@@ -62,6 +76,7 @@ function route() {
     else a.removeAttribute("aria-current");
   }
   if (view === "results") startResults(); else stopResults();
+  if (view === "vote" && pollsClosed && !shownProblem) problem("closed");
   if (view === "receipt") openReceipt(arg);
   const heading = views[view].querySelector(".step:not([hidden]) h1") || views[view].querySelector("h1");
   if (heading && document.activeElement !== heading && routed) heading.focus();
@@ -213,8 +228,9 @@ function showReceipt(receipt) {
   vote.receipt = receipt;
   $("receipt-box").hidden = !receipt;
   $("no-receipt").hidden = !!receipt;
+  $("copy-status").textContent = "";
   if (receipt) {
-    $("receipt-code").textContent = receipt.match(/.{1,4}/g).join(" ");   // groups of four, easier to copy by hand
+    groupedReceipt($("receipt-code"), receipt);   // groups of four, easier to copy by hand
     $("check-link").href = `#receipt/${receipt}`;
   }
   showStep("done");
@@ -225,14 +241,14 @@ $("copy").addEventListener("click", async () => {
   const text = vote.receipt || "";
   try {
     await navigator.clipboard.writeText(text);
-    announce(t("done.copied"));
+    $("copy-status").textContent = t("done.copied");   // seen, and read out (role=status)
   } catch {
     const range = document.createRange();
     range.selectNodeContents($("receipt-code"));
     const sel = window.getSelection();
     sel.removeAllRanges();
     sel.addRange(range);
-    announce(t("done.copyfail"));
+    $("copy-status").textContent = t("done.copyfail");
   }
 });
 
@@ -285,6 +301,7 @@ function renderProblem() {
   if (kind === "network" && vote.uncertain) text = "uncertain.text";
   $("problem-heading").textContent = t(heading);
   $("problem-text").textContent = text ? t(text) : t("error.generic", { message });
+  $("closed-results").hidden = kind !== "closed";
 }
 rerender.add(renderProblem);
 
@@ -332,6 +349,7 @@ async function checkReceipt() {
     return;
   }
   $("receipt-input").value = receipt;
+  groupedReceipt($("receipt-shown"), receipt);          // the same grouping as on the receipt itself
   fieldError("receipt-input", "receipt-error", "");
   announce(t("receipt.checking"));
   try {
@@ -358,6 +376,7 @@ function renderReceiptStatus() {
   el.textContent = t(`receipt.${lastReceiptStatus}`);
   el.dataset.status = lastReceiptStatus;
   el.hidden = false;
+  $("receipt-shown").hidden = false;
 }
 rerender.add(renderReceiptStatus);
 
@@ -367,6 +386,8 @@ let resultsTimer = null;
 let paused = false;
 let lastResults = null;
 let lastUpdated = null;
+
+let pollsClosed = false;     // the results are final: the polls are closed
 
 function startResults() {
   if (resultsTimer || paused) return;
@@ -386,6 +407,10 @@ async function refreshResults() {
     lastResults = parseResults(data, config.ballot);
     lastUpdated = lastResults.updatedAt || new Date();
     $("results-error").textContent = "";
+    if (lastResults.final) {            // final means final: nothing more to refresh
+      pollsClosed = true;
+      stopResults();
+    }
     renderResults();
   } catch {
     $("results-error").textContent = t("results.failed");
@@ -402,9 +427,13 @@ $("pause").addEventListener("click", () => {
 $("state-filter").addEventListener("change", () => renderResults());
 
 function renderResultsMeta() {
+  const final = !!(lastResults && lastResults.final);
+  $("results-heading").textContent = t(final ? "results.final" : "results.heading");
+  $("pause").hidden = final;
   $("pause").textContent = t(paused ? "results.resume" : "results.pause");
   $("pause").setAttribute("aria-pressed", String(paused));
-  $("live-note").textContent = t(paused ? "results.paused" : "results.live", { s: REFRESH_S });
+  $("live-note").textContent = final ? t("results.finalnote")
+    : t(paused ? "results.paused" : "results.live", { s: REFRESH_S });
   $("updated").textContent = lastUpdated
     ? t("results.updated", { time: lastUpdated.toLocaleTimeString(lang) })
     : t("results.never");
@@ -412,10 +441,11 @@ function renderResultsMeta() {
 rerender.add(renderResultsMeta);
 
 function fmt(n) { return n.toLocaleString(lang); }
+function pct(share) { return `${(100 * share).toLocaleString(lang, { maximumFractionDigits: 1 })}%`; }
 
+/** Bars as shares of the votes cast (a candidate with 48.5 % fills 48.5 % of the track; 0 votes, nothing). */
 function bars(list, counts) {
   const total = counts.reduce((a, [, n]) => a + n, 0);
-  const max = Math.max(1, ...counts.map(([, n]) => n));
   list.replaceChildren();
   for (const [name, n] of counts) {
     const li = document.createElement("li");
@@ -424,14 +454,15 @@ function bars(list, counts) {
     label.textContent = name;
     const value = document.createElement("span");
     value.className = "bar-value";
-    const pct = total ? (100 * n) / total : 0;
-    value.textContent = tn("results.votes", n, { n: fmt(n), p: `${pct.toLocaleString(lang, { maximumFractionDigits: 1 })}%` });
+    const share = total ? n / total : 0;
+    value.textContent = tn("results.votes", n, { n: fmt(n), p: pct(share) });
     const track = document.createElement("span");
     track.className = "bar-track";
     track.setAttribute("aria-hidden", "true");
     const fill = document.createElement("span");
     fill.className = "bar-fill";
-    fill.style.width = `${(100 * n) / max}%`;     // CSSOM, allowed under style-src 'self'
+    fill.style.width = `${100 * share}%`;     // CSSOM, allowed under style-src 'self'
+    if (!n) fill.hidden = true;
     track.append(fill);
     li.append(label, value, track);
     list.append(li);
@@ -439,14 +470,78 @@ function bars(list, counts) {
   return total;
 }
 
+/** Each candidate's colour on the map: by place on the national ballot (then any state-only ones). */
+function colourOf(name) {
+  const everyone = [...(config.ballot.candidates || [])];
+  for (const names of Object.values(config.ballot.overrides || {})) everyone.push(...names.filter((n) => !everyone.includes(n)));
+  return LEADER_COLOURS[Math.max(0, everyone.indexOf(name)) % LEADER_COLOURS.length];
+}
+
+const mapWords = {
+  what(facts) {
+    if (facts.kind === "leader") return t("map.leads", { name: facts.leader, p: pct(facts.share) });
+    if (facts.kind === "tie") return t("map.tie");
+    if (facts.kind === "none") return t("map.none");
+    return tn("results.total", facts.total, { n: fmt(facts.total) });
+  },
+  tile(state, facts) { return `${stateName(state, lang)}: ${this.what(facts)}`; },
+  row(state, facts) {
+    return [stateName(state, lang), facts.kind === "turnout" ? "" : this.what(facts), fmt(facts.total || 0)];
+  },
+};
+
+function pickState(state) {
+  $("state-filter").value = state;
+  renderResults();
+  const card = document.querySelector(`#states section[aria-labelledby="st-${state}"] h3`);
+  if (card) {
+    card.tabIndex = -1;
+    card.focus();
+  }
+}
+
+function renderLegend(parsed) {
+  const legend = $("map-legend");
+  legend.replaceChildren();
+  const item = (bg, text) => {
+    const li = document.createElement("li");
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.setAttribute("aria-hidden", "true");
+    swatch.style.backgroundColor = bg;
+    li.append(swatch, text);
+    legend.append(li);
+  };
+  if (parsed.breakdown) {
+    const leaders = new Set(Object.values(parsed.states).map((b) => {
+      if (!b.counts) return null;
+      const top = Math.max(...b.counts.map(([, n]) => n));
+      const first = b.counts.filter(([, n]) => n === top);
+      return top > 0 && first.length === 1 ? first[0][0] : null;
+    }).filter(Boolean));
+    for (const name of leaders) item(colourOf(name), t("map.legend.leads", { name }));
+    item(TURNOUT_STEPS[0].bg, t("map.none"));
+  } else {
+    item(TURNOUT_STEPS[0].bg, t("map.legend.fewest"));
+    item(TURNOUT_STEPS[3].bg, t("map.legend.most"));
+  }
+}
+
 function renderResults() {
   renderResultsMeta();
   if (!lastResults) return;
-  const total = bars($("national"), lastResults.national);
-  $("national-total").textContent = tn("results.total", total, { n: fmt(total) });
+  const parsed = lastResults;
+  $("turnout-only").hidden = parsed.breakdown;
+  $("national").hidden = !parsed.breakdown;
+  if (parsed.breakdown) bars($("national"), parsed.national);
+  $("national-total").textContent = tn("results.total", parsed.total, { n: fmt(parsed.total) });
+  $("map-help").textContent = t(parsed.breakdown ? "map.help.leader" : "map.help.turnout");
+  $("map-col-what").textContent = t(parsed.breakdown ? "map.col.leader" : "map.col.turnout");
+  drawMap($("map"), $("map-table"), parsed, mapWords, colourOf, pickState);
+  renderLegend(parsed);
 
   const filter = $("state-filter");
-  const states = Object.keys(lastResults.states)
+  const states = Object.keys(parsed.states)
     .sort((a, b) => stateName(a, lang).localeCompare(stateName(b, lang), lang));
   if (filter.options.length !== states.length + 1 || filter.dataset.lang !== lang) {
     const keep = filter.value;
@@ -467,11 +562,15 @@ function renderResults() {
     h.textContent = stateName(s, lang);
     const sub = document.createElement("p");
     sub.className = "hint";
-    const ol = document.createElement("ol");
-    ol.className = "bars";
-    card.append(h, sub, ol);
-    const stTotal = bars(ol, lastResults.states[s]);
-    sub.textContent = tn("results.total", stTotal, { n: fmt(stTotal) });
+    card.append(h, sub);
+    const block = parsed.states[s];
+    if (block.counts) {
+      const ol = document.createElement("ol");
+      ol.className = "bars";
+      card.append(ol);
+      bars(ol, block.counts);
+    }
+    sub.textContent = tn("results.total", block.total, { n: fmt(block.total) });
     grid.append(card);
   }
 }
@@ -492,6 +591,9 @@ async function boot() {
     return;
   }
   $("boot").hidden = true;
+  try {   // after the polls close the page says so at once, instead of offering a ballot
+    pollsClosed = parseResults(await api.results(), config.ballot).final;
+  } catch { /* the vote flow finds out by itself */ }
   window.addEventListener("hashchange", route);
   route();
   document.body.dataset.ready = "true";   // tests wait for this
