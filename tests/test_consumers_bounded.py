@@ -266,3 +266,23 @@ def test_esm_kind_updates_the_nested_fields_in_the_shape_lambda_takes() -> None:
     assert calls == [{"UUID": "u", "DestinationConfig": {"OnFailure": {"Destination": "arn:aws:sqs:us-east-1:1:q"}},
                       "ScalingConfig": {"MaximumConcurrency": 7}, "MaximumRetryAttempts": 50,
                       "MaximumRecordAgeInSeconds": 3600}]
+
+
+def test_the_enqueue_reserve_never_caps_it_below_the_capacity_the_plan_asks_for() -> None:
+    """Reserved concurrency is also a ceiling: a large election raises it to the region's peak need."""
+    import dataclasses
+
+    from election.ops import capacity
+    from election.plan import CapacitySettings
+
+    plan = load_plan(AWS_PLAN)
+    fn = {r.region: r for r in model.desired(plan, edge=False) if r.name == f"{PLAN}-enqueue"}
+    assert {r: f.props["reserved_concurrency"] for r, f in fn.items()} == {r: 100 for r in plan.region_names}
+    big = dataclasses.replace(plan, capacity=CapacitySettings(voters=230_000_000, peak_votes_per_s=50_000))
+    needs = {n.region: n.concurrency["enqueue"] for n in capacity.needs(big)}
+    assert max(needs.values()) > 100
+    fn = {r.region: r for r in model.desired(big, edge=False) if r.name == f"{PLAN}-enqueue"}
+    assert {r: f.props["reserved_concurrency"] for r, f in fn.items()} == {r: max(100, needs[r]) for r in needs}
+    off = dataclasses.replace(big, lambda_=dataclasses.replace(big.lambda_, enqueue_reserved_concurrency=0))
+    assert all(r.props["reserved_concurrency"] is None for r in model.desired(off, edge=False)
+               if r.name == f"{PLAN}-enqueue")

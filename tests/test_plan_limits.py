@@ -136,21 +136,15 @@ def test_a_name_over_a_limit_is_refused_naming_the_plan_name() -> None:
     assert "IAM role name" in seen[0][1] and "AWS allows at most 64" in seen[0][1]
 
 
-# --- API throttles: the account's quota per Region --------------------------------------------------
+# --- API throttles: a soft quota, checked by preflight against the account's real one ---------------
 
 
-def test_throttle_rate_above_the_account_quota_is_refused() -> None:
-    assert error(plan_data(api__throttle_rate=10_001)).startswith(
-        "api.throttle_rate: 10001 requests/s is above API Gateway's account quota in us-east-1 (10,000 requests/s)")
-
-
-def test_smaller_regions_have_smaller_quotas() -> None:
-    small = {"eu-south-1": {"states": ALL}}
-    assert "account quota in eu-south-1 (2,500 requests/s)" in error(
-        plan_data(regions=small, api__throttle_rate=3000, api__throttle_burst=1000))
-    assert error(plan_data(regions=small, api__throttle_rate=2000, api__throttle_burst=5000)).startswith(
-        "api.throttle_burst: 5000 is above API Gateway's burst quota in eu-south-1 (1,250)")
-    parse_plan(plan_data(regions=small, api__throttle_rate=2500, api__throttle_burst=1250), F)
+def test_throttles_above_the_default_quota_are_accepted_for_preflight_to_check() -> None:
+    """10,000 requests/s (2,500 in the smaller regions) is only a default: accounts raise it."""
+    parse_plan(plan_data(api__throttle_rate=50_000, api__throttle_burst=25_000), F)
+    parse_plan(plan_data(regions={"eu-south-1": {"states": ALL}}, api__throttle_rate=5000), F)
+    assert error(plan_data(api__throttle_rate=100_001)) == (
+        "api.throttle_rate: 100001 is out of range; it must be between 1 and 100000.")
 
 
 # --- ranges from the API references ------------------------------------------------------------------

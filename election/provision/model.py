@@ -208,7 +208,7 @@ def _region(plan: Plan, region: str, lambdas_dir: Path, edge_keys: set[str]) -> 
                              "timeout_s": plan.lambda_.timeout_s, "architecture": plan.lambda_.architecture,
                              "environment": env, "kms_key": kms_arn, "code_sha256": pkg.sha256_b64,
                              "logging": LOGGING,
-                             "_zip": pkg.data, **_reserved_concurrency(plan, role)},
+                             "_zip": pkg.data, **_reserved_concurrency(plan, role, region)},
                             depends_on=(lg,), tags=tags))
 
     res += mapping_resources(plan, region)
@@ -250,11 +250,19 @@ def mapping_resources(plan: Plan, region: str) -> list[Resource]:
     return res
 
 
-def _reserved_concurrency(plan: Plan, role: str) -> dict[str, Any]:
-    """Only the enqueue function (the voting API's writes) gets a reserve; None means no reservation."""
+def _reserved_concurrency(plan: Plan, role: str, region: str) -> dict[str, Any]:
+    """Only the enqueue function (the voting API's writes) gets a reserve; None means no reservation.
+
+    A reserve is also the function's ceiling, so with a `capacity` section it is raised to what the
+    region's peak needs (capacity.needs), never left below it.
+    """
     if role != "enqueue":
         return {}
-    return {"reserved_concurrency": plan.lambda_.enqueue_reserved_concurrency or None}
+    reserve = plan.lambda_.enqueue_reserved_concurrency
+    if reserve:
+        need = next((n.concurrency.get("enqueue", 0) for n in capacity.needs(plan) if n.region == region), 0)
+        reserve = max(reserve, need)
+    return {"reserved_concurrency": reserve or None}
 
 
 def mix_defer_rounds(plan: Plan) -> int:
