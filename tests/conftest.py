@@ -55,3 +55,13 @@ def browser() -> Iterator[object]:
 
     with chromium() as b:
         yield b
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """moto has no CloudFront response headers policies: tests get an in-memory stand-in (tests/cloudfront_headers_fake.py)."""
+    import sys
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    from cloudfront_headers_fake import install
+
+    install()

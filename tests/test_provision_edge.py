@@ -32,6 +32,7 @@ from election.provision.kinds.dns import (
     HostedZone,
     zone_comment,
 )
+from election.provision.kinds.headers import ResponseHeadersPolicy, page_csp
 from election.provision.kinds.site import (
     CloudFrontDistribution,
     CloudFrontOac,
@@ -48,7 +49,7 @@ ACCOUNT = "123456789012"
 KINDS = {k.name: k for k in (HttpApi(), ApiIntegration(), ApiRoute(), ApiStage(), LambdaPermission(), Alarm(),
                              Dashboard(), SiteBucket(), SiteBucketPolicy(), CloudFrontOac(), CloudFrontDistribution(),
                              SiteFiles(), HostedZone(), AcmCertificate(), ApiDomain(), ApiMapping(), HealthCheck(),
-                             DnsRecord(), Topic())}
+                             DnsRecord(), Topic(), ResponseHeadersPolicy())}
 
 
 class FakeContext:
@@ -665,4 +666,35 @@ def test_a_site_uploaded_before_tagging_is_retagged_on_the_next_up(moto_ctx: Fak
     engine.up()
     for obj in ("index.html", "app.js", "style.css", "config.json"):
         assert s3.get_object_tagging(Bucket=bucket, Key=obj)["TagSet"] == [{"Key": "election:public", "Value": "true"}]
+    assert engine.diffs() == {}
+
+
+def test_cloudfront_sends_the_pages_csp_with_connect_src_limited_to_the_apis(moto_ctx: FakeContext, aws_plan: Plan,
+                                                                            site: Path) -> None:
+    import dataclasses as dc
+
+    engine = deployed(moto_ctx, aws_plan, site)
+    cf = moto_ctx.client("cloudfront", "us-east-1")
+    name = f"{aws_plan.name}-site"
+    policy_id = engine.outputs[f"us-east-1/cloudfront_headers_policy/{name}"]["id"]
+    dist = engine.outputs[distribution_key(aws_plan)]["id"]
+    behavior = cf.get_distribution_config(Id=dist)["DistributionConfig"]["DefaultCacheBehavior"]
+    assert behavior["ResponseHeadersPolicyId"] == policy_id
+    sec = cf.get_response_headers_policy(Id=policy_id)["ResponseHeadersPolicy"]["ResponseHeadersPolicyConfig"][
+        "SecurityHeadersConfig"]
+    csp = sec["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+    connect = next(d for d in csp.split("; ") if d.startswith("connect-src")).split()[1:]
+    assert connect == ["'self'", *(f"https://*.execute-api.{r}.amazonaws.com" for r in aws_plan.region_names)]
+    assert "https:" not in connect and "frame-ancestors 'none'" in csp
+    assert sec["FrameOptions"]["FrameOption"] == "DENY" and sec["StrictTransportSecurity"]["IncludeSubdomains"]
+    # with a domain, exactly the API's own origin; an edited policy is put back by the next up
+    with_domain = dc.replace(aws_plan, domain="vote.example.org")
+    res = next(r for r in edge_resources(with_domain, site) if r.kind == "cloudfront_headers_policy")
+    assert res.props["csp"] == page_csp(["https://api.vote.example.org/"])
+    got = cf.get_response_headers_policy(Id=policy_id)
+    config = got["ResponseHeadersPolicy"]["ResponseHeadersPolicyConfig"]
+    config["SecurityHeadersConfig"]["FrameOptions"]["FrameOption"] = "SAMEORIGIN"
+    cf.update_response_headers_policy(Id=policy_id, IfMatch=got["ETag"], ResponseHeadersPolicyConfig=config)
+    assert [c.field for c in engine.diffs()[f"us-east-1/cloudfront_headers_policy/{name}"]] == ["csp"]
+    engine.up()
     assert engine.diffs() == {}

@@ -29,7 +29,6 @@ from election.provision.kinds.site import (
 )
 
 SECURITY_HEADERS = "67f7725c-6f97-4210-82d7-5512b31e9d03"   # AWS managed SecurityHeadersPolicy (HSTS, nosniff...)
-SITE_CSP_POLICY = False          # the page's CSP as a CloudFront response headers policy (kinds/headers.py)
 SITE_CERT_REGION = "us-east-1"   # CloudFront only takes certificates from us-east-1
 CORS_METHODS = ["GET", "POST"]
 CORS_HEADERS = ["content-type"]
@@ -270,7 +269,7 @@ def site_resources(plan: Plan, site_dir: Path, tags: Mapping[str, str]) -> list[
     }
     dist_deps: tuple[str, ...] = ()
     extra: list[Resource] = []
-    if plan.target == "aws" and SITE_CSP_POLICY:   # moto has none: locally the static server sends the CSP
+    if plan.target == "aws":   # moto has no response headers policies: locally the static server sends the CSP
         extra.append(_res("cloudfront_headers_policy", primary, name, {
             "comment": f"{marker}: the page's security headers and CSP",
             "csp": "".join(csp_parts(api_origins(plan)))}, tags))

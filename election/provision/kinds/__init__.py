@@ -13,6 +13,7 @@ from election.provision.kinds.cloudwatch import Alarm, Dashboard
 from election.provision.kinds.dns import AcmCertificate, ApiDomain, ApiMapping, DnsRecord, HealthCheck, HostedZone
 from election.provision.kinds.dynamodb import Table
 from election.provision.kinds.esm import EventSourceMapping
+from election.provision.kinds.headers import ResponseHeadersPolicy
 from election.provision.kinds.iam import IamRole
 from election.provision.kinds.kms import KmsKey
 from election.provision.kinds.lambda_ import LambdaFunction
@@ -38,6 +39,7 @@ REGISTRY: dict[str, Kind] = {
     "acm_certificate": AcmCertificate(),
     "cloudfront_oac": CloudFrontOac(),
     "site_bucket": SiteBucket(),
+    "cloudfront_headers_policy": ResponseHeadersPolicy(),
     "cloudfront_distribution": CloudFrontDistribution(),
     "site_bucket_policy": SiteBucketPolicy(),
     "http_api": HttpApi(),
