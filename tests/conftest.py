@@ -65,3 +65,12 @@ def pytest_configure(config: pytest.Config) -> None:
     from cloudfront_headers_fake import install
 
     install()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cloudfront_headers_policies() -> None:
+    """Each test starts with none, as each test's moto starts empty."""
+    from cloudfront_headers_fake import FAKE
+
+    with FAKE.lock:
+        FAKE.items.clear()

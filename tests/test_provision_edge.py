@@ -319,7 +319,8 @@ def test_site_bucket_is_private_and_only_the_distribution_reads_it(moto_ctx: Fak
     assert policy["Statement"] == [{"Sid": "CloudFrontReadsThroughOAC", "Effect": "Allow",
                        "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": "s3:GetObject",
                        "Resource": f"arn:aws:s3:::{bucket}/*",
-                       "Condition": {"StringEquals": {"AWS:SourceArn": dist["arn"]}}}]
+                       "Condition": {"StringEquals": {"AWS:SourceArn": dist["arn"],
+                                                      "s3:ExistingObjectTag/election:public": "true"}}}]
 
     cf = moto_ctx.client("cloudfront", "us-east-1")
     cfg = cf.get_distribution_config(Id=dist["id"])["DistributionConfig"]
