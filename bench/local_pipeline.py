@@ -74,17 +74,31 @@ def count_calls() -> Counter[str]:
 
 
 def ceiling(provider: Any, votes: int, label: str) -> float:
-    """votes/s of the core calls of a vote issued straight at moto through `provider`'s clients."""
+    """votes/s of the calls the pipeline makes per vote, issued one after another with no pipeline around them.
+
+    The same calls, made the same way: the handlers' through boto3 and moto's request layer (enqueue:
+    BatchGetItem voter+ballot, SendMessage; process: conditional PutItem; tally: GetItem checkpoint,
+    TransactWriteItems), the mappings' SQS calls through boto3 (ReceiveMessage, DeleteMessageBatch), and what
+    plays AWS from moto's backends as the pipeline does (stream reads for the tally and the replicator in both
+    regions, replicated writes of ballots and results items).
+    """
+    from election.local import backends
+
     east, west = provider.client("dynamodb", "us-east-1"), provider.client("dynamodb", "us-west-2")
     sqs = provider.client("sqs", "us-east-1")
     suffix = uuid.uuid4().hex[:6]
     names = {k: f"ceiling-{label}-{k}-{suffix}" for k in ("voters", "ballots", "results")}
-    for ddb in (east, west):
-        for table in names.values():
+    arns: dict[tuple[str, str], str] = {}
+    for region, ddb in (("us-east-1", east), ("us-west-2", west)):
+        for kind, table in names.items():
             ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
                              AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
                              BillingMode="PAY_PER_REQUEST",
                              StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+            arns[(region, kind)] = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    readers = {key: _StreamTail(backends.DirectStreams(key[0]), arn) for key, arn in arns.items()
+               if key[1] != "voters"}   # the replicator's
+    tally = _StreamTail(backends.DirectStreams("us-east-1"), arns[("us-east-1", "ballots")])
     queue = sqs.create_queue(QueueName=f"ceiling-{label}-{suffix}")["QueueUrl"]
     for i in range(votes):
         east.put_item(TableName=names["voters"], Item={"k": {"S": f"v{i}"}, "state": {"S": "NY"}})
@@ -92,23 +106,44 @@ def ceiling(provider: Any, votes: int, label: str) -> float:
     for start in range(0, votes, 10):
         batch = range(start, min(votes, start + 10))
         for i in batch:
-            east.get_item(TableName=names["voters"], Key={"k": {"S": f"v{i}"}})
-            east.get_item(TableName=names["ballots"], Key={"k": {"S": f"b{i}"}})
+            east.batch_get_item(RequestItems={names["voters"]: {"Keys": [{"k": {"S": f"v{i}"}}]},
+                                              names["ballots"]: {"Keys": [{"k": {"S": f"b{i}"}}]}})
             sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"k": f"b{i}", "candidate": "X"}))
-        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, AttributeNames=["All"],
+                                       MessageAttributeNames=["All"]).get("Messages", [])
         for m in messages:
             body = json.loads(m["Body"])
             east.put_item(TableName=names["ballots"], Item={"k": {"S": body["k"]}, "c": {"S": "X"}},
                           ConditionExpression="attribute_not_exists(k)")
-            west.put_item(TableName=names["ballots"], Item={"k": {"S": body["k"]}, "c": {"S": "X"}})
         if messages:
             sqs.delete_message_batch(QueueUrl=queue, Entries=[{"Id": str(j), "ReceiptHandle": m["ReceiptHandle"]}
                                                                for j, m in enumerate(messages)])
+        tally.read()   # the tally's mapping
+        east.get_item(TableName=names["results"], Key={"k": {"S": "checkpoint"}}, ConsistentRead=True)
         east.transact_write_items(TransactItems=[
             {"Update": {"TableName": names["results"], "Key": {"k": {"S": "NY#us-east-1"}},
                         "UpdateExpression": "ADD n :n", "ExpressionAttributeValues": {":n": {"N": str(len(batch))}}}},
             {"Put": {"TableName": names["results"], "Item": {"k": {"S": "checkpoint"}, "s": {"N": str(start)}}}}])
+        for kind in ("ballots", "results"):   # the replicator: east's changes to west, then west's echoes read
+            for r in readers[("us-east-1", kind)].read():
+                backends.write_item("us-west-2", names[kind], r["dynamodb"]["NewImage"])
+            readers[("us-west-2", kind)].read()
     return votes / (time.perf_counter() - started)
+
+
+class _StreamTail:
+    """Reads a stream forward from where it last stopped, as the pollers do."""
+
+    def __init__(self, streams: Any, arn: str) -> None:
+        self.streams = streams
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        self.iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                                   ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+
+    def read(self) -> list[dict[str, Any]]:
+        resp = self.streams.get_records(ShardIterator=self.iterator, Limit=100)
+        self.iterator = resp["NextShardIterator"]
+        return resp["Records"]
 
 
 def run(votes: int, concurrency: int, patches: str) -> dict[str, Any]:

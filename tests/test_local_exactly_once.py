@@ -287,3 +287,40 @@ def test_tally_counts_every_ballot_once_under_redelivery_duplicates_reordering_a
             assert after - before == expected_counts(base) and before - after == Counter()
 
         run()
+
+
+# --- the mapping's direct reads: the same records as the API, the role still checked ------------------------
+
+def test_direct_stream_reads_give_what_get_records_gives(aws: InProcessProvider) -> None:
+    from election.local.backends import DirectStreams
+    from election.local.pollers import lambda_stream_record
+
+    ddb = aws.client("dynamodb", EAST)
+    arn = table_with_stream(ddb, "t")
+    ddb.put_item(TableName="t", Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+    ddb.update_item(TableName="t", Key={"pk": {"S": "a"}}, UpdateExpression="ADD n :one",
+                    ExpressionAttributeValues={":one": {"N": "1"}})
+    ddb.delete_item(TableName="t", Key={"pk": {"S": "a"}})
+    via_api = [lambda_stream_record(r, arn, EAST) for r in read_all(aws.client("dynamodbstreams", EAST), arn, 2)]
+    via_backend = [lambda_stream_record(r, arn, EAST) for r in read_all(DirectStreams(EAST), arn, 2)]
+    assert [r["eventName"] for r in via_api] == ["INSERT", "MODIFY", "REMOVE"]
+    assert via_backend == via_api
+
+
+def test_direct_stream_reads_ask_the_roles_client_first(aws: InProcessProvider) -> None:
+    from election.local.backends import DirectStreams
+
+    arn = table_with_stream(aws.client("dynamodb", EAST), "t")
+
+    class Refusing:
+        def describe_stream(self, StreamArn: str) -> dict:  # noqa: N803
+            return aws.client("dynamodbstreams", EAST).describe_stream(StreamArn=StreamArn)
+
+        def get_shard_iterator(self, **kwargs: Any) -> dict:
+            return aws.client("dynamodbstreams", EAST).get_shard_iterator(**kwargs)
+
+        def get_records(self, **kwargs: Any) -> dict:
+            raise PermissionError("AccessDeniedException: not authorized to perform dynamodb:GetRecords")
+
+    with pytest.raises(PermissionError, match="GetRecords"):
+        read_all(DirectStreams(EAST, checked_by=Refusing()), arn, 10)
