@@ -324,3 +324,44 @@ def test_direct_stream_reads_ask_the_roles_client_first(aws: InProcessProvider) 
 
     with pytest.raises(PermissionError, match="GetRecords"):
         read_all(DirectStreams(EAST, checked_by=Refusing()), arn, 10)
+
+
+def test_direct_queue_receives_deletes_and_dead_letters_like_the_api(aws: InProcessProvider) -> None:
+    import json as _json
+
+    from election.local.backends import DirectQueue
+
+    sqs = aws.client("sqs", EAST)
+    dlq = sqs.create_queue(QueueName="dq-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(QueueName="dq", Attributes={"VisibilityTimeout": "0", "RedrivePolicy": _json.dumps(
+        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="keep")
+    calls: list[str] = []
+
+    class Role:   # the function role's client: counts what goes through it
+        def receive_message(self, **kwargs: Any) -> dict:
+            calls.append("receive")
+            return sqs.receive_message(**kwargs)
+
+        def delete_message_batch(self, **kwargs: Any) -> dict:
+            calls.append("delete")
+            return sqs.delete_message_batch(**kwargs)
+
+    direct = DirectQueue(EAST, checked_by=Role())
+    first = direct.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
+                                   MessageAttributeNames=["All"])["Messages"]
+    second = direct.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
+                                    MessageAttributeNames=["All"])["Messages"]
+    assert [m["Body"] for m in first + second] == ["keep", "keep"]
+    assert second[0]["MessageId"] == first[0]["MessageId"]
+    assert set(second[0]) == set(first[0]) and second[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+    assert direct.receive_message(QueueUrl=url, MaxNumberOfMessages=10) == {}   # third receive: dead-lettered
+    assert sqs.receive_message(QueueUrl=dlq)["Messages"][0]["Body"] == "keep"
+    for body in ("one", "two"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+        [m] = direct.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        assert direct.delete_message_batch(QueueUrl=url, Entries=[{"Id": "0", "ReceiptHandle": m["ReceiptHandle"]}]
+                                           )["Successful"] == [{"Id": "0"}]
+    assert direct.receive_message(QueueUrl=url, MaxNumberOfMessages=10) == {}
+    assert calls == ["receive", "delete"]   # the role asked once per action, the rest from the backend

@@ -1,4 +1,4 @@
-"""The parts that play AWS itself reach moto's DynamoDB backends directly, not through boto3 and HTTP parsing.
+"""The parts that play AWS itself reach moto's backends directly, not through boto3 and moto's request layer.
 
 DESIGN §4 allows it for the replicator and the pollers (the handlers' own calls always go through boto3 and
 moto's request layer, so IAM and validation apply to them). Measured (issue 14): a record read through
@@ -13,7 +13,7 @@ enforced: a role without GetRecords reads nothing. Later reads come from the bac
 positions ("arn|shard|sequence number"), never expire and can be reused; on AWS a shard iterator expires
 15 minutes after it is returned. `write_item` and `delete_item` apply a replicated change to a region's
 table and return the eventID of the stream record the change made there, so the replicator knows its own
-echoes exactly.
+echoes exactly. `DirectQueue` does the same for the SQS mapping's ReceiveMessage and DeleteMessageBatch.
 """
 
 from __future__ import annotations
@@ -110,3 +110,64 @@ def write_item(region: str, table_name: str, item: dict[str, Any]) -> str | None
 def delete_item(region: str, table_name: str, key: dict[str, Any]) -> str | None:
     """Delete the item with `key` from `region`'s table, as a replica write (no record if it was absent)."""
     return _write(region, table_name, lambda b: b.delete_item(table_name, copy.deepcopy(key)))
+
+
+class DirectQueue:
+    """The SQS mapping's client for one queue (ReceiveMessage, DeleteMessageBatch), answered by moto's backend.
+
+    With `checked_by` (a boto3 client acting as the function's role, as Lambda's SQS mapping reads on AWS),
+    the first receive and the first delete go through it, so the role's policy is still enforced; later
+    calls come from the backend. Answers have boto3's shapes (Messages with MessageId, ReceiptHandle, Body,
+    MD5OfBody, Attributes, MessageAttributes; Successful/Failed).
+    """
+
+    SYSTEM_ATTRIBUTES = ("SenderId", "SentTimestamp", "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp")
+
+    def __init__(self, region: str, checked_by: Any = None) -> None:
+        self.region = region
+        self.checked_by = checked_by
+        self._checked: set[str] = set()
+
+    def _backend(self) -> Any:
+        from moto.sqs.models import sqs_backends
+
+        return sqs_backends[ACCOUNT_ID][self.region]
+
+    def _via_role(self, action: str) -> bool:
+        """True (once per action) when this call must go through the role's own client."""
+        if self.checked_by is None or action in self._checked:
+            return False
+        self._checked.add(action)
+        return True
+
+    def receive_message(self, QueueUrl: str, MaxNumberOfMessages: int = 1, WaitTimeSeconds: int = 0,  # noqa: N803
+                        AttributeNames: list[str] | None = None,  # noqa: N803
+                        MessageAttributeNames: list[str] | None = None) -> dict[str, Any]:  # noqa: N803
+        if self._via_role("receive"):
+            return self.checked_by.receive_message(  # type: ignore[no-any-return]
+                QueueUrl=QueueUrl, MaxNumberOfMessages=MaxNumberOfMessages, WaitTimeSeconds=WaitTimeSeconds,
+                AttributeNames=AttributeNames or [], MessageAttributeNames=MessageAttributeNames or [])
+        backend = self._backend()
+        name = QueueUrl.rstrip("/").rsplit("/", 1)[-1]
+        queue = backend.get_queue(name)
+        found = backend.receive_message(name, MaxNumberOfMessages, WaitTimeSeconds, queue.visibility_timeout,
+                                        list(MessageAttributeNames or []))
+        out = []
+        for m in found:
+            msg: dict[str, Any] = {"MessageId": m.id, "ReceiptHandle": m.receipt_handle, "MD5OfBody": m.body_md5,
+                                   "Body": m.body}
+            if m.message_attributes:
+                msg["MessageAttributes"] = copy.deepcopy(m.message_attributes)
+            if AttributeNames:
+                msg["Attributes"] = {"SenderId": m.sender_id, "SentTimestamp": str(m.sent_timestamp),
+                                     "ApproximateReceiveCount": str(m.approximate_receive_count),
+                                     "ApproximateFirstReceiveTimestamp": str(m.approximate_first_receive_timestamp)}
+            out.append(msg)
+        return {"Messages": out} if out else {}
+
+    def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
+        if self._via_role("delete"):
+            return self.checked_by.delete_message_batch(QueueUrl=QueueUrl, Entries=Entries)  # type: ignore[no-any-return]
+        name = QueueUrl.rstrip("/").rsplit("/", 1)[-1]
+        done, failed = self._backend().delete_message_batch(name, Entries)
+        return {"Successful": [{"Id": i} for i in done], "Failed": failed}

@@ -34,6 +34,12 @@ DESIGN §4 and bench/local_pipeline.py for the figures before/after):
   as AWS guarantees ("each stream record appears exactly once in the stream",
   DynamoDB developer guide, Change data capture for DynamoDB Streams). moto
   runs under the GIL anyway, so the lock costs only the convoy of waiting.
+- `dynamodb_update_expression_cache`: moto tokenises and parses an
+  UpdateExpression twice per update (request validation, then the update),
+  ~4 ms each on this machine; the tally's transaction has one update per
+  state. Parsed trees are kept per expression string (at most 1,024); every
+  user of the tree only reads it or deep-copies it first (Validator), so
+  sharing it changes no answer. Parse errors are not kept and still raise.
 - `backend_lookup_fast_path`: every request looks its backend up through
   BackendDict, which takes moto's global lock and scans the list of backend
   instances (Python __eq__ per entry) even when the account's backend exists.
@@ -322,6 +328,20 @@ def _restore(table: Any, h: Any, r: Any, item: Any) -> None:
         table.items[h] = item
 
 
+def _dynamodb_update_expression_cache() -> None:
+    import functools
+
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    parse = UpdateExpressionParser.make.__func__  # type: ignore[attr-defined]
+
+    @functools.lru_cache(maxsize=1024)
+    def cached(expression: str) -> Any:
+        return parse(UpdateExpressionParser, expression)
+
+    UpdateExpressionParser.make = classmethod(lambda cls, expression: cached(expression))  # type: ignore[method-assign,assignment]
+
+
 FUNCTIONAL = ("no_lambda_invocation", "region_outage", "dynamodb_atomic_writes")   # needed for correctness, not speed
 PATCHES: dict[str, Callable[[], None]] = {
     "no_lambda_invocation": _no_lambda_invocation,
@@ -331,6 +351,7 @@ PATCHES: dict[str, Callable[[], None]] = {
     "sqs_lazy_visible": _sqs_lazy_visible,
     "sqs_delete_single_pass": _sqs_delete_single_pass,
     "dynamodb_transact_backup": _dynamodb_transact_backup,
+    "dynamodb_update_expression_cache": _dynamodb_update_expression_cache,
     "region_outage": _region_outage,
     "dynamodb_atomic_writes": _dynamodb_atomic_writes,
 }
