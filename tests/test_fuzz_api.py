@@ -145,7 +145,8 @@ json_values = json_scalars | st.lists(json_scalars, max_size=3) | st.dictionarie
                                                                                   max_size=3)
 voterish = st.one_of(
     st.text(alphabet=contract.VOTER_ID_ALPHABET + "-01OI ", min_size=15, max_size=30),
-    st.from_regex(contract.VOTER_ID_RE, fullmatch=True),            # well formed, not on the roll: 404
+    st.text(alphabet=contract.VOTER_ID_ALPHABET, min_size=20, max_size=20).map(   # well formed, not on the roll
+        lambda t: "-".join(t[i:i + 5] for i in range(0, 20, 5))),
     st.text(max_size=40),
 )
 candidates = st.sampled_from(["Hillary Clinton", "Jill Stein", "Evan McMullin", "", "jill stein"]) | st.text(max_size=30)
@@ -167,7 +168,7 @@ def bodies(fields: tuple[str, ...], real_voters: list[str]) -> st.SearchStrategy
                      st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")))
 
 
-query_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
+query_text = st.text(max_size=12) | st.sampled_from(
     ["CA", "ca", "XX", "", "%", "%zz", "ß", "ﬀ", "C\u0000A", "CA,NY"])
 
 
@@ -195,7 +196,7 @@ def test_post_bodies_never_5xx_nor_change_state(stack: Any, path: str, fields: t
 def test_receipt_paths_never_5xx(stack: Any) -> None:
     _, gw, _ = stack
     SEEN["receipt"] = 0
-    receipts = st.one_of(st.from_regex(r"[0-9a-fA-F]{32}", fullmatch=True), st.text(max_size=70),
+    receipts = st.one_of(st.text(alphabet="0123456789abcdefABCDEF", min_size=32, max_size=32), st.text(max_size=70),
                          st.binary(max_size=40).map(lambda b: b.hex()))
 
     @FUZZ
