@@ -30,6 +30,7 @@ export const TURNOUT_STEPS = [
 /** What a state's tile shows: {kind: "leader"|"tie"|"none"|"turnout", leader, share, step}. */
 export function tileFacts(state, parsed, maxTotal) {
   const block = parsed.states[state] || { total: 0, counts: null };
+  if (parsed.breakdown && !parsed.states[state]) return { kind: "none", total: 0 };   // not in the results: no votes
   if (!parsed.breakdown || !block.counts) {
     const step = block.total && maxTotal ? Math.min(3, 1 + Math.floor((2.999 * block.total) / maxTotal)) : 0;
     return { kind: "turnout", total: block.total, step };

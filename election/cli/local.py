@@ -10,9 +10,10 @@ from typing import Any
 import click
 
 from election.cli.app import cli, console
-from election.cli.options import debug_option, local_options
+from election.cli.options import debug_option, example, local_options
 
 
+@example("election dev --port-base 7700")
 @cli.command("dev")
 @local_options
 def dev_cmd(plan: str, port_base: int, state_dir: Path) -> None:
@@ -22,6 +23,7 @@ def dev_cmd(plan: str, port_base: int, state_dir: Path) -> None:
     run_dev(console, plan, port_base, state_dir)
 
 
+@example("election demo --voters 500 --exit")
 @cli.command("demo")
 @click.option("--voters", type=int, default=300, show_default=True, help="Voters to put on the roll.")
 @click.option("--votes", type=int, default=None,
@@ -38,6 +40,7 @@ def demo_cmd(voters: int, votes: int | None, exit_after: bool, plan: str, port_b
         sys.exit(status)
 
 
+@example("election region down us-east-1", "election region up us-east-1")
 @cli.group("region")
 def region_grp() -> None:
     """Failover drills: take a region down and bring it back (on the running local stack)."""
@@ -80,15 +83,18 @@ def _region_action(action: str, region: str, state_dir: Path, plan: str | None, 
 def _region_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.argument("region")(fn)
     fn = click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".election"),
-                      envvar="ELECTION_STATE_DIR",
+                      envvar="ELECTION_STATE_DIR", show_envvar=True,
                       help="Where the running local stack's local.json is [env ELECTION_STATE_DIR].")(fn)
     fn = click.option("--plan", default=None, type=click.Path(dir_okay=False),
                       help="An AWS plan: drill its Route 53 health check instead of the local stack.")(fn)
-    fn = click.option("--endpoint-url", envvar="ELECTION_ENDPOINT_URL", default=None, help="Send AWS calls here.")(fn)
-    fn = click.option("--profile", envvar="AWS_PROFILE", default=None, help="AWS profile from your AWS config.")(fn)
+    fn = click.option("--endpoint-url", envvar="ELECTION_ENDPOINT_URL", show_envvar=True, default=None,
+                      help="Send AWS calls here.")(fn)
+    fn = click.option("--profile", envvar="AWS_PROFILE", show_envvar=True, default=None,
+                      help="AWS profile from your AWS config.")(fn)
     return debug_option(fn)
 
 
+@example("election region down us-east-1")
 @region_grp.command("down")
 @_region_options
 def region_down_cmd(region: str, state_dir: Path, plan: str | None, endpoint_url: str | None,
@@ -98,6 +104,7 @@ def region_down_cmd(region: str, state_dir: Path, plan: str | None, endpoint_url
     _region_action("down", region, state_dir, plan, endpoint_url, profile)
 
 
+@example("election region up us-east-1")
 @region_grp.command("up")
 @_region_options
 def region_up_cmd(region: str, state_dir: Path, plan: str | None, endpoint_url: str | None,

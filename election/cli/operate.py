@@ -12,6 +12,7 @@ from election.cli.options import (
     Options,
     above_zero,
     common_options,
+    example,
     fraction,
     http_url,
     ops_target,
@@ -21,6 +22,7 @@ from election.cli.options import (
 )
 
 
+@example("election seed-voters --count 10000 --out voters.csv")
 @cli.command("seed-voters")
 @click.option("--count", type=click.IntRange(1), default=None, help="Voters to create (not needed with --resume).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("voters.csv"), show_default=True,
@@ -68,6 +70,7 @@ def seed_voters_cmd(opts: Options, count: int | None, out: Path, resume: bool, w
                           "voters who vote there are refused (404) until it does.", highlight=False)
 
 
+@example("election loadtest --voters voters.csv --rate 200 --duration 30 --duplicates 0.05")
 @cli.command("loadtest")
 @click.option("--voters", "voters_path", type=click.Path(dir_okay=False, path_type=Path), default=Path("voters.csv"),
               show_default=True, help="The credential file from seed-voters.")
@@ -163,6 +166,7 @@ def loadtest_cmd(opts: Options, voters_path: Path, votes: int | None, rate: floa
         sys.exit(1)
 
 
+@example("election results --state TX --watch")
 @cli.command("results")
 @click.option("--state", "state_code", default=None, help="One state's results (postal code, e.g. TX).")
 @click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")
@@ -200,6 +204,7 @@ def results_cmd(opts: Options, state_code: str | None, watch: bool, interval: fl
             return     # Ctrl-C is how --watch ends
 
 
+@example("election audit --receipts .election/election-local-<id>-receipts.jsonl")
 @cli.command("audit")
 @click.option("--receipts", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Receipts of accepted votes to prove present (default: the loadtest ledger, if any).")
@@ -233,6 +238,7 @@ def audit_cmd(opts: Options, receipts: Path | None, wait: bool, timeout: float, 
         sys.exit(1)
 
 
+@example("election recount --json")
 @cli.command("recount")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="First wait for queues and tally to drain.")
 @click.option("--timeout", type=float, default=60.0, show_default=True, callback=seconds,
@@ -262,11 +268,13 @@ def recount_cmd(opts: Options, wait: bool, timeout: float, as_json: bool) -> Non
     console.print(f"Recounted {done.ballots:,} ballots and corrected {len(done.fixes)} counter(s).")
 
 
+@example("election dlq list --region us-east-1", "election dlq redrive")
 @cli.group("dlq")
 def dlq_group() -> None:
     """Inspect and replay dead-lettered votes."""
 
 
+@example("election dlq list --region us-east-1")
 @dlq_group.command("list")
 @click.option("--region", default=None, help="Only this region.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -283,6 +291,7 @@ def dlq_list_cmd(opts: Options, region: str | None, as_json: bool) -> None:
         console.print(render.dlq_view(items))
 
 
+@example("election dlq redrive --region us-east-1")
 @dlq_group.command("redrive")
 @click.option("--region", default=None, help="Only this region.")
 @state_dir_option
@@ -297,6 +306,7 @@ def dlq_redrive_cmd(opts: Options, region: str | None) -> None:
                   + ", ".join(f"{r}: {n:,}" for r, n in moved.items()) + ".")
 
 
+@example("election open --plan config/aws.yaml")
 @cli.command("open")
 @state_dir_option
 @common_options
@@ -308,6 +318,7 @@ def open_cmd(opts: Options) -> None:
     console.print(f"The polls are open (since {polls.get('changed_at')}).")
 
 
+@example("election close --plan config/aws.yaml --yes")
 @cli.command("close")
 @click.option("--timeout", type=float, default=300.0, show_default=True, callback=seconds,
               help="Seconds to wait for the drain.")

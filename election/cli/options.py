@@ -50,7 +50,8 @@ def debug_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def plan_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--plan", default=DEFAULT_PLAN, envvar="ELECTION_PLAN", show_default=DEFAULT_PLAN_HELP,
+    return click.option("--plan", default=DEFAULT_PLAN, envvar="ELECTION_PLAN", show_envvar=True,
+                        show_default=DEFAULT_PLAN_HELP,
                         expose_value=False, callback=_store("plan_path"), type=click.Path(dir_okay=False),
                         help="The region plan (YAML).")(fn)
 
@@ -59,9 +60,10 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--plan, --endpoint-url, --profile, --debug, collected into one Options argument `opts`."""
 
     @plan_option
-    @click.option("--endpoint-url", envvar="ELECTION_ENDPOINT_URL", default=None, expose_value=False,
+    @click.option("--endpoint-url", envvar="ELECTION_ENDPOINT_URL", show_envvar=True, default=None, expose_value=False,
                   callback=_store("endpoint_url"), help="Send every AWS call here (e.g. a moto server).")
-    @click.option("--profile", envvar="AWS_PROFILE", default=None, expose_value=False, callback=_store("profile"),
+    @click.option("--profile", envvar="AWS_PROFILE", show_envvar=True, default=None, expose_value=False,
+                  callback=_store("profile"),
                   help="AWS profile from your AWS config.")
     @debug_option
     @functools.wraps(fn)
@@ -71,10 +73,19 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def example(*commands: str) -> Callable[[click.Command], click.Command]:
+    """Put an example (one or more command lines) at the end of a command's --help."""
+    def apply(cmd: click.Command) -> click.Command:
+        cmd.epilog = "\b\nExample:\n" + "\n".join(f"  {c}" for c in commands)
+        return cmd
+    return apply
+
+
 def state_dir_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--state-dir: where `election dev --state-dir` keeps local.json, so ops commands find that stack."""
     return click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                        envvar="ELECTION_STATE_DIR", expose_value=False, callback=_store("state_dir"),
+                        envvar="ELECTION_STATE_DIR", show_envvar=True, expose_value=False,
+                        callback=_store("state_dir"),
                         help="The running local stack's state dir (as given to `election dev`)  "
                              "[default: .election]")(fn)
 
@@ -137,10 +148,11 @@ def local_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--plan, --port-base, --state-dir and --debug for the commands that run the local stack."""
     fn = debug_option(fn)
     fn = click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".election"),
-                      envvar="ELECTION_STATE_DIR", show_default=True,
+                      envvar="ELECTION_STATE_DIR", show_envvar=True, show_default=True,
                       help="Where local.json (the endpoints) and the function logs go [env ELECTION_STATE_DIR].")(fn)
     fn = click.option("--port-base", type=click.IntRange(0, 65000), default=7700, show_default=True,
                       help="moto on N, router N+1, page N+2, control N+3, regional APIs N+10...; 0 = any free ports.")(fn)
-    return click.option("--plan", default=DEFAULT_PLAN, envvar="ELECTION_PLAN", show_default=DEFAULT_PLAN_HELP,
+    return click.option("--plan", default=DEFAULT_PLAN, envvar="ELECTION_PLAN", show_envvar=True,
+                        show_default=DEFAULT_PLAN_HELP,
                         type=click.Path(dir_okay=False), help="A region plan with target: local.")(fn)
 

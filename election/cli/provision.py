@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from election.cli.app import cli, console, err_console
-from election.cli.options import Options, common_options
+from election.cli.options import Options, common_options, example, state_dir_option
 from election.data import SITE_DIR
 
 
@@ -28,7 +28,7 @@ def _target_and_deployer(opts: Options) -> tuple[Any, Any]:
     from election.ops.target import resolve_target
     from election.provision.engine import Deployer
 
-    target = resolve_target(opts)
+    target = resolve_target(opts, state_dir=opts.state_dir)
     endpoint = target.provider.endpoint_url
     if endpoint:
         _check_reachable(endpoint)
@@ -99,7 +99,9 @@ def _interrupted(command: str) -> None:
     sys.exit(130)
 
 
+@example("election plan --plan config/aws.yaml")
 @cli.command("plan")
+@state_dir_option
 @common_options
 def plan_cmd(opts: Options) -> None:
     """Show what `up` would create, update or delete (changes nothing)."""
@@ -114,7 +116,9 @@ def plan_cmd(opts: Options) -> None:
     console.print(render.summary_line(result))
 
 
+@example("election preflight --plan config/aws.yaml")
 @cli.command("preflight")
+@state_dir_option
 @common_options
 def preflight_cmd(opts: Options) -> None:
     """Compare the account's quotas with what the plan's capacity needs; say what to request."""
@@ -122,7 +126,7 @@ def preflight_cmd(opts: Options) -> None:
     from election.ops import preflight
     from election.ops.target import resolve_target
 
-    target = resolve_target(opts)
+    target = resolve_target(opts, state_dir=opts.state_dir)
     if target.plan.capacity is None:
         raise ElectionError(f"{target.plan.path}: the plan has no capacity section, so there is nothing to check "
                             "(add capacity: {voters: N, turnout: 0.6, peak_votes_per_s: R}).")
@@ -134,18 +138,20 @@ def preflight_cmd(opts: Options) -> None:
         sys.exit(1)
 
 
+@example("election up --plan config/aws.yaml --yes")
 @cli.command("up")
 @click.option("--yes", is_flag=True, help="Apply without asking.")
+@state_dir_option
 @common_options
 def up_cmd(opts: Options, yes: bool) -> None:
     """Create or update everything in the plan (regions in parallel); a second run changes nothing."""
     from election.provision import render
 
-    deployer = _deployer(opts)
+    target, deployer = _target_and_deployer(opts)
     try:
         result = _diff(deployer)
         if not result.changed:
-            console.print(render.outputs_table(deployer.summary(deployer.outputs)))
+            _print_outputs(target, deployer.summary(deployer.outputs))
             _, mutating = deployer.provider.counts()
             console.print(f"Nothing to do ({mutating} mutating AWS calls).")
             return
@@ -158,15 +164,30 @@ def up_cmd(opts: Options, yes: bool) -> None:
     except KeyboardInterrupt:
         _interrupted("up")
     reads, mutating = deployer.provider.counts()
-    console.print(render.outputs_table(outputs))
-    if outputs.get("site_url"):
-        console.print(f"Voting page: {outputs['site_url']}")
+    _print_outputs(target, outputs)
     console.print(f"Done: {mutating} mutating and {reads} read AWS calls.")
 
 
+def _print_outputs(target: Any, outputs: Any) -> None:
+    """AWS: the deployed URLs. The local stack: where it really listens (its CloudFront and execute-api
+    names resolve nowhere); the running handlers pick new code up by themselves (`election dev` reloads)."""
+    from election.provision import render
+
+    if target.endpoints:
+        e = target.endpoints
+        console.print(f"Local stack: voting page {e.get('website')}, API (router) {e.get('router')}; "
+                      + ", ".join(f"{r} {u}" for r, u in (e.get("regions") or {}).items()) + ".", highlight=False)
+        return
+    console.print(render.outputs_table(outputs))
+    if outputs.get("site_url"):
+        console.print(f"Voting page: {outputs['site_url']}")
+
+
+@example("election down --plan config/aws.yaml --yes")
 @cli.command("down")
 @click.option("--yes", is_flag=True, help="Delete without asking.")
 @click.option("--destroy-data", is_flag=True, help="Also delete tables that hold ballots.")
+@state_dir_option
 @common_options
 def down_cmd(opts: Options, yes: bool, destroy_data: bool) -> None:
     """Delete everything tagged for the plan, in reverse order; refuses while ballots exist."""
@@ -195,8 +216,10 @@ def down_cmd(opts: Options, yes: bool, destroy_data: bool) -> None:
     console.print(f"Deleted {len(targets)} resources (KMS keys are scheduled for deletion in 7 days).")
 
 
+@example("election status --plan config/aws.yaml", "election status            # the local stack `election dev` runs")
 @cli.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@state_dir_option
 @common_options
 def status_cmd(opts: Options, as_json: bool) -> None:
     """Per region, what exists and what differs from the plan."""
@@ -225,6 +248,27 @@ def status_cmd(opts: Options, as_json: bool) -> None:
     console.print(render.runtime_table(now))
     if result.changed:
         console.print(render.plan_table(result, title="Differences"))
-    else:
-        console.print("Everything matches the plan.")
+    console.print(status_verdict(result.changed, now))
 
+
+def status_verdict(changed: bool, now: list[Any]) -> str:
+    """The sentence under `status`'s tables; it never says all is well above a region that is not."""
+    unwell = [f"{r.region} ({r.health})" for r in now if r.health not in ("ok", "-")]
+    resources = "Some resources differ from the plan (above)" if changed else "Every resource matches the plan"
+    if unwell:
+        return f"{resources}, but not every region is serving: {', '.join(unwell)}."
+    return f"{resources}." if changed else "Everything matches the plan."
+
+
+
+@example("election validate config/aws.yaml")
+@cli.command("validate")
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
+def validate_cmd(plan_file: str) -> None:
+    """Check a plan file offline (no AWS credentials needed): one sentence per mistake, or a summary."""
+    from election.plan import load_plan
+
+    plan = load_plan(plan_file)
+    regions = ", ".join(f"{r.name} ({len(r.states)} states)" for r in plan.regions)
+    console.print(f"{plan_file}: valid. Plan '{plan.name}', target {plan.target}, regions {regions}; "
+                  f"{len(plan.ballot.candidates)} candidates on the national ballot.", highlight=False)

@@ -426,8 +426,10 @@ def prepare_credentials(out: Path, count: int | None, resume: bool,
                             f"delete {checkpoint} and seed again.")
     if not count or count < 1:
         raise ElectionError("Give --count: how many voters to create (at least 1).")
+    if not out.parent.is_dir():
+        raise ElectionError(f"--out {out}: the directory {out.parent} does not exist; create it first "
+                            "(the credential file is never put somewhere you did not choose).")
     voters = generate_voters(count, rng=rng)
-    out.parent.mkdir(parents=True, exist_ok=True)
     write_credentials(out, voters)
     return voters
 
