@@ -75,9 +75,11 @@ def resources(plan: Plan, region: str) -> list[Resource]:
     for which in PEPPER_READERS:
         # After every region's copy: the deployer copies a new region's pepper by reading the primary's.
         copies = tuple(model.key(r, "secret", n.secret(which)) for r in plan.region_names)
+        guard = {r: n.table("ballots") for r in plan.region_names} if which == "ballot" else {}
         out.append(Resource("resource_policy", region, f"{n.secret(which)}#policy",
                             {"target": n.secret(which), "service": "secretsmanager",
-                             "policy": secret_policy(plan, region, which)}, depends_on=copies + roles))
+                             "policy": secret_policy(plan, region, which), "_guard_tables": guard},
+                            depends_on=copies + roles))
     for which in ("votes", "handoff"):
         out.append(Resource("resource_policy", region, f"{n.queue(which)}#policy",
                             {"target": n.queue(which), "service": "sqs", "policy": queue_policy(plan, region, which)},

@@ -14,6 +14,7 @@ from typing import Any
 
 from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource
+from election.provision.kinds.dynamodb import has_items
 
 
 class ResourcePolicy:
@@ -32,12 +33,21 @@ class ResourcePolicy:
         except Exception as exc:
             if u.is_code(exc, "ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue",
                          "QueueDoesNotExist"):
+                if self._retired(ctx, res):   # the ballot pepper destroyed by `close`: nothing left to guard
+                    return Actual(props={k: v for k, v in res.props.items() if not k.startswith("_")},
+                                  outputs={"target": target, "retired": True})
                 return None
             raise
         if not text:
             return None
         return Actual(props={"target": target, "service": service, "policy": json.loads(text)},
                       outputs={"target": target})
+
+    @staticmethod
+    def _retired(ctx: Context, res: Resource) -> bool:
+        """Same rule as the secret kind: the ballot pepper is gone for good once ballots exist."""
+        guard = res.props.get("_guard_tables") or {}
+        return any(has_items(ctx.client("dynamodb", region), table) for region, table in guard.items())
 
     def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
         target, doc = res.props["target"], json.dumps(res.props["policy"])
