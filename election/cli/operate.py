@@ -350,3 +350,36 @@ def close_cmd(opts: Options, timeout: float, grace: float | None, force: bool, y
     console.print(f"The polls are closed; the ballot pepper is destroyed in {where}.")
     for note in done.notes:
         console.print(note)
+
+
+@example("election logs --follow --function enqueue", "election logs --plan config/aws.yaml --region us-west-2")
+@cli.command("logs")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until Ctrl-C.")
+@click.option("--function", "function", type=click.Choice(["enqueue", "process", "forward", "tally", "results",
+              "receipt", "health"]), default=None, help="Only this function (health checks only when named).")
+@click.option("--region", default=None, help="Only this region.")
+@click.option("--since", type=float, default=3600.0, show_default=True, callback=seconds,
+              help="On AWS: seconds of history to start from.")
+@state_dir_option
+@common_options
+def logs_cmd(opts: Options, follow: bool, function: str | None, region: str | None, since: float) -> None:
+    """What the functions logged, one readable line each (local stack: its lambda.log; AWS: CloudWatch Logs)."""
+    from election.errors import ElectionError
+    from election.ops import logs
+
+    target = ops_target(opts)
+    if region and region not in target.plan.region_names:
+        raise ElectionError(f"'{region}' is not a region of the plan {target.plan.name} "
+                            f"({', '.join(target.plan.region_names)}).")
+    if target.is_local:
+        path = target.state_dir / "lambda.log"
+        if not path.exists():
+            raise ElectionError(f"{path} does not exist yet; the functions have not logged anything.")
+        entries = logs.local_entries(path, follow, function, region)
+    else:
+        entries = logs.aws_entries(target, follow, function, region, since_s=since)
+    try:
+        for entry in entries:
+            click.echo(entry.line())
+    except KeyboardInterrupt:
+        return      # Ctrl-C is how --follow ends

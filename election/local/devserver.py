@@ -81,14 +81,21 @@ def serve_until_interrupted(on_tick: Callable[[], None] | None = None) -> None:
 
 
 def run_dev(console: Console, plan: str, port_base: int, state_dir: Path = Path(".election")) -> None:
-    stack = start_with_progress(console, plan, port_base, state_dir)
+    from election.local.reload import Reloader
+
+    # A changed handler file is picked up by the running gateways and pollers (see local/reload.py); the
+    # voting page is served from website/ as it is on disk, so an edit there shows on the next reload.
+    reloader = Reloader(say=lambda message: console.print(message, highlight=False))
+    stack = start_with_progress(console, plan, port_base, state_dir, handler_factory=reloader.factory)
     try:
         console.print(endpoints_table(stack))
         console.print("Other commands (seed-voters, loadtest, results, audit, status) find this stack by themselves. "
-                      "Drill a failover with [bold]election region down us-east-1[/bold]. Ctrl-C stops everything.")
+                      "Drill a failover with [bold]election region down us-east-1[/bold]. Edit a handler in "
+                      "election/lambdas/ and it is reloaded; [bold]election logs --follow[/bold] shows what the "
+                      "functions log. Ctrl-C stops everything.")
         if hint := state_dir_hint(stack.state_dir):
             console.print(hint, soft_wrap=True)
-        serve_until_interrupted()
+        serve_until_interrupted(on_tick=reloader.check)
     except KeyboardInterrupt:
         pass   # Ctrl-C while the table was printing: the same clean stop
     finally:
