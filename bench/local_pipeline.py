@@ -1,22 +1,45 @@
 """How fast is the local election, and how far from what moto itself allows?
 
 Starts the local stack on config/local.yaml (two regions), seeds voters, casts
-one vote per voter through the router from C threads (closed loop), and
-reports:
+one vote per voter through the router from C threads (closed loop) in another
+process (voters are outside the system), and reports:
   - accepted votes/s (202s over the casting time), accept latency p50/p99;
   - counted votes/s end to end (first vote sent -> results show every 202);
   - tally lag (last 202 -> results show every 202);
-  - AWS calls per vote the pipeline made (counted in botocore), by operation.
-Next to it, the ceiling: the same core calls per vote (GetItem voter, GetItem
-ballot, SendMessage; per 10 votes ReceiveMessage, 10 PutItem ballots,
-DeleteMessageBatch, TransactWriteItems of the tally, 10 replicated PutItems)
-issued directly against the same moto, in-process and over HTTP, with no
-pipeline around them. Prints both and their ratio.
+  - AWS calls per vote the pipeline made through boto3, by operation.
+Next to it, the ceiling: the calls the pipeline makes per vote, made the same
+way (the handlers' through boto3 and moto's request layer, stream reads and
+replicated writes from moto's backends as the replicator and mappings do),
+one after another with no pipeline around them (see ceiling()). Prints both
+and their ratio. `--profile out.raw` samples the voting phase with py-spy
+(threads holding the GIL, collapsed stacks).
 
     python bench/local_pipeline.py                 # before and after the moto patches, each in a fresh process
     python bench/local_pipeline.py --patches all   # one run (also: --patches none)
     python bench/local_pipeline.py --hotspots      # each moto hot spot alone, before and after its patch
 
+Issue 14 (2026-12-01, 600 votes, 8 voters, patches all; the 2-core machine shared with 8 engineers,
+load average 25-36, so absolute rates are a fraction of an idle machine's; each pair ran side by side).
+Before: the replicator and the stream mapping through boto3 (GetRecords, replicated PutItem); after: they
+and the SQS mapping read and write moto's backends directly, the tally mapping takes batches of 1,000 in a
+0.5 s window, parsed UpdateExpressions are kept. The ceiling of the "before" runs is the old one (no stream
+reads, no replication), so only the "after" ratios compare like with like.
+  pair A: before accepted 17.5/s (p50 390 ms, p99 1,113 ms), counted 7.0/s, tally lag 50.9 s, calls per
+          vote PutItem 2.79, GetRecords 2.37; after accepted 30.7/s (p50 224 ms, p99 711 ms), counted
+          19.0/s, lag 12.0 s; ceiling 16.0/s: pipeline/ceiling 1.19 (caster still in-process, 0.1 s window)
+  pair B: before accepted 14.1/s (p50 447 ms, p99 2,091 ms), counted 9.0/s, lag 24.3 s, PutItem 2.75,
+          GetRecords 1.75; after accepted 28.0/s (p50 198 ms, p99 1,360 ms), counted 23.0/s, lag 4.6 s,
+          calls per vote through boto3 BatchGetItem 1, SendMessage 1, PutItem 1, TransactWriteItems 0.06,
+          GetItem 0.09; ceiling 22.5/s: pipeline/ceiling 1.02
+  py-spy, share of GIL samples in the voting phase (--breakdown: stage = first frame that owns the call):
+          before (A) pollers 41 % (GetRecords through boto3 36 %), replicator 15 %, tally 17 %, results
+          watcher 9 %, process 8 %, enqueue 8 %; layers: moto's request layer 56 %, botocore 25 %, moto's
+          models 17 %. after (B) enqueue 32 %, process 27 %, tally 18 %, health checks 7 %, results watcher
+          6 %, pollers 5 %, replicator 2 %; layers: moto's request layer 48 %, botocore 26 %, models 17 %.
+  Not reached here: 150 votes/s. At this load the ceiling itself (the same calls, serially) is 16-23/s; the
+  pipeline is at 1.0-1.2x of it, and what is left is the handlers' own calls through moto's request layer.
+
+Earlier figures (before issue 14; the ceiling then lacked stream reads and replication):
 Measured on the 2-core development machine (shared, load ~3), 600 votes, 8 threads:
   patches none: accepted 45.7/s (p50 146 ms, p99 667 ms), counted 31.8/s, tally lag 5.8 s;
                 ceiling 189.5/s in-process (ratio 0.17), 73.8/s over HTTP (0.43)
@@ -284,6 +307,39 @@ def show_hotspots() -> None:
         print(f"{name:28}" + "".join(f"{r[m]:>44.1f}" for m in metrics))
 
 
+STAGES = (("replicator", "replicator.py"), ("tally", "lambdas/tally.py"), ("process", "lambdas/process.py"),
+          ("enqueue", "lambdas/enqueue.py"), ("health checks", "lambdas/health.py"),
+          ("pollers (reads, deletes)", "election/local/pollers.py"), ("results watcher", "local_pipeline.py"))
+LAYERS = (("moto's request layer", ("moto/core/", "werkzeug", "moto/utilities", "/responses.py", "local/iam.py",
+                                    "policyeval")),
+          ("moto's models", ("moto/dynamodb/models", "moto/dynamodb/parsing", "moto/sqs/models")),
+          ("botocore", ("botocore/",)), ("http (stdlib)", ("http/client", "http/server", "socketserver", "socket.py")))
+
+
+def breakdown(path: str) -> None:
+    """Shares of a `--profile` file's samples by pipeline stage (first matching frame) and by layer (innermost)."""
+    stages: Counter[str] = Counter()
+    layers: Counter[str] = Counter()
+    total = 0
+    for line in Path(path).read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        total += int(n)
+        stages[next((name for name, key in STAGES if key in stack), "other")] += int(n)
+        layer = "election and the rest"
+        for frame in reversed(stack.split(";")):
+            hit = next((name for name, keys in LAYERS if any(k in frame for k in keys)), None)
+            if hit:
+                layer = hit
+                break
+        layers[layer] += int(n)
+    print(f"{total} samples")
+    for title, shares in (("stage", stages), ("layer", layers)):
+        for name, n in shares.most_common():
+            print(f"  {title} {name:28} {100 * n / max(1, total):5.1f} %")
+
+
 def show(r: dict[str, Any]) -> None:
     print(f"\n== moto patches: {r['patches']} ({r['votes']} votes, {r['concurrency']} threads) ==")
     print(f"  statuses                 {r['statuses']}")
@@ -305,6 +361,7 @@ def main() -> None:
     parser.add_argument("--profile", default=None, metavar="PATH",
                         help="py-spy the voting phase (GIL holders, collapsed stacks) into PATH (pip install py-spy)")
     parser.add_argument("--hotspots", action="store_true", help="measure each moto hot spot before/after its patch")
+    parser.add_argument("--breakdown", default=None, metavar="PATH", help="print a --profile file's shares by stage")
     parser.add_argument("--hotspots-run", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.hotspots_run is not None:
@@ -312,6 +369,9 @@ def main() -> None:
         return
     if args.hotspots:
         show_hotspots()
+        return
+    if args.breakdown:
+        breakdown(args.breakdown)
         return
     if args.patches == "both":   # patches are process-wide: each variant runs in a fresh process
         results = []
