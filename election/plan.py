@@ -108,13 +108,15 @@ class SecrecySettings:
     def batch_size(self) -> int:
         """The process mapping's BatchSize: at least k, and room for a busy window's votes.
 
-        1,000 keeps a full batch writable well within the function's timeout (process writes with
-        16 threads); a larger k raises it (AWS allows up to 10,000 with a batching window).
+        500 keeps a full batch writable well within the function's timeout (MIX_BATCH); a larger k
+        raises it (AWS allows up to 10,000 with a batching window).
         """
         return max(MIX_BATCH, self.min_mix)
 
 
-MIX_BATCH = 1000
+# A full batch must be written well within lambda.timeout_s: bench/pipeline_cost.py measured ~5.2 s of CPU
+# for 1,000 votes at 256 MB (the writes themselves run 16 at a time), so 500 keeps a 2x margin at 10 s.
+MIX_BATCH = 500
 MIX_BATCH_SIZE = 10000   # the largest BatchSize of an SQS event source mapping (with a batching window >= 1 s)
 LOCAL_SECRECY = SecrecySettings(min_mix=10, window_s=1)   # a local plan's default: the demo stays quick
 
