@@ -157,10 +157,10 @@ def test_region_removed_from_plan_is_torn_down(moto: None) -> None:
 
 
 def test_changed_queue_settings_update_the_queues_in_place(moto: None) -> None:
-    """A visibility timeout or receive count changed in the plan: SetQueueAttributes on the queues, nothing else."""
+    """A visibility timeout (valid: >= 6 x timeout + the mixing window) or receive count changed: SetQueueAttributes only."""
     d = deployer(edge=False)
     d.apply()
-    d2 = deployer(with_settings(d.plan, queue={"visibility_timeout_s": 90, "max_receives": 7}), edge=False)
+    d2 = deployer(with_settings(d.plan, queue={"visibility_timeout_s": 420, "max_receives": 7}), edge=False)
     diff = changed(d2.diff())
     votes = {f"{r}/queue/{PLAN}-votes" for r in REGIONS}
     assert votes <= set(diff) and all(k.split("/")[1] == "queue" for k in diff), diff
@@ -172,7 +172,7 @@ def test_changed_queue_settings_update_the_queues_in_place(moto: None) -> None:
         sqs = boto3.client("sqs", region_name=region)
         attrs = sqs.get_queue_attributes(QueueUrl=sqs.get_queue_url(QueueName=f"{PLAN}-votes")["QueueUrl"],
                                          AttributeNames=["All"])["Attributes"]
-        assert attrs["VisibilityTimeout"] == "90"
+        assert attrs["VisibilityTimeout"] == "420"
         assert json.loads(attrs["RedrivePolicy"])["maxReceiveCount"] == 7
     assert actions(d2.diff()) == {"noop": len(d2.resources)}
 
