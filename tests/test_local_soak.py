@@ -2,7 +2,7 @@
 accepted vote exactly once: `loadtest` verifies and the audit passes, every run.
 
 It runs in the normal `pytest` command (about two minutes). The sustainable rate is measured first on the
-same stack (closed loop, 8 voters at a time, until the results show every accepted vote), because the machine
+same stack (closed loop, 32 voters at a time, until the results show every accepted vote), because the machine
 is shared and its speed varies; the soak then offers twice that, open loop, for SOAK_S seconds.
 """
 
@@ -29,12 +29,13 @@ CALIBRATION_VOTES = 200
 
 
 def sustainable_rate(stack: LocalStack, target: Target, tmp: Path) -> float:
-    """Votes/s counted end to end, closed loop (8 at a time), from the first vote to the last one counted."""
+    """Votes/s counted end to end, closed loop (32 at a time: enough to keep the pipeline busy), from the first
+    vote to the last one counted."""
     seed_voters(target, tmp / "calibration.csv", CALIBRATION_VOTES)
     voters = read_credentials(tmp / "calibration.csv")
     before = state.results(target)["total"]
     started = time.perf_counter()
-    report = cast_votes(stack.endpoints["router"], stack.plan, voters, concurrency=8, seed=1)
+    report = cast_votes(stack.endpoints["router"], stack.plan, voters, concurrency=32, seed=1)
     accepted = report.statuses.get(202, 0)
     assert accepted == len(voters), report.statuses
     deadline = time.monotonic() + 120
@@ -70,26 +71,42 @@ class Backlog:
 
 def test_twice_the_sustainable_rate_for_a_minute_then_drained_counts_every_vote_once(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    phases: dict[str, float] = {}
+    clock = time.monotonic()
+
+    def phase(name: str) -> None:
+        nonlocal clock
+        now = time.monotonic()
+        phases[name] = round(now - clock, 1)
+        clock = now
+
     with LocalStack(ROOT / "config/local.yaml", state_dir=tmp_path / "state") as stack:
+        phase("start")
         target = Target(plan=stack.plan, provider=stack.provider, endpoints=stack.endpoints)
         rate = sustainable_rate(stack, target, tmp_path)
+        phase("calibrate")
         offered = 2 * rate
         votes = int(offered * SOAK_S)
         seed_voters(target, tmp_path / "soak.csv", votes)
         voters = read_credentials(tmp_path / "soak.csv")
+        phase("seed")
         ledger = tmp_path / "ledger.jsonl"
         backlog = Backlog(target)
         with backlog:
             fired = fire(target, voters, stack.endpoints["router"], votes, offered, concurrency=64, seed=14,
                          ledger=ledger)
+        phase("load")
         report = settle_and_verify(target, fired, drain_timeout=240)
+        phase("drain+verify")
         with capsys.disabled():
             print(f"\nsoak: sustainable {rate:.0f} votes/s, offered {offered:.0f}/s for {SOAK_S:.0f} s: "
                   f"answers {report.statuses}, latency {report.latency_ms}, most queued {backlog.most}"
-                  f", drained in {report.drain_seconds} s")
+                  f", drained in {report.drain_seconds} s; seconds per phase {phases}")
         assert report.verified, report.problems
         assert report.statuses.get("202", 0) > rate * SOAK_S / 2
         assert backlog.most > rate, "the stack was not overloaded: no backlog built up"
         found = audit_mod.audit(target, audit_mod.load_receipts(ledger))
+        with capsys.disabled():
+            print(f"soak: audit {time.monotonic() - clock:.1f} s")
         assert found.ok, found.discrepancies
         assert found.receipts_checked > 0
