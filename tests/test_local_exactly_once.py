@@ -313,7 +313,7 @@ def test_direct_stream_reads_ask_the_roles_client_first(aws: InProcessProvider) 
     arn = table_with_stream(aws.client("dynamodb", EAST), "t")
 
     class Refusing:
-        def describe_stream(self, StreamArn: str) -> dict:  # noqa: N803
+        def describe_stream(self, StreamArn: str) -> dict:
             return aws.client("dynamodbstreams", EAST).describe_stream(StreamArn=StreamArn)
 
         def get_shard_iterator(self, **kwargs: Any) -> dict:

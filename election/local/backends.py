@@ -44,7 +44,10 @@ def _epoch(value: Any) -> Any:
 
 
 class DirectStreams:
-    """The stream poller's DynamoDB Streams client, answered from moto's backend of `region`."""
+    """The stream poller's DynamoDB Streams client, answered from moto's backend of `region`.
+
+    Its methods take boto3's parameter names (StreamArn, ShardIterator...), so it stands in for the client.
+    """
 
     def __init__(self, region: str, checked_by: Any = None) -> None:
         self.region = region
@@ -56,13 +59,13 @@ class DirectStreams:
             raise LookupError(f"{stream_arn}: the table has no stream")
         return table.stream_shard
 
-    def describe_stream(self, StreamArn: str) -> dict[str, Any]:  # noqa: N803 - boto3's parameter names
+    def describe_stream(self, StreamArn: str) -> dict[str, Any]:
         if self.checked_by is not None:
             return self.checked_by.describe_stream(StreamArn=StreamArn)
         shard = self._shard(StreamArn)
         return {"StreamDescription": {"StreamArn": StreamArn, "Shards": [shard.to_json()]}}
 
-    def get_shard_iterator(self, StreamArn: str, ShardId: str, ShardIteratorType: str,  # noqa: N803
+    def get_shard_iterator(self, StreamArn: str, ShardId: str, ShardIteratorType: str,
                            SequenceNumber: str | None = None) -> dict[str, Any]:
         if self.checked_by is not None:   # IAM: the role may read this stream (an AccessDenied raises here)
             it = self.checked_by.get_shard_iterator(StreamArn=StreamArn, ShardId=ShardId,
@@ -76,7 +79,7 @@ class DirectStreams:
             start = int(SequenceNumber or 0) + (ShardIteratorType == "AFTER_SEQUENCE_NUMBER")
         return {"ShardIterator": f"{StreamArn}|{ShardId}|{start}"}
 
-    def get_records(self, ShardIterator: str, Limit: int = 1000) -> dict[str, Any]:  # noqa: N803
+    def get_records(self, ShardIterator: str, Limit: int = 1000) -> dict[str, Any]:
         arn, shard_id, position = ShardIterator.rsplit("|", 2)
         shard = self._shard(arn)
         start = int(position)
@@ -140,9 +143,9 @@ class DirectQueue:
         self._checked.add(action)
         return True
 
-    def receive_message(self, QueueUrl: str, MaxNumberOfMessages: int = 1, WaitTimeSeconds: int = 0,  # noqa: N803
-                        AttributeNames: list[str] | None = None,  # noqa: N803
-                        MessageAttributeNames: list[str] | None = None) -> dict[str, Any]:  # noqa: N803
+    def receive_message(self, QueueUrl: str, MaxNumberOfMessages: int = 1, WaitTimeSeconds: int = 0,
+                        AttributeNames: list[str] | None = None,
+                        MessageAttributeNames: list[str] | None = None) -> dict[str, Any]:
         if self._via_role("receive"):
             return self.checked_by.receive_message(  # type: ignore[no-any-return]
                 QueueUrl=QueueUrl, MaxNumberOfMessages=MaxNumberOfMessages, WaitTimeSeconds=WaitTimeSeconds,
@@ -165,7 +168,7 @@ class DirectQueue:
             out.append(msg)
         return {"Messages": out} if out else {}
 
-    def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
+    def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
         if self._via_role("delete"):
             return self.checked_by.delete_message_batch(QueueUrl=QueueUrl, Entries=Entries)  # type: ignore[no-any-return]
         name = QueueUrl.rstrip("/").rsplit("/", 1)[-1]
