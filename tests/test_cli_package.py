@@ -145,3 +145,31 @@ def test_the_users_election_variables_do_not_reach_the_tests(tmp_path: Path) -> 
                            "tests/test_cli_package.py::test_debug_comes_from_the_parsed_option_not_from_argv",
                            "tests/test_ops_target.py"], cwd=root, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout[-2000:]
+
+
+def test_status_and_audit_tables_fit_80_columns_without_cutting_region_names() -> None:
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from election.ops.render import audit_view
+    from election.provision.render import runtime_table
+
+    regions = ["us-east-1", "ap-southeast-2"]
+    rows = [SimpleNamespace(region=r, health="unreachable", queues={"votes": 1200, "handoff": 0, "votes_dlq": 0,
+                                                                    "handoff_dlq": 0},
+                            items={"voters": 1_234_567, "ballots": 765_432},
+                            alarms_in_alarm=["election-2026-dead-letters-us-east-1", "election-2026-tally-lag"])
+            for r in regions]
+    audit = SimpleNamespace(roll={r: 1_234_567 for r in regions}, queues={r: {} for r in regions},
+                            ballots_held={r: 999_999 for r in regions}, ballots_own={r: 500_000 for r in regions},
+                            counted={r: 500_000 for r in regions}, tally_lag={r: 0 for r in regions}, ok=True,
+                            receipts_checked=0, discrepancies=[])
+    for view in (runtime_table(rows), audit_view(audit)):
+        console = Console(width=80, record=True)
+        console.print(view)
+        text = console.export_text()
+        assert all(len(line) <= 80 for line in text.splitlines())
+        for r in regions:
+            assert r in text, text
+        assert "…" not in text, text                       # nothing cut, numbers included

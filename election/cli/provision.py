@@ -246,6 +246,8 @@ def status_cmd(opts: Options, as_json: bool) -> None:
         return
     console.print(render.status_table(result))
     console.print(render.runtime_table(now))
+    for line in render.alarm_lines(now):
+        console.print(line, style="red", highlight=False)
     if result.changed:
         console.print(render.plan_table(result, title="Differences"))
     console.print(status_verdict(result.changed, now))

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from rich import box
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
@@ -61,16 +62,19 @@ def results_view(res: dict[str, Any], state: str | None = None) -> RenderableTyp
 
 
 def audit_view(a: Any) -> RenderableType:
-    t = Table(title="Audit", title_justify="left")
-    t.add_column("region")
-    for col in ("voters", "ballots held", "ballots written", "counted", "tally lag", "queued", "dead letters"):
+    t = Table(title="Audit", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)  # fits 80
+    t.add_column("region", no_wrap=True, min_width=len("ap-southeast-2"))   # never cut at 80 columns
+    # One-word headers (explained in the caption) and exact numbers: fits 80 columns up to 10 million voters.
+    for col in ("voters", "held", "written", "counted", "lag", "queued/dead"):
         t.add_column(col, justify="right")
+    t.caption = ("held: ballots in this region's table; written: those it wrote; counted: by its tally; "
+                 "lag: tally lag; queued/dead: votes waiting / dead letters")
     for r in a.roll:
         qs = a.queues.get(r, {})
         queued = sum(n for q, n in qs.items() if not q.endswith("-dlq"))
         dead = sum(n for q, n in qs.items() if q.endswith("-dlq"))
         t.add_row(r, f"{a.roll[r]:,}", f"{a.ballots_held[r]:,}", f"{a.ballots_own[r]:,}", f"{a.counted[r]:,}",
-                  str(a.tally_lag[r]), str(queued), str(dead))
+                  str(a.tally_lag[r]), f"{queued}/{dead}")
     if a.ok:
         checked = f"; {a.receipts_checked:,} accepted receipts found as ballots" if a.receipts_checked else ""
         verdict: RenderableType = Panel(Text(f"PASS: every ballot counted once, no vote waiting or lost{checked}.",

@@ -6,6 +6,7 @@ import json
 import os
 from typing import Any
 
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -48,11 +49,15 @@ def summary_line(result: PlanResult) -> str:
             f"{result.count('delete')} to delete, {result.count('noop')} unchanged.")
 
 
+REGION_WIDTH = len("ap-southeast-2")   # the longest common AWS region names
+
+
 def status_table(result: PlanResult) -> Table:
     """Per region: how many resources exist and match, differ, are missing or are left over."""
     table = Table(title="Status", title_justify="left")
-    for col in ("region", "in place", "differs", "missing", "left over (to delete)"):
-        table.add_column(col, justify="left" if col == "region" else "right")
+    table.add_column("region", no_wrap=True, min_width=REGION_WIDTH)   # never cut at 80 columns
+    for col in ("in place", "differs", "missing", "left over (to delete)"):
+        table.add_column(col, justify="right")
     for region, steps in result.by_region().items():
         counts = {a: sum(1 for s in steps if s.action == a) for a in ("noop", "update", "create", "delete")}
         table.add_row(region, str(counts["noop"]), _count(counts["update"], "yellow"),
@@ -112,25 +117,41 @@ def _short(value: Any) -> str:
 
 def runtime_table(regions: list[Any]) -> Table:
     """`status`: per region, is it serving and what does it hold (RegionRuntime rows from provision.runtime)."""
-    table = Table(title="Now", title_justify="left")
-    for name, justify in (("region", "left"), ("health", "left"), ("votes queued", "right"),
-                          ("hand-offs parked", "right"), ("dead letters", "right"), ("voters ≈", "right"),
-                          ("ballots ≈", "right"), ("alarms in ALARM", "left")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table = Table(title="Now", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1),   # fits 80 columns
+                  pad_edge=False)
+    table.add_column("region", no_wrap=True, min_width=REGION_WIDTH)   # never cut at 80 columns
+    table.add_column("health", min_width=len("unreachable"))
+    # One-word headers, explained in the caption, so the table fits 80 columns with nothing cut.
+    for name in ("queued", "parked", "dead", "voters", "ballots", "alarms"):
+        table.add_column(name, justify="right")
+    table.caption = ("queued: votes waiting; parked: hand-offs waiting for their home region; dead: dead letters; "
+                     "voters, ballots: approximate item counts; alarms: how many are in ALARM")
 
     def num(value: int | None) -> Text:
-        return Text("-", style="dim") if value is None else Text(f"{value:,}")
+        return Text("-", style="dim") if value is None else Text(_compact(value))
 
     for r in regions:
         dead = [r.queues.get(q) for q in ("votes_dlq", "handoff_dlq")]
         dead_total = None if all(d is None for d in dead) else sum(d or 0 for d in dead)
         health = Text(r.health, style="green" if r.health == "ok" else "dim" if r.health == "-" else "red")
+        # How many are in ALARM; their names (long) are listed under the table (alarm_lines), so it fits 80 columns.
         alarms = (Text("-", style="dim") if r.alarms_in_alarm is None
-                  else Text(", ".join(r.alarms_in_alarm) or "none", style="red" if r.alarms_in_alarm else "green"))
+                  else Text(str(len(r.alarms_in_alarm)) if r.alarms_in_alarm else "none",
+                            style="red" if r.alarms_in_alarm else "green"))
         table.add_row(r.region, health, num(r.queues.get("votes")), num(r.queues.get("handoff")),
                       Text(f"{dead_total:,}", style="red") if dead_total else num(dead_total),
                       num(r.items.get("voters")), num(r.items.get("ballots")), alarms)
     return table
+
+
+def _compact(n: int) -> str:
+    """1,234 as is; 1,234,567 as 1.23M (the item counts are approximate anyway): a column stays narrow."""
+    return f"{n / 1e6:.2f}M" if n >= 1_000_000 else f"{n:,}"
+
+
+def alarm_lines(regions: list[Any]) -> list[str]:
+    """`status`: the alarms in ALARM, one line per region that has any (the table shows how many)."""
+    return [f"In ALARM in {r.region}: {', '.join(r.alarms_in_alarm)}" for r in regions if r.alarms_in_alarm]
 
 
 def _group_label(names: list[str]) -> str:
