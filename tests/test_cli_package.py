@@ -173,3 +173,16 @@ def test_status_and_audit_tables_fit_80_columns_without_cutting_region_names() -
         for r in regions:
             assert r in text, text
         assert "…" not in text, text                       # nothing cut, numbers included
+
+
+def test_waiting_commands_share_one_drain_timeout_option_and_files_are_named_as_files() -> None:
+    from election.cli.options import DRAIN_TIMEOUT_S
+
+    for name in ("loadtest", "audit", "recount", "close"):
+        cmd = cli.commands[name]
+        opt = next(p for p in cmd.params if "--drain-timeout" in getattr(p, "opts", []))
+        assert opt.default == DRAIN_TIMEOUT_S, name
+    voters = next(p for p in cli.commands["loadtest"].params if p.name == "voters_path")
+    assert voters.opts[0] == "--voters-file" and "--voters" in voters.opts      # the old name still works
+    demo = next(p for p in cli.commands["demo"].params if p.name == "voters")
+    assert demo.type.name == "integer"                                          # demo's --voters is a number

@@ -9,6 +9,7 @@ import click
 
 from election.cli.app import cli, console, err_console
 from election.cli.options import (
+    DRAIN_TIMEOUT_S,
     Options,
     above_zero,
     common_options,
@@ -70,9 +71,10 @@ def seed_voters_cmd(opts: Options, count: int | None, out: Path, resume: bool, w
                           "voters who vote there are refused (404) until it does.", highlight=False)
 
 
-@example("election loadtest --voters voters.csv --rate 200 --duration 30 --duplicates 0.05")
+@example("election loadtest --voters-file voters.csv --rate 200 --duration 30 --duplicates 0.05")
 @cli.command("loadtest")
-@click.option("--voters", "voters_path", type=click.Path(dir_okay=False, path_type=Path), default=Path("voters.csv"),
+@click.option("--voters-file", "--voters", "voters_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("voters.csv"),
               show_default=True, help="The credential file from seed-voters.")
 @click.option("--votes", type=click.IntRange(1), default=None, help="First votes to cast (default: rate x duration, "
               "or every voter in the file).")
@@ -88,7 +90,7 @@ def seed_voters_cmd(opts: Options, count: int | None, out: Path, resume: bool, w
 @click.option("--duplicates", type=float, default=0.0, callback=fraction, help="Fraction of repeat votes.")
 @click.option("--invalid", type=float, default=0.0, callback=fraction, help="Fraction of malformed/invalid requests.")
 @click.option("--url", default=None, callback=http_url, help="API base URL (default: the local router, or the plan's API).")
-@click.option("--drain-timeout", type=float, default=300.0, show_default=True, callback=seconds,
+@click.option("--drain-timeout", type=float, default=DRAIN_TIMEOUT_S, show_default=True, callback=seconds,
               help="Seconds to wait for queues and tally before verifying.")
 @click.option("--no-verify", is_flag=True, help="Skip waiting for the drain and the verification.")
 @click.option("--allow-errors", is_flag=True, help="Verify even if votes were answered 5xx (e.g. a drill with no "
@@ -210,7 +212,8 @@ def results_cmd(opts: Options, state_code: str | None, watch: bool, interval: fl
               help="Receipts of accepted votes to prove present (default: the loadtest ledger, if any).")
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="First wait for the queues and the tally to drain.")
-@click.option("--timeout", type=float, default=60.0, show_default=True, callback=seconds,
+@click.option("--drain-timeout", "--timeout", "timeout", type=float, default=DRAIN_TIMEOUT_S, show_default=True,
+              callback=seconds,
               help="Seconds to wait for the drain.")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @state_dir_option
@@ -241,7 +244,8 @@ def audit_cmd(opts: Options, receipts: Path | None, wait: bool, timeout: float, 
 @example("election recount --json")
 @cli.command("recount")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="First wait for queues and tally to drain.")
-@click.option("--timeout", type=float, default=60.0, show_default=True, callback=seconds,
+@click.option("--drain-timeout", "--timeout", "timeout", type=float, default=DRAIN_TIMEOUT_S, show_default=True,
+              callback=seconds,
               help="Seconds to wait for the drain.")
 @click.option("--json", "as_json", is_flag=True, help="Print what changed as JSON.")
 @state_dir_option
@@ -320,7 +324,8 @@ def open_cmd(opts: Options) -> None:
 
 @example("election close --plan config/aws.yaml --yes")
 @cli.command("close")
-@click.option("--timeout", type=float, default=300.0, show_default=True, callback=seconds,
+@click.option("--drain-timeout", "--timeout", "timeout", type=float, default=DRAIN_TIMEOUT_S, show_default=True,
+              callback=seconds,
               help="Seconds to wait for the drain.")
 @click.option("--grace", type=float, default=None, callback=seconds,
               help="Seconds to wait for requests already past the polls check (default: cache TTL + Lambda timeout).")

@@ -14,6 +14,8 @@ from election.data import LOCAL_PLAN
 
 DEFAULT_PLAN = str(LOCAL_PLAN)
 DEFAULT_PLAN_HELP = "the built-in local plan"
+# One drain timeout for every command that waits for the queues and the tally (loadtest, audit, recount, close).
+DRAIN_TIMEOUT_S = 300.0
 
 
 @dataclass
