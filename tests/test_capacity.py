@@ -69,12 +69,12 @@ def test_two_regions_split_by_2016_turnout() -> None:
 
 
 def test_cost_per_million_by_hand() -> None:
-    """One region (no replicated writes), 256 MB arm64, mix batches of 1,000, tally batches of 1,000."""
+    """One region (no replicated writes), 256 MB arm64, mix batches of 500, tally batches of 1,000."""
     plan = with_capacity(single_region(load_plan(AWS_PLAN)))
-    assert plan.secrecy.batch_size == 1000 and plan.lambda_.memory_mb == 256
+    assert plan.secrecy.batch_size == 500 and plan.lambda_.memory_mb == 256
     gb_s = 0.25 * (2 * 0.030 + 0.015 + 0.001 + 0.150 / 1000)
     tally_items = 51 + 1                                          # every state's counter + the checkpoint
-    usd = (3 * 1.00 + (3 + 0.001 + 0.001) * 0.20 + gb_s * 1e6 * 0.0000133334 + (1 + 0.2 + 1 / 30) * 0.40
+    usd = (3 * 1.00 + (3 + 0.002 + 0.001) * 0.20 + gb_s * 1e6 * 0.0000133334 + (1 + 0.2 + 1 / 30) * 0.40
            + 2 * 0.125 + (1 + 2 * tally_items / 1000) * 0.625)
     c = capacity.costs(plan, {"kms_key": 1, "secret": 2, "alarm": 10, "dashboard": 1})
     assert c.per_million_votes == pytest.approx(usd)
