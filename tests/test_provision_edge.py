@@ -42,7 +42,7 @@ from election.provision.kinds.site import (
     bucket_name,
 )
 from election.provision.kinds.sns import Topic
-from election.provision.model_edge import distribution_key, edge_resources
+from election.provision.model_edge import alarm_resources, distribution_key, edge_resources
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
@@ -421,7 +421,9 @@ def test_alarms_watch_dead_letters_age_errors_throttles_and_tally_lag(moto_ctx: 
             assert alarms[f"{p}-{role}-throttles"]["Dimensions"] == [{"Name": "FunctionName", "Value": f"{p}-{role}"}]
         failures = alarms[f"{p}-tally-failures-visible"]   # a stream batch the tally gave up on
         assert failures["Dimensions"] == [{"Name": "QueueName", "Value": f"{p}-tally-failures"}]
-        assert len(alarms) == 6 + 2 * len(FUNCTIONS)
+        # every alarm the model has, and nothing else (dead letters, ages, lag, failures, errors, throttles...)
+        assert set(alarms) == {r.name for r in alarm_resources(aws_plan, region, {}) if r.kind == "alarm"}
+        assert len(alarms) >= 6 + 2 * len(FUNCTIONS)
         topic = engine.outputs[f"{region}/sns_topic/{p}-alerts"]["arn"]
         assert all(a["AlarmActions"] == [topic] == a["OKActions"] for a in alarms.values())
     board = moto_ctx.client("cloudwatch", "us-east-1").get_dashboard(DashboardName=p)
