@@ -48,6 +48,20 @@ def test_only_enqueue_and_break_glass_read_a_pepper() -> None:
             assert decide(doc, action, f"arn:aws:iam::{ACCOUNT}:role/Admin") == ALLOW, action
 
 
+def test_only_the_pipeline_reads_the_queue_key() -> None:
+    plan = replace(PLAN, break_glass_role=BREAK_GLASS)
+    doc = resolve(resource_policies.secret_policy(plan, R, "queue_key"))
+    for reader in ("enqueue", "forward", "process"):
+        assert decide(doc, "secretsmanager:GetSecretValue", role(reader)) == ALLOW, reader
+    assert decide(doc, "secretsmanager:GetSecretValue", BREAK_GLASS) == ALLOW
+    for other in ("tally", "results", "receipt", "health"):
+        assert decide(doc, "secretsmanager:GetSecretValue", role(other)) == DENY, other
+    assert decide(doc, "secretsmanager:GetSecretValue", f"arn:aws:iam::{ACCOUNT}:role/Admin") == DENY
+    res = {r.key for r in model.desired(PLAN, edge=False)}
+    assert all(model.key(r, "resource_policy", f"{model.names(PLAN).queue_key}#policy") in res
+               for r in PLAN.region_names)
+
+
 def test_without_a_break_glass_role_only_the_pipeline_reads() -> None:
     doc = resolve(resource_policies.secret_policy(PLAN, R, "ballot"))
     assert decide(doc, "secretsmanager:GetSecretValue", BREAK_GLASS) == DENY

@@ -16,9 +16,9 @@ any Allow (IAM User Guide, "Policy evaluation logic").
 
 Creating, describing, rotating and deleting stay with the operator's IAM policy
 (only reads of the pepper and sends to the queues are denied). Consequences on AWS:
-seed-voters (reads the voter pepper), `dlq redrive` (sends to a votes queue) and a
-deployer adding a region later (copies the peppers by reading them) must run as the
-break-glass role. moto evaluates none of this: the documents are tested as data
+seed-voters (reads the voter pepper), the audit's ballot-tag check (reads the queue
+key), `dlq redrive` (sends to a votes queue) and a deployer adding a region later
+(copies the secrets by reading them) must run as the break-glass role. moto evaluates none of this: the documents are tested as data
 (tests/test_resource_policies.py, with election.provision.policyeval).
 """
 
@@ -30,8 +30,10 @@ from election.lambdas import contract
 from election.plan import Plan
 from election.provision.kinds.base import Ref, Resource
 
-# Which functions read which pepper (same region's copy).
+# Which functions read which secret (same region's copy): the two peppers, and the key that tags
+# vote messages and ballots (Names.queue_key), which the whole pipeline shares.
 PEPPER_READERS: dict[str, tuple[str, ...]] = {"voter": ("enqueue",), "ballot": ("enqueue",)}
+QUEUE_KEY_READERS: tuple[str, ...] = ("enqueue", "forward", "process")
 
 
 def _role(plan: Plan, role: str, region: str) -> Ref:
@@ -47,8 +49,9 @@ def _deny_all_but(action: str, principals: list[Any], sid: str) -> dict[str, Any
 
 
 def secret_policy(plan: Plan, region: str, which: str) -> dict[str, Any]:
-    """Only the roles reading this pepper (and the break-glass role) may read it."""
-    readers: list[Any] = [_role(plan, r, region) for r in PEPPER_READERS[which]]
+    """Only the roles reading this secret ("voter", "ballot", "queue_key") and the break-glass role may read it."""
+    roles = QUEUE_KEY_READERS if which == "queue_key" else PEPPER_READERS[which]
+    readers: list[Any] = [_role(plan, r, region) for r in roles]
     if plan.break_glass_role:
         readers.append(plan.break_glass_role)
     return _deny_all_but("secretsmanager:GetSecretValue", readers, "OnlyThePipelineReadsThePepper")
@@ -72,12 +75,13 @@ def resources(plan: Plan, region: str) -> list[Resource]:
     n = model.names(plan)
     roles = tuple(model.key(r, "iam_role", n.role(role, r)) for r in plan.region_names for role in contract.FUNCTIONS)
     out = []
-    for which in PEPPER_READERS:
-        # After every region's copy: the deployer copies a new region's pepper by reading the primary's.
-        copies = tuple(model.key(r, "secret", n.secret(which)) for r in plan.region_names)
+    for which in (*PEPPER_READERS, "queue_key"):
+        name = n.queue_key if which == "queue_key" else n.secret(which)
+        # After every region's copy: the deployer copies a new region's secret by reading the primary's.
+        copies = tuple(model.key(r, "secret", name) for r in plan.region_names)
         guard = {r: n.table("ballots") for r in plan.region_names} if which == "ballot" else {}
-        out.append(Resource("resource_policy", region, f"{n.secret(which)}#policy",
-                            {"target": n.secret(which), "service": "secretsmanager",
+        out.append(Resource("resource_policy", region, f"{name}#policy",
+                            {"target": name, "service": "secretsmanager",
                              "policy": secret_policy(plan, region, which), "_guard_tables": guard},
                             depends_on=copies + roles))
     for which in ("votes", "handoff"):
