@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -75,9 +75,12 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def example(*commands: str) -> Callable[[click.Command], click.Command]:
+CommandT = TypeVar("CommandT", bound=click.Command)
+
+
+def example(*commands: str) -> Callable[[CommandT], CommandT]:
     """Put an example (one or more command lines) at the end of a command's --help."""
-    def apply(cmd: click.Command) -> click.Command:
+    def apply(cmd: CommandT) -> CommandT:
         cmd.epilog = "\b\nExample:\n" + "\n".join(f"  {c}" for c in commands)
         return cmd
     return apply

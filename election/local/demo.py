@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ from election.local.devserver import endpoints_table, serve_until_interrupted, s
 from election.local.stack import LocalStack
 from election.ops.cast import CastReport, cast_votes
 from election.ops.target import Target
-
 
 DEFAULT_TURNOUT = 0.8   # votes = 80 % of voters unless told: the rest are left for the user to try by hand
 

@@ -156,7 +156,7 @@ class Router:
     def _check(self, url: str) -> tuple[bool, str]:
         """GET /health with Route 53's budget: connect within connect_timeout_s, a status within response_timeout_s."""
         split = urlsplit(url)
-        conn = http.client.HTTPConnection(split.hostname, split.port, timeout=self.connect_timeout_s)
+        conn = http.client.HTTPConnection(split.hostname or "127.0.0.1", split.port, timeout=self.connect_timeout_s)
         try:
             conn.connect()
             if conn.sock is not None:

@@ -108,8 +108,8 @@ def server_errors(outcomes: Sequence[Any]) -> list[str]:
     if not errors:
         return []
     seen = ", ".join(f"{n} x {code}" for code, n in sorted(errors.items()))
-    return [f"{sum(errors.values())} vote(s) were answered with a server error ({seen}); voters would have had to "
-            "retry. Pass --allow-errors if that is expected (e.g. no region was healthy)."]
+    return [(f"{sum(errors.values())} vote(s) were answered with a server error ({seen}); voters would have had "
+             "to retry. Pass --allow-errors if that is expected (e.g. no region was healthy).")]
 
 
 def nothing_accepted(outcomes: Sequence[Any], url: str) -> list[str]:

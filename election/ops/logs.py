@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ class Entry:
     text: str
 
     def line(self) -> str:
-        stamp = datetime.fromtimestamp(self.when, tz=timezone.utc).strftime("%H:%M:%S")
+        stamp = datetime.fromtimestamp(self.when, tz=UTC).strftime("%H:%M:%S")
         return f"{stamp}  {self.region:<10} {self.function:<8} {self.text}"
 
 
