@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,8 +55,10 @@ def body(final: bool = False, breakdown: bool = True) -> dict[str, Any]:
 
 
 def axe_violations(page: Page) -> list[dict[str, Any]]:
-    if not AXE.exists():
-        pytest.skip("axe-core is not installed: npm install --no-save axe-core (.ci/run does)")
+    if not AXE.exists():      # everything else in the test still runs; the summary says what was not checked
+        warnings.warn("axe-core is not installed (npm install --no-save axe-core; .ci/run does): "
+                      "accessibility not checked by axe", stacklevel=2)
+        return []
     if not page.evaluate("typeof axe !== 'undefined'"):   # evaluated by the browser itself: the page's CSP stays
         page.evaluate(AXE.read_text() + "\n;undefined")
     found = page.evaluate("async () => (await axe.run(document)).violations.map(v => ({id: v.id, nodes: "
