@@ -52,7 +52,8 @@ def main() -> None:
         changer = Deployer(changed, provider, sleep=lambda s: None, site_dir=ROOT / "website", edge=not args.core_only)
 
         def up(d: Deployer) -> None:
-            d.apply(d.diff())
+            d.diff()    # the plan `election up` shows ...
+            d.apply()   # ... and then applies
 
         rows = []
         for label, work in (("first up", lambda: up(deployer)), ("no-op up", lambda: up(deployer)),

@@ -88,6 +88,15 @@ class PlanResult:
                  **({"note": s.note} if s.note else {})} for s in self.steps]
 
 
+@dataclass
+class _Shown:
+    """The last diff: what it read per resource (None: absent) and what it found to delete."""
+
+    result: PlanResult | None
+    known: dict[str, Actual | None]
+    leftovers: list[Found]
+
+
 class Cancelled(Exception):
     """Raised in a step's thread once the run was interrupted, so no new AWS call or wait starts."""
 
@@ -103,6 +112,32 @@ class _Context:
         self._identity: dict[str, str] | None = None
         self._lock = threading.Lock()
         self.cancelled = threading.Event()
+        self._memo: dict[Any, Any] = {}
+        self._memo_locks: dict[Any, threading.Lock] = {}
+
+    def new_run(self) -> None:
+        """Forget the listings of the previous diff/apply/destroy: each run reads AWS afresh."""
+        with self._lock:
+            self._memo.clear()
+            self._memo_locks.clear()
+
+    def memo(self, key: Any, fetch: Callable[[], Any]) -> Any:
+        """One answer per key per run: a region's listing read once serves every resource's read and discover.
+
+        Only what existed when the run started may be taken from it; kinds read what they just changed directly.
+        """
+        with self._lock:
+            if key in self._memo:
+                return self._memo[key]
+            lock = self._memo_locks.setdefault(key, threading.Lock())
+        with lock:   # one fetch per key even when several steps ask at once
+            with self._lock:
+                if key in self._memo:
+                    return self._memo[key]
+            value = fetch()
+            with self._lock:
+                self._memo[key] = value
+            return value
 
     def client(self, service: str, region: str) -> Any:
         if self.cancelled.is_set():
@@ -163,14 +198,17 @@ class Deployer:
                 raise ValueError(f"no kind registered for {self.by_key[k].kind}")
         self.order = _topological(self.deps)
         self.outputs: dict[str, dict[str, Any]] = {}
+        self._shown: _Shown | None = None
         self.kept: list[Found] = []    # what the last `targets` left in place (see KEPT_ON_DOWN)
 
     # --- diff -------------------------------------------------------------------
 
     def diff(self) -> PlanResult:
-        """What `apply` would do; changes nothing (read calls only)."""
+        """What `apply` would do; changes nothing (read calls only). The next `apply()` applies this diff."""
+        self.ctx.new_run()
         outputs: dict[str, dict[str, Any]] = {}
         steps: dict[str, Step] = {}
+        known: dict[str, Actual | None] = {}
 
         def one(k: str) -> None:
             res = self._resolved(self.by_key[k], outputs)
@@ -179,7 +217,8 @@ class Deployer:
                 outputs[k] = {}
                 steps[k] = _step(res, "create")
                 return
-            actual = self._kind(res).read(self.ctx, res)
+            actual = self._read(res)
+            known[k] = actual
             if actual is None:
                 outputs[k] = {}
                 steps[k] = _step(res, "create")
@@ -191,8 +230,11 @@ class Deployer:
 
         self._walk(list(self.order), self.deps, one)
         self.outputs = outputs
-        deletions = [Step(f.key, f.kind, f.region, f.name, "delete") for f in self._leftovers()]
-        return PlanResult([steps[k] for k in self.order] + deletions)
+        leftovers = self._leftovers()
+        deletions = [Step(f.key, f.kind, f.region, f.name, "delete") for f in leftovers]
+        result = PlanResult([steps[k] for k in self.order] + deletions)
+        self._shown = _Shown(result, known, leftovers)
+        return result
 
     def status(self) -> PlanResult:
         """Per region what exists and what differs from the plan (the same reads as `diff`)."""
@@ -201,15 +243,24 @@ class Deployer:
     # --- apply ------------------------------------------------------------------
 
     def apply(self, progress: Progress | None = None) -> dict[str, Any]:
-        """Delete what left the plan, then create/update in dependency order; returns the outputs."""
+        """Delete what left the plan, then create/update in dependency order; returns the outputs.
+
+        Right after `diff` it applies that diff (what was shown is what runs): what the diff read is not
+        read again; only what it could not know (resources whose inputs were still to be created) is read.
+        Without a fresh diff it reads everything itself.
+        """
         report = progress or (lambda key, status: None)
-        self._delete_all(self._leftovers(), report)
+        shown, self._shown = self._shown, None
+        if shown is None:
+            self.ctx.new_run()
+            shown = _Shown(None, {}, self._leftovers())
+        self._delete_all(shown.leftovers, report)
         outputs: dict[str, dict[str, Any]] = {}
 
         def one(k: str) -> None:
             res = self._resolved(self.by_key[k], outputs)
             kind = self._kind(res)
-            actual = kind.read(self.ctx, res)
+            actual = shown.known[k] if k in shown.known else self._read(res)
             if actual is None:
                 report(k, "creating")
                 outputs[k] = self._guard(lambda: kind.create(self.ctx, res), "create", k)
@@ -252,6 +303,7 @@ class Deployer:
         Without destroy_data the hosted zone is kept too (listed in `self.kept`): a new zone gets new
         name servers, which the domain's registrar would have to be re-delegated to.
         """
+        self.ctx.new_run()
         regions = self.known_regions()
         if not destroy_data:
             table = model.names(self.plan).table("ballots")
@@ -365,6 +417,10 @@ class Deployer:
         if isinstance(value, (list, tuple)):
             return [self._resolve(v, outputs) for v in value]
         return value
+
+    def _read(self, res: Resource) -> Actual | None:
+        result: Actual | None = self._guard(lambda: self._kind(res).read(self.ctx, res), "read", res.key)
+        return result
 
     def _guard(self, fn: Callable[[], Any], action: str, key: str) -> Any:
         """Run one AWS step; an AWS error becomes one sentence naming the resource."""

@@ -21,7 +21,7 @@ from typing import Any
 
 # Every AWS service the deployer's kinds call (checked by a test against the kinds' source).
 SERVICES = ("acm", "apigatewayv2", "cloudfront", "cloudwatch", "dynamodb", "dynamodbstreams", "iam", "kms",
-            "lambda", "logs", "route53", "s3", "secretsmanager", "sqs", "sts")
+            "lambda", "logs", "resourcegroupstaggingapi", "route53", "s3", "secretsmanager", "sns", "sqs", "sts")
 
 _done: set[str] = set()
 _lock = threading.Lock()

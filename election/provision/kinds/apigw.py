@@ -72,11 +72,21 @@ def _paged(call: Any, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
 def find_plan_api(ctx: Context, region: str, name: str | None = None) -> dict[str, Any] | None:
     """The HTTP API named `name` (default: the plan name) tagged for this plan."""
     wanted = name or ctx.plan_name
-    apis = ctx.client("apigatewayv2", region)
-    for api in _paged(apis.get_apis, "Items"):
+    for api in _apis(ctx, region):
         if api.get("Name") == wanted and (api.get("Tags") or {}).get(TAG_PLAN) == ctx.plan_name:
             return api
     return None
+
+
+def _apis(ctx: Context, region: str) -> list[dict[str, Any]]:
+    """The region's HTTP APIs (GetApis carries their tags): read once per run."""
+    return u.memo(ctx, ("apis", region), lambda: list(_paged(ctx.client("apigatewayv2", region).get_apis, "Items")))
+
+
+def _items(ctx: Context, region: str, list_call: str, api_id: str) -> list[dict[str, Any]]:
+    """An API's integrations, routes or stages: one list call per API per run serves every read."""
+    return u.memo(ctx, (list_call, region, api_id), lambda: list(_paged(
+        getattr(ctx.client("apigatewayv2", region), list_call), "Items", ApiId=api_id)))
 
 
 def plan_api_items(ctx: Context, region: str, list_call: str) -> tuple[str, list[dict[str, Any]]]:
@@ -84,15 +94,14 @@ def plan_api_items(ctx: Context, region: str, list_call: str) -> tuple[str, list
     api = find_plan_api(ctx, region)
     if api is None:
         return "", []
-    return api["ApiId"], list(_paged(getattr(ctx.client("apigatewayv2", region), list_call), "Items",
-                                     ApiId=api["ApiId"]))
+    return api["ApiId"], _items(ctx, region, list_call, api["ApiId"])
 
 
 def find_api_item(ctx: Context, region: str, list_call: str, api_id: str, field: str,
                   value: str) -> dict[str, Any] | None:
     """The first item of an API's list call whose `field` is `value`; None also when the API itself is gone."""
     try:
-        for item in _paged(getattr(ctx.client("apigatewayv2", region), list_call), "Items", ApiId=api_id):
+        for item in _items(ctx, region, list_call, api_id):
             if item.get(field) == value:
                 return item
     except ClientError as exc:
@@ -172,9 +181,8 @@ class HttpApi:
         delete_quietly(ctx, found.region, "delete_api", ApiId=api_id)
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
-        apis = ctx.client("apigatewayv2", region)
         return [Found(self.name, region, a["Name"], {"api_id": a["ApiId"]})
-                for a in _paged(apis.get_apis, "Items") if (a.get("Tags") or {}).get(TAG_PLAN) == ctx.plan_name]
+                for a in _apis(ctx, region) if (a.get("Tags") or {}).get(TAG_PLAN) == ctx.plan_name]
 
 
 # --- api_integration --------------------------------------------------------------------
@@ -290,13 +298,9 @@ class ApiStage:
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         if not known(res.props["api_id"]):
             return None
-        try:
-            st = ctx.client("apigatewayv2", res.region).get_stage(ApiId=res.props["api_id"],
-                                                                  StageName=res.props["stage_name"])
-        except ClientError as exc:
-            if error_code(exc) in NOT_FOUND:
-                return None
-            raise
+        st = find_api_item(ctx, res.region, "get_stages", res.props["api_id"], "StageName", res.props["stage_name"])
+        if st is None:
+            return None
         route = st.get("DefaultRouteSettings") or {}
         props = {"api_id": res.props["api_id"], "stage_name": st["StageName"],
                  "auto_deploy": bool(st.get("AutoDeploy")),
@@ -359,12 +363,17 @@ class LambdaPermission:
         return name.removesuffix("-apigw")
 
     def _statement(self, ctx: Context, region: str, function: str) -> dict[str, Any] | None:
-        try:
-            policy = ctx.client("lambda", region).get_policy(FunctionName=function)
-        except ClientError as exc:
-            if error_code(exc) in NOT_FOUND:
-                return None
-            raise
+        def fetch() -> dict[str, Any] | None:
+            try:
+                got: dict[str, Any] = ctx.client("lambda", region).get_policy(FunctionName=function)
+                return got
+            except ClientError as exc:
+                if error_code(exc) in NOT_FOUND:
+                    return None
+                raise
+        policy = u.memo(ctx, ("lambda_policy", region, function), fetch)   # read and discover share it
+        if policy is None:
+            return None
         for st in json.loads(policy["Policy"]).get("Statement", []):
             if st.get("Sid") == PERMISSION_SID:
                 return st

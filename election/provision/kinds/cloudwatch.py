@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource
 
 
@@ -30,11 +31,16 @@ class Alarm:
     name = "alarm"
 
     def read(self, ctx: Context, res: Resource) -> Actual | None:
-        alarms = ctx.client("cloudwatch", res.region).describe_alarms(
-            AlarmNames=[res.name], AlarmTypes=["MetricAlarm"]).get("MetricAlarms", [])
-        if not alarms:
-            return None
-        return Actual(self._props(alarms[0]), {"arn": alarms[0].get("AlarmArn"), "name": res.name})
+        listed = _plan_alarms(ctx, res.region)
+        if res.name in listed:
+            found = listed[res.name]
+        else:   # not under the plan's prefix, or put during this run: ask for it alone
+            alarms = ctx.client("cloudwatch", res.region).describe_alarms(
+                AlarmNames=[res.name], AlarmTypes=["MetricAlarm"]).get("MetricAlarms", [])
+            if not alarms:
+                return None
+            found = alarms[0]
+        return Actual(self._props(found), {"arn": found.get("AlarmArn"), "name": res.name})
 
     @staticmethod
     def _props(a: dict[str, Any]) -> dict[str, Any]:
@@ -80,11 +86,31 @@ class Alarm:
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         marker = alarm_description_prefix(ctx.plan_name)
-        pages = ctx.client("cloudwatch", region).get_paginator("describe_alarms").paginate(
-            AlarmNamePrefix=f"{ctx.plan_name}-", AlarmTypes=["MetricAlarm"])
         return [Found(self.name, region, a["AlarmName"], {"arn": a.get("AlarmArn"), "name": a["AlarmName"]})
-                for page in pages for a in page.get("MetricAlarms", [])
+                for a in _plan_alarms(ctx, region).values()
                 if str(a.get("AlarmDescription", "")).startswith(marker)]
+
+
+def _dashboard(ctx: Context, region: str, name: str) -> dict[str, Any] | None:
+    """GetDashboard once per run (read and discover both need the body); None when there is none."""
+    def fetch() -> dict[str, Any] | None:
+        try:
+            got: dict[str, Any] = ctx.client("cloudwatch", region).get_dashboard(DashboardName=name)
+            return got
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("ResourceNotFound", "ResourceNotFoundException"):
+                return None
+            raise
+    return u.memo(ctx, ("dashboard", region, name), fetch)
+
+
+def _plan_alarms(ctx: Context, region: str) -> dict[str, dict[str, Any]]:
+    """Every alarm named for the plan in a region, by name: one DescribeAlarms (a page per 100) per run."""
+    def fetch() -> dict[str, dict[str, Any]]:
+        pages = ctx.client("cloudwatch", region).get_paginator("describe_alarms").paginate(
+            AlarmNamePrefix=f"{ctx.plan_name}-", AlarmTypes=["MetricAlarm"], PaginationConfig={"PageSize": 100})
+        return {a["AlarmName"]: a for page in pages for a in page.get("MetricAlarms", [])}
+    return u.memo(ctx, ("alarms", region), fetch)
 
 
 class Dashboard:
@@ -93,12 +119,9 @@ class Dashboard:
     name = "dashboard"
 
     def read(self, ctx: Context, res: Resource) -> Actual | None:
-        try:
-            got = ctx.client("cloudwatch", res.region).get_dashboard(DashboardName=res.name)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("ResourceNotFound", "ResourceNotFoundException"):
-                return None
-            raise
+        got = _dashboard(ctx, res.region, res.name)
+        if got is None:
+            return None
         return Actual({"body": json.loads(got["DashboardBody"])}, {"arn": got.get("DashboardArn"), "name": res.name})
 
     def _put(self, ctx: Context, res: Resource) -> dict[str, Any]:
@@ -126,8 +149,8 @@ class Dashboard:
                  if d["DashboardName"] == ctx.plan_name]
         out = []
         for name in names:
-            body = ctx.client("cloudwatch", region).get_dashboard(DashboardName=name)["DashboardBody"]
-            if managing_region(json.loads(body)) == region:
+            got = _dashboard(ctx, region, name)
+            if got is not None and managing_region(json.loads(got["DashboardBody"])) == region:
                 out.append(Found(self.name, region, name, {"name": name}))
         return out
 

@@ -44,7 +44,8 @@ class Table:
         else:
             pitr = ddb.describe_continuous_backups(TableName=res.name)["ContinuousBackupsDescription"]
             pitr_on = pitr.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus") == "ENABLED"
-            tags = u.from_tag_list(ddb.list_tags_of_resource(ResourceArn=desc["TableArn"]).get("Tags"))
+            tags = u.tags_of(ctx, res.region, desc["TableArn"], lambda: u.from_tag_list(
+                ddb.list_tags_of_resource(ResourceArn=desc["TableArn"]).get("Tags")))
         props = {
             "status": status,
             "key": desc["KeySchema"][0]["AttributeName"],
@@ -184,12 +185,13 @@ class Table:
         for name in u.paginate(ddb, "list_tables", "TableNames"):
             if not name.startswith(f"{ctx.plan_name}-"):
                 continue
-            desc = _describe(ddb, name)
-            if desc is None:
-                continue
-            tags = u.from_tag_list(ddb.list_tags_of_resource(ResourceArn=desc["TableArn"]).get("Tags"))
+            arn = f"arn:{ctx.partition}:dynamodb:{region}:{ctx.account_id}:table/{name}"
+            listed = u.plan_tags(ctx, region)
+            if listed is not None and arn not in listed:
+                continue   # the tagging API lists every table tagged for the plan
+            tags = u.tags_of(ctx, region, arn, lambda name=name: _tags(ddb, name))
             if u.ours(tags, ctx):
-                out.append(Found(self.name, region, name, {"arn": desc["TableArn"]}))
+                out.append(Found(self.name, region, name, {"arn": arn}))
         return out
 
 
@@ -234,6 +236,11 @@ def recent_replicas(ctx: Context, primary: str, names: list[str], now: float) ->
             if added is not None and now - added < REPLICA_LOCK_S:
                 out.append((name, region, added))
     return out
+
+
+def _tags(ddb: Any, name: str) -> dict[str, str]:
+    desc = _describe(ddb, name)
+    return {} if desc is None else u.from_tag_list(ddb.list_tags_of_resource(ResourceArn=desc["TableArn"]).get("Tags"))
 
 
 def _describe(ddb: Any, name: str) -> dict[str, Any] | None:

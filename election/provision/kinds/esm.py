@@ -31,15 +31,8 @@ class EventSourceMapping:
     name = "event_source_mapping"
 
     def read(self, ctx: Context, res: Resource) -> Actual | None:
-        lam = ctx.client("lambda", res.region)
-        try:
-            found = u.paginate(lam, "list_event_source_mappings", "EventSourceMappings",
-                               FunctionName=res.props["function"])
-        except Exception as exc:
-            if u.is_code(exc, "ResourceNotFoundException"):
-                return None
-            raise
-        found = [m for m in found if m.get("State") not in ("Deleting",)]
+        found = [m for m in _region_mappings(ctx, res.region)
+                 if _function_of(m) == res.props["function"] and m.get("State") not in ("Deleting",)]
         if not found:
             return None
         wanted = res.props.get("source_arn")
@@ -98,11 +91,10 @@ class EventSourceMapping:
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         """Mappings of the plan's functions (exact names, so plan "a" never takes plan "a-b"'s mappings)."""
-        lam = ctx.client("lambda", region)
         prefix = f"{ctx.plan_name}-"
         out = []
-        for m in u.paginate(lam, "list_event_source_mappings", "EventSourceMappings"):
-            fn = m.get("FunctionArn", "").rsplit(":function:", 1)[-1].split(":")[0]
+        for m in _region_mappings(ctx, region):
+            fn = _function_of(m)
             role = fn[len(prefix):] if fn.startswith(prefix) else ""
             if role not in contract.FUNCTIONS:
                 continue
@@ -133,6 +125,16 @@ def _dig(found: dict[str, Any], path: tuple[str, ...]) -> Any:
     for part in path:
         value = (value or {}).get(part)
     return value
+
+
+def _region_mappings(ctx: Context, region: str) -> list[dict[str, Any]]:
+    """Every mapping in the region: one listing per run serves each mapping's read and the discovery."""
+    return u.memo(ctx, ("mappings", region), lambda: u.paginate(
+        ctx.client("lambda", region), "list_event_source_mappings", "EventSourceMappings"))
+
+
+def _function_of(mapping: dict[str, Any]) -> str:
+    return str(mapping.get("FunctionArn", "")).rsplit(":function:", 1)[-1].split(":")[0]
 
 
 def _source_name(arn: str) -> str:

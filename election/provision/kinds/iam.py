@@ -6,6 +6,8 @@ import json
 from typing import Any
 from urllib.parse import unquote
 
+from botocore.exceptions import ClientError
+
 from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource
 
@@ -17,6 +19,14 @@ class IamRole:
     name = "iam_role"
 
     def read(self, ctx: Context, res: Resource) -> Actual | None:
+        listed = _plan_roles(ctx, res.region)
+        if listed is not None and res.name in listed:
+            detail = listed[res.name]
+            policy = next((_doc(p["PolicyDocument"]) for p in detail.get("RolePolicyList") or []
+                           if p.get("PolicyName") == POLICY_NAME), None)
+            return Actual(props={"assume_role_policy": _doc(detail["AssumeRolePolicyDocument"]), "policy": policy,
+                                 "tags": u.from_tag_list(detail.get("Tags"))},
+                          outputs={"arn": detail["Arn"], "name": res.name})
         iam = ctx.client("iam", res.region)
         try:
             role = iam.get_role(RoleName=res.name)["Role"]
@@ -30,7 +40,7 @@ class IamRole:
             if not u.is_code(exc, "NoSuchEntity"):
                 raise
             policy = None
-        tags = u.from_tag_list(iam.list_role_tags(RoleName=res.name).get("Tags"))
+        tags = u.from_tag_list(role.get("Tags") or iam.list_role_tags(RoleName=res.name).get("Tags"))
         return Actual(props={"assume_role_policy": _doc(role["AssumeRolePolicyDocument"]), "policy": policy,
                              "tags": tags}, outputs={"arn": role["Arn"], "name": res.name})
 
@@ -78,14 +88,35 @@ class IamRole:
         """Roles are global; each belongs to the region named in its election:region tag."""
         iam = ctx.client("iam", region)
         out = []
-        for role in u.paginate(iam, "list_roles", "Roles"):
+        listed = _plan_roles(ctx, region)
+        roles = listed.values() if listed is not None else u.paginate(iam, "list_roles", "Roles")
+        for role in roles:
             name = role["RoleName"]
             if not (name.startswith(f"{ctx.plan_name}-") and name.endswith(f"-{region}")):
                 continue
-            tags = u.from_tag_list(iam.list_role_tags(RoleName=name).get("Tags"))
+            tags = u.from_tag_list(role["Tags"] if listed is not None else iam.list_role_tags(RoleName=name).get(
+                "Tags"))
             if u.ours(tags, ctx) and tags.get(TAG_REGION) == region:
                 out.append(Found(self.name, region, name, {"arn": role["Arn"]}))
         return out
+
+
+def _plan_roles(ctx: Context, region: str) -> dict[str, dict[str, Any]] | None:
+    """The plan's roles with their inline policies and tags, by name: GetAccountAuthorizationDetails answers
+    for every role at once (a page per 1,000), instead of GetRole + GetRolePolicy + ListRoleTags per role.
+    IAM is global, so one listing serves every region. None without the permission to list (then per role).
+    """
+    def fetch() -> dict[str, dict[str, Any]] | None:
+        try:
+            pages = ctx.client("iam", region).get_paginator("get_account_authorization_details").paginate(
+                Filter=["Role"], PaginationConfig={"PageSize": 1000})
+            return {r["RoleName"]: r for page in pages for r in page.get("RoleDetailList", [])
+                    if r["RoleName"].startswith(f"{ctx.plan_name}-")}
+        except ClientError as exc:
+            if u.is_code(exc, "AccessDenied", "AccessDeniedException"):
+                return None
+            raise
+    return u.memo(ctx, ("iam_roles",), fetch)
 
 
 def _doc(raw: Any) -> Any:

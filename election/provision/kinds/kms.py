@@ -34,7 +34,8 @@ class KmsKey:
         key_id = meta["KeyId"]
         rotation = _on_key(ctx, kms.get_key_rotation_status, KeyId=key_id)["KeyRotationEnabled"]
         policy = json.loads(_on_key(ctx, kms.get_key_policy, KeyId=key_id, PolicyName="default")["Policy"])
-        tags = u.from_tag_list(_on_key(ctx, kms.list_resource_tags, KeyId=key_id).get("Tags"), "TagKey", "TagValue")
+        tags = u.tags_of(ctx, kms.meta.region_name, meta["Arn"], lambda: u.from_tag_list(
+            _on_key(ctx, kms.list_resource_tags, KeyId=key_id).get("Tags"), "TagKey", "TagValue"))
         return Actual(props={"description": meta.get("Description", ""), "rotation": rotation,
                              "policy": policy, "tags": tags},
                       outputs={"arn": meta["Arn"], "key_id": key_id})
@@ -100,24 +101,37 @@ class KmsKey:
         _on_key(ctx, kms.schedule_key_deletion, KeyId=found.outputs["key_id"], PendingWindowInDays=PENDING_DAYS)
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
-        """Enabled customer keys tagged for the plan; outputs carry the recorded plan regions."""
+        """Enabled customer keys tagged for the plan; outputs carry the recorded plan regions.
+
+        Asked once per region and run (the regions' discovery and `known_regions` share it).
+        """
+        return u.memo(ctx, ("kms_keys", region), lambda: self._discover(ctx, region))
+
+    def _discover(self, ctx: Context, region: str) -> list[Found]:
         kms = ctx.client("kms", region)
+        listed = u.plan_tags(ctx, region)
+        if listed is not None:   # the tagging API lists the plan's keys with their tags
+            keys = [(arn.rsplit("/", 1)[-1], tags) for arn, tags in listed.items() if ":key/" in arn]
+        else:
+            keys = []
+            for k in u.paginate(kms, "list_keys", "Keys"):
+                try:
+                    keys.append((k["KeyId"], u.from_tag_list(kms.list_resource_tags(KeyId=k["KeyId"]).get("Tags"),
+                                                             "TagKey", "TagValue")))
+                except Exception as exc:
+                    if u.is_code(exc, "AccessDeniedException", "NotFoundException"):
+                        continue
+                    raise
         out = []
-        for k in u.paginate(kms, "list_keys", "Keys"):
-            try:
-                tags = u.from_tag_list(kms.list_resource_tags(KeyId=k["KeyId"]).get("Tags"), "TagKey", "TagValue")
-            except Exception as exc:
-                if u.is_code(exc, "AccessDeniedException", "NotFoundException"):
-                    continue
-                raise
+        for key_id, tags in keys:
             if not u.ours(tags, ctx):
                 continue
-            meta = kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
+            meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
             if meta.get("KeyState") in ("PendingDeletion", "PendingReplicaDeletion"):
                 continue
             regions = tuple(r for r in tags.get(TAG_REGIONS, "").split(",") if r)
             out.append(Found(self.name, region, f"alias/{ctx.plan_name}",
-                             {"key_id": k["KeyId"], "arn": meta["Arn"], "regions": regions}))
+                             {"key_id": key_id, "arn": meta["Arn"], "regions": regions}))
         return out
 
 

@@ -106,7 +106,8 @@ class LambdaFunction:
         for fn in u.paginate(lam, "list_functions", "Functions"):
             if not fn["FunctionName"].startswith(f"{ctx.plan_name}-"):
                 continue
-            tags = lam.list_tags(Resource=fn["FunctionArn"]).get("Tags") or {}
+            tags = u.tags_of(ctx, region, fn["FunctionArn"],
+                             lambda fn=fn: lam.list_tags(Resource=fn["FunctionArn"]).get("Tags") or {})
             if u.ours(tags, ctx):
                 out.append(Found(self.name, region, fn["FunctionName"], {"arn": fn["FunctionArn"]}))
         return out

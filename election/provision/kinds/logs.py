@@ -14,11 +14,12 @@ class LogGroup:
 
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         logs = ctx.client("logs", res.region)
-        group = _find(logs, res.name)
+        listed = _plan_groups(ctx, res.region)
+        group = listed[res.name] if res.name in listed else _find(logs, res.name)
         if group is None:
             return None
         arn = _arn(group)
-        tags = u.user_tags(logs.list_tags_for_resource(resourceArn=arn).get("tags") or {})
+        tags = u.tags_of(ctx, res.region, arn, lambda: logs.list_tags_for_resource(resourceArn=arn).get("tags") or {})
         return Actual(props={"retention_days": group.get("retentionInDays"), "kms_key": group.get("kmsKeyId"),
                              "tags": tags}, outputs={"arn": arn, "name": res.name})
 
@@ -61,12 +62,19 @@ class LogGroup:
     def discover(self, ctx: Context, region: str) -> list[Found]:
         logs = ctx.client("logs", region)
         out = []
-        prefix = f"/aws/lambda/{ctx.plan_name}-"
-        for g in u.paginate(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=prefix):
-            tags = logs.list_tags_for_resource(resourceArn=_arn(g)).get("tags") or {}
+        for g in _plan_groups(ctx, region).values():
+            tags = u.tags_of(ctx, region, _arn(g), lambda g=g: logs.list_tags_for_resource(resourceArn=_arn(g)).get(
+                "tags") or {})
             if u.ours(tags, ctx):
                 out.append(Found(self.name, region, g["logGroupName"], {"arn": _arn(g)}))
         return out
+
+
+def _plan_groups(ctx: Context, region: str) -> dict[str, dict[str, Any]]:
+    """The plan's functions' log groups in a region, by name: one DescribeLogGroups per run."""
+    prefix = f"/aws/lambda/{ctx.plan_name}-"
+    return u.memo(ctx, ("log_groups", region), lambda: {g["logGroupName"]: g for g in u.paginate(
+        ctx.client("logs", region), "describe_log_groups", "logGroups", logGroupNamePrefix=prefix)})
 
 
 def _find(logs: Any, name: str) -> dict[str, Any] | None:

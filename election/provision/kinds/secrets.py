@@ -24,7 +24,8 @@ class Secret:
 
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         sm = ctx.client("secretsmanager", res.region)
-        desc = _describe(sm, res.name)
+        listed = _plan_secrets(ctx, res.region)
+        desc = listed[res.name] if res.name in listed else _describe(sm, res.name)
         if desc is None:
             if self._retired(ctx, res):
                 wanted = {k: v for k, v in res.props.items() if not k.startswith("_")}
@@ -112,14 +113,20 @@ class Secret:
                 raise
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
-        sm = ctx.client("secretsmanager", region)
         out = []
-        for s in u.paginate(sm, "list_secrets", "SecretList"):
-            if s.get("DeletedDate") or not s.get("Name", "").startswith(f"{ctx.plan_name}/"):
-                continue
+        for s in _plan_secrets(ctx, region).values():
             if u.ours(u.from_tag_list(s.get("Tags")), ctx):
                 out.append(Found(self.name, region, s["Name"], {"arn": s["ARN"]}))
         return out
+
+
+def _plan_secrets(ctx: Context, region: str) -> dict[str, dict[str, Any]]:
+    """The plan's secrets in a region by name (ListSecrets carries key, description and tags): once per run."""
+    def fetch() -> dict[str, dict[str, Any]]:
+        found = u.paginate(ctx.client("secretsmanager", region), "list_secrets", "SecretList",
+                           Filters=[{"Key": "name", "Values": [f"{ctx.plan_name}/"]}])
+        return {s["Name"]: s for s in found if not s.get("DeletedDate") and s["Name"].startswith(f"{ctx.plan_name}/")}
+    return u.memo(ctx, ("secrets", region), fetch)
 
 
 def _describe(sm: Any, name: str) -> dict[str, Any] | None:

@@ -19,7 +19,8 @@ class Queue:
 
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         sqs = ctx.client("sqs", res.region)
-        url = _url(sqs, res.name)
+        listed = _plan_queues(ctx, res.region)
+        url = listed[res.name] if res.name in listed else _url(sqs, res.name)
         if url is None:
             return None
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
@@ -27,7 +28,7 @@ class Queue:
         if redrive is not None:
             redrive = {"deadLetterTargetArn": redrive.get("deadLetterTargetArn"),
                        "maxReceiveCount": int(redrive.get("maxReceiveCount", 0))}
-        tags = u.user_tags(sqs.list_queue_tags(QueueUrl=url).get("Tags") or {})
+        tags = u.tags_of(ctx, res.region, attrs["QueueArn"], lambda: sqs.list_queue_tags(QueueUrl=url).get("Tags") or {})
         props = {"kms_key": attrs.get("KmsMasterKeyId"),
                  "retention_s": int(attrs.get("MessageRetentionPeriod", 0)),
                  "visibility_timeout_s": int(attrs.get("VisibilityTimeout", 0)),
@@ -73,9 +74,10 @@ class Queue:
     def discover(self, ctx: Context, region: str) -> list[Found]:
         sqs = ctx.client("sqs", region)
         out = []
-        for url in u.paginate(sqs, "list_queues", "QueueUrls", QueueNamePrefix=f"{ctx.plan_name}-"):
+        for name, url in _plan_queues(ctx, region).items():
+            arn = f"arn:{ctx.partition}:sqs:{region}:{ctx.account_id}:{name}"
             try:
-                tags = sqs.list_queue_tags(QueueUrl=url).get("Tags") or {}
+                tags = u.tags_of(ctx, region, arn, lambda url=url: sqs.list_queue_tags(QueueUrl=url).get("Tags") or {})
             except Exception as exc:
                 if u.is_code(exc, *MISSING):
                     continue
@@ -83,6 +85,14 @@ class Queue:
             if u.ours(tags, ctx):
                 out.append(Found(self.name, region, url.rstrip("/").rsplit("/", 1)[-1], {"url": url}))
         return out
+
+
+def _plan_queues(ctx: Context, region: str) -> dict[str, str]:
+    """Queue name -> URL (as AWS spells it) of the plan's queues in a region: one ListQueues per run."""
+    def fetch() -> dict[str, str]:
+        urls = u.paginate(ctx.client("sqs", region), "list_queues", "QueueUrls", QueueNamePrefix=f"{ctx.plan_name}-")
+        return {url.rstrip("/").rsplit("/", 1)[-1]: canonical_url(url, region) for url in urls}
+    return u.memo(ctx, ("queues", region), fetch)
 
 
 def _attribute_changes(props: dict[str, Any]) -> list[dict[str, str]]:
