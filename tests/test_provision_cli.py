@@ -58,7 +58,8 @@ def test_up_twice_then_plan_status_and_down(moto: None) -> None:
     doc = json.loads(status.output)
     assert doc["in_sync"] is True and doc["outputs"]["regions"]["us-east-1"]["api_url"].startswith("https://")
     now = {r["region"]: r for r in doc["runtime"]}
-    assert now["us-west-2"]["queues"] == {"votes": 0, "votes_dlq": 0, "handoff": 1, "handoff_dlq": 0}
+    assert now["us-west-2"]["queues"] == {"votes": 0, "votes_dlq": 0, "handoff": 1, "handoff_dlq": 0,
+                                          "tally_failures": 0}
     assert now["us-west-2"]["alarms_in_alarm"] == ["votes-dlq-visible"] and now["us-east-1"]["alarms_in_alarm"] == []
     assert now["us-east-1"]["items"] == {"voters": 0, "ballots": 0}
     table = runner.invoke(cli, ["status", *PLAN_ARGS])

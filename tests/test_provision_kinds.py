@@ -106,6 +106,7 @@ def test_on_aws_a_replica_is_requested_from_the_primary_and_not_created_locally(
     ctx = StubContext()
     primary = ctx.stub("dynamodb", "us-east-1")
     replica = ctx.stub("dynamodb", "us-west-2")
+    tagging = ctx.stub("resourcegroupstaggingapi", "us-west-2")
     name = {"TableName": "p-ballots"}
     arn = "arn:aws:dynamodb:us-west-2:1:table/p-ballots"
     primary.add_response("describe_table", {"Table": {**name, "TableStatus": "ACTIVE"}}, name)
@@ -125,7 +126,7 @@ def test_on_aws_a_replica_is_requested_from_the_primary_and_not_created_locally(
         replica.add_response("describe_continuous_backups", {"ContinuousBackupsDescription": {
             "ContinuousBackupsStatus": "ENABLED",
             "PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "DISABLED"}}}, name)
-        replica.add_response("list_tags_of_resource", {"Tags": []}, {"ResourceArn": arn})
+        tagging.add_response("get_resources", {"ResourceTagMappingList": [{"ResourceARN": arn, "Tags": []}]}, None)
         if _ == 0:
             replica.add_response("update_continuous_backups", {}, {
                 **name, "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}})
@@ -139,6 +140,7 @@ def test_on_aws_a_replica_is_requested_from_the_primary_and_not_created_locally(
     assert out["stream_arn"] == arn + "/stream/1"
     primary.assert_no_pending_responses()
     replica.assert_no_pending_responses()
+    tagging.assert_no_pending_responses()
 
 
 def test_a_moto_server_queue_url_is_read_back_as_aws_spells_it() -> None:
