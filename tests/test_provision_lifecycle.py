@@ -26,6 +26,7 @@ from provision_support import (
 
 from election.errors import ElectionError
 from election.provision import model
+from election.provision.clients import is_read
 from election.provision.kinds import REGISTRY
 from election.provision.kinds.base import TAG_PLAN
 
@@ -97,11 +98,13 @@ def test_full_lifecycle(moto: None, tmp_path: Path) -> None:
         assert all(url and url.endswith(f"{PLAN}-{w.replace('_', '-')}") for w, url in r["queues"].items())
         assert r["functions"]["tally"] == f"{PLAN}-tally"
 
+    d.provider.reset_counts()
     again = d.diff()
     assert actions(again) == {"noop": len(d.resources)}
+    assert d.provider.counts()[0] <= 1.2 * len(d.resources), "a no-op plan reads each resource about once"
     d.provider.reset_counts()
     d.apply()
-    assert d.provider.mutating_calls() == {}, "a second up must make zero mutating calls"
+    assert d.provider.calls == {}, "up applies the plan it showed: nothing read again, nothing changed"
 
     # One handler file and one setting change: only that code and that field are updated.
     tally = lambdas / "tally.py"
@@ -115,6 +118,8 @@ def test_full_lifecycle(moto: None, tmp_path: Path) -> None:
     d2.provider.reset_counts()
     d2.apply()
     assert d2.provider.mutating_calls() == {"lambda:UpdateFunctionCode": 2, "logs:PutRetentionPolicy": 14}
+    reads = {f"{svc}:{op}" for (svc, op) in d2.provider.calls if is_read(op)}
+    assert reads <= {"lambda:GetFunctionConfiguration"}, "only the function_updated waiter reads: the diff is not re-read"
     assert actions(d2.diff()) == {"noop": len(d2.resources)}
 
     d2.provider.reset_counts()
