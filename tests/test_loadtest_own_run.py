@@ -15,7 +15,12 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from test_ops_audit import Pipeline, election_fixture  # noqa: F401 - provides the `election` fixture
-from test_ops_loadtest import Api, Drainer, ThreadedApp, enrolled  # noqa: F401,F811 - `enrolled` fixture
+from test_ops_loadtest import (
+    Api,
+    Drainer,
+    ThreadedApp,
+    enrolled,  # noqa: F401 - provides the `enrolled` fixture
+)
 
 from election.ops import loadtest, usedvoters
 from election.ops.audit import load_receipts
@@ -70,9 +75,9 @@ def test_votes_answered_5xx_fail_the_run_unless_allowed() -> None:
     ok = [outcome("vote", 202), outcome("duplicate", 409), outcome("malformed", 400)]
     assert server_errors(ok) == []
     bad = ok + [outcome("vote", 503)] * 3 + [outcome("duplicate", 502)]
-    assert server_errors(bad) == ["4 vote(s) were answered with a server error (1 x 502, 3 x 503); voters would "
-                                  "have had to retry. Pass --allow-errors if that is expected (e.g. no region was "
-                                  "healthy)."]
+    assert server_errors(bad) == [("4 vote(s) were answered with a server error (1 x 502, 3 x 503); voters would "
+                                   "have had to retry. Pass --allow-errors if that is expected (e.g. no region was "
+                                   "healthy).")]
 
 
 class Flaky(ThreadedApp):

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from browser_support import call
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:.*ServiceUnavailable does not match")]
@@ -74,7 +73,7 @@ def test_demo_offers_an_unused_id_that_can_vote_on_the_page_it_names(tmp_path: P
         assert call(api, "GET", "/results")[1]["total"] == before + 1
     finally:
         os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
 

@@ -118,8 +118,8 @@ def switch_off_streams(target: Target) -> list[str]:
     """
     plan = target.plan
     if plan.target == "local" or len(plan.region_names) > 1:
-        return ["The ballots stream stays on (replication needs it); its records expire 24 hours after "
-                "they were written."]
+        return [("The ballots stream stays on (replication needs it); its records expire 24 hours after "
+                 "they were written.")]
     out = []
     for region in plan.region_names:
         ddb = target.client("dynamodb", region)
