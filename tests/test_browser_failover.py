@@ -130,6 +130,7 @@ def test_ballot_lookup_fails_over_without_losing_the_typed_id(context: Any, elec
     page.click("#retry")
     expect(page.locator("#done h1")).to_be_visible()
     assert page.input_value("#voter-id") == vid
+    election.wait_idle(20)   # 202 means queued: the ballot is written after the mixing window
     status, body = call(election.regions[SECOND], "POST", "/ballot", {"voter_id": vid})
     assert status == 200 and body["voted"] is True
 
@@ -155,7 +156,8 @@ def test_a_vote_whose_answer_was_lost_is_not_sent_again(context: Any, election: 
     page.get_by_label("Hillary Clinton").check()
     page.click("#ballot-form button[type=submit]")
     page.click("#confirm")
-    expect(page.locator("#done")).to_be_visible()
+    # The route handler waits for the ballot inside this expect: mixing writes it a window or more later.
+    expect(page.locator("#done")).to_be_visible(timeout=30_000)
     expect(page.locator("#done h1")).to_have_text("Your vote is recorded")
     # POST /ballot tells a voter who has voted the receipt, so the lost answer costs nothing.
     expect(page.locator("#receipt-box")).to_be_visible()
