@@ -35,7 +35,7 @@ def test_debug_comes_from_the_parsed_option_not_from_argv(tmp_path: Path, monkey
         monkeypatch.delenv(key, raising=False)
     # "--debug" here is the value of --voters (a file name), not the flag: no traceback.
     code, err = _run_main(monkeypatch, capsys, "loadtest", "--voters", "--debug", "--plan", "missing.yaml")
-    assert code == 1 and "Traceback" not in err and "error:" in err
+    assert code == 1 and "Traceback" not in err and "Error:" in err
     # The flag itself: the same failure shows its traceback.
     code, err = _run_main(monkeypatch, capsys, "loadtest", "--voters", "v.csv", "--plan", "missing.yaml", "--debug")
     assert code == 1 and "Traceback" in err

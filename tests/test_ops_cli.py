@@ -27,7 +27,7 @@ def test_local_plan_without_a_stack_is_one_sentence(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "is a local plan but no local stack is running; start one with `election dev`" in said(done)
-    assert said(done).count("error:") == 1
+    assert said(done).count("Error:") == 1
 
 
 def test_missing_credential_file_is_one_sentence(tmp_path: Path) -> None:

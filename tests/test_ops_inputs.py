@@ -107,7 +107,7 @@ def test_loadtest_refuses_a_broken_credential_file_before_sending_anything(
     code, err = run(monkeypatch, capsys, "loadtest", "--voters", "v.csv", "--plan", AWS_PLAN,
                     "--endpoint-url", trap.url, "--url", trap.url, "--drain-timeout", "1")
     assert code == 1
-    assert sentence in err and err.count("error:") == 1
+    assert sentence in err and err.count("Error:") == 1
     assert trap.requests == []
 
 
@@ -157,9 +157,9 @@ BAD_OPTIONS = [
     (["seed-voters", "--count", "0"], "--count"),
     (["seed-voters", "--workers", "0"], "--workers"),
     (["results", "--watch", "--interval", "0"], "--interval"),
-    (["audit", "--timeout", "-1"], "--timeout"),
-    (["recount", "--timeout", "-1"], "--timeout"),
-    (["close", "--timeout", "-5", "--yes"], "--timeout"),
+    (["audit", "--timeout", "-1"], "--drain-timeout' / '--timeout"),
+    (["recount", "--timeout", "-1"], "--drain-timeout' / '--timeout"),
+    (["close", "--timeout", "-5", "--yes"], "--drain-timeout' / '--timeout"),
     (["close", "--grace", "-1", "--yes"], "--grace"),
 ]
 
@@ -175,16 +175,16 @@ def test_an_option_out_of_range_is_a_usage_error(here: Path, trap: Trap, monkeyp
 
 
 @pytest.mark.parametrize(("args", "sentence"), [
-    (["results", "--state", "XX"], "error: 'XX' is not a US state or DC postal code."),
-    (["dlq", "list", "--region", "mars"], ("error: mars is not a region of plan 'election-2026' "
+    (["results", "--state", "XX"], "Error: 'XX' is not a US state or DC postal code."),
+    (["dlq", "list", "--region", "mars"], ("Error: mars is not a region of plan 'election-2026' "
                                            "(its regions: us-east-1, us-west-2).")),
-    (["dlq", "redrive", "--region", "mars"], "error: mars is not a region of plan 'election-2026'"),
+    (["dlq", "redrive", "--region", "mars"], "Error: mars is not a region of plan 'election-2026'"),
 ])
 def test_an_unknown_state_or_region_is_one_sentence(here: Path, trap: Trap, monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str], args: list[str],
                                                     sentence: str) -> None:
     code, err = run(monkeypatch, capsys, *args, "--plan", AWS_PLAN, "--endpoint-url", trap.url)
-    assert code == 1 and sentence in err and err.count("error:") == 1
+    assert code == 1 and sentence in err and err.count("Error:") == 1
     assert trap.requests == []
 
 
@@ -265,7 +265,7 @@ def test_audit_refuses_a_receipts_file_that_is_not_a_ledger(here: Path, trap: Tr
     (here / "r.jsonl").write_text(content)
     code, err = run(monkeypatch, capsys, "audit", "--receipts", "r.jsonl", "--plan", AWS_PLAN,
                     "--endpoint-url", trap.url)
-    assert code == 1 and sentence in err and err.count("error:") == 1
+    assert code == 1 and sentence in err and err.count("Error:") == 1
     assert trap.requests == []
 
 

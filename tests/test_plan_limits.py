@@ -202,4 +202,4 @@ def test_the_cli_refuses_such_a_plan_in_one_sentence_before_any_aws_call(tmp_pat
                           capture_output=True, text=True, env=env, timeout=120, check=False)
     said = " ".join(done.stderr.split())
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert said.count("error:") == 1 and f"{bad}: ballot: the environment of function" in said
+    assert said.count("Error:") == 1 and f"{bad}: ballot: the environment of function" in said

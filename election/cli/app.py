@@ -74,5 +74,5 @@ def main() -> None:
         if opts.debug or message is None:
             traceback.print_exc()
         if message:
-            err_console.print(f"[red]error:[/red] {message}", highlight=False)
+            err_console.print(f"[red]Error:[/red] {message}", highlight=False)   # the same word click uses
         sys.exit(130 if isinstance(exc, KeyboardInterrupt) else 1)

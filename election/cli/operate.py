@@ -256,7 +256,11 @@ def recount_cmd(opts: Options, wait: bool, timeout: float, as_json: bool) -> Non
     from election.ops.recount import recount
 
     target = ops_target(opts)
-    if wait:
+    given_up = drain.given_up_batches(target) if wait else 0
+    if given_up:
+        err_console.print(f"The tally gave up on {given_up} stream batch(es), so it will not catch up by itself: "
+                          "recounting without waiting for it.")
+    elif wait:
         with err_console.status("waiting for the queues and the tally to drain"):
             drain.wait_drained(target, timeout=timeout)
     with err_console.status("recounting every region's ballots"):

@@ -134,7 +134,7 @@ def switch_off_streams(target: Target) -> list[str]:
 
 def _refuse_given_up_batches(target: Target) -> None:
     """A batch the tally gave up on is never counted by waiting: only `recount` settles it."""
-    given_up = sum(state.queue_depth(target, r, target.names.tally_failures) for r in target.plan.region_names)
+    given_up = drain.given_up_batches(target)
     if given_up:
         raise ElectionError(f"The tally gave up on {given_up} stream batch(es) (`election dlq list`), so the counts "
                             "miss their ballots; the polls stay closed and the pepper is kept: run `election recount`, "

@@ -38,6 +38,11 @@ def pending(target: Target) -> tuple[int, int]:
     return 0, lag
 
 
+def given_up_batches(target: Target) -> int:
+    """Stream batches the tally gave up on (reports in the tally-failures queues): waiting never counts them."""
+    return sum(state.queue_depth(target, r, target.names.tally_failures) for r in target.plan.region_names)
+
+
 def wait_drained(target: Target, timeout: float = 120.0, interval: float = 0.5,
                  on_poll: Callable[[int, int], None] = lambda queued, uncounted: None,
                  sleep: Callable[[float], None] = time.sleep,
