@@ -249,10 +249,11 @@ def test_requests_start_on_schedule_however_slow_the_answers() -> None:
         took = time.monotonic() - started
     assert [o.status for o in outcomes] == [202] * 40
     # 40 requests at 40/s reach the server over about one second although each takes half a second to
-    # answer; a closed loop on one connection would need 20 s.
+    # answer; a closed loop on one connection would need 20 s. The bounds are far from both, so a busy
+    # machine (a full suite on two cores) cannot fail it, and a closed loop still would.
     arrivals = sorted(server.arrivals)[1:]           # the first is the warm-up GET
-    assert len(arrivals) == 40 and arrivals[-1] - arrivals[0] < 1.5
-    assert took < 2.5 and min(o.latency for o in outcomes) >= 0.5
+    assert len(arrivals) == 40 and arrivals[-1] - arrivals[0] < 5
+    assert took < 10 and min(o.latency for o in outcomes) >= 0.5
 
 
 def test_latency_counts_from_the_scheduled_start_when_connections_run_out() -> None:
