@@ -161,7 +161,8 @@ def test_receipt_check_page(context: Any, election: Election) -> None:
     # "counted" needs the tally past the ballot's minute (docs/api.md); right after a vote it may be "recorded".
     status_el = page.locator("#receipt-status")
     expect(status_el).to_have_attribute("data-status", re.compile("^(recorded|counted)$"))
-    sentence = {"recorded": "Recorded: this ballot is stored and will be counted shortly.",
+    sentence = {"recorded": "Recorded: this ballot is stored and will be counted. It shows as counted once ballots cast after it "
+                            "have been counted too, so in a quiet hour this can take a while, and at the latest when the polls close.",
                 "counted": "Counted: this ballot is included in the results."}[status_el.get_attribute("data-status")]
     expect(status_el).to_have_text(sentence)
     expect(page.locator("#live")).to_have_text(sentence)

@@ -115,3 +115,72 @@ def test_on_aws_the_lines_come_from_cloudwatch_logs(aws_env: None) -> None:
         got = list(logs.aws_entries(target, follow=False, function=None, region=None))
     assert [(e.region, e.function) for e in got] == [("us-west-2", "process")]
     assert "Deferred=17" in got[0].text
+
+
+EDIT = '''
+
+_built_before_the_edit = make_handler
+
+
+def make_handler(env):
+    inner = _built_before_the_edit(env)
+
+    def edited(event, context=None):
+        answer = inner(event, context)
+        answer.setdefault("headers", {})["x-dev-loop"] = "edited"
+        return answer
+    return edited
+'''
+
+
+@pytest.mark.e2e
+def test_a_running_dev_stack_serves_an_edited_handler_and_up_prints_local_urls(tmp_path: Path) -> None:
+    """The whole loop a user runs: `election dev`, edit a handler, the running API answers with the new code
+    (no restart), and `election up` against the running stack names the local URLs, not CloudFront's."""
+    import shutil
+    import signal
+    import subprocess
+    import urllib.request
+
+    root = Path(__file__).resolve().parents[1]
+    src = tmp_path / "src"
+    shutil.copytree(root / "election", src / "election", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(src), "COLUMNS": "200", "ELECTION_STATE_DIR": str(tmp_path / "state")}
+    run = [sys.executable, "-c", "from election.cli import main; main()"]
+    dev = subprocess.Popen([*run, "dev", "--port-base", "0"], cwd=tmp_path, env=env, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    state = tmp_path / "state" / "local.json"
+    try:
+        deadline = time.monotonic() + 120
+        while not state.exists():
+            assert dev.poll() is None, dev.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        region_url = next(iter(json.loads(state.read_text())["regions"].values()))
+
+        def health_header() -> str | None:
+            with urllib.request.urlopen(region_url + "/health", timeout=10) as r:
+                return r.headers.get("x-dev-loop")
+
+        assert health_header() is None
+        health = src / "election" / "lambdas" / "health.py"
+        _edit(health, health.read_text() + EDIT)
+        deadline = time.monotonic() + 30
+        while health_header() != "edited":
+            assert time.monotonic() < deadline, "the running stack kept serving the old health handler"
+            time.sleep(0.5)
+        up = subprocess.run([*run, "up", "--yes"], check=False, cwd=tmp_path, env=env, text=True, capture_output=True,
+                            timeout=180)
+        assert up.returncode == 0, up.stderr
+        said = " ".join(up.stdout.split())
+        assert "Local stack: voting page http://127.0.0.1:" in said and "API (router) http://127.0.0.1:" in said
+        assert "cloudfront" not in said.lower() and "execute-api" not in said
+        assert health_header() == "edited"          # up updated the function code; the stack still runs it
+        dev.send_signal(signal.SIGINT)
+        out, err = dev.communicate(timeout=60)
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+            dev.communicate()
+    assert dev.returncode == 0, err
+    assert "Reloaded the health function" in " ".join(out.split())

@@ -64,9 +64,9 @@ export const STRINGS = {
     "receipt.submit": "Check",
     "receipt.bad": "A receipt has 32 characters, digits and the letters a to f.",
     "receipt.checking": "Checking the receipt…",
-    "receipt.recorded": "Recorded: this ballot is stored and will be counted shortly.",
+    "receipt.recorded": "Recorded: this ballot is stored and will be counted. It shows as counted once ballots cast after it have been counted too, so in a quiet hour this can take a while, and at the latest when the polls close.",
     "receipt.counted": "Counted: this ballot is included in the results.",
-    "receipt.unknown": "Unknown: no ballot has this receipt. If you just voted, wait a minute and check again.",
+    "receipt.unknown": "Unknown: no ballot has this receipt yet. To keep ballots secret they are stored in batches, a few minutes apart: if you just voted, check again in a few minutes.",
 
     "results.heading": "Results",
     "results.national": "National totals",
@@ -167,9 +167,9 @@ export const STRINGS = {
     "receipt.submit": "Comprobar",
     "receipt.bad": "Un recibo tiene 32 caracteres: cifras y las letras de la a a la f.",
     "receipt.checking": "Comprobando el recibo…",
-    "receipt.recorded": "Registrado: esta papeleta está guardada y se contará en breve.",
+    "receipt.recorded": "Registrado: esta papeleta está guardada y se contará. Aparece como contada cuando también se han contado papeletas emitidas después, así que en una hora tranquila puede tardar; como muy tarde, al cierre de la votación.",
     "receipt.counted": "Contado: esta papeleta está incluida en los resultados.",
-    "receipt.unknown": "Desconocido: ninguna papeleta tiene este recibo. Si acaba de votar, espere un minuto y vuelva a comprobar.",
+    "receipt.unknown": "Desconocido: todavía ninguna papeleta tiene este recibo. Para mantener el secreto del voto, las papeletas se guardan en lotes con unos minutos de separación: si acaba de votar, vuelva a comprobarlo en unos minutos.",
 
     "results.heading": "Resultados",
     "results.national": "Totales nacionales",
