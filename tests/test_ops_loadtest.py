@@ -244,7 +244,7 @@ def test_requests_start_on_schedule_however_slow_the_answers() -> None:
     server = SlowServer(delay=0.5)
     with server as url:
         started = time.monotonic()
-        outcomes = asyncio.run(loadtest._run(url, _requests(40), 40.0, 100, 10.0, loadtest.Live(planned=40),
+        outcomes = asyncio.run(loadtest.run_schedule(url, _requests(40), 40.0, 100, 10.0, loadtest.Live(planned=40),
                                              lambda _: None, random.Random(1), {}))
         took = time.monotonic() - started
     assert [o.status for o in outcomes] == [202] * 40
@@ -259,7 +259,7 @@ def test_requests_start_on_schedule_however_slow_the_answers() -> None:
 def test_latency_counts_from_the_scheduled_start_when_connections_run_out() -> None:
     with SlowServer(delay=0.2) as url:
         live = loadtest.Live(planned=30)
-        outcomes = asyncio.run(loadtest._run(url, _requests(30), 100.0, 2, 10.0, live, lambda _: None,
+        outcomes = asyncio.run(loadtest.run_schedule(url, _requests(30), 100.0, 2, 10.0, live, lambda _: None,
                                              random.Random(1), {}))
     lat = sorted(o.latency for o in outcomes)
     # Two connections serve 10 requests/s; offered 100/s for 0.3 s: the last request waits ~3 s in the generator.
@@ -286,7 +286,7 @@ def test_a_fault_in_the_sender_is_raised_not_lost() -> None:
 
     reqs = _requests(2) + [loadtest.Req("duplicate")]      # the duplicate comes due after both votes got 202
     with SlowServer(delay=0.0) as url, pytest.raises(LookupError, match="ballot lookup failed"):
-        asyncio.run(loadtest._run(url, reqs, 10.0, 4, 5.0, loadtest.Live(planned=3), lambda _: None,
+        asyncio.run(loadtest.run_schedule(url, reqs, 10.0, 4, 5.0, loadtest.Live(planned=3), lambda _: None,
                                   random.Random(1), Broken()))
 
 
