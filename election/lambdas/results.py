@@ -74,7 +74,7 @@ class Results:
             now = self.clock()
             if self._cached and now - self._cached[0] < self.ttl:
                 return self._cached[1]
-        items = []
+        items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"TableName": self.cfg.results_table}
         while True:
             page = self.ddb.scan(**kwargs)

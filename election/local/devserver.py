@@ -64,7 +64,7 @@ def state_dir_hint(state_dir: Path) -> str | None:
             f"[bold]export {STATE_DIR_ENV}={shlex.quote(str(where))}[/bold]")
 
 
-def serve_until_interrupted(on_tick: Callable[[], None] | None = None) -> None:
+def serve_until_interrupted(on_tick: Callable[[], object] | None = None) -> None:
     """Block until Ctrl-C or SIGTERM (both end the same clean way)."""
     stop = threading.Event()
     # Both signals set the event (SIGINT too: a shell may start background jobs with it ignored).

@@ -53,7 +53,7 @@ class Routes:
         self.table = [(key, *_compile(key), handlers[role], role) for key, role in routes.items()
                       if role in handlers and key != DEFAULT_ROUTE]
         role = routes.get(DEFAULT_ROUTE)
-        self.default: tuple[Handler, str] | None = (handlers[role], role) if role in handlers else None
+        self.default: tuple[Handler, str] | None = (handlers[role], role) if role and role in handlers else None
 
     def match(self, method: str, path: str) -> tuple[str, dict[str, str], Handler, str] | None:
         for key, m, pattern, handler, role in self.table:

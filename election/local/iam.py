@@ -110,7 +110,7 @@ def checks(service_action: str, body: Mapping[str, Any], region: str, account: s
     service, op = action.split(":", 1)
     if service == "dynamodb":
         if op in ("TransactWriteItems", "TransactGetItems"):
-            out = []
+            out: list[tuple[str, tuple[str, ...]]] = []
             for item in body.get("TransactItems") or []:
                 for kind, spec in item.items():
                     out.append((TRANSACT_ACTION[kind], (_table_arn(region, account, spec.get("TableName", "")),)))
@@ -216,13 +216,13 @@ def _install() -> None:
 
         invalid_key = IAMRequest._raise_invalid_access_key
 
-        def refuse_unknown(self: Any, reason: str) -> None:
+        def refuse_unknown(self: IAMRequest, _: str) -> None:   # `_`: the reason, named as moto names it
             if "X-Amz-Target" in self._headers:   # JSON protocols: what DynamoDB, SQS... answer an unknown key
                 from moto.core.exceptions import JsonRESTError
 
                 raise JsonRESTError("UnrecognizedClientException", "The security token included in the request "
                                     "is invalid.")
-            invalid_key(self, reason)
+            invalid_key(self, _)
 
         IAMRequest._raise_invalid_access_key = refuse_unknown  # type: ignore[method-assign]
         _installed = True

@@ -89,7 +89,7 @@ def apply(only: tuple[str, ...] | None = None) -> list[str]:
 def _sqs_send_counters() -> None:
     from moto.sqs.models import Queue, SQSBackend
 
-    full_attributes = Queue.attributes.fget
+    full_attributes = vars(Queue)["attributes"].fget   # the property object itself, not its value
 
     def attributes(self: Any) -> dict[str, Any]:
         if getattr(_cheap, "on", False):
@@ -330,16 +330,18 @@ def _restore(table: Any, h: Any, r: Any, item: Any) -> None:
 
 def _dynamodb_update_expression_cache() -> None:
     import functools
+    import importlib
 
-    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
-
-    parse = UpdateExpressionParser.make.__func__  # type: ignore[attr-defined]
+    # moto marks this module `# type: ignore`, so a type checker sees none of its names: take it as a module object.
+    expressions = importlib.import_module("moto.dynamodb.parsing.expressions")
+    parser = expressions.UpdateExpressionParser
+    parse = parser.make.__func__
 
     @functools.lru_cache(maxsize=1024)
     def cached(expression: str) -> Any:
-        return parse(UpdateExpressionParser, expression)
+        return parse(parser, expression)
 
-    UpdateExpressionParser.make = classmethod(lambda cls, expression: cached(expression))  # type: ignore[method-assign,assignment]
+    parser.make = classmethod(lambda cls, expression: cached(expression))
 
 
 FUNCTIONAL = ("no_lambda_invocation", "region_outage", "dynamodb_atomic_writes")   # needed for correctness, not speed

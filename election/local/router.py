@@ -205,7 +205,7 @@ class Router:
                 kept = [(k, v) for k, v in got.items() if k.lower() not in HOP_HEADERS]
                 return status, [*kept, ("x-election-region", region)], data
             split = urlsplit(self.regions[region])
-            conn = http.client.HTTPConnection(split.hostname, split.port, timeout=30)
+            conn = http.client.HTTPConnection(split.hostname or "127.0.0.1", split.port, timeout=30)
             try:
                 out_headers = {k: v for k, v in headers.items() if k.lower() not in HOP_HEADERS}
                 conn.request(method, path, body=body or None, headers=out_headers)

@@ -84,7 +84,7 @@ def missing_receipts(target: Target, receipts: list[dict[str, str]]) -> list[dic
     by_region: dict[str, dict[str, dict[str, str]]] = {}
     for r in receipts:
         by_region.setdefault(homes.get(r["state"], target.plan.primary_region), {})[r["receipt"]] = r
-    missing = []
+    missing: list[dict[str, str]] = []
     for region, wanted in by_region.items():
         found = fetch_ballots(target, region, list(wanted))
         missing.extend(v for k, v in wanted.items() if k not in found)
@@ -146,12 +146,12 @@ def audit(target: Target, receipts: list[dict[str, str]] | None = None) -> Audit
             if cand not in plan.ballot.for_state(st):
                 d.append(f"{n} ballot(s) in {st} are for '{cand}', who is not on {st}'s ballot.")
         own, shard = ballots[r].own, counters[r]
-        for key in sorted(set(own) | set(shard)):
-            if own[key] != shard[key]:
-                st, cand = key
-                diff = shard[key] - own[key]
+        for counted in sorted(set(own) | set(shard)):
+            if own[counted] != shard[counted]:
+                st, cand = counted
+                diff = shard[counted] - own[counted]
                 what = f"{diff} more" if diff > 0 else f"{-diff} fewer"
-                d.append(f"{st} / {cand} in {r}: the results count {shard[key]} but there are {own[key]} "
+                d.append(f"{st} / {cand} in {r}: the results count {shard[counted]} but there are {own[counted]} "
                          f"ballot(s) ({what} counted than cast).")
 
     try:

@@ -91,7 +91,7 @@ def _describe_tally_failure(region: str, queue: str, msg: dict[str, Any]) -> Dea
 
 def list_dead_letters(target: Target, region: str | None = None) -> list[DeadLetter]:
     """Every message in the dead-letter and tally-failures queues (of one region or all), left in place."""
-    out = []
+    out: list[DeadLetter] = []
     for r in _regions(target, region):
         sqs = target.client("sqs", r)
         held = list(_drain_receive(target, r, target.names.tally_failures, HOLD_S))

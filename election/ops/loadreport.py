@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,12 +79,12 @@ def ledger_path(target: Target) -> Path:
     return target.state_dir / f"{target.plan.name}-{state.instance_id(target)}-receipts.jsonl"
 
 
-def append_ledger(path: Path, entries: list[dict[str, str]]) -> None:
+def append_ledger(path: Path, entries: Sequence[Mapping[str, str | None]]) -> None:
     """Accepted receipts (no voter IDs) for `election audit`; owner-only like the credential file.
 
     Sorted by receipt, never in the order the votes were sent: with that order, anyone who knows
     when each voter voted could match voters to receipts, hence to ballots (README "Ballot secrecy").
     """
     with open_private_append(path) as fh:   # O_NOFOLLOW: a planted link is refused, not written through
-        for e in sorted(entries, key=lambda e: e["receipt"]):
+        for e in sorted(entries, key=lambda e: e["receipt"] or ""):
             fh.write(json.dumps(e, separators=(",", ":")) + "\n")

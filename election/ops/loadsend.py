@@ -107,7 +107,7 @@ class _Firing:
             return Req("duplicate_skipped")
         first = self.accepted[self.rng.randrange(len(self.accepted))]
         ballot = self.ballots.get(first.state or "", (first.candidate or "",))
-        others = [c for c in ballot if c != first.candidate] or [first.candidate]
+        others = [c for c in ballot if c != first.candidate] or [first.candidate or ""]
         cand = self.rng.choice(others)
         return Req("duplicate", first.voter_id, first.state, cand, vote_body(first.voter_id or "", cand))
 

@@ -94,7 +94,7 @@ class _Raced(Exception):
 def _recount_region(target: Target, region: str) -> tuple[int, list[Fix]]:
     ballots = state.count_ballots(target, region).own
     counters = state.read_counters(target)[region]
-    fixes = []
+    fixes: list[Fix] = []
     for st in sorted({s for s, _ in ballots} | {s for s, _ in counters}):
         names = sorted({c for s, c in ballots if s == st} | {c for s, c in counters if s == st})
         wrong = [c for c in names if ballots[(st, c)] != counters[(st, c)]]

@@ -51,7 +51,10 @@ class ClientProvider:
         self._lock = threading.Lock()
         self._config = botocore.config.Config(retries={"max_attempts": max_attempts, "mode": "adaptive"},
                                               max_pool_connections=32)
-        self._session = boto3.Session(**credentials) if credentials else boto3.Session(profile_name=profile)
+        self._session = (boto3.Session(aws_access_key_id=credentials.get("aws_access_key_id"),
+                                       aws_secret_access_key=credentials.get("aws_secret_access_key"),
+                                       aws_session_token=credentials.get("aws_session_token"))
+                         if credentials else boto3.Session(profile_name=profile))
         if is_loopback(endpoint_url) and self._session.get_credentials() is None:
             # A local moto server accepts any credentials; don't make newcomers invent some.
             self._session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
@@ -62,8 +65,7 @@ class ClientProvider:
         with self._lock:
             found = self._clients.get(key)
             if found is None:
-                found = self._session.client(service, region_name=region,
-                                             endpoint_url=self._endpoint_for(service, region), config=self._config)
+                found = self.raw_client(service, region)
                 found.meta.events.register("before-call", self._count)
                 for event, handler in self._hooks:
                     found.meta.events.register(event, handler)
@@ -83,8 +85,9 @@ class ClientProvider:
 
     def raw_client(self, service: str, region: str) -> Any:
         """A client of the same account and endpoint that is neither counted nor hooked (for an emulator's own calls)."""
-        return self._session.client(service, region_name=region, endpoint_url=self._endpoint_for(service, region),
-                                    config=self._config)
+        # boto3-stubs types client() only for literal service names; ours are chosen at run time.
+        make: Callable[..., Any] = self._session.client
+        return make(service, region_name=region, endpoint_url=self._endpoint_for(service, region), config=self._config)
 
     def emulated(self) -> bool:
         """True when an emulator answers: a loopback endpoint (a moto server) or moto in this process."""

@@ -145,12 +145,12 @@ def _region(plan: Plan, region: str, lambdas_dir: Path, edge_keys: set[str]) -> 
         tags={**tags, TAG_REGIONS: ",".join(plan.region_names)})]
 
     for which in ("voter", "ballot"):
-        deps = (kms,) if region == primary else (kms, key(primary, "secret", n.secret(which)))
+        secret_deps = (kms,) if region == primary else (kms, key(primary, "secret", n.secret(which)))
         guard = {r: n.table("ballots") for r in plan.region_names} if which == "ballot" else {}
         res.append(Resource("secret", region, n.secret(which),
                             {"kms_key_id": kms_arn, "description": f"{which} pepper of election {plan.name}",
                              "_primary": primary, "_regions": plan.region_names, "_guard_tables": guard},
-                            depends_on=deps, tags=tags))
+                            depends_on=secret_deps, tags=tags))
 
     qk_deps = (kms,) if region == primary else (kms, key(primary, "secret", n.queue_key))
     res.append(Resource("secret", region, n.queue_key,

@@ -224,8 +224,8 @@ class ApiIntegration:
         api_id, integration_id = found.outputs.get("api_id"), found.outputs.get("integration_id")
         if not (api_id and integration_id):
             api = find_plan_api(ctx, found.region)
-            item = api and self._find(ctx, found.region, api["ApiId"], found.name)
-            if not item:
+            item = self._find(ctx, found.region, api["ApiId"], found.name) if api else None
+            if not api or not item:
                 return   # the API went first and took its integrations along
             api_id, integration_id = api["ApiId"], item["IntegrationId"]
         delete_quietly(ctx, found.region, "delete_integration", ApiId=api_id, IntegrationId=integration_id)

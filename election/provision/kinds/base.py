@@ -85,8 +85,12 @@ class Context(Protocol):
     """What a kind may use: clients per region, the account, a sleep it must use for waits."""
 
     plan_name: str
-    account_id: str
-    partition: str
+
+    @property
+    def account_id(self) -> str: ...
+
+    @property
+    def partition(self) -> str: ...
 
     def client(self, service: str, region: str) -> Any: ...
 

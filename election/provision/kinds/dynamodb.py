@@ -106,7 +106,7 @@ class Table:
         def active() -> bool:
             desc = _describe(ddb, name)
             seen["desc"] = desc
-            return bool(desc) and _status(desc, region) == "ACTIVE"
+            return desc is not None and _status(desc, region) == "ACTIVE"
 
         what = f"{'the replica' if bound_s else 'table'} {name} in {region} to become active"
         u.wait_until(ctx, active, what, bound_s=bound_s, max_delay=60.0 if bound_s else 15.0)
@@ -189,7 +189,7 @@ class Table:
             listed = u.plan_tags(ctx, region)
             if listed is not None and arn not in listed:
                 continue   # the tagging API lists every table tagged for the plan
-            tags = u.tags_of(ctx, region, arn, lambda name=name: _tags(ddb, name))
+            tags = u.tags_of(ctx, region, arn, partial(_tags, ddb, name))
             if u.ours(tags, ctx):
                 out.append(Found(self.name, region, name, {"arn": arn}))
         return out
@@ -231,7 +231,7 @@ def recent_replicas(ctx: Context, primary: str, names: list[str], now: float) ->
             if region in (None, primary):
                 continue
             there = _describe(ctx.client("dynamodb", region), name) or {}
-            created = there.get("CreationDateTime")
+            created: Any = there.get("CreationDateTime")   # a datetime from botocore
             added = created.timestamp() if hasattr(created, "timestamp") else None
             if added is not None and now - added < REPLICA_LOCK_S:
                 out.append((name, region, added))

@@ -10,6 +10,7 @@ mapping is replaced.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from election.lambdas import contract
@@ -108,7 +109,7 @@ class EventSourceMapping:
         return out
 
 
-def _api_args(fields: dict[str, Any]) -> dict[str, Any]:
+def _api_args(fields: Mapping[str, Any]) -> dict[str, Any]:
     """CreateEventSourceMapping / UpdateEventSourceMapping arguments for the optional fields given."""
     args: dict[str, Any] = {api: fields[field] for field, api in OPTIONAL.items() if field in fields}
     for field, path in NESTED.items():

@@ -7,6 +7,7 @@ sha256 differs from the deployed CodeSha256.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from election.provision.kinds import awsutil as u
@@ -107,7 +108,7 @@ class LambdaFunction:
             if not fn["FunctionName"].startswith(f"{ctx.plan_name}-"):
                 continue
             tags = u.tags_of(ctx, region, fn["FunctionArn"],
-                             lambda fn=fn: lam.list_tags(Resource=fn["FunctionArn"]).get("Tags") or {})
+                             partial(_function_tags, lam, fn["FunctionArn"]))
             if u.ours(tags, ctx):
                 out.append(Found(self.name, region, fn["FunctionName"], {"arn": fn["FunctionArn"]}))
         return out
@@ -143,3 +144,6 @@ def _logging(cfg: dict[str, Any], wanted: dict[str, str]) -> dict[str, str]:
         out["system_level"] = lc.get("SystemLogLevel", "INFO")
     return out
 
+
+def _function_tags(lam: Any, arn: str) -> dict[str, str]:
+    return lam.list_tags(Resource=arn).get("Tags") or {}

@@ -19,7 +19,7 @@ class LogGroup:
         if group is None:
             return None
         arn = _arn(group)
-        tags = u.tags_of(ctx, res.region, arn, lambda: logs.list_tags_for_resource(resourceArn=arn).get("tags") or {})
+        tags = u.tags_of(ctx, res.region, arn, partial(_group_tags, logs, arn))
         return Actual(props={"retention_days": group.get("retentionInDays"), "kms_key": group.get("kmsKeyId"),
                              "tags": tags}, outputs={"arn": arn, "name": res.name})
 
@@ -63,8 +63,7 @@ class LogGroup:
         logs = ctx.client("logs", region)
         out = []
         for g in _plan_groups(ctx, region).values():
-            tags = u.tags_of(ctx, region, _arn(g), lambda g=g: logs.list_tags_for_resource(resourceArn=_arn(g)).get(
-                "tags") or {})
+            tags = u.tags_of(ctx, region, _arn(g), partial(_group_tags, logs, _arn(g)))
             if u.ours(tags, ctx):
                 out.append(Found(self.name, region, g["logGroupName"], {"arn": _arn(g)}))
         return out
@@ -86,3 +85,7 @@ def _find(logs: Any, name: str) -> dict[str, Any] | None:
 
 def _arn(group: dict[str, Any]) -> str:
     return group.get("logGroupArn") or group["arn"].removesuffix(":*")
+
+
+def _group_tags(logs: Any, arn: str) -> dict[str, str]:
+    return logs.list_tags_for_resource(resourceArn=arn).get("tags") or {}

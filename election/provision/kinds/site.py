@@ -241,7 +241,7 @@ class SiteBucketPolicy:
             if _code(exc) in ("NoSuchBucketPolicy", *BUCKET_MISSING):
                 return None
             raise
-        allow = next((s for s in doc.get("Statement", []) if s.get("Sid") == "CloudFrontReadsThroughOAC"), {})
+        allow: dict[str, Any] = next((s for s in doc.get("Statement", []) if s.get("Sid") == "CloudFrontReadsThroughOAC"), {})
         source = ((allow.get("Condition") or {}).get("StringEquals") or {}).get("AWS:SourceArn")
         # Anything beyond the exact policy we write (an added statement, a wider principal) is a difference.
         exact = source is not None and doc == bucket_policy(ctx.partition, bucket, source)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from functools import partial
 from typing import Any
 from urllib.parse import urlparse
 
@@ -28,7 +30,7 @@ class Queue:
         if redrive is not None:
             redrive = {"deadLetterTargetArn": redrive.get("deadLetterTargetArn"),
                        "maxReceiveCount": int(redrive.get("maxReceiveCount", 0))}
-        tags = u.tags_of(ctx, res.region, attrs["QueueArn"], lambda: sqs.list_queue_tags(QueueUrl=url).get("Tags") or {})
+        tags = u.tags_of(ctx, res.region, attrs["QueueArn"], partial(_queue_tags, sqs, url))
         props = {"kms_key": attrs.get("KmsMasterKeyId"),
                  "retention_s": int(attrs.get("MessageRetentionPeriod", 0)),
                  "visibility_timeout_s": int(attrs.get("VisibilityTimeout", 0)),
@@ -77,7 +79,7 @@ class Queue:
         for name, url in _plan_queues(ctx, region).items():
             arn = f"arn:{ctx.partition}:sqs:{region}:{ctx.account_id}:{name}"
             try:
-                tags = u.tags_of(ctx, region, arn, lambda url=url: sqs.list_queue_tags(QueueUrl=url).get("Tags") or {})
+                tags = u.tags_of(ctx, region, arn, partial(_queue_tags, sqs, url))
             except Exception as exc:
                 if u.is_code(exc, *MISSING):
                     continue
@@ -95,7 +97,7 @@ def _plan_queues(ctx: Context, region: str) -> dict[str, str]:
     return u.memo(ctx, ("queues", region), fetch)
 
 
-def _attribute_changes(props: dict[str, Any]) -> list[dict[str, str]]:
+def _attribute_changes(props: Mapping[str, Any]) -> list[dict[str, str]]:
     """Plan fields -> SQS attribute strings (only the fields given)."""
     out: list[dict[str, str]] = []
     if "kms_key" in props:
@@ -131,3 +133,7 @@ def canonical_url(url: str, region: str) -> str:
     if not is_loopback(url):
         return url
     return f"https://sqs.{region}.amazonaws.com{urlparse(url).path}"
+
+
+def _queue_tags(sqs: Any, url: str) -> dict[str, str]:
+    return sqs.list_queue_tags(QueueUrl=url).get("Tags") or {}
