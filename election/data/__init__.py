@@ -10,8 +10,9 @@ from pathlib import Path
 
 DATA_DIR = Path(__file__).resolve().parent
 LOCAL_PLAN = DATA_DIR / "local.yaml"
-# The voting page: website/ of the checkout the package is installed from (pip install -e).
-SITE_DIR = DATA_DIR.parents[1] / "website"
+# The voting page. In the repository election/data/website is a symlink to website/ (where people edit it);
+# a built wheel copies the files themselves, so a non-editable install serves the page too.
+SITE_DIR = DATA_DIR / "website"
 
 
 def data_file(name: str) -> Path:
