@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from election.errors import ElectionError
+from election.plan_roll import RollImport, parse_roll
 
 STATES: tuple[str, ...] = (
     "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID",
@@ -173,6 +174,7 @@ class Plan:
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     domain: str | None = None
     break_glass_role: str | None = None   # IAM role ARN allowed to read the peppers besides the pipeline
+    roll: RollImport | None = None        # voters tables imported from S3 (election/plan_roll.py)
     path: str = "<plan>"
 
     @property
@@ -222,7 +224,7 @@ def parse_plan(data: Any, where: str = "<plan>") -> Plan:
     v = _Validator(where)
     top = v.mapping(data, "", required={"name", "regions", "ballot"},
                     optional={"target", "lambda", "queue", "api", "logs", "tags", "domain", "break_glass_role",
-                              "secrecy", "results", "alerts", "capacity"})
+                              "secrecy", "results", "alerts", "capacity", "roll"})
     name = v.string(top["name"], "name")
     if not NAME_RE.match(name):
         v.fail("name", f"'{name}' must be 3-32 lowercase letters, digits or hyphens, starting with a letter")
@@ -266,9 +268,10 @@ def parse_plan(data: Any, where: str = "<plan>") -> Plan:
         break_glass = v.string(top["break_glass_role"], "break_glass_role")
         if not BREAK_GLASS_RE.match(break_glass):
             v.fail("break_glass_role", f"'{break_glass}' is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+    roll = parse_roll(top.get("roll"), v.fail)
     plan = Plan(name=name, target=target, regions=regions, ballot=ballot, lambda_=lam, queue=queue,
                 api=api, secrecy=secrecy, results=results, alerts=alerts, log_retention_days=retention, tags=tags,
-                domain=domain, capacity=capacity, break_glass_role=break_glass, path=where)
+                domain=domain, capacity=capacity, break_glass_role=break_glass, roll=roll, path=where)
     from election import plan_limits  # imports the model, which imports this module
 
     plan_limits.check(plan, v.fail)

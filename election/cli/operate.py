@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -30,17 +31,27 @@ from election.cli.options import (
               help="The credential file (voter ID, state), written with owner-only permissions; never uploaded.")
 @click.option("--resume", is_flag=True, help="Finish loading an existing credential file after a crash or Ctrl-C.")
 @click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True, help="Parallel batch writers.")
+@click.option("--import", "to_s3", is_flag=True,
+              help="Write the hashed roll to the plan's roll.import S3 location instead; the next `up` imports it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @state_dir_option
 @common_options
-def seed_voters_cmd(opts: Options, count: int | None, out: Path, resume: bool, workers: int, as_json: bool) -> None:
+def seed_voters_cmd(opts: Options, count: int | None, out: Path, resume: bool, workers: int, to_s3: bool,
+                    as_json: bool) -> None:
     """Create voters in proportion to 2016 turnout and load the roll into each voter's home region."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from election.ops.seed import prepare_credentials, seed_voters
 
     target = ops_target(opts)
+    if to_s3:
+        from election.ops import rollimport
+
+        rollimport.check_ready(target)   # no roll section, or a table there already: said before anything is minted
     voters = prepare_credentials(out, count, resume)     # a wrong file fails here, before any progress is drawn
+    if to_s3:
+        _seed_import(target, out, voters, resume, workers, as_json)
+        return
     with Progress(TextColumn("loading the roll"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err_console, transient=True, disable=as_json) as progress:
         task = progress.add_task("seed", total=None)
@@ -69,6 +80,34 @@ def seed_voters_cmd(opts: Options, count: int | None, out: Path, resume: bool, w
     elif report.replicated is False:
         err_console.print(f"warning: after {report.replication_seconds:.0f} s the roll has not reached every region; "
                           "voters who vote there are refused (404) until it does.", highlight=False)
+
+
+def _seed_import(target: Any, out: Path, voters: Any, resume: bool, workers: int, as_json: bool) -> None:
+    """seed-voters --import: the parts to S3 under a progress bar, then what the import will cost."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from election.ops.rollimport import seed_import
+
+    with Progress(TextColumn("writing the roll to S3"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err_console, transient=True, disable=as_json) as progress:
+        task = progress.add_task("import", total=None)
+        try:
+            report = seed_import(target, out, voters, resume=resume, workers=workers,
+                                 on_start=lambda total, done: progress.update(task, total=total, completed=done),
+                                 on_progress=lambda n: progress.advance(task, n))
+        except KeyboardInterrupt:
+            progress.stop()
+            err_console.print(f"Interrupted; the parts written are checkpointed: run `election seed-voters --import "
+                              f"--out {out} --resume` to finish.", highlight=False)
+            sys.exit(130)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    console.print(f"Wrote {report.voters:,} hashed voters in {report.parts} parts to {report.location} "
+                  f"({report.gzip_bytes / 1e6:,.1f} MB gzip this run, {report.seconds:.1f} s, {report.rate:,.0f} "
+                  f"voters/s). Credentials: {out} (owner-only; keep it private). Now run `election up`: it imports "
+                  f"the roll into {', '.join(report.import_regions)} (about ${report.import_usd:,.2f} at "
+                  "$0.15 per GB).", highlight=False)
 
 
 @example("election loadtest --voters-file voters.csv --rate 200 --duration 30 --duplicates 0.05")

@@ -14,8 +14,11 @@ from election.lambdas.contract import BALLOTS_KEY, RESULTS_KEY, VOTERS_KEY
 from election.ops.target import Target
 
 
-def create_data_resources(target: Target, max_receives: int = 5) -> dict[str, str]:
-    """Create tables, queues, peppers and the queue key in every plan region; returns the secrets (hex) it set."""
+def create_data_resources(target: Target, max_receives: int = 5, voters_table: bool = True) -> dict[str, str]:
+    """Create tables, queues, peppers and the queue key in every plan region; returns the secrets (hex) it set.
+
+    `voters_table=False` leaves the roll out, as `up` does for a plan whose roll is imported (roll.import).
+    """
     names = target.names
     peppers = {names.voter_pepper: secrets.token_hex(32), names.ballot_pepper: secrets.token_hex(32),
                names.queue_key: secrets.token_hex(32)}
@@ -23,6 +26,8 @@ def create_data_resources(target: Target, max_receives: int = 5) -> dict[str, st
         ddb = target.client("dynamodb", region)
         for table, key, stream in ((names.voters, VOTERS_KEY, False), (names.ballots, BALLOTS_KEY, True),
                                    (names.results, RESULTS_KEY, False)):
+            if table == names.voters and not voters_table:
+                continue
             kwargs = {"StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}} if stream else {}
             ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
                              KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],

@@ -1,0 +1,176 @@
+"""seed-voters --import on moto: parts in S3, resumable after a crash, and one sentence for every bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from moto import mock_aws
+
+from election.errors import ElectionError
+from election.lambdas.contract import VOTERS_KEY
+from election.ops import rollimport
+from election.ops.sandbox import create_data_resources
+from election.ops.seed import prepare_credentials, voter_key
+from election.ops.target import Target
+from election.plan import PlanError, load_plan, parse_plan
+from election.plan_roll import RollImport
+from election.provision.clients import ClientProvider
+
+ROOT = Path(__file__).resolve().parents[1]
+BUCKET = "roll-bucket"
+
+
+@pytest.fixture
+def target(aws_env: None) -> Any:
+    with mock_aws():
+        plan = dataclasses.replace(load_plan(ROOT / "config/local.yaml"), roll=RollImport(BUCKET, "r/"))
+        t = Target(plan, ClientProvider())
+        t.peppers = create_data_resources(t, voters_table=False)    # type: ignore[attr-defined]
+        yield t
+
+
+class Crash(Exception):
+    """Stands in for the process dying mid-way."""
+
+
+class CrashingS3:
+    """A real S3 client whose part uploads fail after `after` parts."""
+
+    def __init__(self, real: Any, after: int) -> None:
+        self.real, self.after, self.puts, self.lock = real, after, [], threading.Lock()
+
+    def put_object(self, **kw: Any) -> Any:
+        with self.lock:
+            if "/parts/" in kw["Key"] and len(self.puts) >= self.after:
+                raise Crash("killed")
+            self.puts.append(kw["Key"])
+        return self.real.put_object(**kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def parts_in(target: Target) -> dict[str, bytes]:
+    s3 = target.client("s3", "us-east-1")
+    keys = rollimport.existing_keys(target, target.plan.roll, "r/parts/")
+    return {k: gzip.decompress(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read()) for k in keys}
+
+
+def test_parts_hold_every_voter_once_as_keyed_hash_and_state(target: Target, tmp_path: Path) -> None:
+    voters = prepare_credentials(tmp_path / "v.csv", 2_345, False)
+    rep = rollimport.seed_import(target, tmp_path / "v.csv", voters, part_voters=500)
+    assert (rep.voters, rep.parts, rep.written_now) == (2_345, 5, 5)
+    pepper = bytes.fromhex(target.peppers[target.names.voter_pepper])   # type: ignore[attr-defined]
+    lines = [json.loads(line)["Item"] for body in parts_in(target).values() for line in body.splitlines()]
+    assert sorted((i[VOTERS_KEY]["S"], i["state"]["S"]) for i in lines) == sorted(
+        (voter_key(pepper, v), s) for v, s in voters)
+    assert rep.bytes == sum(len(b) for b in parts_in(target).values())    # what ImportTable bills
+    manifest = json.loads(target.client("s3", "us-east-1").get_object(Bucket=BUCKET, Key="r/roll.json")["Body"].read())
+    assert manifest["voters"] == 2_345 and manifest["parts"] == 5 and sum(manifest["per_state"].values()) == 2_345
+    assert set(manifest["pepper_secrets"]) == set(target.plan.region_names)
+
+
+def test_killed_mid_way_then_resumed_sends_only_the_missing_parts(target: Target, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "v.csv"
+    voters = prepare_credentials(out, 1_000, False)
+    real_client = target.client
+    crashing = CrashingS3(real_client("s3", "us-east-1"), after=3)
+    monkeypatch.setattr(target, "client", lambda svc, region: crashing if svc == "s3" else real_client(svc, region))
+    with pytest.raises(Crash):
+        rollimport.seed_import(target, out, voters, part_voters=100, workers=1)
+    assert len(parts_in(target)) == 3
+    assert "r/roll.json" not in rollimport.existing_keys(target, target.plan.roll, "r/")   # no manifest: up waits
+
+    with pytest.raises(ElectionError, match=r"already holds 3 objects .* \(or pass --resume to finish this roll\)"):
+        rollimport.seed_import(target, out, voters, part_voters=100)
+
+    crashing.after, crashing.puts = 10**9, []
+    again = prepare_credentials(out, None, True)        # --resume reads the same credential file back
+    rep = rollimport.seed_import(target, out, again, resume=True, part_voters=100)
+    assert (rep.written_now, rep.already_written, rep.parts) == (7, 3, 10)
+    assert len([k for k in crashing.puts if "/parts/" in k]) == 7      # the 3 sent before the crash are not resent
+    assert sum(len(b.splitlines()) for b in parts_in(target).values()) == 1_000
+
+
+def test_a_roll_needs_a_location_and_no_table(target: Target, tmp_path: Path) -> None:
+    bare = Target(dataclasses.replace(target.plan, roll=None), ClientProvider())
+    with pytest.raises(ElectionError, match=r"the plan has no roll section, so there is nowhere to import from; "
+                                            r"add `roll: \{import: s3://your-bucket/roll/\}`"):
+        rollimport.check_ready(bare)
+    ddb = target.client("dynamodb", "us-west-2")
+    ddb.create_table(TableName=target.names.voters, BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": VOTERS_KEY, "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": VOTERS_KEY, "AttributeType": "S"}])
+    with pytest.raises(ElectionError, match=r"^The voters table election-local-voters already exists in us-west-2, "
+                                            r"and DynamoDB imports only into a new table; .*\.$"):
+        rollimport.check_ready(target)
+
+
+def test_on_aws_the_bucket_is_yours_to_create(target: Target, tmp_path: Path) -> None:
+    aws = Target(dataclasses.replace(target.plan, target="aws"), ClientProvider())
+    voters = prepare_credentials(tmp_path / "v.csv", 10, False)
+    with pytest.raises(ElectionError, match=r"^The bucket roll-bucket \(roll.import in .*\) does not exist; create "
+                                            r"it \(private, in us-east-1\) and run the command again\.$"):
+        rollimport.seed_import(aws, tmp_path / "v.csv", voters)
+
+
+def test_a_location_holding_other_objects_is_refused(target: Target, tmp_path: Path) -> None:
+    s3 = target.client("s3", "us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="r/parts/someone-elses.json.gz", Body=b"x")
+    voters = prepare_credentials(tmp_path / "v.csv", 10, False)
+    for resume in (False, True):
+        with pytest.raises(ElectionError, match=r"s3://roll-bucket/r/ already holds 1 objects and ImportTable reads "
+                                                r"every one of them"):
+            rollimport.seed_import(target, tmp_path / "v.csv", voters, resume=resume)
+
+
+@pytest.mark.parametrize("raw, says", [
+    ({"import": "https://bucket/x"}, "roll.import: must be an S3 location like s3://my-bucket/roll/, not "
+                                     "'https://bucket/x'."),
+    ({"import": "s3://Bad_Bucket/x"}, "roll.import: 'Bad_Bucket' is not an S3 bucket name"),
+    ({"import": "s3://good-bucket/a b"}, "roll.import: 'a b' is not a usable key prefix"),
+    ({"from": "s3://good-bucket/"}, "roll.from: unknown key (allowed: import)."),
+    ("s3://good-bucket/", "roll: must be a mapping like {import: s3://bucket/prefix/}."),
+])
+def test_bad_roll_sections_are_one_sentence_naming_the_field(raw: Any, says: str) -> None:
+    import yaml
+
+    data = yaml.safe_load((ROOT / "config/local.yaml").read_text())
+    data["roll"] = raw
+    with pytest.raises(PlanError) as err:
+        parse_plan(data, "plan.yaml")
+    assert str(err.value).startswith("plan.yaml: ") and says in str(err.value)
+    assert str(err.value).count(". ") == 0
+
+
+def test_prefix_gets_its_slash_and_parts_live_apart_from_the_manifest() -> None:
+    import yaml
+
+    data = yaml.safe_load((ROOT / "config/local.yaml").read_text())
+    data["roll"] = {"import": "s3://good-bucket/2026/national"}
+    roll = parse_plan(data).roll
+    assert roll is not None
+    assert (roll.parts_prefix, roll.manifest_key, roll.part_key(7)) == (
+        "2026/national/parts/", "2026/national/roll.json", "2026/national/parts/part-00007.json.gz")
+
+
+def test_cli_without_a_roll_section_mints_nothing(aws_env: None, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from election.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    with mock_aws():
+        got = CliRunner().invoke(cli, ["seed-voters", "--import", "--count", "5", "--out", "v.csv",
+                                       "--plan", str(ROOT / "config/aws.yaml")])
+    assert isinstance(got.exception, ElectionError)     # main() prints it as one sentence, no traceback
+    assert "the plan has no roll section, so there is nowhere to import from" in str(got.exception)
+    assert not (tmp_path / "v.csv").exists()
