@@ -17,14 +17,8 @@ from typing import Any
 import yaml
 
 from election.errors import ElectionError
+from election.lambdas.contract import STATES, Ballot
 from election.plan_roll import RollImport, parse_roll
-
-STATES: tuple[str, ...] = (
-    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID",
-    "IL", "IN", "IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO",
-    "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA",
-    "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY",
-)
 
 AWS_REGIONS: tuple[str, ...] = (
     "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "ca-west-1",
@@ -54,23 +48,6 @@ class PlanError(ElectionError, ValueError):
 class RegionPlan:
     name: str
     states: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Ballot:
-    candidates: tuple[str, ...]
-    overrides: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
-
-    def for_state(self, state: str) -> tuple[str, ...]:
-        """The candidates on that state's ballot (the override, else the national list)."""
-        return self.overrides.get(state, self.candidates)
-
-    def all_candidates(self) -> tuple[str, ...]:
-        """Every candidate on any ballot, national list first, in a stable order."""
-        seen = list(self.candidates)
-        for names in self.overrides.values():
-            seen.extend(n for n in names if n not in seen)
-        return tuple(seen)
 
 
 @dataclass(frozen=True)
@@ -196,6 +173,11 @@ class Plan:
 
     def state_regions(self) -> dict[str, str]:
         return {s: r.name for r in self.regions for s in r.states}
+
+    def queue_batch(self, mixing: bool) -> tuple[int, int]:
+        """(batch size, batching window s) of an SQS mapping (contract.Queue): the mixing one's come from
+        `secrecy` (README "Ballot secrecy"), the others' from `queue`, with no window."""
+        return (self.secrecy.batch_size, self.secrecy.window_s) if mixing else (self.queue.batch_size, 0)
 
 
 # --- loading --------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 from provision_support import AWS_PLAN, changed, deployer, single_region, with_settings
 
 from election.lambdas import contract
-from election.local.pollers import StreamPoller, failure_record
+from election.local.streampoller import StreamPoller, failure_record
 from election.plan import load_plan
 from election.provision import model
 

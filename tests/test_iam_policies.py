@@ -100,7 +100,7 @@ def scenario(p: Pipeline) -> dict[str, Callable[[], None]]:
             h.sqs[WEST] = real
 
     def forward() -> None:
-        p.regions[EAST].handlers["forward"].key._keys.clear()                   # as a new container would
+        p.regions[EAST].handlers["forward"].key._cache.clear()                   # as a new container would
         for state, home in (("CA", WEST), ("NY", EAST)):   # hand-offs go to any region's votes queue
             boto3.client("sqs", region_name=EAST).send_message(QueueUrl=p.handoff_urls[EAST], MessageBody=logic.Vote.signed(
                 p.message_key(), bk="0" * 32, state=state, candidate="Jill Stein", nonce="n", region=home).to_json())
@@ -108,7 +108,7 @@ def scenario(p: Pipeline) -> dict[str, Callable[[], None]]:
 
     def process() -> None:
         p.regions[EAST].handlers["enqueue"].peppers._cache.clear()
-        p.regions[EAST].handlers["process"].key._keys.clear()                   # as a new container would
+        p.regions[EAST].handlers["process"].key._cache.clear()                   # as a new container would
         assert p.vote(EAST, fresh("NY"), "Gary Johnson")["statusCode"] == 202
         records = p.receive(EAST)
         assert records

@@ -293,7 +293,7 @@ def test_tally_counts_every_ballot_once_under_redelivery_duplicates_reordering_a
 
 def test_direct_stream_reads_give_what_get_records_gives(aws: InProcessProvider) -> None:
     from election.local.backends import DirectStreams
-    from election.local.pollers import lambda_stream_record
+    from election.local.streampoller import lambda_stream_record
 
     ddb = aws.client("dynamodb", EAST)
     arn = table_with_stream(ddb, "t")

@@ -15,9 +15,10 @@ from moto import mock_aws
 from election.local import moto_patches
 from election.local.gateway import Gateway
 from election.local.motoserver import InProcessProvider
-from election.local.pollers import SqsPoller, StreamPoller, stream_handler_adapter
+from election.local.pollers import SqsPoller
 from election.local.replicator import Replicator
 from election.local.router import Router
+from election.local.streampoller import StreamPoller, stream_handler_adapter
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import zipfile
 from pathlib import Path
 
+import pytest
 from provision_support import lambdas_copy
 
+from election.errors import ElectionError
 from election.lambdas import contract
 from election.provision import package
 
@@ -55,10 +58,14 @@ def test_a_handler_change_changes_only_that_roles_zip_and_a_shared_change_change
     assert all(shared[r] != after[r] for r in contract.FUNCTIONS)
 
 
-def test_a_missing_handler_gets_a_placeholder(tmp_path: Path) -> None:
-    src = tmp_path / "empty"
-    src.mkdir()
-    pkg = package.build("results", src)
-    with zipfile.ZipFile(io.BytesIO(pkg.data)) as zf:
-        code = zf.read("election/lambdas/results.py").decode()
-    assert "def handler(event, context)" in code
+def test_a_missing_handler_module_is_refused_naming_it(tmp_path: Path) -> None:
+    src = lambdas_copy(tmp_path)
+    (src / "results.py").unlink()
+    with pytest.raises(ElectionError, match=r"results\.py is missing: the function 'results'"):
+        package.build("results", src)
+    assert package.build("tally", src).files   # the other functions still package
+
+
+def test_every_function_of_the_contract_has_its_handler_module() -> None:
+    for role, fn in contract.FUNCTIONS.items():
+        assert callable(importlib.import_module(f"election.lambdas.{fn.module}").handler), role

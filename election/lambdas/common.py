@@ -40,8 +40,7 @@ class Config:
     votes_queue_urls: Mapping[str, str]
     handoff_queue_url: str
     state_regions: Mapping[str, str]
-    candidates: tuple[str, ...]
-    overrides: Mapping[str, tuple[str, ...]]
+    ballot: contract.Ballot
     voter_pepper_secret: str
     ballot_pepper_secret: str
     allowed_origins: tuple[str, ...]
@@ -54,19 +53,15 @@ class Config:
 
     def ballot_for(self, state: str) -> tuple[str, ...]:
         """The candidates on that state's ballot."""
-        return self.overrides.get(state, self.candidates)
+        return self.ballot.for_state(state)
 
     def all_candidates(self) -> tuple[str, ...]:
-        """Every candidate on any ballot, national list first (same order as plan.Ballot)."""
-        seen = list(self.candidates)
-        for names in self.overrides.values():
-            seen.extend(n for n in names if n not in seen)
-        return tuple(seen)
+        """Every candidate on any ballot, national list first."""
+        return self.ballot.all_candidates()
 
 
 def load_config(env: Mapping[str, str]) -> Config:
     """Parse the environment; a missing variable raises KeyError naming it (a deployer bug)."""
-    ballot = json.loads(env.get(contract.ENV_BALLOT) or '{"candidates": []}')
     origins = parse_origins(env.get(contract.ENV_ALLOWED_ORIGINS) or "")
     return Config(
         plan=env.get(contract.ENV_PLAN, "election"),
@@ -77,8 +72,7 @@ def load_config(env: Mapping[str, str]) -> Config:
         votes_queue_urls=json.loads(env.get(contract.ENV_VOTES_QUEUE_URLS) or "{}"),
         handoff_queue_url=env.get(contract.ENV_HANDOFF_QUEUE_URL, ""),
         state_regions=json.loads(env.get(contract.ENV_STATE_REGIONS) or "{}"),
-        candidates=tuple(ballot.get("candidates", ())),
-        overrides={s: tuple(c) for s, c in (ballot.get("overrides") or {}).items()},
+        ballot=contract.Ballot.from_env(env.get(contract.ENV_BALLOT)),
         voter_pepper_secret=env.get(contract.ENV_VOTER_PEPPER_SECRET, ""),
         ballot_pepper_secret=env.get(contract.ENV_BALLOT_PEPPER_SECRET, ""),
         allowed_origins=origins,
@@ -139,40 +133,10 @@ def make_client(cfg: Config, service: str, region: str | None = None,
                           **keys)
 
 
-class Peppers:
-    """The two HMAC keys, fetched from Secrets Manager on first use and kept for the container's life."""
-
-    def __init__(self, cfg: Config, secrets: Any) -> None:
-        self._cfg = cfg
-        self._secrets = secrets
-        self._lock = threading.Lock()
-        self._cache: dict[str, bytes] = {}
-
-    def _get(self, secret_id: str) -> bytes:
-        with self._lock:
-            if secret_id not in self._cache:
-                value = self._secrets.get_secret_value(SecretId=secret_id)["SecretString"]
-                self._cache[secret_id] = bytes.fromhex(value.strip())
-            return self._cache[secret_id]
-
-    def forget_ballot(self) -> None:
-        """Drop the ballot pepper from memory (the polls closed; `close` is about to destroy it)."""
-        with self._lock:
-            self._cache.pop(self._cfg.ballot_pepper_secret, None)
-
-    @property
-    def voter(self) -> bytes:
-        return self._get(self._cfg.voter_pepper_secret)
-
-    @property
-    def ballot(self) -> bytes:
-        return self._get(self._cfg.ballot_pepper_secret)
-
-
 class PollsCache:
     """Whether the polls are open, read from this region's results table at most every `ttl` seconds."""
 
-    def __init__(self, dynamodb: Any, table: str, ttl: float = 2.0,
+    def __init__(self, dynamodb: Any, table: str, ttl: float = contract.POLLS_CACHE_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._ddb = dynamodb
         self._table = table

@@ -7,33 +7,12 @@ receipt formats. Standard library only (it is zipped with every handler).
 
 from __future__ import annotations
 
+import json
 import re
-
-# --- functions: handler module (election/lambdas/<module>.py) per function role ----
-# role -> (module, what triggers it)
-FUNCTIONS: dict[str, str] = {
-    "enqueue": "http",   # POST /ballot, POST /votes
-    "process": "sqs",    # votes queue -> conditional put of the ballot
-    "tally": "stream",   # ballots table stream -> results counters
-    "results": "http",   # GET /results
-    "receipt": "http",   # GET /receipts/{receipt}
-    "health": "http",    # GET /health
-    "forward": "sqs",    # hand-off queue -> home region's votes queue
-}
-
-DEFAULT_ROUTE = "$default"
-ROUTES: dict[str, str] = {
-    "POST /ballot": "enqueue",
-    "POST /votes": "enqueue",
-    "GET /results": "results",
-    "GET /receipts/{receipt}": "receipt",
-    "GET /health": "health",
-    # API Gateway's catch-all: any path or method no route above matches (docs: "Working with the
-    # $default route"). It answers 404/405 {"error","message"} (common.unrouted) from the results
-    # function: the least-privileged HTTP function, so junk traffic never takes the enqueue
-    # function's concurrency from votes nor the health function's from Route 53.
-    DEFAULT_ROUTE: "results",
-}
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TypeVar
 
 # --- environment variables set by the deployer on every function ----------------
 ENV_PLAN = "ELECTION_PLAN"                   # plan name
@@ -76,11 +55,144 @@ TALLY_BATCHING_WINDOW_S = 5
 TALLY_MAX_RETRY_ATTEMPTS = 50
 TALLY_MAX_RECORD_AGE_S = 3600
 
+# --- functions: the one table the deployer and the local runtime derive everything from ----
+# Per function: its handler module (election/lambdas/<role>.py, which must exist: package.build
+# refuses a missing one), what triggers it, and the environment keys it reads. The deployer builds
+# from it the functions, their environment, the event source mappings and the API routes; the local
+# stack its gateway routes and its pollers.
+
+_BASE_ENV = (ENV_PLAN, ENV_REGION, ENV_METRICS_NAMESPACE)
+_HTTP_ENV = (*_BASE_ENV, ENV_ALLOWED_ORIGINS)
+
+
+@dataclass(frozen=True)
+class Http:
+    """API Gateway routes ("METHOD /path", or DEFAULT_ROUTE) answered by the function."""
+
+    routes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Queue:
+    """An SQS event source mapping from the region's queue `queue` (a logical name: votes, handoff)."""
+
+    queue: str
+    # True: batches follow the plan's secrecy section (batch_size, window_s), the mixing of ballots;
+    # False: the queue section's batch_size and no batching window.
+    mixing: bool = False
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A DynamoDB stream event source mapping from the region's table `table` (a logical name)."""
+
+    table: str
+    on_failure: str                   # logical name of the queue that gets the location of a batch given up on
+    batch_size: int = TALLY_BATCH_SIZE
+    batching_window_s: int = TALLY_BATCHING_WINDOW_S
+    tumbling_window_s: int = TALLY_TUMBLING_WINDOW_S
+    max_retries: int = TALLY_MAX_RETRY_ATTEMPTS
+    max_record_age_s: int = TALLY_MAX_RECORD_AGE_S
+
+
+@dataclass(frozen=True)
+class Function:
+    role: str
+    trigger: Http | Queue | Stream
+    env: tuple[str, ...]              # the environment keys the handler reads (the deployer sets these)
+
+    @property
+    def module(self) -> str:
+        """The handler module, election/lambdas/<module>.py, entry point `handler`."""
+        return self.role
+
+
+DEFAULT_ROUTE = "$default"
+T = TypeVar("T", Http, Queue, Stream)
+TALLY_FAILURES_QUEUE = "tally_failures"
+
+FUNCTIONS: dict[str, Function] = {f.role: f for f in (
+    Function("enqueue", Http(("POST /ballot", "POST /votes")),
+             (*_HTTP_ENV, ENV_VOTERS_TABLE, ENV_BALLOTS_TABLE, ENV_RESULTS_TABLE, ENV_VOTES_QUEUE_URLS,
+              ENV_HANDOFF_QUEUE_URL, ENV_STATE_REGIONS, ENV_BALLOT, ENV_VOTER_PEPPER_SECRET,
+              ENV_BALLOT_PEPPER_SECRET, ENV_QUEUE_KEY_SECRET)),
+    # votes queue -> one conditional put per ballot, in mixed batches
+    Function("process", Queue("votes", mixing=True),
+             (*_BASE_ENV, ENV_BALLOTS_TABLE, ENV_RESULTS_TABLE, ENV_VOTES_QUEUE_URLS, ENV_STATE_REGIONS, ENV_BALLOT,
+              ENV_QUEUE_KEY_SECRET, ENV_MIX_MIN, ENV_MIX_WINDOW, ENV_MIX_DEFER)),
+    # ballots table stream -> results counters
+    Function("tally", Stream("ballots", on_failure=TALLY_FAILURES_QUEUE), (*_BASE_ENV, ENV_RESULTS_TABLE)),
+    # API Gateway's catch-all ($default: any path or method no route matches) answers 404/405
+    # {"error","message"} (common.unrouted) from the results function: the least-privileged HTTP
+    # function, so junk traffic never takes the enqueue function's concurrency from votes nor the
+    # health function's from Route 53 (docs: "Working with the $default route").
+    Function("results", Http(("GET /results", DEFAULT_ROUTE)),
+             (*_HTTP_ENV, ENV_RESULTS_TABLE, ENV_BALLOT, ENV_RESULTS_LIVE)),
+    Function("receipt", Http(("GET /receipts/{receipt}",)), (*_HTTP_ENV, ENV_BALLOTS_TABLE, ENV_RESULTS_TABLE)),
+    Function("health", Http(("GET /health",)),
+             (*_HTTP_ENV, ENV_VOTERS_TABLE, ENV_BALLOTS_TABLE, ENV_RESULTS_TABLE, ENV_VOTES_QUEUE_URLS)),
+    # hand-off queue -> the home region's votes queue
+    Function("forward", Queue("handoff"), (*_BASE_ENV, ENV_RESULTS_TABLE, ENV_VOTES_QUEUE_URLS, ENV_QUEUE_KEY_SECRET)),
+)}
+
+# route key -> role, in table order, the catch-all last
+ROUTES: dict[str, str] = dict(sorted(((route, f.role) for f in FUNCTIONS.values() if isinstance(f.trigger, Http)
+                                     for route in f.trigger.routes), key=lambda kv: kv[0] == DEFAULT_ROUTE))
+
+
+def triggered_by(kind: type[T]) -> list[tuple[str, T]]:
+    """(role, trigger) of the functions with a trigger of that kind, in table order."""
+    return [(f.role, f.trigger) for f in FUNCTIONS.values() if isinstance(f.trigger, kind)]
+
+
 # --- tables ------------------------------------------------------------------------
 VOTERS_KEY = "vk"      # HMAC-SHA256(voter pepper, canonical voter ID), hex; attribute "state"
 BALLOTS_KEY = "bk"     # receipt = HMAC-SHA256(ballot pepper, canonical voter ID), first 16 bytes, hex
 RESULTS_KEY = "pk"     # "<STATE>#<region>" counter items; "checkpoint#<region>#<shard>"; "polls"
 POLLS_ITEM = "polls"   # results item {"pk": "polls", "open": bool, "changed_at": iso}
+
+# --- states and ballots ---------------------------------------------------------------
+STATES: tuple[str, ...] = (
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID",
+    "IL", "IN", "IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO",
+    "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA",
+    "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY",
+)
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """The candidates: a national list and per-state overrides (the plan's `ballot`, env BALLOT)."""
+
+    candidates: tuple[str, ...]
+    overrides: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+
+    def for_state(self, state: str) -> tuple[str, ...]:
+        """The candidates on that state's ballot (the override, else the national list)."""
+        return self.overrides.get(state, self.candidates)
+
+    def all_candidates(self) -> tuple[str, ...]:
+        """Every candidate on any ballot, national list first, in a stable order."""
+        seen = list(self.candidates)
+        for names in self.overrides.values():
+            seen.extend(n for n in names if n not in seen)
+        return tuple(seen)
+
+    def to_env(self) -> str:
+        """The BALLOT environment value the deployer sets."""
+        return json.dumps({"candidates": list(self.candidates),
+                           "overrides": {s: list(c) for s, c in self.overrides.items()}}, separators=(",", ":"))
+
+    @classmethod
+    def from_env(cls, text: str | None) -> Ballot:
+        doc = json.loads(text or '{"candidates": []}')
+        return cls(tuple(doc.get("candidates", ())),
+                   MappingProxyType({s: tuple(c) for s, c in (doc.get("overrides") or {}).items()}))
+
+
+# How long a handler may keep believing the polls are open after `close` (common.PollsCache's TTL;
+# `election close` waits at least this long before draining).
+POLLS_CACHE_S = 2.0
 
 # --- formats -------------------------------------------------------------------------
 VOTER_ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"   # no 0/O, 1/I look-alikes

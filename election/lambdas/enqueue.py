@@ -38,7 +38,7 @@ class Enqueue:
         self.sqs = {r: common.make_client(self.cfg, "sqs", r, config=_SQS, session=session) for r in
                     sorted(set(self.cfg.votes_queue_urls) | {self.cfg.region})}
         secrets_client = common.make_client(self.cfg, "secretsmanager", session=session)
-        self.peppers = common.Peppers(self.cfg, secrets_client)
+        self.peppers = keys.Peppers(secrets_client, self.cfg.voter_pepper_secret, self.cfg.ballot_pepper_secret)
         self.key = keys.QueueKey(secrets_client, env.get(contract.ENV_QUEUE_KEY_SECRET, ""))
         self.polls = common.PollsCache(self.ddb, self.cfg.results_table)
         self.clock = clock

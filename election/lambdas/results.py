@@ -21,12 +21,6 @@ from election.lambdas import common, contract, logic
 Handler = Callable[[dict, Any], dict]
 
 CACHE_CONTROL = "public, max-age=5"
-STATES: tuple[str, ...] = (
-    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID",
-    "IL", "IN", "IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO",
-    "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA",
-    "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY",
-)  # same as election.plan.STATES, repeated because the zip carries only the lambdas package
 
 
 class Results:
@@ -49,7 +43,7 @@ class Results:
         metrics = common.Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Route": "GET /results"})
         query = event.get("queryStringParameters") or {}
         state = query.get("state")
-        if state is not None and state.upper() not in STATES:
+        if state is not None and state.upper() not in contract.STATES:
             resp = common.error(event, self.cfg, 400, "unknown_state",
                                 "The state must be a US state or DC postal code such as CA.")
         else:
@@ -82,7 +76,7 @@ class Results:
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        ballots = {s: self.cfg.ballot_for(s) for s in STATES}
+        ballots = {s: self.cfg.ballot_for(s) for s in contract.STATES}
         summed = logic.aggregate_results(items, ballots, self.cfg.all_candidates())
         if summed["updated_at"] is None:
             summed["updated_at"] = common.now_iso()

@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from election.local import backends, moto_patches
-from election.local.pollers import StreamPoller
+from election.local.streampoller import StreamPoller
 
 
 def _key(keys: Mapping[str, Any]) -> str:

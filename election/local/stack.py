@@ -19,48 +19,37 @@ and the runtime's own reads with an internal identity that plays AWS itself.
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from election.data import LOCAL_PLAN, SITE_DIR
 from election.errors import ElectionError
+from election.lambdas import contract
 from election.lambdas.common import parse_origins
-from election.lambdas.contract import (
-    ENV_ALLOWED_ORIGINS,
-    ENV_ENDPOINT_URL,
-    TALLY_BATCH_SIZE,
-    TALLY_MAX_RECORD_AGE_S,
-    TALLY_MAX_RETRY_ATTEMPTS,
-)
 from election.local import iam, moto_patches
-from election.local.backends import DirectQueue, DirectStreams
 from election.local.control import TOKEN_FIELD as CONTROL_TOKEN_FIELD
 from election.local.control import ControlServer
 from election.local.endpoints import read_endpoints, remove_endpoints, write_endpoints
 from election.local.gateway import Gateway, Handler
 from election.local.lambdalogs import LambdaLogs
+from election.local.mappings import RegionSources, region_pollers
 from election.local.motoserver import InProcessProvider, MotoRuntime
-from election.local.pollers import Poller, SqsPoller, StreamPoller, stream_handler_adapter
+from election.local.pollers import Poller
 from election.local.replicator import Replicator
 from election.local.router import Router
 from election.local.static import StaticSite, site_config
+from election.local.streampoller import StreamPoller
 from election.plan import Plan, load_plan
-from election.provision.model import FAILURE_QUEUE
 
 log = logging.getLogger("election.local")
-HTTP_ROLES = ("enqueue", "results", "receipt", "health")
-# Batching windows of the mappings: fewer, larger batches (fewer calls) for a little lag. The tally's is
-# shorter than on AWS (contract.TALLY_BATCHING_WINDOW_S) so local results follow within a second; its
-# batches are as large (contract.TALLY_BATCH_SIZE): a transaction costs per state touched, not per ballot.
-TALLY_WINDOW_S = 0.5
-QUEUE_WINDOW_S = 0.05
+HTTP_ROLES = tuple(role for role, _ in contract.triggered_by(contract.Http))
 Deploy = Callable[[Plan, Any, Path, Any], Mapping[str, Any]]
 HandlerFactory = Callable[[str, Mapping[str, str]], Handler]
 
@@ -184,7 +173,9 @@ class LocalStack:
             gateway = Gateway(region, {r: handlers[r] for r in HTTP_ROLES if r in handlers}, port=self._port(10 + i),
                               allowed_origins=self._origins.get(region, ()), timeout_s=self.plan.lambda_.timeout_s)
             runtime = RegionRuntime(region, gateway, queues=dict(out["queues"]))
-            runtime.pollers = self._pollers(region, out, handlers)
+            sources = RegionSources(region, out, self.aws, partial(self._as_role, region),
+                                    partial(self._stream_arn, region))
+            runtime.pollers = region_pollers(self.plan, sources, handlers)
             self.regions[region] = runtime
             for logical, table in out["tables"].items():
                 table_streams.setdefault(logical, {})[region] = (table, self._stream_arn(region, table))
@@ -256,22 +247,18 @@ class LocalStack:
         for role, function_name in functions.items():
             config = lam.get_function_configuration(FunctionName=function_name)
             env = dict((config.get("Environment") or {}).get("Variables") or {})
-            env.pop(ENV_ENDPOINT_URL, None)   # in-process: moto's mock answers without HTTP
+            env.pop(contract.ENV_ENDPOINT_URL, None)   # in-process: moto's mock answers without HTTP
             creds = iam.assume_function_role(config["Role"], function_name)
             self.role_credentials[(region, role)] = creds
             env.update(creds.env())   # as the Lambda runtime does: the handler acts as its role
-            # The gateway's CORS check uses the handlers' own list (as the API's CORS config on AWS).
-            self._origins[region] = parse_origins(env.get(ENV_ALLOWED_ORIGINS, ""))
+            if role in HTTP_ROLES:   # the gateway's CORS check uses the HTTP handlers' list (the API's on AWS)
+                self._origins[region] = parse_origins(env.get(contract.ENV_ALLOWED_ORIGINS, ""))
             handlers[role] = self.handler_factory(role, env)
         return handlers
 
     def _as_role(self, region: str, role: str, service: str) -> Any:
         """A client acting as a function's role: an event source mapping reads its source with it, as on AWS."""
         return InProcessProvider(credentials=self.role_credentials[(region, role)]).client(service, region)
-
-    def _queue_arn(self, region: str, url: str) -> str:
-        attrs = self.aws.client("sqs", region).get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-        return attrs["Attributes"]["QueueArn"]
 
     def _stream_arn(self, region: str, table: str) -> str:
         ddb = self.aws.client("dynamodb", region)
@@ -283,49 +270,6 @@ class LocalStack:
                                                                    "StreamViewType": "NEW_AND_OLD_IMAGES"})
             arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
         return arn
-
-    def _pollers(self, region: str, out: Mapping[str, Any], handlers: Mapping[str, Handler]) -> list[Poller]:
-        timeout = float(self.plan.lambda_.timeout_s)
-        pollers: list[Poller] = []
-        for role, queue in (("process", "votes"), ("forward", "handoff")):
-            if role in handlers:
-                url = out["queues"][queue]
-                # The votes mapping mixes: up to secrecy.batch_size votes over secrecy.window_s (model.py).
-                mixing = role == "process"
-                # The mapping receives and deletes through moto's backend (issue 14), its access checked on the
-                # first receive and delete through the function role's own client (backends.DirectQueue).
-                queue_client = DirectQueue(region, checked_by=self._as_role(region, role, "sqs"))
-                pollers.append(SqsPoller(f"{role}-{region}", queue_client, url,
-                                         self._queue_arn(region, url), region, handlers[role],
-                                         batch_size=self.plan.secrecy.batch_size if mixing else self.plan.queue.batch_size,
-                                         function_name=out["functions"][role], timeout_s=timeout,
-                                         window_s=self.plan.secrecy.window_s if mixing else QUEUE_WINDOW_S))
-        if "tally" in handlers:
-            ballots = out["tables"]["ballots"]
-            stream_arn = self._stream_arn(region, ballots)
-            # The mapping reads the stream from moto's backend (issue 14: ~60x cheaper per record), its access
-            # checked once per shard through the tally role's own client (backends.DirectStreams).
-            streams = DirectStreams(region, checked_by=self._as_role(region, "tally", "dynamodbstreams"))
-            pollers.append(StreamPoller(f"tally-{region}", streams, stream_arn, region,
-                                        stream_handler_adapter(handlers["tally"], out["functions"]["tally"], timeout,
-                                                               stream_arn),
-                                        window_s=TALLY_WINDOW_S, batch_size=TALLY_BATCH_SIZE,
-                                        **self._tally_limits(region, out)))
-        return pollers
-
-    def _tally_limits(self, region: str, out: Mapping[str, Any]) -> dict[str, Any]:
-        """The tally mapping's retry/age limits and on-failure queue, as the deployer sets them on AWS."""
-        url = (out["queues"] or {}).get(FAILURE_QUEUE)
-        if not url:
-            return {}
-        sqs = self._as_role(region, "tally", "sqs")   # Lambda sends to the on-failure destination as the function's role
-        fn = self.aws.client("lambda", region).get_function(FunctionName=out["functions"]["tally"])
-
-        def on_failure(record: dict[str, Any]) -> None:
-            sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
-
-        return {"max_retries": TALLY_MAX_RETRY_ATTEMPTS, "max_record_age_s": TALLY_MAX_RECORD_AGE_S,
-                "on_failure": on_failure, "function_arn": fn["Configuration"]["FunctionArn"]}
 
     # --- drills and health -----------------------------------------------------------
 

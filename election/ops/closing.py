@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from election.errors import ElectionError
+from election.lambdas.contract import POLLS_CACHE_S
 from election.ops import dlq, drain, polls, state
 from election.ops.target import Target
-
-POLLS_CACHE_S = 2.0      # common.PollsCache's TTL: how long a handler may still believe the polls are open
 
 
 def pepper_exists(target: Target, region: str) -> bool:

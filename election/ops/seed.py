@@ -9,8 +9,6 @@ credential file and a checkpoint beside it records the finished ones.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import random
@@ -26,6 +24,7 @@ from botocore.exceptions import ClientError
 
 from election.errors import ElectionError
 from election.lambdas.contract import VOTERS_KEY
+from election.lambdas.logic import voter_key  # the handlers' own HMAC: one definition, no drift
 from election.ops.state import instance_id
 from election.ops.target import Target
 from election.ops.voterfile import (
@@ -51,11 +50,6 @@ THROTTLE_CODES = frozenset({"ProvisionedThroughputExceededException", "Throttlin
 
 
 # --- hashing -------------------------------------------------------------------------
-
-def voter_key(pepper: bytes, voter_id: str) -> str:
-    """The voters table key: hex HMAC-SHA256(voter pepper, canonical voter ID) (contract.VOTERS_KEY)."""
-    return hmac.new(pepper, voter_id.encode("ascii"), hashlib.sha256).hexdigest()
-
 
 def read_pepper(target: Target, region: str, secret_id: str) -> bytes:
     """A pepper from `region`'s copy of the secret (SecretString is hex)."""

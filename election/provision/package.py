@@ -14,13 +14,12 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from election.errors import ElectionError
 from election.lambdas import contract
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 PACKAGE_STUB = b'"""election: handler package as deployed to Lambda."""\n'
-PLACEHOLDER_HANDLER = (b'"""Placeholder until the real handler lands."""\n\n\n'
-                       b'def handler(event, context):\n    return {"statusCode": 503, "body": "not yet deployed"}\n')
 
 
 @dataclass(frozen=True)
@@ -34,20 +33,27 @@ class Package:
 
 
 def handler_string(role: str) -> str:
-    return f"election.lambdas.{role}.handler"
+    return f"election.lambdas.{contract.FUNCTIONS[role].module}.handler"
 
 
 def sources(role: str, lambdas_dir: Path = LAMBDAS_DIR) -> dict[str, bytes]:
-    """Archive path -> bytes: the role's handler plus every shared (non-handler) module."""
+    """Archive path -> bytes: the role's handler plus every shared (non-handler) module.
+
+    A function without its handler module is refused here, when the plan is computed, never deployed.
+    """
+    module = contract.FUNCTIONS[role].module
+    if not (lambdas_dir / f"{module}.py").is_file():
+        raise ElectionError(f"{lambdas_dir / module}.py is missing: the function '{role}' of "
+                            "election/lambdas/contract.py FUNCTIONS needs its handler module.")
+    handlers = {f.module for f in contract.FUNCTIONS.values()}
     files: dict[str, bytes] = {"election/__init__.py": PACKAGE_STUB}
     init = lambdas_dir / "__init__.py"
     files["election/lambdas/__init__.py"] = init.read_bytes() if init.exists() else b""
     for path in sorted(lambdas_dir.glob("*.py")):
         stem = path.stem
-        if stem == "__init__" or (stem in contract.FUNCTIONS and stem != role):
+        if stem == "__init__" or (stem in handlers and stem != module):
             continue
         files[f"election/lambdas/{path.name}"] = path.read_bytes()
-    files.setdefault(f"election/lambdas/{role}.py", PLACEHOLDER_HANDLER)
     return files
 
 
