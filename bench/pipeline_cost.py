@@ -14,11 +14,16 @@ DynamoDB's rules, and measures:
   deployed logging config drops them (SystemLogLevel WARN);
 - batch fill at a stated national rate: SQS receives carry 10 messages (the SQS maximum) and each
   process invocation the mapping's BatchSize once its batching window fills it; the tally's
-  batch is what one stream shard gathers in its window at that rate.
+  batch is what one stream shard gathers in its window at that rate, at most the mapping's
+  BatchSize and what fits Lambda's 6 MB invocation payload (records measured here);
+- per-batch calls (process's polls read) once per batch, per-container calls (the secrets, read
+  once per container) once per container lifetime (CONTAINER_LIFE_S, stated), process's PutItems
+  overlapped by its writer threads (process.WRITERS).
 
 Two figures: per million API votes (POST /votes and what follows it) and per million page votes
-(plus the page's POST /ballot and its one GET /health), each next to the reference pattern (the
-2018 demo) priced with the same table (election/ops/prices.py) on the same basis.
+(everything the voting page sends for one vote: capacity.PAGE_REQUESTS, which
+tests/test_browser_vote.py checks against the page in Chromium), each next to the reference pattern (the 2018 demo) priced
+with the same table (election/ops/prices.py) on the same basis.
 
     python3 bench/pipeline_cost.py [--votes 600] [--rate 5000] [--plan config/aws.yaml]
 
@@ -46,7 +51,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from election.ops import prices
+from election.ops import capacity, prices
 
 SQS_BATCH = 10          # messages per ReceiveMessage / DeleteMessageBatch (the SQS maximum)
 # Typical in-region latency of one call as a Lambda function sees it (ms). No AWS document
@@ -64,6 +69,17 @@ DEFAULT_LATENCY_MS = 8.0
 # second: ~30 for a ~33 ms health check. The bench's health handlers run on a clock advanced by this
 # much per check, so their reuse of a passing check (health.OK_REUSE_S) is what it would be at scale.
 HEALTH_SPACING_S = 1 / 30
+# What the voting page sends per vote (election/ops/capacity.py, shared with `election plan`): the ID
+# lookup and the vote. GET /health only after a request failed (to pick the next endpoint), GET
+# /results only when the results view is open, no CORS preflight (the POSTs are simple requests):
+# none of them per vote. tests/test_browser_vote.py checks it against the page in Chromium.
+PAGE_REQUESTS = capacity.PAGE_REQUESTS
+# How long one Lambda container serves before it is replaced. AWS promises nothing; 5 minutes is
+# well below what busy functions usually see, so per-container reads (the secrets) are not under-priced.
+CONTAINER_LIFE_S = 300.0
+# Lambda's payload limit for one invocation (a stream batch is cut there whatever BatchSize says):
+# https://docs.aws.amazon.com/lambda/latest/api/API_EventSourceMappingConfiguration.html
+PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
 REQUEST_ID = "8f507cfc-1b2c-4697-b07a-ac58fc914c95"
 
 
@@ -155,6 +171,7 @@ class PhaseMeter:
     replicable_wru: float = 0.0
     tx_items: list[int] = field(default_factory=list)
     invocations: list[Invocation] = field(default_factory=list)
+    record_bytes: list[int] = field(default_factory=list)   # stream records handed to the tally
 
 
 class CallMeter:
@@ -275,9 +292,10 @@ class Fill:
     process_batch: float        # messages per process invocation
     tally_batch: float          # stream records per tally invocation
     shards: int                 # ballots stream shards in the busiest region
+    tally_cut: str = ""         # what bounds the tally's batch
 
     @classmethod
-    def at(cls, rate: float, d: Deployed) -> Fill:
+    def at(cls, rate: float, d: Deployed, record_bytes: float = 0.0) -> Fill:
         busiest = max(d.region_share.values()) * rate
         # One stream shard per table partition; a partition takes at most 1,000 write units a second.
         shards = max(1, math.ceil(busiest / 1000))
@@ -286,12 +304,30 @@ class Fill:
         # Without a window a poller invokes with what one receive got (at most 10).
         process = (min(d.process_batch, busiest * d.process_window_s) if d.process_window_s
                    else min(d.process_batch, SQS_BATCH))
-        tally = min(d.tally_batch, max(1.0, per_shard * max(d.tally_window_s, 1)))
-        return cls(rate=rate, process_batch=max(1.0, process), tally_batch=tally, shards=shards)
+        bounds = {"BatchSize": float(d.tally_batch), "window": max(1.0, per_shard * max(d.tally_window_s, 1))}
+        if record_bytes:
+            bounds["6 MB payload"] = float(PAYLOAD_LIMIT_BYTES // math.ceil(record_bytes))
+        cut = min(bounds, key=lambda k: bounds[k])
+        return cls(rate=rate, process_batch=max(1.0, process), tally_batch=bounds[cut], shards=shards, tally_cut=cut)
 
 
-def measure(voters: int, d: Deployed, fill: Fill) -> tuple[dict[str, Stage], dict[str, PhaseMeter], float]:
-    """Run `voters` page votes through the handlers on moto; per-phase Stage (units per vote) and meters."""
+@dataclass
+class Measured:
+    """What one run through the handlers gave: per-phase meters and the metrics lines flushed at the end."""
+
+    phases: dict[str, PhaseMeter]
+    voters: int
+    flushed: dict[str, int]     # phase -> bytes of metrics lines still buffered at the end
+    speed: float                # page votes/s through the handlers on moto (shared machine)
+
+    @property
+    def record_bytes(self) -> float:
+        sizes = self.phases["tally"].record_bytes
+        return sum(sizes) / max(1, len(sizes))
+
+
+def measure(voters: int) -> Measured:
+    """Run `voters` page votes through the handlers on moto, metering every call per phase."""
     for k, v in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}.items():
         os.environ.setdefault(k, v)
     os.environ.pop("AWS_ENDPOINT_URL", None)
@@ -343,6 +379,7 @@ def measure(voters: int, d: Deployed, fill: Fill) -> tuple[dict[str, Stage], dic
                 shard, records = p.stream_batch(region, 10000)
                 if not records:
                     break
+                meter.phases["tally"].record_bytes.extend(len(json.dumps(r, default=str).encode()) for r in records)
                 out = meter.invoke("tally", p.regions[region].handlers["tally"],
                                    {"Records": records, "shardId": shard}, logs)
                 assert out["batchItemFailures"] == []
@@ -357,14 +394,22 @@ def measure(voters: int, d: Deployed, fill: Fill) -> tuple[dict[str, Stage], dic
         flushed_health = logs.tell() - before
         ballots = sum(len(p.ballots(r)) for r in REGIONS)
         assert ballots == voters, (ballots, voters)
-    out = stages(meter.phases, voters, d, fill, len(REGIONS))
-    out["votes"].log_bytes += flushed / voters     # the metrics lines still buffered at the end
-    out["health"].log_bytes += flushed_health / voters
-    return out, dict(meter.phases), voters / elapsed
+    return Measured(dict(meter.phases), voters, {"votes": flushed, "health": flushed_health}, voters / elapsed)
 
 
-def stages(ph: dict[str, PhaseMeter], voters: int, d: Deployed, fill: Fill, regions: int) -> dict[str, Stage]:
+def secrets_per_vote(m: PhaseMeter, regions: int, busy_s_per_vote: float) -> float:
+    """Secrets Manager reads per vote: each container reads its secrets once (measured: the calls of
+    one handler instance per region), and rate x busy time containers are each replaced every
+    CONTAINER_LIFE_S (Little's law), so a container's reads are spread over its lifetime's votes."""
+    per_container = m.calls["secretsmanager:GetSecretValue"] / regions
+    return per_container * busy_s_per_vote / CONTAINER_LIFE_S
+
+
+def stages(run: Measured, d: Deployed, fill: Fill, regions: int) -> dict[str, Stage]:
     """Units per vote for each phase, with batch-driven parts scaled to the national fill."""
+    from election.lambdas import process
+
+    ph, voters = run.phases, run.voters
     stretch = max(1.0, prices.FULL_VCPU_MB / d.memory_mb)
     runtime_lines = d.system_log_level in ("DEBUG", "INFO")
 
@@ -376,31 +421,56 @@ def stages(ph: dict[str, PhaseMeter], voters: int, d: Deployed, fill: Fill, regi
         return Stage(api_requests=1.0 if api else 0.0, invocations=1.0, gb_s=gb_s, architecture=d.architecture,
                      sqs=(m.calls["sqs:SendMessage"] + m.calls["sqs:GetQueueAttributes"]) / voters,
                      rru=m.rru / voters, wru=m.wru / voters, rwru=m.replicable_wru * (regions - 1) / voters,
-                     log_bytes=sum(i.log_bytes for i in m.invocations) / voters,
+                     log_bytes=(sum(i.log_bytes for i in m.invocations) + run.flushed.get(name, 0)) / voters,
                      runtime_log_bytes=runtime_log_bytes(dur, d.memory_mb) if runtime_lines else 0.0,
-                     secrets=m.calls["secretsmanager:GetSecretValue"] / voters)
+                     secrets=secrets_per_vote(m, regions, dur / 1000))
 
     def per_record(name: str, batch: float) -> Stage:
-        """A batch function: CPU per record as measured, AWS waits per invocation, at the national batch."""
+        """A batch function: CPU per record as measured, AWS waits per invocation, at the national batch.
+
+        process: its one polls read per batch is waited once; its PutItems, one per record, run on
+        process.WRITERS threads, so their waits overlap (the CPU does not: it is summed)."""
         m = ph[name]
+        n = len(m.invocations)
         cpu = sum(i.cpu_ms for i in m.invocations) / voters
-        wait = sum(i.wait_ms for i in m.invocations) / len(m.invocations)
-        dur_ms = cpu * stretch * batch + wait if name == "tally" else (cpu * stretch + wait / SQS_BATCH) * batch
+        wait = sum(i.wait_ms for i in m.invocations) / n
+        if name == "tally":
+            dur_ms = cpu * stretch * batch + wait
+        else:
+            per_batch_ms = m.calls["dynamodb:GetItem"] / n * LATENCY_MS["dynamodb:GetItem"]
+            per_record_ms = (sum(i.wait_ms for i in m.invocations) - per_batch_ms * n) / voters
+            dur_ms = cpu * stretch * batch + per_batch_ms + per_record_ms * batch / process.WRITERS
         gb_s = math.ceil(dur_ms) / 1000 * d.memory_mb / 1024 / batch
         st = Stage(invocations=1.0 / batch, gb_s=gb_s, architecture=d.architecture,
-                   log_bytes=sum(i.log_bytes for i in m.invocations) / len(m.invocations) / batch,
-                   runtime_log_bytes=runtime_log_bytes(dur_ms, d.memory_mb) / batch if runtime_lines else 0.0)
+                   log_bytes=sum(i.log_bytes for i in m.invocations) / n / batch,
+                   runtime_log_bytes=runtime_log_bytes(dur_ms, d.memory_mb) / batch if runtime_lines else 0.0,
+                   secrets=secrets_per_vote(m, regions, dur_ms / 1000 / batch))
         if name == "process":
-            st.wru, st.rwru, st.rru = m.wru / voters, m.replicable_wru * (regions - 1) / voters, m.rru / voters
+            # The only reads are the polls item, once per batch (ConsistentRead: 1 unit); the bench
+            # writes no duplicate, so the conflict read-back (a rare, per-record read) never happens.
+            st.rru = m.rru / n / batch
+            st.wru, st.rwru = m.wru / voters, m.replicable_wru * (regions - 1) / voters
             st.sqs = 2.0 / SQS_BATCH    # the mapping's ReceiveMessage and DeleteMessageBatch, 10 messages each
         else:
             items = sum(m.tx_items) / max(1, len(m.tx_items))   # counters touched + the checkpoint
-            st.wru, st.rwru = 2 * items / batch, items * (regions - 1) / batch
+            reads = m.rru / n                                  # the checkpoint read, once per batch
+            st.wru, st.rwru, st.rru = 2 * items / batch, items * (regions - 1) / batch, reads / batch
         return st
 
     return {"health": per_invocation("health", True), "ballot": per_invocation("ballot", True),
             "votes": per_invocation("votes", True), "process": per_record("process", fill.process_batch),
             "tally": per_record("tally", fill.tally_batch)}
+
+
+def page_stages(st: dict[str, Stage]) -> list[Stage]:
+    """The stages of one page vote: each request the page sends, as often as it sends it, and what follows."""
+    out = [st["process"], st["tally"]]
+    for name, times in PAGE_REQUESTS.items():
+        if times:
+            out.append(dataclasses.replace(st[name], **{f: getattr(st[name], f) * times for f in (
+                "api_requests", "invocations", "gb_s", "sqs", "rru", "wru", "rwru", "log_bytes",
+                "runtime_log_bytes", "secrets")}))
+    return out
 
 
 def reference_rest_event_bytes() -> int:
@@ -468,8 +538,10 @@ def main() -> None:
     args = ap.parse_args()
     console = Console()
     d = Deployed.of(args.plan)
-    fill = Fill.at(args.rate, d)
-    st, phases, speed = measure(args.votes, d, fill)
+    run = measure(args.votes)
+    fill = Fill.at(args.rate, d, run.record_bytes)
+    phases, speed, regions = run.phases, run.speed, len(d.region_share)
+    st = stages(run, d, fill, regions)
 
     t = Table(title=f"AWS calls per vote made by the handlers ({args.votes} page votes, moto, two regions)")
     t.add_column("phase")
@@ -492,14 +564,15 @@ def main() -> None:
                   f"tally BatchSize {d.tally_batch} window {d.tally_window_s} s.")
     console.print(f"At {args.rate:,.0f} votes/s nationally (busiest region {max(d.region_share.values()):.0%} of it, "
                   f"~{fill.shards} stream shard(s)): SQS receives carry {SQS_BATCH} messages, process invocations "
-                  f"{fill.process_batch:,.0f}, tally invocations {fill.tally_batch:,.0f} records. "
+                  f"{fill.process_batch:,.0f}, tally invocations {fill.tally_batch:,.0f} records (cut by its "
+                  f"{fill.tally_cut}; stream records ~{run.record_bytes:,.0f} B). "
                   f"{speed:.0f} page votes/s through the handlers on moto in-process (shared machine).")
 
     enq_cpu = sum(i.cpu_ms for i in phases["votes"].invocations) / len(phases["votes"].invocations)
     proc_cpu = sum(i.cpu_ms for i in phases["process"].invocations) / args.votes
     ref = reference(enq_cpu, proc_cpu, reference_rest_event_bytes())
     api_vote = total([st["votes"], st["process"], st["tally"]])
-    page_vote = total(list(st.values()))
+    page_vote = total(page_stages(st))
     ref_vote = total([ref])
     c = Table(title="Cost per million votes (USD, list prices, election/ops/prices.py)")
     c.add_column("item")
@@ -526,11 +599,14 @@ def main() -> None:
     for mem in (128, 256, 512):
         if mem != d.memory_mb:
             alt = dataclasses.replace(d, memory_mb=mem)
-            s2 = stages(phases, args.votes, alt, fill, len(d.region_share))
-            s2["votes"].log_bytes, s2["health"].log_bytes = st["votes"].log_bytes, st["health"].log_bytes
+            s2 = stages(run, alt, fill, regions)
             others.append(f"{mem} MB: API vote ${sum(total([s2['votes'], s2['process'], s2['tally']]).values()):.2f}, "
-                          f"page vote ${sum(total(list(s2.values())).values()):.2f}")
+                          f"page vote ${sum(total(page_stages(s2)).values()):.2f}")
     console.print("Same measurements at other memory sizes: " + "; ".join(others) + ".")
+    health = sum(total([st["health"]]).values())
+    console.print("Page requests per vote (PAGE_REQUESTS, checked in Chromium): "
+                  + ", ".join(f"{k} {v:g}" for k, v in PAGE_REQUESTS.items())
+                  + f". One GET /health costs ${health:.2f} / M (sent only after a failed request).")
     console.print(f"API vote ${a:.2f} / M ({'meets' if a <= 3.0 else 'misses'} the $3.00 target; "
                   f"{a / r:.2f} of the reference); page vote ${pg:.2f} / M ({'meets' if pg <= 4.0 else 'misses'} "
                   f"the $4.00 target; {pg / r:.2f} of the reference's page vote).")

@@ -85,6 +85,30 @@ def test_full_vote_flow_gives_a_receipt_that_checks_out(context: Any, election: 
     assert page.errors == []
 
 
+def test_a_page_vote_sends_exactly_the_requests_the_cost_bench_prices(context: Any, election: Election) -> None:
+    """`election plan` and bench/pipeline_cost.py price a page vote as capacity.PAGE_REQUESTS: opening the
+    page, looking the ID up and voting must send the API nothing else (no health check, no results, no
+    CORS preflight)."""
+    from election.ops.capacity import PAGE_REQUESTS
+    api_hosts = {urllib.parse.urlsplit(u).netloc for u in election.api}
+    sent: list[Any] = []
+    context.on("request", lambda r: sent.append(r) if urllib.parse.urlsplit(r.url).netloc in api_hosts else None)
+    vid = election.add_voter("OH")
+    page = open_page(context, election)
+    enter_id(page, vid)
+    assert RECEIPT.match(choose_and_cast(page, "Gary Johnson"))
+    names = {("GET", "/health"): "health", ("POST", "/ballot"): "ballot", ("POST", "/votes"): "votes"}
+    counts = dict.fromkeys(PAGE_REQUESTS, 0)
+    for r in sent:
+        counts[names[(r.method, urllib.parse.urlsplit(r.url).path)]] += 1
+    assert counts == PAGE_REQUESTS
+    # Each POST is a CORS "simple request" (a safelisted content type, no other header the page
+    # sets), so the browser sends no OPTIONS preflight, which API Gateway would bill.
+    for r in sent:
+        assert r.headers.get("content-type", "").startswith("text/plain"), r.headers
+    assert page.errors == []
+
+
 def test_second_vote_with_the_same_id_says_already_voted(context: Any, election: Election) -> None:
     vid = election.add_voter("CA")
     # Two tabs reach the review step before either votes: the second confirm must get "already voted".

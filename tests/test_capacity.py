@@ -35,12 +35,12 @@ def test_one_region_needs_by_hand() -> None:
     plan = with_capacity(single_region(load_plan(AWS_PLAN)))
     (n,) = capacity.needs(plan)
     assert n.share == pytest.approx(1.0) and n.peak_votes_per_s == pytest.approx(10_000)
-    assert n.api_rps == pytest.approx(30_000)                   # health + ballot + vote per page vote
-    assert (n.throttle_rate, n.throttle_burst) == (45_000, 22_500)   # x1.5 headroom, burst half
-    # Little's law: 20,000 enqueue calls/s x 30 ms = 600; 10,000 health x 15 ms = 150;
+    assert n.api_rps == pytest.approx(20_000)                   # ballot + vote per page vote (no health check)
+    assert (n.throttle_rate, n.throttle_burst) == (30_000, 15_000)   # x1.5 headroom, burst half
+    # Little's law: 20,000 enqueue calls/s x 30 ms = 600; no health checks from the page;
     # process 10,000 x 1 ms = 10; tally one per shard, 10,000 W/s / 1,000 per partition = 10.
-    assert n.concurrency == {"enqueue": 600, "health": 150, "process": 10, "tally": 10}
-    assert n.total_concurrency == 770
+    assert n.concurrency == {"enqueue": 600, "health": 0, "process": 10, "tally": 10}
+    assert n.total_concurrency == 620
     assert n.stream_shards == 10
     # ballots: 10,000 writes/s x 1.5 = 15,000 > 4,000; reads 2 lookups x 10,000 x 0.5 unit x 1.5 = 15,000 > 12,000
     assert (n.ballots_wcu, n.ballots_rcu, n.voters_rcu) == (15_000, 15_000, 15_000)
@@ -50,7 +50,7 @@ def test_small_election_keeps_the_defaults_and_the_minimums() -> None:
     plan = with_capacity(single_region(load_plan(AWS_PLAN)), peak=100)
     (n,) = capacity.needs(plan)
     assert (n.ballots_wcu, n.ballots_rcu, n.voters_rcu) == (4_000, 12_000, 12_000)   # new-table defaults
-    assert n.concurrency == {"enqueue": 6, "health": 2, "process": 2, "tally": 1}    # process: SQS minimum 2
+    assert n.concurrency == {"enqueue": 6, "health": 0, "process": 2, "tally": 1}    # process: SQS minimum 2
     assert capacity.warm_throughput(plan) == {}                                       # nothing to pre-warm
     assert capacity.stage_throttle(plan, "us-east-1") == (plan.api.throttle_rate, plan.api.throttle_burst)
 
@@ -72,9 +72,9 @@ def test_cost_per_million_by_hand() -> None:
     """One region (no replicated writes), 256 MB arm64, mix batches of 500, tally batches of 1,000."""
     plan = with_capacity(single_region(load_plan(AWS_PLAN)))
     assert plan.secrecy.batch_size == 500 and plan.lambda_.memory_mb == 256
-    gb_s = 0.25 * (2 * 0.030 + 0.015 + 0.001 + 0.150 / 1000)
+    gb_s = 0.25 * (2 * 0.030 + 0.001 + 0.150 / 1000)              # ballot + vote; no health check
     tally_items = 51 + 1                                          # every state's counter + the checkpoint
-    usd = (3 * 1.00 + (3 + 0.002 + 0.001) * 0.20 + gb_s * 1e6 * 0.0000133334 + (1 + 0.2 + 1 / 30) * 0.40
+    usd = (2 * 1.00 + (2 + 0.002 + 0.001) * 0.20 + gb_s * 1e6 * 0.0000133334 + (1 + 0.2) * 0.40
            + 2 * 0.125 + (1 + 2 * tally_items / 1000) * 0.625)
     c = capacity.costs(plan, {"kms_key": 1, "secret": 2, "alarm": 10, "dashboard": 1})
     assert c.per_million_votes == pytest.approx(usd)

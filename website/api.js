@@ -1,8 +1,10 @@
 // Talking to the election API across several regional endpoints.
 //
-// config.json lists API base URLs, preferred first. We use the first one whose
-// GET /health answers 200 and move on when one fails. Reads (POST /ballot is a
-// read too) are retried on the next endpoint automatically. A vote is sent to
+// config.json lists API base URLs, preferred first. We send to the first one
+// straight away (a health check before every visit would be one more billed API
+// request per vote) and move on when one fails: only then GET /health picks the
+// next endpoint that answers 200. Reads (POST /ballot is a read too) are retried
+// on the next endpoint automatically. A vote is sent to
 // exactly one endpoint per attempt: if its answer is lost we cannot know whether
 // it was stored, so the caller must check (POST /ballot "voted") before it sends
 // anything again. See castVote().
@@ -49,9 +51,17 @@ export class Api {
     if (this.current === index) this.current = null;
   }
 
-  /** Index of the endpoint to use: the current one, else the first healthy one in preference order. */
+  /**
+   * Index of the endpoint to use: the current one; before anything failed, the preferred one
+   * without asking; after a failure, the first one whose GET /health answers 200, in preference
+   * order (those that failed in the last DOWN_FOR_MS last).
+   */
   async choose() {
     if (this.current !== null) return this.current;
+    if (this.downSince.size === 0) {
+      this.current = 0;
+      return 0;
+    }
     const now = this.now();
     const fresh = [], stale = [];
     this.bases.forEach((_, i) => {
@@ -77,9 +87,12 @@ export class Api {
     const ctl = new AbortController();
     const timer = setTimeout(() => ctl.abort(), timeoutMs);
     try {
+      // No Content-Type header: a string body goes as text/plain, which keeps the POST a CORS
+      // "simple request". With application/json the browser would first send an OPTIONS preflight
+      // to each URL (every 5 minutes at most, the API's max-age), and API Gateway bills those too.
+      // The API parses the body as JSON whatever its content type.
       return await this.fetch(this.bases[index] + path, {
         method,
-        headers: body === undefined ? {} : { "Content-Type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
         cache: "no-store",
         credentials: "omit",

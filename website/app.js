@@ -591,9 +591,8 @@ async function boot() {
     return;
   }
   $("boot").hidden = true;
-  try {   // after the polls close the page says so at once, instead of offering a ballot
-    pollsClosed = parseResults(await api.results(), config.ballot).final;
-  } catch { /* the vote flow finds out by itself */ }
+  // No request here: the ID lookup (POST /ballot: polls_open) or the vote (403) says when the
+  // polls are closed, so opening the page costs no API request (bench/pipeline_cost.py PAGE_REQUESTS).
   window.addEventListener("hashchange", route);
   route();
   document.body.dataset.ready = "true";   // tests wait for this

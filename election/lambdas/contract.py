@@ -41,10 +41,14 @@ ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"        # only on the local stack: where mo
 # this on the tally mapping (the local runtime passes `shardId` itself).
 TALLY_TUMBLING_WINDOW_S = 60
 # Bigger stream batches make the tally cheaper: one transaction per batch costs 2 write units
-# per touched state, so 1,000 records per batch cost ~0.06 write units per vote, 100 cost ~0.6
-# (bench/pipeline_cost.py). The batching window bounds the added counting delay.
-TALLY_BATCH_SIZE = 1000
-TALLY_BATCHING_WINDOW_S = 5
+# per touched state (~30 per region), so 1,000 records per batch cost ~0.06 write units per vote,
+# 7,500 ~0.008 (bench/pipeline_cost.py). Sized from the aws plan's rate: at 5,000 votes/s nationally
+# a stream shard of the busiest region gets ~850 records/s, so a 30 s window fills the stream maximum
+# of 10,000 (AWS caps one invocation at 6 MB: ~7,500 of our ~835-byte records); at quiet hours the
+# window ends the batch. 30 s more counting delay is small next to the 300 s mixing window.
+# (BatchSize max 10,000, window 0-300 s: https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html)
+TALLY_BATCH_SIZE = 10000
+TALLY_BATCHING_WINDOW_S = 30
 # A batch the tally keeps failing is retried at most this often (bisected first, which costs no retry),
 # and no record older than this is retried: then Lambda sends the batch's *location* (shard, sequence
 # numbers, not the records) to the tally-failures queue and moves on, instead of blocking the shard for the

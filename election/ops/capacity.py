@@ -26,8 +26,10 @@ from dataclasses import dataclass
 from election.ops import data, prices
 from election.plan import Plan
 
-# The voting page sends GET /health once, POST /ballot, then POST /votes for each vote.
-PAGE_REQUESTS = {"health": 1, "ballot": 1, "votes": 1}
+# What the voting page sends the API for each vote (website/api.js, app.js): POST /ballot, then POST
+# /votes; GET /health only after a request failed, so none on the happy path. Shared with
+# bench/pipeline_cost.py; tests/test_browser_vote.py checks it against the page in Chromium.
+PAGE_REQUESTS = {"health": 0, "ballot": 1, "votes": 1}
 # Average durations on Lambda at the plan's memory (s), from bench/pipeline_cost.py's model (CPU
 # stretched by the memory's CPU share plus typical call latency), rounded up.
 DURATION_S = {"enqueue": 0.030, "health": 0.015, "process_per_vote": 0.001, "tally_per_batch": 0.150}
@@ -98,7 +100,7 @@ def needs(plan: Plan) -> list[RegionNeeds]:
         shards = max(1, math.ceil(national / PARTITION_WCU), math.ceil(2 * peak * 0.5 / PARTITION_RCU))
         concurrency = {
             "enqueue": math.ceil(2 * peak * DURATION_S["enqueue"]),
-            "health": math.ceil(peak * DURATION_S["health"]),
+            "health": math.ceil(peak * PAGE_REQUESTS["health"] * DURATION_S["health"]),
             # SQS mappings run at least 2 concurrent batches (MaximumConcurrency's minimum).
             "process": max(2, math.ceil(peak * DURATION_S["process_per_vote"])),
             "tally": shards,   # one invocation per shard at a time
@@ -134,7 +136,7 @@ def stage_throttle(plan: Plan, region: str) -> tuple[int, int]:
 
 
 def vote_units(plan: Plan, tally_batch: int = 1000) -> dict[str, float]:
-    """Billable units of one page vote (GET /health + POST /ballot + POST /votes and what follows).
+    """Billable units of one page vote (PAGE_REQUESTS: POST /ballot + POST /votes, and what follows).
 
     The counts are the calls bench/pipeline_cost.py measures per vote; duration from DURATION_S.
     """
@@ -147,9 +149,11 @@ def vote_units(plan: Plan, tally_batch: int = 1000) -> dict[str, float]:
     return {
         "api_requests": sum(PAGE_REQUESTS.values()),
         "lambda_requests": sum(PAGE_REQUESTS.values()) + 1 / batch + 1 / tally_batch,
-        "gb_s": mem_gb * (2 * DURATION_S["enqueue"] + DURATION_S["health"] + DURATION_S["process_per_vote"]
+        "gb_s": mem_gb * (2 * DURATION_S["enqueue"] + PAGE_REQUESTS["health"] * DURATION_S["health"]
+                          + DURATION_S["process_per_vote"]
                           + DURATION_S["tally_per_batch"] / tally_batch),
-        "sqs_requests": 1 + 2 / 10 + 1 / health_reuse,   # SendMessage; the mapping's receive + delete
+        # SendMessage; the mapping's receive + delete; the deep health check's queue read
+        "sqs_requests": 1 + 2 / 10 + PAGE_REQUESTS["health"] / health_reuse,
         "rru": 2 * 2 * 0.5,                            # two lookups, voter + ballot, eventually consistent
         "wru": 1 + 2 * tally_items / tally_batch,      # the ballot; the tally's transaction (2 units per item)
         "rwru": (regions - 1) * (1 + tally_items / tally_batch),
