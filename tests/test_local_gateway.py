@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from election.local import httpserve
-from election.local.endpoints import read_endpoints, remove_endpoints, write_endpoints
 from election.local.gateway import Gateway
 from election.local.router import Router
 from election.local.static import StaticSite, site_config
 from election.plan import load_plan
+from election.statedir import read_endpoints, remove_endpoints, write_endpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,13 +12,13 @@ import pytest
 import yaml
 
 from election.errors import ElectionError
-from election.local.endpoints import read_endpoints
 from election.local.stack import LocalStack
 from election.ops import audit as audit_mod
 from election.ops import state
 from election.ops.cast import cast_votes
 from election.ops.seed import seed_voters
 from election.ops.target import Target
+from election.statedir import read_endpoints
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:.*ServiceUnavailable does not match")]
 ROOT = Path(__file__).resolve().parents[1]

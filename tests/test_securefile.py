@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from election.errors import ElectionError
-from election.local.endpoints import write_endpoints
 from election.ops.loadtest import append_ledger
 from election.ops.seed import read_credentials, write_credentials
 from election.securefile import open_private_append, write_private
+from election.statedir import write_endpoints
 
 VOTERS = [("ABCDE-FGHJK-LMNPQ-RSTUV", "NY"), ("23456-789AB-CDEFG-HJKLM", "CA")]
 

@@ -50,30 +50,18 @@ def _region_action(action: str, region: str, state_dir: Path, plan: str | None, 
                    profile: str | None) -> None:
     from rich.table import Table
 
-    from election.errors import ElectionError
-    from election.local.control import send
-    from election.local.endpoints import read_endpoints
-    from election.plan import load_plan
+    from election.local.drill import region_drill
 
-    if plan is not None and load_plan(plan).target == "aws":
-        from election.local.drill import aws_drill
-        from election.provision.clients import ClientProvider
-
-        check = aws_drill(load_plan(plan), ClientProvider(endpoint_url=endpoint_url, profile=profile), region,
-                          down=action == "down")
-        state = "inverted: Route 53 now treats it as unhealthy" if check.get("HealthCheckConfig", {}).get(
-            "Inverted") else "restored"
-        console.print(f"The health check of {region} ({check['Id']}) is {state}; DNS follows within a minute or two.")
+    done = region_drill(action, region, state_dir, plan, endpoint_url, profile)
+    if done.aws_check is not None:
+        state = "inverted: Route 53 now treats it as unhealthy" if done.inverted else "restored"
+        console.print(f"The health check of {region} ({done.aws_check['Id']}) is {state}; DNS follows within a "
+                      "minute or two.")
         return
-    endpoints = read_endpoints(state_dir)
-    if endpoints is None:
-        raise ElectionError(f"No local stack is running (no live {state_dir / 'local.json'}); start one with "
-                            "`election dev`, or pass --plan with an AWS plan.")
-    health = send(endpoints["control"], action, region, endpoints.get("control_token"))
     table = Table(title="Regions", title_justify="left")
     for col in ("region", "state", "router health check", "API"):
         table.add_column(col)
-    for name, h in health.items():
+    for name, h in (done.local_health or {}).items():
         table.add_row(name, "[green]up[/green]" if h["up"] else "[red]down (drill)[/red]",
                       "healthy" if h["healthy"] else f"unhealthy: {h['detail']}", h["api"])
     console.print(table)

@@ -30,7 +30,8 @@ class Options:
     endpoint_url: str | None = None
     profile: str | None = None
     debug: bool = False
-    state_dir: Path | None = None   # None: $ELECTION_STATE_DIR, else .election (see ops.target.state_dir_from)
+    state_dir: Path | None = None   # None: $ELECTION_STATE_DIR, else .election (see statedir.state_dir_from)
+    plan_explicit: bool = False     # --plan or ELECTION_PLAN given (not the default): ops.target.resolve_target
 
 
 def current_options() -> Options:
@@ -51,10 +52,18 @@ def debug_option(fn: Callable[..., Any]) -> Callable[..., Any]:
                         help="Show tracebacks.")(fn)
 
 
+def _store_plan(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    opts = ctx.ensure_object(Options)
+    opts.plan_path = value
+    source = ctx.get_parameter_source("plan")
+    opts.plan_explicit = source in (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+    return value
+
+
 def plan_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--plan", default=DEFAULT_PLAN, envvar="ELECTION_PLAN", show_envvar=True,
                         show_default=DEFAULT_PLAN_HELP,
-                        expose_value=False, callback=_store("plan_path"), type=click.Path(dir_okay=False),
+                        expose_value=False, callback=_store_plan, type=click.Path(dir_okay=False),
                         help="The region plan (YAML).")(fn)
 
 

@@ -10,7 +10,6 @@ import click
 
 from election.cli.app import cli, console, err_console
 from election.cli.options import Options, common_options, example, state_dir_option
-from election.data import SITE_DIR
 
 
 def _deployer(opts: Options) -> Any:
@@ -19,51 +18,9 @@ def _deployer(opts: Options) -> Any:
 
 
 def _target_and_deployer(opts: Options) -> tuple[Any, Any]:
-    """Build the deployer for the plan's target (imports kept here so the CLI starts fast).
+    from election.ops.deployment import target_and_deployer
 
-    The target is found the way every ops command finds it: with no --plan and a
-    running `election dev`, its plan and moto endpoint; a local plan with no stack
-    running is one clear sentence rather than a missing-credentials error.
-    """
-    from election.ops.target import resolve_target
-    from election.provision.engine import Deployer
-
-    target = resolve_target(opts, state_dir=opts.state_dir)
-    endpoint = target.provider.endpoint_url
-    if endpoint:
-        _check_reachable(endpoint)
-    deployer = Deployer(target.plan, target.provider, site_dir=SITE_DIR)
-    if endpoint:
-        _check_speaks_aws(deployer, endpoint)
-    return target, deployer
-
-
-def _check_speaks_aws(deployer: Any, url: str) -> None:
-    """One STS call (the deployer needs the account anyway): a web server that is not AWS fails here, clearly."""
-    from botocore.parsers import ResponseParserError
-
-    from election.errors import ElectionError
-
-    try:
-        _ = deployer.ctx.account_id
-    except ResponseParserError:
-        raise ElectionError(f"The endpoint {url} answers, but not like AWS; is --endpoint-url the moto server's "
-                            "URL?") from None
-
-
-def _check_reachable(url: str) -> None:
-    """Fail in a second, not after every retry of every thread, when --endpoint-url is not listening."""
-    import socket
-    from urllib.parse import urlparse
-
-    from election.errors import ElectionError
-
-    parsed = urlparse(url)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        socket.create_connection((parsed.hostname or "localhost", port), timeout=3).close()
-    except OSError:
-        raise ElectionError(f"Cannot reach the AWS endpoint {url}; is it running and is the URL right?") from None
+    return target_and_deployer(opts)
 
 
 def _diff(deployer: Any) -> Any:
@@ -225,18 +182,14 @@ def status_cmd(opts: Options, as_json: bool) -> None:
     """Per region, what exists and what differs from the plan."""
     import json
 
+    from election.ops.deployment import health_api_urls
     from election.provision import render
     from election.provision.runtime import runtime
 
     target, deployer = _target_and_deployer(opts)
     result = _diff(deployer)
     summary = deployer.summary(deployer.outputs)
-    if target.endpoints:   # the local stack: ask its regional APIs
-        apis = {r: target.endpoints.get("regions", {}).get(r) for r in deployer.plan.region_names}
-    elif target.provider.endpoint_url:   # an emulator: its API hostnames resolve nowhere
-        apis = {r: None for r in deployer.plan.region_names}
-    else:
-        apis = {r: summary["regions"][r]["api_url"] for r in deployer.plan.region_names}
+    apis = health_api_urls(target, deployer.plan.region_names, summary)
     with console.status("Reading health, queues, tables and alarms..."):
         now = runtime(deployer.provider.client, deployer.plan.name, apis)
     if as_json:

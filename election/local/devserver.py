@@ -14,7 +14,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from election.local.stack import LocalStack
-from election.ops.target import DEFAULT_STATE_DIR, STATE_DIR_ENV
+from election.statedir import DEFAULT_STATE_DIR, STATE_DIR_ENV
 
 DEFAULT_PORT_BASE = 7700
 

@@ -36,7 +36,6 @@ from election.lambdas.common import parse_origins
 from election.local import iam, moto_patches
 from election.local.control import TOKEN_FIELD as CONTROL_TOKEN_FIELD
 from election.local.control import ControlServer
-from election.local.endpoints import read_endpoints, remove_endpoints, write_endpoints
 from election.local.gateway import Gateway, Handler
 from election.local.lambdalogs import LambdaLogs
 from election.local.mappings import RegionSources, region_pollers
@@ -47,6 +46,7 @@ from election.local.router import Router
 from election.local.static import StaticSite, site_config
 from election.local.streampoller import StreamPoller
 from election.plan import Plan, load_plan
+from election.statedir import read_endpoints, remove_endpoints, write_endpoints
 
 log = logging.getLogger("election.local")
 HTTP_ROLES = tuple(role for role, _ in contract.triggered_by(contract.Http))

@@ -10,7 +10,6 @@ else .election (the same default as dev).
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,17 +21,7 @@ from election.errors import ElectionError
 from election.ops.names import Names
 from election.plan import Plan, load_plan, parse_plan
 from election.provision.clients import ClientProvider
-
-DEFAULT_STATE_DIR = Path(".election")          # election dev's default --state-dir
-STATE_DIR_ENV = "ELECTION_STATE_DIR"
-LOCAL_ENDPOINTS = DEFAULT_STATE_DIR / "local.json"
-
-
-def state_dir_from(value: str | Path | None = None) -> Path:
-    """The local state dir: `value` (--state-dir), else $ELECTION_STATE_DIR, else .election."""
-    if value:
-        return Path(value)
-    return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
+from election.statedir import DEFAULT_STATE_DIR, read_endpoints, state_dir_from
 
 
 @dataclass
@@ -108,8 +97,6 @@ class Target:
 
 def read_local_endpoints(state_dir: Path | None = None) -> dict[str, Any] | None:
     """The running local stack's endpoints (None when no stack runs: no file, or its process is gone)."""
-    from election.local.endpoints import read_endpoints
-
     return read_endpoints(state_dir_from(state_dir))
 
 
@@ -122,27 +109,15 @@ def _plan_from_endpoints(endpoints: Mapping[str, Any]) -> Plan:
     return load_plan(LOCAL_PLAN)
 
 
-def _plan_given_explicitly() -> bool:
-    """True when --plan came from the command line or ELECTION_PLAN (not the default)."""
-    try:
-        import click
-        ctx = click.get_current_context(silent=True)
-        if ctx is None:
-            return False
-        source = ctx.get_parameter_source("plan")
-        return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
-    except Exception:  # noqa: BLE001 - outside click: treat as not explicit
-        return False
-
-
 def resolve_target(opts: Any, explicit_plan: bool | None = None, state_dir: str | Path | None = None) -> Target:
     """The target of an ops command.
 
+    `explicit_plan` (default: opts.plan_explicit, set by the CLI when --plan or ELECTION_PLAN was given).
     No --plan and a local stack running (in `state_dir`, see state_dir_from): the stack. An
     explicit local plan with the same name as the running stack: the stack too. Otherwise
     the plan, on AWS (or --endpoint-url).
     """
-    explicit = _plan_given_explicitly() if explicit_plan is None else explicit_plan
+    explicit = bool(getattr(opts, "plan_explicit", False)) if explicit_plan is None else explicit_plan
     state_dir = state_dir_from(state_dir)
     endpoint_url = getattr(opts, "endpoint_url", None)
     profile = getattr(opts, "profile", None)

@@ -1,4 +1,8 @@
-"""Where the running local stack listens: `<state_dir>/local.json`, so other commands need no flags.
+"""The local state dir, and in it where the running local stack listens: `local.json`, so other commands need no flags.
+
+Shared by the local stack (which writes the file) and the ops commands (which read it), so neither
+package imports the other for it. The state dir is `election dev --state-dir`'s: --state-dir, else
+ELECTION_STATE_DIR, else .election.
 
 The file also records the process ID; a file left by a stack that is no
 longer running is treated as absent (and a second `election dev` refuses to
@@ -17,9 +21,18 @@ from election.errors import ElectionError
 from election.securefile import write_private
 
 FILE_NAME = "local.json"
+DEFAULT_STATE_DIR = Path(".election")          # election dev's default --state-dir
+STATE_DIR_ENV = "ELECTION_STATE_DIR"
 
 
-def endpoints_path(state_dir: Path = Path(".election")) -> Path:
+def state_dir_from(value: str | Path | None = None) -> Path:
+    """The local state dir: `value` (--state-dir), else $ELECTION_STATE_DIR, else .election."""
+    if value:
+        return Path(value)
+    return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
+
+
+def endpoints_path(state_dir: Path = DEFAULT_STATE_DIR) -> Path:
     return Path(state_dir) / FILE_NAME
 
 
@@ -33,7 +46,7 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def read_endpoints(state_dir: Path = Path(".election")) -> dict[str, Any] | None:
+def read_endpoints(state_dir: Path = DEFAULT_STATE_DIR) -> dict[str, Any] | None:
     """The running local stack's endpoints, or None when none is running."""
     path = endpoints_path(state_dir)
     try:
@@ -48,13 +61,13 @@ def read_endpoints(state_dir: Path = Path(".election")) -> dict[str, Any] | None
     return data
 
 
-def write_endpoints(endpoints: Mapping[str, Any], state_dir: Path = Path(".election")) -> Path:
+def write_endpoints(endpoints: Mapping[str, Any], state_dir: Path = DEFAULT_STATE_DIR) -> Path:
     """Write atomically (readers never see half a file), readable by the owner only."""
     # It holds the control endpoint's token: a fresh mkstemp name, never a planted local.tmp link.
     return write_private(endpoints_path(state_dir), json.dumps(dict(endpoints), indent=2) + "\n")
 
 
-def remove_endpoints(state_dir: Path = Path(".election"), pid: int | None = None) -> None:
+def remove_endpoints(state_dir: Path = DEFAULT_STATE_DIR, pid: int | None = None) -> None:
     """Remove the file if it is ours (same pid), so a crashed stack's successor is not confused."""
     path = endpoints_path(state_dir)
     try:
