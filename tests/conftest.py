@@ -28,6 +28,15 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def moto(aws_env: None) -> Iterator[None]:
+    """moto in-process for one test, with the fake credentials of aws_env."""
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
 def pipeline(aws_env: None) -> Iterator[object]:
     """The vote pipeline of two regions on moto in-process, IAM enforced (tests/pipeline_fixture.py)."""
     from moto import mock_aws

@@ -3,11 +3,9 @@ dashboard shows what an operator watches on election day, and `down` keeps the h
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import pytest
 from provision_support import AWS_PLAN, actions, changed, deployer, single_region, with_settings
 
 from election.lambdas.contract import FUNCTIONS
@@ -19,14 +17,6 @@ from election.provision.kinds.base import Ref
 PLAN = "election-2026"
 R = "us-east-1"
 EMAILS = ("ops@example.org", "chief@example.org")
-
-
-@pytest.fixture
-def moto(aws_env: None) -> Iterator[None]:
-    from moto import mock_aws
-
-    with mock_aws():
-        yield
 
 
 def test_every_alarm_notifies_its_regions_topic_on_alarm_and_on_ok() -> None:

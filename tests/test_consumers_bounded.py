@@ -5,7 +5,6 @@ concurrency. On moto (the deployer) and locally (the stream poller plays Lambda'
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -19,14 +18,6 @@ from election.provision import model
 
 PLAN = "election-2026"
 R = "us-east-1"
-
-
-@pytest.fixture
-def moto(aws_env: None) -> Iterator[None]:
-    from moto import mock_aws
-
-    with mock_aws():
-        yield
 
 
 def by_key(plan: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stack_support import raw_exchange
 
 from election.local import httpserve
 from election.local.gateway import Gateway
@@ -135,19 +136,6 @@ def test_endpoints_file_is_private_and_ignored_once_its_process_is_gone(tmp_path
 
 # --- hostile and vanishing clients (QA findings 4 and 7, page engineer's keep-alive finding) ---------------
 
-
-def raw_exchange(url: str, data: bytes, timeout: float = 3.0) -> bytes:
-    """Send raw bytes, return what the server answers before it closes (or the timeout hits)."""
-    split = urllib.parse.urlsplit(url)
-    with socket.create_connection((split.hostname, split.port), timeout=timeout) as sock:
-        sock.sendall(data)
-        got = b""
-        try:
-            while chunk := sock.recv(65536):
-                got += chunk
-        except TimeoutError:
-            pass
-        return got
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stack_support import raw_exchange
 
 from election.errors import ElectionError
 from election.local import httpserve
@@ -24,19 +25,6 @@ from election.provision.kinds.headers import page_csp
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def raw(url: str, data: bytes, timeout: float = 3.0) -> bytes:
-    """Send raw bytes; everything the server answers until it closes."""
-    split = urllib.parse.urlsplit(url)
-    with socket.create_connection((split.hostname, split.port), timeout=timeout) as sock:
-        sock.sendall(data)
-        got = b""
-        try:
-            while chunk := sock.recv(65536):
-                got += chunk
-        except TimeoutError:
-            pass
-        return got
 
 
 def responses(got: bytes) -> list[tuple[int, bytes]]:
@@ -92,7 +80,7 @@ SMUGGLED = (b"POST /votes HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\
 @pytest.mark.parametrize("which", ["gateway", "router", "static", "control"])
 def test_transfer_encoding_is_refused_and_its_chunks_are_never_a_second_request(servers: Any, gateway: Any,
                                                                                which: str) -> None:
-    got = responses(raw(servers[which], SMUGGLED))
+    got = responses(raw_exchange(servers[which], SMUGGLED))
     assert [s for s, _ in got] == [411]      # one answer: the chunk bytes were not read as a request
     assert json.loads(got[0][1])["error"] == "length_required"
     # no handler ran for the refused POST nor for the smuggled GET (the router's own health checks may)
@@ -102,7 +90,7 @@ def test_transfer_encoding_is_refused_and_its_chunks_are_never_a_second_request(
 @pytest.mark.parametrize("which", ["gateway", "router", "static", "control"])
 @pytest.mark.parametrize("method", ["TRACE", "FOO", "CONNECT"])
 def test_unknown_methods_and_trace_get_405_in_json(servers: Any, which: str, method: str) -> None:
-    got = responses(raw(servers[which], f"{method} /health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode()))
+    got = responses(raw_exchange(servers[which], f"{method} /health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode()))
     assert got[0][0] == 405
     assert set(json.loads(got[0][1])) == {"error", "message"}
 
@@ -111,14 +99,14 @@ def test_unknown_methods_and_trace_get_405_in_json(servers: Any, which: str, met
 def test_malformed_requests_get_4xx_json_never_5xx(servers: Any, which: str) -> None:
     for bad in (b"GET / HTTP/2.0\r\n\r\n", b"\x00\xff garbage\r\n\r\n", b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n",
                 b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n"):
-        got = responses(raw(servers[which], bad))
+        got = responses(raw_exchange(servers[which], bad))
         assert got and 400 <= got[0][0] < 500, (bad[:30], got)
         assert json.loads(got[0][1])["error"]
 
 
 def test_unknown_paths_go_to_the_default_route_in_the_api_shape(gateway: Any) -> None:
     gw, calls = gateway
-    got = responses(raw(gw.url, b"DELETE /admin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+    got = responses(raw_exchange(gw.url, b"DELETE /admin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
     assert got[0][0] == 404 and json.loads(got[0][1]) == {"error": "not_found", "message": "No route."}
     assert calls[-1]["routeKey"] == "$default" and calls[-1]["requestContext"]["http"]["method"] == "DELETE"
 
@@ -270,7 +258,7 @@ def test_static_site_sends_the_csp_cloudfront_sends_and_it_agrees_with_the_page(
 
 
 def test_unknown_static_paths_are_json_404(servers: Any) -> None:
-    got = responses(raw(servers["static"], b"GET /nope.js HTTP/1.1\r\nHost: x\r\n\r\n"))
+    got = responses(raw_exchange(servers["static"], b"GET /nope.js HTTP/1.1\r\nHost: x\r\n\r\n"))
     assert got[0][0] == 404 and json.loads(got[0][1])["error"] == "not_found"
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from stack_support import local_plan_with
 
 from election.local.stack import LocalStack
 from election.ops import dlq
@@ -34,11 +34,7 @@ STATES = {"CA": 30, "TX": 30, "NY": 30}     # enough voters per state for mixes 
 
 
 def mixing_plan(tmp: Path) -> Path:
-    data = yaml.safe_load((ROOT / "config/local.yaml").read_text())
-    data["secrecy"] = {"min_mix": K, "window_s": WINDOW_S}
-    path = tmp / "mixing.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return local_plan_with(tmp / "mixing.yaml", secrecy={"min_mix": K, "window_s": WINDOW_S})
 
 
 def post(url: str, body: dict[str, str]) -> tuple[int, dict[str, Any]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from stack_support import local_plan_with
 
 from election.errors import ElectionError
 from election.local.stack import LocalStack
@@ -26,12 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def fast_plan(tmp: Path) -> Path:
     """config/local.yaml with short timeouts, so redeliveries in the failover drill take seconds."""
-    data = yaml.safe_load((ROOT / "config/local.yaml").read_text())
-    data["lambda"]["timeout_s"] = 1
-    data["queue"].update(visibility_timeout_s=2, max_receives=10)
-    path = tmp / "fast.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return local_plan_with(tmp / "fast.yaml", **{"lambda": {"timeout_s": 1},
+                                                 "queue": {"visibility_timeout_s": 2, "max_receives": 10}})
 
 
 @pytest.fixture(scope="module")

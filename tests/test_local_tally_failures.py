@@ -6,20 +6,16 @@ fault is fixed `recount` counts the ballots and `audit` is clean."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from stack_support import FailingRole, local_plan_with, run_cli
 
 from election.local import stack as stack_module
-from election.local.stack import LocalStack, real_handler
+from election.local.stack import LocalStack
 from election.ops import loadtest, state
 from election.ops.seed import read_credentials, seed_voters
 from election.ops.target import Target
@@ -28,22 +24,8 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class TallyFault:
-    """While `on`, the tally fails every batch (a bug in a release, a table that refuses...)."""
-
-    def __init__(self) -> None:
-        self.on = threading.Event()
-
-    def factory(self, role: str, env: Mapping[str, str]) -> Any:
-        handler = real_handler(role, env)
-        if role != "tally":
-            return handler
-
-        def tally(event: dict, context: Any) -> Any:
-            if self.on.is_set():
-                raise RuntimeError("tally fault injected by the test")
-            return handler(event, context)
-        return tally
+def _raise(event: dict) -> Any:
+    raise RuntimeError("tally fault injected by the test")
 
 
 @pytest.fixture(scope="module")
@@ -52,17 +34,14 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fault() -> TallyFault:
-    return TallyFault()
+def fault() -> FailingRole:
+    """While on, the tally fails every batch (a bug in a release, a table that refuses...)."""
+    return FailingRole("tally", _raise)
 
 
 @pytest.fixture(scope="module")
-def stack(home: Path, fault: TallyFault) -> Iterator[LocalStack]:
-    data = yaml.safe_load((ROOT / "config/local.yaml").read_text())
-    data["lambda"]["timeout_s"] = 1
-    data["queue"].update(visibility_timeout_s=2)
-    plan = home / "plan.yaml"
-    plan.write_text(yaml.safe_dump(data))
+def stack(home: Path, fault: FailingRole) -> Iterator[LocalStack]:
+    plan = local_plan_with(home / "plan.yaml", **{"lambda": {"timeout_s": 1}, "queue": {"visibility_timeout_s": 2}})
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(stack_module, "TALLY_MAX_RETRY_ATTEMPTS", 3)   # AWS gets 50; a test need not wait for them
         with LocalStack(plan, state_dir=home / ".election", health_interval_s=0.5,
@@ -71,17 +50,10 @@ def stack(home: Path, fault: TallyFault) -> Iterator[LocalStack]:
 
 
 def run(cwd: Path, *args: str) -> tuple[int, Any]:
-    env = {k: v for k, v in os.environ.items() if k not in ("ELECTION_PLAN", "ELECTION_ENDPOINT_URL")}
-    env["PYTHONPATH"] = str(ROOT)
-    done = subprocess.run([sys.executable, "-c", "from election.cli import main; main()", *args], cwd=cwd,
-                          capture_output=True, text=True, env=env, timeout=300, check=False)
-    try:
-        return done.returncode, json.loads(done.stdout)
-    except ValueError:
-        return done.returncode, done.stdout + done.stderr
+    return run_cli(*args, cwd=cwd)
 
 
-def test_a_tally_that_keeps_failing_is_reported_audited_and_recounted(stack: LocalStack, fault: TallyFault,
+def test_a_tally_that_keeps_failing_is_reported_audited_and_recounted(stack: LocalStack, fault: FailingRole,
                                                                       home: Path) -> None:
     target = Target(plan=stack.plan, provider=stack.provider, endpoints=stack.endpoints)
     seed_voters(target, home / "voters.csv", 30)

@@ -9,9 +9,6 @@ stack by themselves from .election/local.json.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from stack_support import local_plan_with, run_cli
 
 from election.local.stack import LocalStack
 from election.ops import loadtest, state
@@ -39,11 +36,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stack(home: Path) -> Iterator[LocalStack]:
-    data = yaml.safe_load((ROOT / "config/local.yaml").read_text())
-    data["lambda"]["timeout_s"] = 1
-    data["queue"].update(visibility_timeout_s=2)
-    plan = home / "plan.yaml"
-    plan.write_text(yaml.safe_dump(data))
+    plan = local_plan_with(home / "plan.yaml", **{"lambda": {"timeout_s": 1}, "queue": {"visibility_timeout_s": 2}})
     with LocalStack(plan, state_dir=home / ".election", health_interval_s=0.5) as s:
         yield s
 
@@ -59,13 +52,7 @@ def here(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def run(*args: str) -> tuple[int, Any]:
     """The CLI in its own process, from the current directory, as an operator would run it."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    done = subprocess.run([sys.executable, "-c", "from election.cli import main; main()", *args],
-                          capture_output=True, text=True, env=env, timeout=300, check=False)
-    try:
-        return done.returncode, json.loads(done.stdout)
-    except ValueError:
-        return done.returncode, done.stdout + done.stderr
+    return run_cli(*args)
 
 
 def post_vote(url: str, voter_id: str, candidate: str) -> int:

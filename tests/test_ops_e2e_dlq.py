@@ -5,19 +5,15 @@ them and every one is counted, which `audit` confirms against the receipts."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from stack_support import FailingRole, local_plan_with, run_cli
 
-from election.local.stack import LocalStack, real_handler
+from election.local.stack import LocalStack
 from election.ops import loadtest, state
 from election.ops.seed import read_credentials, seed_voters
 from election.ops.target import Target
@@ -26,22 +22,8 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class Fault:
-    """While `on`, the process handler fails every message (a bug, a throttled table...)."""
-
-    def __init__(self) -> None:
-        self.on = threading.Event()
-
-    def factory(self, role: str, env: Mapping[str, str]) -> Any:
-        handler = real_handler(role, env)
-        if role != "process":
-            return handler
-
-        def process(event: dict, context: Any) -> dict:
-            if self.on.is_set():
-                return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
-            return handler(event, context)
-        return process
+def _fail_batch(event: dict) -> dict:
+    return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
 
 
 @pytest.fixture(scope="module")
@@ -50,33 +32,24 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fault() -> Fault:
-    return Fault()
+def fault() -> FailingRole:
+    """While on, the process handler fails every message (a bug, a throttled table...)."""
+    return FailingRole("process", _fail_batch)
 
 
 @pytest.fixture(scope="module")
-def stack(home: Path, fault: Fault) -> Iterator[LocalStack]:
-    data = yaml.safe_load((ROOT / "config/local.yaml").read_text())
-    data["lambda"]["timeout_s"] = 1
-    data["queue"].update(visibility_timeout_s=1, max_receives=2)
-    plan = home / "plan.yaml"
-    plan.write_text(yaml.safe_dump(data))
+def stack(home: Path, fault: FailingRole) -> Iterator[LocalStack]:
+    plan = local_plan_with(home / "plan.yaml", **{"lambda": {"timeout_s": 1},
+                                                   "queue": {"visibility_timeout_s": 1, "max_receives": 2}})
     with LocalStack(plan, state_dir=home / ".election", health_interval_s=0.5, handler_factory=fault.factory) as s:
         yield s
 
 
 def run(cwd: Path, *args: str) -> tuple[int, Any]:
-    env = {k: v for k, v in os.environ.items() if k not in ("ELECTION_PLAN", "ELECTION_ENDPOINT_URL")}
-    env["PYTHONPATH"] = str(ROOT)
-    done = subprocess.run([sys.executable, "-c", "from election.cli import main; main()", *args], cwd=cwd,
-                          capture_output=True, text=True, env=env, timeout=300, check=False)
-    try:
-        return done.returncode, json.loads(done.stdout)
-    except ValueError:
-        return done.returncode, done.stdout + done.stderr
+    return run_cli(*args, cwd=cwd)
 
 
-def test_dead_lettered_votes_are_listed_redriven_and_counted(stack: LocalStack, fault: Fault, home: Path) -> None:
+def test_dead_lettered_votes_are_listed_redriven_and_counted(stack: LocalStack, fault: FailingRole, home: Path) -> None:
     target = Target(plan=stack.plan, provider=stack.provider, endpoints=stack.endpoints)
     seed_voters(target, home / "voters.csv", 40)
     voters = read_credentials(home / "voters.csv")

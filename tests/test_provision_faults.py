@@ -7,7 +7,6 @@ then make no mutating call. Each fault is counted, so a test also proves the fau
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +22,6 @@ from election.provision.kinds import awsutil as u
 
 PLAN = "election-2026"
 REGIONS = ("us-east-1", "us-west-2")
-
-
-@pytest.fixture
-def moto(aws_env: None) -> Iterator[None]:
-    from moto import mock_aws
-
-    with mock_aws():
-        yield
 
 
 def on(faults: FaultyAws, d: Deployer) -> Deployer:

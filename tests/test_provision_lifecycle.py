@@ -7,7 +7,6 @@ others exercise data-plane behaviour and leave the edge out to stay fast.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +31,6 @@ from election.provision.kinds.base import TAG_PLAN
 
 PLAN = "election-2026"
 REGIONS = ("us-east-1", "us-west-2")
-
-
-@pytest.fixture
-def moto(aws_env: None) -> Iterator[None]:
-    from moto import mock_aws
-
-    with mock_aws():
-        yield
 
 
 def put_ballot(region: str, plan: str = PLAN) -> None:
