@@ -49,7 +49,7 @@ CLOUDFRONT_ORIGIN = "https://d" + "x" * 13 + ".cloudfront.net"   # d + 13 charac
 def name_limits(plan: Plan) -> list[tuple[str, str, int]]:
     """(what, name, maximum length) for the longest name of each kind the plan produces."""
     from election.lambdas import contract
-    from election.provision import model, model_edge
+    from election.provision import model
 
     n = model.names(plan)
     longest_region = max(plan.region_names, key=len)
@@ -73,7 +73,7 @@ def name_limits(plan: Plan) -> list[tuple[str, str, int]]:
         # SNS CreateTopic Name: "between 1 and 256 characters long".
         ("SNS topic", n.topic, 256),
         # CloudWatch PutMetricAlarm AlarmName and PutDashboard DashboardName: 1 to 255 characters.
-        *[("alarm", a.name, 255) for a in model_edge.alarm_resources(plan, longest_region, {})],
+        *[("alarm", a.name, 255) for a in model.alarm_resources(plan, longest_region, {})],
         ("dashboard", plan.name, 255),
         # API Gateway v2 CreateApi Name: 1 to 128 characters.
         ("HTTP API", plan.name, 128),
@@ -159,7 +159,7 @@ def _biggest_field(env: Mapping[str, str]) -> tuple[str, str]:
 
 def expand(value: Any, plan: Plan) -> str:
     """A model value (literal, Ref or Join) as the longest string AWS could make of it."""
-    from election.provision.kinds.base import Join, Ref
+    from election.provision.resources import Join, Ref
 
     if isinstance(value, Join):
         return value.sep.join(expand(p, plan) for p in value.parts)

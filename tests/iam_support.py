@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from election.provision.kinds.base import Join, Ref
+from election.provision.resources import Join, Ref
 
 ACCOUNT = "123456789012"
 PARTITION = "aws"

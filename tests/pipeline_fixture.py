@@ -7,7 +7,7 @@ the tally (`tally`, returning the batch so a test can replay it), and global
 tables (`replicate`).
 
 IAM as on AWS (election/local/iam.py): each handler runs with STS credentials of a
-role carrying the model's own policy for that function (model._policy, resolved to
+role carrying the model's own policy for that function (model.function_policy, resolved to
 this fixture's ARNs); the test's own calls (seeding, playing the mappings, reading
 state) act as the operator. Enforcement is on when the caller wraps the pipeline in
 `iam.enforced()` (the `pipeline` fixture does).
@@ -148,7 +148,7 @@ class Pipeline:
     def policy(self, region: str, role: str) -> dict[str, Any]:
         """The model's policy of `role` in `region`, with this fixture's ARNs."""
         streams = {r: reg.stream_arn for r, reg in self.regions.items()}
-        return resolve(model._policy(self.plan, region, role), lambda reg, _table: streams[reg])
+        return resolve(model.function_policy(self.plan, region, role), lambda reg, _table: streams[reg])
 
     def _roles(self) -> None:
         client = boto3.client("iam", region_name="us-east-1")

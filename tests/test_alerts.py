@@ -10,9 +10,9 @@ from provision_support import AWS_PLAN, actions, changed, deployer, single_regio
 
 from election.lambdas.contract import FUNCTIONS
 from election.plan import AlertSettings, load_plan
-from election.provision import model, model_edge
+from election.provision import model
 from election.provision.kinds import REGISTRY
-from election.provision.kinds.base import Ref
+from election.provision.resources import Ref
 
 PLAN = "election-2026"
 R = "us-east-1"
@@ -22,7 +22,7 @@ EMAILS = ("ops@example.org", "chief@example.org")
 def test_every_alarm_notifies_its_regions_topic_on_alarm_and_on_ok() -> None:
     plan = load_plan(AWS_PLAN)
     for region in plan.region_names:
-        res = model_edge.alarm_resources(plan, region, {})
+        res = model.alarm_resources(plan, region, {})
         topic = res[0]
         assert topic.kind == "sns_topic" and topic.name == f"{PLAN}-alerts"
         assert topic.props["kms_key"] == Ref(model.key(region, "kms_key", f"alias/{PLAN}"), "arn")
@@ -36,7 +36,7 @@ def test_every_alarm_notifies_its_regions_topic_on_alarm_and_on_ok() -> None:
 
 def test_cloudwatch_may_use_the_key_only_for_this_plans_alarms() -> None:
     plan = load_plan(AWS_PLAN)
-    st = next(s for s in model._key_policy(plan, R)["Statement"] if s["Sid"] == "AlarmsNotifyEncryptedTopic")
+    st = next(s for s in model.key_policy(plan, R)["Statement"] if s["Sid"] == "AlarmsNotifyEncryptedTopic")
     assert st["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert sorted(st["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
     assert st["Condition"]["StringEquals"]["aws:SourceAccount"] == model.CTX_ACCOUNT
@@ -45,7 +45,7 @@ def test_cloudwatch_may_use_the_key_only_for_this_plans_alarms() -> None:
 
 def test_dashboard_shows_votes_queues_dead_letters_errors_and_throttles_per_region() -> None:
     plan = load_plan(AWS_PLAN)
-    widgets = model_edge.dashboard_body(plan)["widgets"]
+    widgets = model.dashboard_body(plan)["widgets"]
     for region in plan.region_names:
         mine = {w["properties"]["title"]: w["properties"]["metrics"] for w in widgets
                 if w["type"] == "metric" and w["properties"]["region"] == region}
@@ -120,7 +120,7 @@ def test_down_says_it_kept_the_zone(moto: None, monkeypatch: Any) -> None:
 
     from election.cli import provision as cli_provision
     from election.cli.app import cli
-    from election.provision.kinds.base import Found
+    from election.provision.resources import Found
 
     class FakeDeployer:
         def __init__(self) -> None:

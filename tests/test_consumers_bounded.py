@@ -43,12 +43,12 @@ def test_the_model_bounds_every_consumer() -> None:
 
 def test_tally_role_may_send_to_its_failure_queue_only() -> None:
     plan = load_plan(AWS_PLAN)
-    policy = model._policy(plan, R, "tally")
+    policy = model.function_policy(plan, R, "tally")
     sends = [s for s in policy["Statement"] if "sqs:SendMessage" in s["Action"]]
     assert len(sends) == 1 and [r.key for r in sends[0]["Resource"]] == [model.key(R, "queue", f"{PLAN}-tally-failures")]
     for role in contract.FUNCTIONS:
         if role != "tally":
-            for st in model._policy(plan, R, role)["Statement"]:
+            for st in model.function_policy(plan, R, role)["Statement"]:
                 assert all(getattr(r, "key", "").split("/")[-1] != f"{PLAN}-tally-failures" for r in st["Resource"])
 
 
@@ -237,8 +237,8 @@ def test_close_refuses_while_a_given_up_batch_is_uncounted_and_recount_lets_it_f
 
 def test_esm_kind_updates_the_nested_fields_in_the_shape_lambda_takes() -> None:
     """UpdateEventSourceMapping gets DestinationConfig.OnFailure.Destination and ScalingConfig.MaximumConcurrency."""
-    from election.provision.kinds.base import Actual, Change, Resource
     from election.provision.kinds.esm import EventSourceMapping
+    from election.provision.resources import Actual, Change, Resource
 
     calls: list[dict[str, Any]] = []
 

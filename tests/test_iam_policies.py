@@ -29,8 +29,8 @@ from pipeline_fixture import REGIONS, Pipeline, api_event
 from election.lambdas import contract, logic
 from election.local import iam
 from election.provision import model
-from election.provision.kinds.base import Ref
 from election.provision.policyeval import ALLOW, Request, evaluate
+from election.provision.resources import Ref
 
 EAST, WEST = REGIONS
 

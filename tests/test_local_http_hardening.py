@@ -21,7 +21,7 @@ from election.local.control import ControlServer, send
 from election.local.gateway import Gateway
 from election.local.router import Router
 from election.local.static import StaticSite
-from election.provision.kinds.headers import page_csp
+from election.provision.model.site import page_csp
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,7 +14,7 @@ from election import plan_limits
 from election.lambdas import contract
 from election.plan import STATES, PlanError, parse_plan
 from election.provision import model
-from election.provision.kinds.base import Ref
+from election.provision.resources import Ref
 
 ROOT = Path(__file__).resolve().parent.parent
 F = "config/aws.yaml"

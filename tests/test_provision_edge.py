@@ -21,7 +21,6 @@ from botocore.exceptions import ClientError
 from election.lambdas.contract import FUNCTIONS, ROUTES
 from election.plan import Plan, load_plan
 from election.provision.kinds.apigw import ApiIntegration, ApiRoute, ApiStage, HttpApi, LambdaPermission
-from election.provision.kinds.base import TAG_PLAN, Actual, Found, Ref, Resource, diff_props
 from election.provision.kinds.cloudwatch import Alarm, Dashboard
 from election.provision.kinds.dns import (
     AcmCertificate,
@@ -30,19 +29,19 @@ from election.provision.kinds.dns import (
     DnsRecord,
     HealthCheck,
     HostedZone,
-    zone_comment,
 )
-from election.provision.kinds.headers import ResponseHeadersPolicy, page_csp
+from election.provision.kinds.headers import ResponseHeadersPolicy
 from election.provision.kinds.site import (
     CloudFrontDistribution,
     CloudFrontOac,
     SiteBucket,
     SiteBucketPolicy,
     SiteFiles,
-    bucket_name,
 )
 from election.provision.kinds.sns import Topic
-from election.provision.model_edge import alarm_resources, distribution_key, edge_resources
+from election.provision.model import Names, alarm_resources, distribution_key, edge_resources
+from election.provision.model.site import page_csp
+from election.provision.resources import TAG_PLAN, Actual, Found, Ref, Resource, diff_props
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
@@ -304,7 +303,7 @@ def test_site_bucket_is_private_and_only_the_distribution_reads_it(moto_ctx: Fak
                                                                    site: Path) -> None:
     engine = deployed(moto_ctx, aws_plan, site)
     s3 = moto_ctx.client("s3", "us-east-1")
-    bucket = bucket_name(f"{aws_plan.name}-site", ACCOUNT)
+    bucket = Names(aws_plan.name).bucket(ACCOUNT)
     assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"] == {
         "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
     assert s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"] == [
@@ -343,7 +342,7 @@ def _objects(ctx: FakeContext, bucket: str) -> dict[str, dict[str, Any]]:
 def test_site_upload_content_types_config_and_invalidation(moto_ctx: FakeContext, aws_plan: Plan,
                                                            site: Path) -> None:
     engine = deployed(moto_ctx, aws_plan, site)
-    bucket = bucket_name(f"{aws_plan.name}-site", ACCOUNT)
+    bucket = Names(aws_plan.name).bucket(ACCOUNT)
     objs = _objects(moto_ctx, bucket)
     assert set(objs) == {"index.html", "app.js", "style.css", "config.json", ".election-manifest.json"}
     assert objs["index.html"]["ContentType"] == "text/html; charset=utf-8"
@@ -383,13 +382,13 @@ def test_site_upload_content_types_config_and_invalidation(moto_ctx: FakeContext
 def test_site_without_a_website_dir_uploads_only_the_config(moto_ctx: FakeContext, aws_plan: Plan,
                                                              tmp_path: Path) -> None:
     deployed(moto_ctx, aws_plan, tmp_path / "missing")
-    objs = _objects(moto_ctx, bucket_name(f"{aws_plan.name}-site", ACCOUNT))
+    objs = _objects(moto_ctx, Names(aws_plan.name).bucket(ACCOUNT))
     assert set(objs) == {"config.json", ".election-manifest.json"}
 
 
 def test_a_file_deleted_behind_our_back_is_put_back(moto_ctx: FakeContext, aws_plan: Plan, site: Path) -> None:
     engine = deployed(moto_ctx, aws_plan, site)
-    bucket = bucket_name(f"{aws_plan.name}-site", ACCOUNT)
+    bucket = Names(aws_plan.name).bucket(ACCOUNT)
     moto_ctx.client("s3", "us-east-1").delete_object(Bucket=bucket, Key="index.html")
     moto_ctx.client("s3", "us-east-1").put_object(Bucket=bucket, Key="stray.txt", Body=b"x")
     key = f"us-east-1/site_files/{aws_plan.name}-site"
@@ -481,7 +480,7 @@ def test_domain_zone_certificates_latency_records_and_health_checks(moto_ctx: Fa
     assert site_alias["AliasTarget"]["DNSName"].rstrip(".") == engine.outputs[distribution_key(plan)]["domain"]
     assert len([r for r in records if r["Type"] == "CNAME"]) == 2   # the two validation records
     assert engine.outputs[distribution_key(plan)]["origin"] == "https://vote.example.org"
-    config = json.loads(_objects(moto_ctx, bucket_name(f"{plan.name}-site", ACCOUNT))["config.json"]["Body"].read())
+    config = json.loads(_objects(moto_ctx, Names(plan.name).bucket(ACCOUNT))["config.json"]["Body"].read())
     assert config["api"] == ["https://api.vote.example.org"]
     for region in plan.region_names:
         mapping = moto_ctx.client("apigatewayv2", region).get_api_mappings(DomainName="api.vote.example.org")["Items"]
@@ -492,7 +491,7 @@ def test_domain_zone_certificates_latency_records_and_health_checks(moto_ctx: Fa
 
     edits = {f"us-west-2/health_check/{plan.name}-us-west-2": {"failure_threshold": 2, "path": "/health?deep=1"},
              "us-east-1/dns_record/acm-validation.vote.example.org": {"ttl": 60},
-             "us-east-1/hosted_zone/vote.example.org": {"comment": zone_comment(plan.name, "us-east-1") + " (v2)"}}
+             "us-east-1/hosted_zone/vote.example.org": {"comment": Names(plan.name).managed_from("us-east-1") + " (v2)"}}
     for key, new in edits.items():
         engine.resources[key] = dataclasses.replace(engine.resources[key], props={**engine.resources[key].props, **new})
     assert sorted(engine.up()["update"]) == sorted(edits)
@@ -641,7 +640,7 @@ def _cloudfront_may_read(policy: dict[str, Any], dist_arn: str, tags: dict[str, 
 def test_cloudfront_may_read_the_page_but_not_the_manifest(moto_ctx: FakeContext, aws_plan: Plan, site: Path) -> None:
     engine = deployed(moto_ctx, aws_plan, site)
     s3 = moto_ctx.client("s3", "us-east-1")
-    bucket = bucket_name(f"{aws_plan.name}-site", ACCOUNT)
+    bucket = Names(aws_plan.name).bucket(ACCOUNT)
     policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
     dist_arn = engine.outputs[distribution_key(aws_plan)]["arn"]
     readable = {}
@@ -658,7 +657,7 @@ def test_a_site_uploaded_before_tagging_is_retagged_on_the_next_up(moto_ctx: Fak
                                                                    site: Path) -> None:
     engine = deployed(moto_ctx, aws_plan, site)
     s3 = moto_ctx.client("s3", "us-east-1")
-    bucket = bucket_name(f"{aws_plan.name}-site", ACCOUNT)
+    bucket = Names(aws_plan.name).bucket(ACCOUNT)
     for key in ("index.html", "app.js", "style.css", "config.json"):   # as an older version left them
         s3.delete_object_tagging(Bucket=bucket, Key=key)
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=".election-manifest.json")["Body"].read())

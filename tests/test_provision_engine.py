@@ -14,7 +14,7 @@ from election.plan import load_plan
 from election.provision.clients import ClientProvider
 from election.provision.engine import Deployer, _topological
 from election.provision.kinds import REGISTRY
-from election.provision.kinds.base import Actual, Change, Found, Resource
+from election.provision.resources import Actual, Change, Found, Resource
 
 CORE = [k for k in REGISTRY if k in ("kms_key", "secret", "resource_policy", "table", "queue", "log_group", "iam_role",
                                      "lambda_function", "event_source_mapping")]

@@ -15,7 +15,7 @@ from provision_support import ROOT
 from test_provision_engine import FakeKind, World, make
 
 from election.provision import inprocess
-from election.provision.kinds.base import Resource
+from election.provision.resources import Resource
 
 
 def test_preload_covers_every_service_the_deployer_calls() -> None:

@@ -9,9 +9,9 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from election.provision.kinds.base import Resource
 from election.provision.kinds.dynamodb import Table
 from election.provision.kinds.lambda_ import LambdaFunction
+from election.provision.resources import Resource
 
 ROLE = "arn:aws:iam::123456789012:role/p-process-us-east-1"
 

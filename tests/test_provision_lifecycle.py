@@ -24,10 +24,11 @@ from provision_support import (
 )
 
 from election.errors import ElectionError
+from election.lambdas import contract
 from election.provision import model
 from election.provision.clients import is_read
 from election.provision.kinds import REGISTRY
-from election.provision.kinds.base import TAG_PLAN
+from election.provision.resources import TAG_PLAN
 
 PLAN = "election-2026"
 REGIONS = ("us-east-1", "us-west-2")
@@ -104,7 +105,7 @@ def test_full_lifecycle(moto: None, tmp_path: Path) -> None:
     diff = changed(d2.diff())
     expected = {f"{r}/lambda_function/{PLAN}-tally": ["code_sha256"] for r in REGIONS}
     expected |= {f"{r}/log_group/{model.names(d.plan).log_group(role)}": ["retention_days"]
-                 for r in REGIONS for role in model.contract.FUNCTIONS}
+                 for r in REGIONS for role in contract.FUNCTIONS}
     assert diff == expected
     d2.provider.reset_counts()
     d2.apply()

@@ -6,7 +6,7 @@ from rich.console import Console
 
 from election.provision import render
 from election.provision.engine import PlanResult, Step
-from election.provision.kinds.base import Change
+from election.provision.resources import Change
 
 
 def text(table: object) -> str:

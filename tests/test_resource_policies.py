@@ -92,7 +92,7 @@ def test_the_model_puts_each_policy_after_its_target_and_every_copy() -> None:
 
 
 def test_the_key_is_administered_by_the_account_but_used_only_through_the_services() -> None:
-    doc = resolve(model._key_policy(PLAN, R))
+    doc = resolve(model.key_policy(PLAN, R))
     admin = f"arn:aws:iam::{ACCOUNT}:role/Admin"
 
     def key(action: str, via: str | None = None) -> str:

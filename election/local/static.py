@@ -21,7 +21,7 @@ from typing import Any
 
 from election.local.httpserve import HttpGuards, LoopbackServer, listen, serve_in_background, stop_serving
 from election.plan import Plan
-from election.provision.kinds.headers import page_csp
+from election.provision.model.site import page_csp
 
 PLACEHOLDER = b"""<!doctype html><html lang="en"><meta charset="utf-8"><title>election (local)</title>
 <h1>The local election is running</h1><p>The voting page (website/) is not in this checkout;

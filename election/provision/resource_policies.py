@@ -1,6 +1,6 @@
 """Resource policies: who besides an identity policy's say-so may touch the peppers and the vote queues.
 
-Identity policies (model._policy) say what each function may do; these say, on the
+Identity policies (model.function_policy) say what each function may do; these say, on the
 resource itself, that nobody else may, whatever their own IAM policy grants (an
 account administrator included): an explicit Deny in a resource policy wins over
 any Allow (IAM User Guide, "Policy evaluation logic").
@@ -28,7 +28,9 @@ from typing import Any
 
 from election.lambdas import contract
 from election.plan import Plan
-from election.provision.kinds.base import Ref, Resource
+from election.provision.model.common import names
+from election.provision.model.names import key
+from election.provision.resources import Ref, Resource
 
 # Which functions read which secret (same region's copy): the two peppers, and the key that tags
 # vote messages and ballots (Names.queue_key), which the whole pipeline shares.
@@ -37,9 +39,7 @@ QUEUE_KEY_READERS: tuple[str, ...] = ("enqueue", "forward", "process")
 
 
 def _role(plan: Plan, role: str, region: str) -> Ref:
-    from election.provision import model
-
-    return Ref(model.key(region, "iam_role", model.names(plan).role(role, region)), "arn")
+    return Ref(key(region, "iam_role", names(plan).role(role, region)), "arn")
 
 
 def _deny_all_but(action: str, principals: list[Any], sid: str) -> dict[str, Any]:
@@ -70,15 +70,13 @@ def queue_policy(plan: Plan, region: str, which: str) -> dict[str, Any]:
 
 def resources(plan: Plan, region: str) -> list[Resource]:
     """The policies of a region's peppers and queues, put once their targets and the roles exist."""
-    from election.provision import model
-
-    n = model.names(plan)
-    roles = tuple(model.key(r, "iam_role", n.role(role, r)) for r in plan.region_names for role in contract.FUNCTIONS)
+    n = names(plan)
+    roles = tuple(key(r, "iam_role", n.role(role, r)) for r in plan.region_names for role in contract.FUNCTIONS)
     out = []
     for which in (*PEPPER_READERS, "queue_key"):
         name = n.queue_key if which == "queue_key" else n.secret(which)
         # After every region's copy: the deployer copies a new region's secret by reading the primary's.
-        copies = tuple(model.key(r, "secret", name) for r in plan.region_names)
+        copies = tuple(key(r, "secret", name) for r in plan.region_names)
         guard = {r: n.table("ballots") for r in plan.region_names} if which == "ballot" else {}
         out.append(Resource("resource_policy", region, f"{name}#policy",
                             {"target": name, "service": "secretsmanager",
@@ -87,5 +85,5 @@ def resources(plan: Plan, region: str) -> list[Resource]:
     for which in ("votes", "handoff"):
         out.append(Resource("resource_policy", region, f"{n.queue(which)}#policy",
                             {"target": n.queue(which), "service": "sqs", "policy": queue_policy(plan, region, which)},
-                            depends_on=(model.key(region, "queue", n.queue(which)), *roles)))
+                            depends_on=(key(region, "queue", n.queue(which)), *roles)))
     return out

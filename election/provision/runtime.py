@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from election.provision import model
+from election.provision.model.names import QUEUES, Names
 
 QUEUE_ATTRS = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
                "ApproximateNumberOfMessagesDelayed"]
@@ -71,8 +71,9 @@ def _item_count(ddb: Any, table: str) -> int | None:
 def _alarms_in_alarm(cloudwatch: Any, plan_name: str) -> list[str] | None:
     try:
         # State filtered here: moto ignores StateValue when a name prefix is given.
-        pages = cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=f"{plan_name}-")
-        return sorted(a["AlarmName"][len(plan_name) + 1:] for page in pages for a in page.get("MetricAlarms", [])
+        prefix = Names(plan_name).prefix
+        pages = cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=prefix)
+        return sorted(a["AlarmName"][len(prefix):] for page in pages for a in page.get("MetricAlarms", [])
                       if a.get("StateValue") == "ALARM")
     except Exception:  # noqa: BLE001 - see _queue_depth
         return None
@@ -80,12 +81,12 @@ def _alarms_in_alarm(cloudwatch: Any, plan_name: str) -> list[str] | None:
 
 def region_runtime(client: Any, plan_name: str, region: str, api_url: str | None) -> RegionRuntime:
     """Read one region's figures; `client(service, region)` gives boto3 clients."""
-    n = model.Names(plan_name)
+    n = Names(plan_name)
     sqs, ddb = client("sqs", region), client("dynamodb", region)
     return RegionRuntime(
         region=region,
         health=probe_health(api_url),
-        queues={w: _queue_depth(sqs, n.queue(w)) for w in model.QUEUES},
+        queues={w: _queue_depth(sqs, n.queue(w)) for w in QUEUES},
         items={w: _item_count(ddb, n.table(w)) for w in ("voters", "ballots")},
         alarms_in_alarm=_alarms_in_alarm(client("cloudwatch", region), plan_name),
     )

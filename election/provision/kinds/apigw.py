@@ -8,7 +8,6 @@ route key; that keeps the deployer stateless (everything is found again in AWS).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -17,6 +16,7 @@ from botocore.exceptions import ClientError
 from election.provision.clients import is_loopback
 from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import TAG_PLAN, Actual, Change, Context, Found, Resource
+from election.provision.model.names import Names
 
 F = TypeVar("F", bound=Callable[..., Any])
 PERMISSION_SID = "election-apigw"   # statement id of the permission letting the plan's API invoke a function
@@ -47,15 +47,6 @@ def delete_quietly(ctx: Context, region: str, op: str, service: str = "apigatewa
     except ClientError as exc:
         if error_code(exc) not in NOT_FOUND:
             raise
-
-
-def route_resource_name(plan: str, route_key: str) -> str:
-    """'POST /votes' -> '<plan>-post-votes': resource names may not hold spaces, slashes or braces."""
-    return f"{plan}-" + "-".join(p for p in re.split(r"[^a-z0-9]+", route_key.lower()) if p)
-
-
-def stage_resource_name(plan: str, stage: str) -> str:
-    return f"{plan}-{stage.lstrip('$')}"
 
 
 def _paged(call: Any, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
@@ -233,7 +224,7 @@ class ApiIntegration:
     def discover(self, ctx: Context, region: str) -> list[Found]:
         api_id, items = plan_api_items(ctx, region, "get_integrations")
         return [Found(self.name, region, i["Description"], {"api_id": api_id, "integration_id": i["IntegrationId"]})
-                for i in items if str(i.get("Description") or "").startswith(f"{ctx.plan_name}-")]
+                for i in items if str(i.get("Description") or "").startswith(Names(ctx.plan_name).prefix)]
 
 
 # --- api_route ----------------------------------------------------------------------------
@@ -275,7 +266,7 @@ class ApiRoute:
         api_id, route_id = found.outputs.get("api_id"), found.outputs.get("route_id")
         if not (api_id and route_id):
             api_id, items = plan_api_items(ctx, found.region, "get_routes")
-            match = [i for i in items if route_resource_name(ctx.plan_name, i["RouteKey"]) == found.name]
+            match = [i for i in items if Names(ctx.plan_name).route(i["RouteKey"]) == found.name]
             if not match:
                 return
             route_id = match[0]["RouteId"]
@@ -283,7 +274,7 @@ class ApiRoute:
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         api_id, items = plan_api_items(ctx, region, "get_routes")
-        return [Found(self.name, region, route_resource_name(ctx.plan_name, i["RouteKey"]),
+        return [Found(self.name, region, Names(ctx.plan_name).route(i["RouteKey"]),
                       {"api_id": api_id, "route_id": i["RouteId"]}) for i in items]
 
 
@@ -346,7 +337,7 @@ class ApiStage:
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         api_id, stages = plan_api_items(ctx, region, "get_stages")
-        return [Found(self.name, region, stage_resource_name(ctx.plan_name, s["StageName"]),
+        return [Found(self.name, region, Names(ctx.plan_name).stage(s["StageName"]),
                       {"api_id": api_id, "stage_name": s["StageName"]}) for s in stages]
 
 
@@ -410,7 +401,7 @@ class LambdaPermission:
 
         out = []
         for role in FUNCTIONS:
-            function = f"{ctx.plan_name}-{role}"
+            function = Names(ctx.plan_name).function(role)
             if self._statement(ctx, region, function) is not None:
                 out.append(Found(self.name, region, f"{function}-apigw", {"function_name": function}))
         return out

@@ -18,11 +18,7 @@ from botocore.exceptions import ClientError
 
 from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource
-
-
-def alarm_description_prefix(plan: str) -> str:
-    """Every alarm's description starts with it: discovery needs one call, not one per alarm for tags."""
-    return f"[election:{plan}]"
+from election.provision.model.names import Names
 
 
 class Alarm:
@@ -85,7 +81,7 @@ class Alarm:
         ctx.client("cloudwatch", found.region).delete_alarms(AlarmNames=[found.name])
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
-        marker = alarm_description_prefix(ctx.plan_name)
+        marker = Names(ctx.plan_name).marker
         return [Found(self.name, region, a["AlarmName"], {"arn": a.get("AlarmArn"), "name": a["AlarmName"]})
                 for a in _plan_alarms(ctx, region).values()
                 if str(a.get("AlarmDescription", "")).startswith(marker)]
@@ -108,7 +104,7 @@ def _plan_alarms(ctx: Context, region: str) -> dict[str, dict[str, Any]]:
     """Every alarm named for the plan in a region, by name: one DescribeAlarms (a page per 100) per run."""
     def fetch() -> dict[str, dict[str, Any]]:
         pages = ctx.client("cloudwatch", region).get_paginator("describe_alarms").paginate(
-            AlarmNamePrefix=f"{ctx.plan_name}-", AlarmTypes=["MetricAlarm"], PaginationConfig={"PageSize": 100})
+            AlarmNamePrefix=Names(ctx.plan_name).prefix, AlarmTypes=["MetricAlarm"], PaginationConfig={"PageSize": 100})
         return {a["AlarmName"]: a for page in pages for a in page.get("MetricAlarms", [])}
     return u.memo(ctx, ("alarms", region), fetch)
 
@@ -153,11 +149,6 @@ class Dashboard:
             if got is not None and managing_region(json.loads(got["DashboardBody"])) == region:
                 out.append(Found(self.name, region, name, {"name": name}))
         return out
-
-
-def dashboard_title(plan: str, region: str) -> str:
-    """Markdown of the dashboard's first widget; `managing_region` reads the region back."""
-    return f"# Election {plan}\nManaged by `election` from {region}."
 
 
 def managing_region(body: dict[str, Any]) -> str | None:

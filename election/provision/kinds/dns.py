@@ -18,21 +18,16 @@ from election.errors import ElectionError
 from election.provision.kinds import awsutil as u
 from election.provision.kinds.apigw import known
 from election.provision.kinds.base import TAG_PLAN, Actual, Change, Context, Found, Resource
+from election.provision.model.names import VALIDATION_PREFIX, Names
 
 GLOBAL = "us-east-1"            # Route 53's API lives here
-CLOUDFRONT_ZONE = "Z2FDTNDATAQYW2"   # the hosted zone of every CloudFront alias target
 # API Gateway regional endpoints' hosted zones (used only when the API does not report it, as on moto).
 APIGW_ZONES = {"us-east-1": "Z1UJRXOUMOOFQ8", "us-east-2": "ZOJJZC49E0EPZ", "us-west-1": "Z2MUQ32089INYE",
                "us-west-2": "Z2OJLYMUO9EFXC", "eu-west-1": "ZLY8HYME6SFDD", "eu-central-1": "Z1U9ULNL0V5AJ3"}
-VALIDATION_PREFIX = "acm-validation."   # dns_record name of a certificate's validation CNAME
 
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def zone_comment(plan: str, region: str) -> str:
-    return f"[election:{plan}] managed from {region}"
 
 
 def _fqdn(name: str) -> str:
@@ -45,7 +40,7 @@ def _plain(name: str) -> str:
 
 def _plan_zones(ctx: Context) -> Iterator[dict[str, Any]]:
     """Hosted zones created for this plan (any managing region)."""
-    marker = f"[election:{ctx.plan_name}] "
+    marker = Names(ctx.plan_name).marker + " "
     for page in ctx.client("route53", GLOBAL).get_paginator("list_hosted_zones").paginate():
         for zone in page.get("HostedZones", []):
             if str(zone.get("Config", {}).get("Comment", "")).startswith(marker):
@@ -109,7 +104,7 @@ class HostedZone:
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         return [Found(self.name, region, _plain(z["Name"]), {"zone_id": _zone_id(z)}) for z in _plan_zones(ctx)
-                if z.get("Config", {}).get("Comment", "").startswith(zone_comment(ctx.plan_name, region))]
+                if z.get("Config", {}).get("Comment", "").startswith(Names(ctx.plan_name).managed_from(region))]
 
 
 def _records(ctx: Context, zone_id: str) -> list[dict[str, Any]]:
@@ -370,7 +365,7 @@ class HealthCheck:
                 raise
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
-        prefix = f"{ctx.plan_name}-{region}/"
+        prefix = Names(ctx.plan_name).health_check_reference_prefix(region)
         return [Found(self.name, region, prefix[:-1], {"id": h["Id"]}) for h in self._all(ctx)
                 if str(h.get("CallerReference", "")).startswith(prefix)]
 
@@ -439,7 +434,7 @@ class DnsRecord:
 
     def _discover_zone(self, ctx: Context, zone: dict[str, Any], region: str) -> list[Found]:
         zone_id = _zone_id(zone)
-        manages = zone.get("Config", {}).get("Comment", "").startswith(zone_comment(ctx.plan_name, region))
+        manages = zone.get("Config", {}).get("Comment", "").startswith(Names(ctx.plan_name).managed_from(region))
         out = []
         for r in _records(ctx, zone_id):
             if r["Type"] in ("NS", "SOA") and _fqdn(r["Name"]) == zone["Name"]:

@@ -22,6 +22,7 @@ from typing import Any
 from election.errors import ElectionError
 from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource, diff_props
+from election.provision.model.names import Names
 
 IN_USE = ("ResourceInUseException", "LimitExceededException")
 REPLICA_WAIT_S = 8 * 3600.0   # a replica of a seeded table: "up to several hours" (DynamoDB global tables)
@@ -183,7 +184,7 @@ class Table:
         ddb = ctx.client("dynamodb", region)
         out = []
         for name in u.paginate(ddb, "list_tables", "TableNames"):
-            if not name.startswith(f"{ctx.plan_name}-"):
+            if not name.startswith(Names(ctx.plan_name).prefix):
                 continue
             arn = f"arn:{ctx.partition}:dynamodb:{region}:{ctx.account_id}:table/{name}"
             listed = u.plan_tags(ctx, region)

@@ -16,6 +16,7 @@ from typing import Any
 from election.lambdas import contract
 from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource
+from election.provision.model.names import Names
 
 SOURCES = {"process": "votes", "forward": "handoff", "tally": "ballots"}
 # The function's role may not be usable yet right after it was created.
@@ -92,7 +93,7 @@ class EventSourceMapping:
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         """Mappings of the plan's functions (exact names, so plan "a" never takes plan "a-b"'s mappings)."""
-        prefix = f"{ctx.plan_name}-"
+        prefix = Names(ctx.plan_name).prefix
         out = []
         for m in _region_mappings(ctx, region):
             fn = _function_of(m)

@@ -15,38 +15,15 @@ on its (never served) distribution; this kind is tested with botocore's Stubber.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource
-from election.provision.kinds.site import managed_marker  # the marker every CloudFront kind shares
+from election.provision.model.names import Names
+from election.provision.model.site import page_csp  # noqa: F401  (re-exported)
 
-PAGE_DIRECTIVES = ("default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self'",
-                   "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'")
 HSTS_MAX_AGE_S = 63_072_000   # two years, as the API's own answers say
-
-
-def origin_of(url: str) -> str:
-    """scheme://host[:port] of a URL (what CSP source lists and CORS compare)."""
-    split = urlsplit(url)
-    return f"{split.scheme}://{split.netloc}" if split.scheme and split.netloc else url
-
-
-def csp_parts(api_origins: Iterable[Any]) -> tuple[Any, ...]:
-    """The CSP as parts to join: literals around each API origin (a string, or a Ref the engine resolves)."""
-    parts: list[Any] = ["; ".join(PAGE_DIRECTIVES[:4]) + "; connect-src 'self'"]
-    for origin in api_origins:
-        parts += [" ", origin]
-    parts.append("; " + "; ".join(PAGE_DIRECTIVES[4:]))
-    return tuple(parts)
-
-
-def page_csp(api_urls: Iterable[str]) -> str:
-    """The page's Content-Security-Policy: the <meta> tag's directives, connect-src narrowed to the APIs."""
-    return "".join(csp_parts(dict.fromkeys(origin_of(u) for u in api_urls if u)))
 
 
 def security_headers(csp: str) -> dict[str, Any]:
@@ -127,7 +104,7 @@ class ResponseHeadersPolicy:
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         try:
-            policy = self._find(ctx, region, f"{ctx.plan_name}-site")
+            policy = self._find(ctx, region, Names(ctx.plan_name).site)
         except ClientError as exc:
             # moto (the local target, which never creates one) has no such API and answers 404;
             # AWS never answers this list with 404.
@@ -135,6 +112,6 @@ class ResponseHeadersPolicy:
                 return []
             raise
         if policy is None or not str(policy.get("ResponseHeadersPolicyConfig", {}).get("Comment", "")).startswith(
-                managed_marker(ctx.plan_name, region)):
+                Names(ctx.plan_name).managed_from(region)):
             return []
-        return [Found(self.name, region, f"{ctx.plan_name}-site", {"id": policy["Id"]})]
+        return [Found(self.name, region, Names(ctx.plan_name).site, {"id": policy["Id"]})]

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource
+from election.provision.model.names import Names
 
 POLICY_NAME = "election"
 TAG_REGION = "election:region"
@@ -92,7 +93,7 @@ class IamRole:
         roles = listed.values() if listed is not None else u.paginate(iam, "list_roles", "Roles")
         for role in roles:
             name = role["RoleName"]
-            if not (name.startswith(f"{ctx.plan_name}-") and name.endswith(f"-{region}")):
+            if not (name.startswith(Names(ctx.plan_name).prefix) and name.endswith(f"-{region}")):
                 continue
             tags = u.from_tag_list(role["Tags"] if listed is not None else iam.list_role_tags(RoleName=name).get(
                 "Tags"))
@@ -111,7 +112,7 @@ def _plan_roles(ctx: Context, region: str) -> dict[str, dict[str, Any]] | None:
             pages = ctx.client("iam", region).get_paginator("get_account_authorization_details").paginate(
                 Filter=["Role"], PaginationConfig={"PageSize": 1000})
             return {r["RoleName"]: r for page in pages for r in page.get("RoleDetailList", [])
-                    if r["RoleName"].startswith(f"{ctx.plan_name}-")}
+                    if r["RoleName"].startswith(Names(ctx.plan_name).prefix)}
         except ClientError as exc:
             if u.is_code(exc, "AccessDenied", "AccessDeniedException"):
                 return None

@@ -11,6 +11,7 @@ from typing import Any
 
 from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import TAG_REGIONS, Actual, Change, Context, Found, Resource, diff_props
+from election.provision.model.names import Names
 
 PENDING_DAYS = 7
 
@@ -130,7 +131,7 @@ class KmsKey:
             if meta.get("KeyState") in ("PendingDeletion", "PendingReplicaDeletion"):
                 continue
             regions = tuple(r for r in tags.get(TAG_REGIONS, "").split(",") if r)
-            out.append(Found(self.name, region, f"alias/{ctx.plan_name}",
+            out.append(Found(self.name, region, Names(ctx.plan_name).alias,
                              {"key_id": key_id, "arn": meta["Arn"], "regions": regions}))
         return out
 

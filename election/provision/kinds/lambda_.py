@@ -12,6 +12,7 @@ from typing import Any
 
 from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource
+from election.provision.model.names import Names
 
 # Creating or reconfiguring right after the role was made: IAM may not have propagated it yet.
 PROPAGATING = u.any_of(u.ROLE_NOT_ASSUMABLE, u.FUNCTION_BUSY)
@@ -105,7 +106,7 @@ class LambdaFunction:
         lam = ctx.client("lambda", region)
         out = []
         for fn in u.paginate(lam, "list_functions", "Functions"):
-            if not fn["FunctionName"].startswith(f"{ctx.plan_name}-"):
+            if not fn["FunctionName"].startswith(Names(ctx.plan_name).prefix):
                 continue
             tags = u.tags_of(ctx, region, fn["FunctionArn"],
                              partial(_function_tags, lam, fn["FunctionArn"]))

@@ -7,6 +7,7 @@ from typing import Any
 
 from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource
+from election.provision.model.names import Names
 
 
 class LogGroup:
@@ -71,7 +72,7 @@ class LogGroup:
 
 def _plan_groups(ctx: Context, region: str) -> dict[str, dict[str, Any]]:
     """The plan's functions' log groups in a region, by name: one DescribeLogGroups per run."""
-    prefix = f"/aws/lambda/{ctx.plan_name}-"
+    prefix = Names(ctx.plan_name).log_group_prefix
     return u.memo(ctx, ("log_groups", region), lambda: {g["logGroupName"]: g for g in u.paginate(
         ctx.client("logs", region), "describe_log_groups", "logGroups", logGroupNamePrefix=prefix)})
 

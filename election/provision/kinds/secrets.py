@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource
 from election.provision.kinds.dynamodb import has_items
+from election.provision.model.names import Names
 
 
 class Secret:
@@ -124,8 +125,8 @@ def _plan_secrets(ctx: Context, region: str) -> dict[str, dict[str, Any]]:
     """The plan's secrets in a region by name (ListSecrets carries key, description and tags): once per run."""
     def fetch() -> dict[str, dict[str, Any]]:
         found = u.paginate(ctx.client("secretsmanager", region), "list_secrets", "SecretList",
-                           Filters=[{"Key": "name", "Values": [f"{ctx.plan_name}/"]}])
-        return {s["Name"]: s for s in found if not s.get("DeletedDate") and s["Name"].startswith(f"{ctx.plan_name}/")}
+                           Filters=[{"Key": "name", "Values": [Names(ctx.plan_name).secret_prefix]}])
+        return {s["Name"]: s for s in found if not s.get("DeletedDate") and s["Name"].startswith(Names(ctx.plan_name).secret_prefix)}
     return u.memo(ctx, ("secrets", region), fetch)
 
 

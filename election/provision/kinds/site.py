@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
-import urllib.parse
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -22,15 +21,17 @@ from election.errors import ElectionError
 from election.provision.kinds.apigw import known
 from election.provision.kinds.base import TAG_PLAN, Actual, Change, Context, Found, Resource, diff_props
 from election.provision.kinds.dns import wait_issued
+from election.provision.model.names import Names
+from election.provision.model.site import (
+    API_PREFIX,
+    CONFIG_KEY,
+    PUBLIC_TAG_KEY,
+    PUBLIC_TAG_VALUE,
+    PUBLIC_TAGGING,
+    site_config,
+)
 
 MANIFEST_KEY = ".election-manifest.json"   # what was uploaded: per-file sha256 and the generated config
-# Only objects carrying this tag are readable by CloudFront (bucket policy, s3:ExistingObjectTag): the page's
-# files and config.json. The manifest (account and distribution ids) and anything else put in the bucket are not.
-PUBLIC_TAG_KEY, PUBLIC_TAG_VALUE = "election:public", "true"
-PUBLIC_TAGGING = urllib.parse.urlencode({PUBLIC_TAG_KEY: PUBLIC_TAG_VALUE})
-CONFIG_KEY = "config.json"
-API_PREFIX = "api_endpoint:"               # site_files props "api_endpoint:<region>" -> regional API URL
-CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"   # AWS managed cache policy
 OAC_TAG = "election:oac"                   # the OAC id, tagged on the distribution (moto does not echo it)
 BUCKET_MISSING = ("404", "NoSuchBucket", "NotFound")
 CONTENT_TYPES = {
@@ -45,37 +46,9 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def managed_marker(plan: str, region: str) -> str:
-    return f"[election:{plan}] managed from {region}"
-
-
-def bucket_name(name: str, account_id: str) -> str:
-    """`<plan>-site-<account>`: bucket names are global, the account id keeps them unique."""
-    return f"{name}-{account_id}"
-
-
 def content_type(key: str) -> str:
     suffix = Path(key).suffix.lower()
     return CONTENT_TYPES.get(suffix) or mimetypes.guess_type(key)[0] or "application/octet-stream"
-
-
-def site_file_digests(site_dir: Path) -> dict[str, str]:
-    """Relative path -> sha256 of every file of the page (hidden files and config.json excluded)."""
-    if not site_dir.is_dir():
-        return {}
-    out = {}
-    for path in sorted(site_dir.rglob("*")):
-        rel = path.relative_to(site_dir).as_posix()
-        if path.is_file() and not any(part.startswith(".") for part in rel.split("/")) and rel != CONFIG_KEY:
-            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
-
-
-def site_config(props: Mapping[str, Any]) -> dict[str, Any]:
-    """The page's config.json: plan, API endpoints in plan order, ballot and home regions."""
-    apis = [v for k, v in props.items() if k.startswith(API_PREFIX)]
-    return {"plan": props["config"]["plan"], "api": list(props.get("api_urls") or apis),
-            "ballot": props["config"]["ballot"], "states": props["config"]["states"]}
 
 
 def _bucket_region(ctx: Context, region: str, bucket: str) -> str | None:
@@ -124,7 +97,7 @@ class SiteBucket:
                 "regional_domain": f"{bucket}.s3.{res_region}.amazonaws.com"}
 
     def read(self, ctx: Context, res: Resource) -> Actual | None:
-        bucket = bucket_name(res.name, ctx.account_id)
+        bucket = Names(ctx.plan_name).bucket(ctx.account_id)
         s3 = ctx.client("s3", res.region)
         if _bucket_region(ctx, res.region, bucket) is None:
             return None
@@ -171,7 +144,7 @@ class SiteBucket:
                                                                       for k, v in res.tags.items()]})
 
     def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
-        bucket = bucket_name(res.name, ctx.account_id)
+        bucket = Names(ctx.plan_name).bucket(ctx.account_id)
         s3 = ctx.client("s3", res.region)
         extra = {} if res.region == "us-east-1" else {
             "CreateBucketConfiguration": {"LocationConstraint": res.region}}
@@ -184,20 +157,20 @@ class SiteBucket:
         return self._outputs(ctx, res.region, bucket)
 
     def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
-        bucket = bucket_name(res.name, ctx.account_id)
+        bucket = Names(ctx.plan_name).bucket(ctx.account_id)
         self._apply(ctx, res, bucket, {c.field for c in changes})
         return self._outputs(ctx, res.region, bucket)
 
     def delete(self, ctx: Context, found: Found) -> None:
-        bucket = found.outputs.get("bucket") or bucket_name(found.name, ctx.account_id)
+        bucket = found.outputs.get("bucket") or Names(ctx.plan_name).bucket(ctx.account_id)
         if _bucket_region(ctx, found.region, bucket) is None:
             return
         _empty_bucket(ctx, found.region, bucket)
         ctx.client("s3", found.region).delete_bucket(Bucket=bucket)
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
-        name = f"{ctx.plan_name}-site"
-        bucket = bucket_name(name, ctx.account_id)
+        name = Names(ctx.plan_name).site
+        bucket = Names(ctx.plan_name).bucket(ctx.account_id)
         if _bucket_region(ctx, region, bucket) != region:
             return []
         if _bucket_tags(ctx, region, bucket).get(TAG_PLAN) != ctx.plan_name:
@@ -258,7 +231,7 @@ class SiteBucketPolicy:
         return self.create(ctx, res)
 
     def delete(self, ctx: Context, found: Found) -> None:
-        bucket = found.outputs.get("bucket") or bucket_name(found.name, ctx.account_id)
+        bucket = found.outputs.get("bucket") or Names(ctx.plan_name).bucket(ctx.account_id)
         try:
             ctx.client("s3", found.region).delete_bucket_policy(Bucket=bucket)
         except ClientError as exc:
@@ -337,8 +310,8 @@ class CloudFrontOac:
                 raise
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
-        item = self._find(ctx, region, f"{ctx.plan_name}-site")
-        if item is None or not str(item.get("Description", "")).startswith(managed_marker(ctx.plan_name, region)):
+        item = self._find(ctx, region, Names(ctx.plan_name).site)
+        if item is None or not str(item.get("Description", "")).startswith(Names(ctx.plan_name).managed_from(region)):
             return []
         return [Found(self.name, region, item["Name"], {"id": item["Id"]})]
 
@@ -481,7 +454,7 @@ class CloudFrontDistribution:
     def _find_any(self, ctx: Context, region: str) -> dict[str, Any] | None:
         for page in ctx.client("cloudfront", region).get_paginator("list_distributions").paginate():
             for item in page.get("DistributionList", {}).get("Items", []) or []:
-                if str(item.get("Comment", "")).startswith(managed_marker(ctx.plan_name, region)):
+                if str(item.get("Comment", "")).startswith(Names(ctx.plan_name).managed_from(region)):
                     return item
         return None
 
@@ -489,7 +462,7 @@ class CloudFrontDistribution:
         item = self._find_any(ctx, region)
         if item is None:
             return []
-        return [Found(self.name, region, f"{ctx.plan_name}-site",
+        return [Found(self.name, region, Names(ctx.plan_name).site,
                       {"id": item["Id"], "arn": item["ARN"], "domain": item["DomainName"]})]
 
 
@@ -574,7 +547,7 @@ class SiteFiles:
         return {"bucket": bucket, "uploaded": len(changed), "removed": len(removed)}
 
     def delete(self, ctx: Context, found: Found) -> None:
-        bucket = found.outputs.get("bucket") or bucket_name(f"{ctx.plan_name}-site", ctx.account_id)
+        bucket = found.outputs.get("bucket") or Names(ctx.plan_name).bucket(ctx.account_id)
         if _bucket_region(ctx, found.region, bucket) is None:
             return
         _empty_bucket(ctx, found.region, bucket)

@@ -15,6 +15,7 @@ from typing import Any
 
 from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource
+from election.provision.model.names import Names
 
 MISSING = ("NotFound", "NotFoundException")
 
@@ -68,7 +69,7 @@ class Topic:
         for t in u.paginate(sns, "list_topics", "Topics"):
             arn = t["TopicArn"]
             name = arn.rsplit(":", 1)[-1]
-            if not name.startswith(f"{ctx.plan_name}-"):
+            if not name.startswith(Names(ctx.plan_name).prefix):
                 continue
             try:
                 tags = u.from_tag_list(sns.list_tags_for_resource(ResourceArn=arn).get("Tags"))

@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 from election.provision.clients import is_loopback
 from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource
+from election.provision.model.names import Names
 
 DATA_KEY_REUSE_S = 300
 MISSING = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
@@ -92,7 +93,7 @@ class Queue:
 def _plan_queues(ctx: Context, region: str) -> dict[str, str]:
     """Queue name -> URL (as AWS spells it) of the plan's queues in a region: one ListQueues per run."""
     def fetch() -> dict[str, str]:
-        urls = u.paginate(ctx.client("sqs", region), "list_queues", "QueueUrls", QueueNamePrefix=f"{ctx.plan_name}-")
+        urls = u.paginate(ctx.client("sqs", region), "list_queues", "QueueUrls", QueueNamePrefix=Names(ctx.plan_name).prefix)
         return {url.rstrip("/").rsplit("/", 1)[-1]: canonical_url(url, region) for url in urls}
     return u.memo(ctx, ("queues", region), fetch)
 
