@@ -7,41 +7,17 @@ requests the API must refuse. The senders (ops/loadsend.py, the fleet's workers)
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from election.errors import ElectionError
+from election.lambdas.loadgen.schedule import EXPECTED, Outcome, Req, vote_body
 from election.ops import data
 from election.ops.loadverify import INVALID_KINDS
 from election.ops.seed import Voter, new_voter_id
 from election.plan import Plan
 
-# The answers each kind of request may get; anything else is counted as unexpected.
-EXPECTED = {"vote": {202}, "duplicate": {202, 409}, "malformed": {400}, "bad_id": {400},
-            "unknown_voter": {404}, "bad_candidate": {409, 422}}   # 409 when that voter has already voted
-
-
-@dataclass(slots=True)
-class Req:
-    """One planned request: its kind, the voter (if any), what is sent."""
-
-    kind: str
-    voter_id: str | None = None
-    state: str | None = None
-    candidate: str | None = None
-    body: bytes = b""
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What one request got: the status (0: no answer), latency from its scheduled start, the receipt of a 202."""
-
-    req: Req
-    status: int          # 0: no answer (connection error or timeout)
-    latency: float       # seconds from the scheduled start
-    receipt: str | None = None
+__all__ = ["EXPECTED", "Outcome", "Req", "invalid_request", "plan_requests", "vote_body"]
 
 
 def plan_requests(voters: Sequence[Voter], plan: Plan, votes: int, duplicates: float, invalid: float,
@@ -74,10 +50,6 @@ def plan_requests(voters: Sequence[Voter], plan: Plan, votes: int, duplicates: f
     mixed = first_votes[head:] + rest
     rng.shuffle(mixed)
     return first_votes[:head] + mixed
-
-
-def vote_body(voter_id: str, candidate: str) -> bytes:
-    return json.dumps({"voter_id": voter_id, "candidate": candidate}).encode()
 
 
 def invalid_request(kind: str, voters: Sequence[Voter], plan: Plan, rng: random.Random) -> Req:

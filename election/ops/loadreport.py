@@ -13,19 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from election.lambdas.loadgen.schedule import percentile
 from election.ops import state
 from election.ops.loadplan import EXPECTED, Outcome
+
+__all__ = ["Report", "append_ledger", "ledger_path", "percentile", "summarize"]
 from election.ops.target import Target
 from election.securefile import open_private_append
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile (p in 0..100) of unsorted values; 0 for none."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
-    return ordered[k]
 
 
 @dataclass
