@@ -126,6 +126,9 @@ def _seed_import(target: Any, out: Path, voters: Any, resume: bool, workers: int
 @click.option("--workers", type=click.IntRange(1, 256), default=None,
               help="Processes sending the schedule, each with its own event loop (default: one per CPU, "
                    "at most one per 2,500 req/s).")
+@click.option("--fleet", type=click.IntRange(1, 1000), default=None,
+              help="Send from this many workers of the plan's load fleet (deploy it with `election up --fleet`; "
+                   "on the local stack: threads here).")
 @click.option("--duplicates", type=float, default=0.0, callback=fraction, help="Fraction of repeat votes.")
 @click.option("--invalid", type=float, default=0.0, callback=fraction, help="Fraction of malformed/invalid requests.")
 @click.option("--url", default=None, callback=http_url, help="API base URL (default: the local router, or the plan's API).")
@@ -141,7 +144,7 @@ def _seed_import(target: Any, out: Path, voters: Any, resume: bool, workers: int
 @state_dir_option
 @common_options
 def loadtest_cmd(opts: Options, voters_path: Path, votes: int | None, rate: float, duration: float | None,
-                 concurrency: int, workers: int | None, duplicates: float, invalid: float, url: str | None,
+                 concurrency: int, workers: int | None, fleet: int | None, duplicates: float, invalid: float, url: str | None,
                  drain_timeout: float, no_verify: bool, allow_errors: bool, reuse_voters: bool, rng_seed: int | None,
                  as_json: bool) -> None:
     """Replay votes at a target rate, then verify every accepted vote was counted exactly once.
@@ -187,7 +190,7 @@ def loadtest_cmd(opts: Options, voters_path: Path, votes: int | None, rate: floa
         try:
             report = loadtest.run_loadtest(target, voters, base, votes, rate, concurrency, duplicates, invalid,
                                            drain_timeout=drain_timeout, seed=rng_seed, verify_after=not no_verify,
-                                           on_tick=tick, on_drain=drained, workers=workers, used=used,
+                                           on_tick=tick, on_drain=drained, workers=workers, used=used, fleet=fleet,
                                            allow_errors=allow_errors)
         except KeyboardInterrupt:
             live_view.stop()

@@ -12,15 +12,19 @@ from election.cli.app import cli, console, err_console
 from election.cli.options import Options, common_options, example, state_dir_option
 
 
-def _deployer(opts: Options) -> Any:
+def _deployer(opts: Options, fleet: bool = False, removing: bool = False) -> Any:
     """The deployer of the plan's target (see _target_and_deployer)."""
-    return _target_and_deployer(opts)[1]
+    return _target_and_deployer(opts, fleet, removing)[1]
 
 
-def _target_and_deployer(opts: Options) -> tuple[Any, Any]:
+FLEET_OPTION = click.option("--fleet", is_flag=True, help="The plan's load fleet (`loadtest --fleet`), a plan of "
+                            "its own, instead of the election.")
+
+
+def _target_and_deployer(opts: Options, fleet: bool = False, removing: bool = False) -> tuple[Any, Any]:
     from election.ops.deployment import target_and_deployer
 
-    return target_and_deployer(opts)
+    return target_and_deployer(opts, fleet=fleet, removing=removing)
 
 
 def _diff(deployer: Any) -> Any:
@@ -58,15 +62,16 @@ def _interrupted(command: str) -> None:
 
 @example("election plan --plan config/aws.yaml")
 @cli.command("plan")
+@FLEET_OPTION
 @state_dir_option
 @common_options
-def plan_cmd(opts: Options) -> None:
+def plan_cmd(opts: Options, fleet: bool) -> None:
     """Show what `up` would create, update or delete (changes nothing)."""
     from election.ops import capacity_view
     from election.provision import render
 
-    deployer = _deployer(opts)
-    for part in capacity_view.render(deployer.plan):
+    deployer = _deployer(opts, fleet)
+    for part in [] if fleet else capacity_view.render(deployer.plan):
         console.print(part)
     result = _diff(deployer)
     console.print(render.plan_table(result))
@@ -98,17 +103,19 @@ def preflight_cmd(opts: Options) -> None:
 @example("election up --plan config/aws.yaml --yes")
 @cli.command("up")
 @click.option("--yes", is_flag=True, help="Apply without asking.")
+@FLEET_OPTION
 @state_dir_option
 @common_options
-def up_cmd(opts: Options, yes: bool) -> None:
+def up_cmd(opts: Options, yes: bool, fleet: bool) -> None:
     """Create or update everything in the plan (regions in parallel); a second run changes nothing."""
     from election.provision import render
 
-    target, deployer = _target_and_deployer(opts)
+    target, deployer = _target_and_deployer(opts, fleet)
     try:
         result = _diff(deployer)
         if not result.changed:
-            _print_outputs(target, deployer.summary(deployer.outputs))
+            if not fleet:
+                _print_outputs(target, deployer.summary(deployer.outputs))
             _, mutating = deployer.provider.counts()
             console.print(f"Nothing to do ({mutating} mutating AWS calls).")
             return
@@ -121,7 +128,8 @@ def up_cmd(opts: Options, yes: bool) -> None:
     except KeyboardInterrupt:
         _interrupted("up")
     reads, mutating = deployer.provider.counts()
-    _print_outputs(target, outputs)
+    if not fleet:
+        _print_outputs(target, outputs)
     console.print(f"Done: {mutating} mutating and {reads} read AWS calls.")
 
 
@@ -144,14 +152,15 @@ def _print_outputs(target: Any, outputs: Any) -> None:
 @cli.command("down")
 @click.option("--yes", is_flag=True, help="Delete without asking.")
 @click.option("--destroy-data", is_flag=True, help="Also delete tables that hold ballots.")
+@FLEET_OPTION
 @state_dir_option
 @common_options
-def down_cmd(opts: Options, yes: bool, destroy_data: bool) -> None:
+def down_cmd(opts: Options, yes: bool, destroy_data: bool, fleet: bool) -> None:
     """Delete everything tagged for the plan, in reverse order; refuses while ballots exist."""
     from election.provision import render
     from election.provision.engine import PlanResult, Step
 
-    deployer = _deployer(opts)
+    deployer = _deployer(opts, fleet, removing=True)
     try:
         with console.status("Finding everything tagged for the plan..."):
             targets = deployer.targets(destroy_data)

@@ -19,15 +19,23 @@ from election.errors import ElectionError
 from election.ops.target import Target, resolve_target
 
 
-def target_and_deployer(opts: Any) -> tuple[Target, Any]:
-    """The target of `opts` and the deployer of its plan, its endpoint checked."""
+def target_and_deployer(opts: Any, fleet: bool = False, removing: bool = False) -> tuple[Target, Any]:
+    """The target of `opts` and the deployer of its plan, its endpoint checked.
+
+    `fleet`: the deployer of the plan's load fleet instead (ops/fleet.py); `removing`: for its `down`.
+    """
     from election.provision.engine import Deployer  # boto3-heavy: only for the commands that deploy
 
     target = resolve_target(opts, state_dir=getattr(opts, "state_dir", None))
     endpoint = target.provider.endpoint_url
     if endpoint:
         check_reachable(endpoint)
-    deployer = Deployer(target.plan, target.provider, site_dir=SITE_DIR)
+    if fleet:
+        from election.ops.fleet import fleet_deployer
+
+        deployer = fleet_deployer(target, removing=removing)
+    else:
+        deployer = Deployer(target.plan, target.provider, site_dir=SITE_DIR)
     if endpoint:
         check_speaks_aws(deployer, endpoint)
     return target, deployer

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from election.errors import ElectionError
 from election.ops import drain, state, usedvoters
+from election.ops import fleet as fleet_ops
 from election.ops.loadplan import EXPECTED, Outcome, Req, invalid_request, plan_requests, vote_body
 from election.ops.loadprocs import send_schedule
 from election.ops.loadreport import Report, append_ledger, ledger_path, percentile, summarize
@@ -60,25 +61,38 @@ class Fired:
 def fire(target: Target, voters: Sequence[Voter], url: str, votes: int, rate: float, concurrency: int,
          duplicates: float = 0.0, invalid: float = 0.0, timeout: float = 30.0, seed: int | None = None,
          ledger: Path | None = None, on_tick: Callable[[Live], None] = lambda live: None,
-         workers: int | None = None, used: Path | None = None) -> Fired:
+         workers: int | None = None, used: Path | None = None, fleet: int | None = None) -> Fired:
     """Plan the traffic, send it on schedule, summarize it and record the accepted receipts.
 
     workers: processes to send from (default one per CPU, fewer at low rates: see worker_count).
+    fleet: send from that many workers of the deployed load fleet instead (ops/fleet.py).
     used: the credential file's used-voters file (ops/usedvoters.py): every voter sent a first vote is
     added to it, also when Ctrl-C ends the run early (report.interrupted == "sending").
     """
     if rate <= 0 or concurrency < 1:
         raise ElectionError("--rate must be above 0 and --concurrency at least 1.")
+    if fleet is not None and workers is not None:
+        raise ElectionError("--fleet and --workers cannot be combined: a fleet run sends from its workers only.")
     rng = random.Random(seed)
     plan = target.plan
     reqs = plan_requests(voters, plan, votes, duplicates, invalid, rng)
+    site = None
+    if fleet is not None:
+        fleet_ops.check_fleet_size(fleet, len(reqs), target.is_local)
+        site = fleet_ops.locate(target)
     before = state.national(state.read_counters(target))
     live = Live(planned=len(reqs))
-    outcomes, seconds = send_schedule(url.rstrip("/") + "/votes", reqs, rate, concurrency, timeout, live, on_tick,
-                                      rng, {s: plan.ballot.for_state(s) for s in plan.state_regions()},
-                                      worker_count(workers, rate, len(reqs)))
+    ballots = {s: plan.ballot.for_state(s) for s in plan.state_regions()}
+    votes_url = url.rstrip("/") + "/votes"
+    if site is not None and fleet is not None:
+        outcomes, seconds = fleet_ops.send_fleet(target, site, votes_url, reqs, rate, concurrency, timeout, live,
+                                                 on_tick, rng, ballots, fleet)
+    else:
+        outcomes, seconds = send_schedule(votes_url, reqs, rate, concurrency, timeout, live, on_tick, rng, ballots,
+                                          worker_count(workers, rate, len(reqs)))
     report = summarize(url, outcomes, seconds, rate)
     report.interrupted = "sending" if live.interrupted else None
+    report.fleet = fleet or 0
     accepted = [{"receipt": o.receipt, "state": o.req.state, "candidate": o.req.candidate}
                 for o in outcomes if o.status == 202 and o.receipt and o.req.kind == "vote"]
     path = ledger or ledger_path(target)
@@ -118,10 +132,10 @@ def run_loadtest(target: Target, voters: Sequence[Voter], url: str, votes: int, 
                  seed: int | None = None, verify_after: bool = True, ledger: Path | None = None,
                  on_tick: Callable[[Live], None] = lambda live: None,
                  on_drain: Callable[[int, int], None] = lambda q, u: None, workers: int | None = None,
-                 used: Path | None = None, allow_errors: bool = False) -> Report:
+                 used: Path | None = None, allow_errors: bool = False, fleet: int | None = None) -> Report:
     """Fire the load, then (unless told not to, or Ctrl-C stopped the sending) wait for the drain and verify."""
     fired = fire(target, voters, url, votes, rate, concurrency, duplicates, invalid, timeout, seed, ledger, on_tick,
-                 workers, used)
+                 workers, used, fleet)
     if not verify_after or fired.report.interrupted:
         return fired.report
     return settle_and_verify(target, fired, drain_timeout, on_drain, allow_errors)

@@ -83,11 +83,13 @@ class ClientProvider:
             for client in self._clients.values():
                 client.meta.events.register(event, handler)
 
-    def raw_client(self, service: str, region: str) -> Any:
-        """A client of the same account and endpoint that is neither counted nor hooked (for an emulator's own calls)."""
+    def raw_client(self, service: str, region: str, config: botocore.config.Config | None = None) -> Any:
+        """A client of the same account and endpoint that is neither counted nor hooked (for an emulator's own calls);
+        `config` overrides the shared one (the load fleet's invocations must never be retried)."""
         # boto3-stubs types client() only for literal service names; ours are chosen at run time.
         make: Callable[..., Any] = self._session.client
-        return make(service, region_name=region, endpoint_url=self._endpoint_for(service, region), config=self._config)
+        return make(service, region_name=region, endpoint_url=self._endpoint_for(service, region),
+                    config=self._config.merge(config) if config else self._config)
 
     def emulated(self) -> bool:
         """True when an emulator answers: a loopback endpoint (a moto server) or moto in this process."""

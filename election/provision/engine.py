@@ -175,7 +175,7 @@ class Deployer:
     def __init__(self, plan: Plan, provider: ClientProvider, sleep: Callable[[float], None] | None = None,
                  site_dir: Path = Path("website"), lambdas_dir: Path | None = None,
                  registry: Mapping[str, Kind] | None = None, workers: int = 8, edge: bool = True,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, resources: list[Resource] | None = None) -> None:
         self.plan = plan
         self.clock = clock
         self.provider = provider
@@ -185,7 +185,8 @@ class Deployer:
         if inprocess.moto_loaded():   # moto in this process: make it safe for the pool's threads
             inprocess.preload_moto()   # before any thread: moto's lazy imports deadlock between threads
             inprocess.serialise_moto_calls()   # its backends are not thread-safe either
-        self.resources = model.desired(plan, site_dir, lambdas_dir, edge=edge)
+        # `resources`: another plan's desired state on this engine (the load fleet, provision/fleet.py).
+        self.resources = resources if resources is not None else model.desired(plan, site_dir, lambdas_dir, edge=edge)
         self.by_key = {r.key: r for r in self.resources}
         if len(self.by_key) != len(self.resources):
             raise ValueError("two desired resources share a key")

@@ -13,8 +13,8 @@ import base64
 import json
 import os
 import random
-import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from election.lambdas.loadgen.httpclient import Connection, Endpoint
@@ -23,6 +23,7 @@ from election.lambdas.loadgen.schedule import Firing, Live, Outcome, Req, no_ful
 ENV_BUCKET = "LOADGEN_BUCKET"
 ENV_ALLOWED = "LOADGEN_ALLOWED_URLS"      # comma-separated API base URLs; requests go to <base>/votes only
 VOTES_PATH = "/votes"
+STOP_POLL_S = 1.0
 _S3: Any = None
 
 
@@ -31,13 +32,13 @@ class Refused(ValueError):
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda entry point: {"slice": key} in the function's bucket; the outcomes go where the slice says."""
+    """Lambda entry point: {"slice": key, "start_at": epoch seconds}; the bucket is the function's own."""
     global _S3
     if _S3 is None:
         import boto3
         _S3 = boto3.client("s3")
     allowed = [u for u in os.environ.get(ENV_ALLOWED, "").split(",") if u]
-    return run_slice(_S3, os.environ[ENV_BUCKET], str(event["slice"]), allowed)
+    return run_slice(_S3, os.environ[ENV_BUCKET], str(event["slice"]), float(event["start_at"]), allowed)
 
 
 def check_url(url: str, allowed: list[str]) -> None:
@@ -47,14 +48,21 @@ def check_url(url: str, allowed: list[str]) -> None:
                       f"({', '.join(allowed) or 'none'}).")
 
 
-def run_slice(s3: Any, bucket: str, key: str, allowed: list[str],
-              stop: threading.Event | None = None) -> dict[str, Any]:
-    """Run one slice; write {"worker", "started_at", "finished_at", "outcomes"} to the slice's outcomes key."""
+def run_slice(s3: Any, bucket: str, key: str, start_at: float, allowed: list[str]) -> dict[str, Any]:
+    """Run one slice from the shared start; write {"worker", "late_start_s", "finished_at", "outcomes"}.
+
+    The coordinator's Ctrl-C puts the slice's stop key: the schedule ends within a second and the
+    answers so far are written as usual.
+    """
     spec = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     check_url(spec["url"], allowed)
     reqs = [decode_req(r) for r in spec["requests"]]
-    late = max(0.0, time.time() - spec["start_at"])
-    outcomes, finished_at = asyncio.run(_fire(spec, reqs, stop))
+    late = max(0.0, time.time() - start_at)
+
+    def stopped() -> bool:
+        return _exists(s3, bucket, spec["stop_key"])
+
+    outcomes, finished_at = asyncio.run(_fire(spec, reqs, start_at, stopped))
     doc = {"worker": spec["worker"], "late_start_s": round(late, 3), "finished_at": finished_at,
            "outcomes": [encode_outcome(o) for o in outcomes]}
     s3.put_object(Bucket=bucket, Key=spec["outcomes_key"], Body=json.dumps(doc, separators=(",", ":")).encode())
@@ -62,30 +70,42 @@ def run_slice(s3: Any, bucket: str, key: str, allowed: list[str],
         "late_start_s"]}
 
 
-async def _fire(spec: dict[str, Any], reqs: list[Req], stop: threading.Event | None) -> tuple[list[Outcome], float]:
+async def _fire(spec: dict[str, Any], reqs: list[Req], start_at: float,
+                stopped: Callable[[], bool]) -> tuple[list[Outcome], float]:
     """The slice on this loop: connections opened before the shared start, then the schedule."""
     loop = asyncio.get_running_loop()
     endpoint = Endpoint(spec["url"])
     conns = [Connection(endpoint, float(spec["timeout"])) for _ in range(min(int(spec["concurrency"]), len(reqs)))]
     await asyncio.gather(*(c.connect() for c in conns))
     pool = iter(conns)
-    t0 = loop.time() + (float(spec["start_at"]) - time.time()) + float(spec["phase"])
+    t0 = loop.time() + (start_at - time.time()) + float(spec["phase"])
     live = Live(planned=len(reqs))
-    watch = asyncio.create_task(_watch(stop, asyncio.current_task())) if stop is not None else None
+    watch = asyncio.create_task(_watch(stopped, asyncio.current_task()))
     with no_full_collections():
         firing = Firing(reqs, float(spec["rate"]), live, random.Random(spec["seed"]), spec["ballots"])
         outcomes = await firing.run(lambda: next(pool), len(conns), lambda _live: None, t0)
-    if watch is not None:
-        watch.cancel()
+    watch.cancel()
     return outcomes, time.time() - (time.monotonic() - live.finished)
 
 
-async def _watch(stop: threading.Event, task: asyncio.Task[Any] | None) -> None:
-    """Local workers only: the coordinator's Ctrl-C ends the schedule; the answers so far are kept."""
-    while not stop.is_set():
-        await asyncio.sleep(0.1)
+async def _watch(stopped: Callable[[], bool], task: asyncio.Task[Any] | None) -> None:
+    """Once a second: has the coordinator asked to stop (its Ctrl-C)? Then end the schedule, keep the answers."""
+    while True:
+        await asyncio.sleep(STOP_POLL_S)
+        if await asyncio.to_thread(stopped):
+            break
     if task is not None:
         task.cancel()
+
+
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    """Whether an object exists. Without s3:ListBucket (the worker's role has none) S3 answers a missing
+    key with 403, not 404 (S3 API reference, HeadObject "Permissions"), so any client error means no."""
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except Exception:  # noqa: BLE001 - 403/404 (absent) or a transient error: not asked to stop
+        return False
+    return True
 
 
 def encode_req(req: Req) -> list[Any]:

@@ -1,0 +1,147 @@
+"""`loadtest --fleet N` on the local stack: N workers through the Lambda handler's own code path and S3.
+
+The fleet is its own plan on the same engine (provision/fleet.py): deployed next to the local election,
+invisible to the election's plan, and removed without touching it. A fleet of 3 workers gives the same
+verified report as one process at the same rate; a slice naming a URL the fleet was not deployed for is
+refused before anything is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+from test_ops_loadtest import SlowServer
+
+from election.data import SITE_DIR
+from election.errors import ElectionError
+from election.lambdas.loadgen import worker
+from election.lambdas.loadgen.httpclient import Connection, Endpoint
+from election.local.stack import LocalStack
+from election.ops import fleet as fleet_ops
+from election.ops import loadtest
+from election.ops.seed import read_credentials, seed_voters
+from election.ops.target import Target
+from election.provision.engine import Deployer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore:.*ServiceUnavailable does not match")]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- the worker alone: standard-library HTTP, S3 in and out --------------------------------------------------
+
+
+def test_the_stdlib_client_keeps_one_connection_and_reads_the_answer() -> None:
+    server = SlowServer(delay=0.0)
+    with server as url:
+        async def two() -> list[tuple[int, bytes]]:
+            conn = Connection(Endpoint(url), 5.0)       # url ends in /votes
+            got = [await conn.post(b"{}"), await conn.post(b"{}")]
+            await conn.close()
+            return got
+        answers = asyncio.run(two())
+    assert answers == [(202, b'{"receipt": "' + b"0" * 32 + b'"}')] * 2
+    assert len(server.arrivals) == 2
+
+
+def test_a_slice_for_a_url_the_fleet_was_not_deployed_for_is_refused_before_sending() -> None:
+    server = SlowServer(delay=0.0)
+    with server as url, mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="runs")
+        reqs = [loadtest.Req("vote", "V", "CA", "Jill Stein", loadtest.vote_body("V", "Jill Stein"))]
+        run = fleet_ops.Run(s3, "runs", "runs/r1")
+        keys = run.store_slices(url, reqs, 10.0, 2, 5.0, random.Random(1), {}, 1)
+        with pytest.raises(worker.Refused, match="is not the voting API of an election this fleet"):
+            worker.run_slice(s3, "runs", keys[0], 0.0, ["https://api.example.org"])
+        assert server.arrivals == []
+        result = worker.run_slice(s3, "runs", keys[0], 0.0, [url.removesuffix("/votes")])   # its election: sent
+        doc = json.loads(s3.get_object(Bucket="runs", Key="runs/r1/outcomes/0.json")["Body"].read())
+    assert result["answered"] == 1 and len(server.arrivals) == 1
+    assert [worker.decode_outcome(r).status for r in doc["outcomes"]] == [202]
+
+
+def test_fleet_sizes_that_cannot_work_are_one_sentence() -> None:
+    with pytest.raises(ElectionError, match=r"^--fleet must be between 1 and 16 on the local stack"):
+        fleet_ops.check_fleet_size(17, 100, local=True)
+    with pytest.raises(ElectionError, match=r"^--fleet must be between 1 and 1000 \(Lambda's"):
+        fleet_ops.check_fleet_size(0, 100, local=False)
+    with pytest.raises(ElectionError, match=r"^--fleet 5 is more workers than the 3 requests planned"):
+        fleet_ops.check_fleet_size(5, 3, local=True)
+
+
+# --- on the local stack ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, Target, Path]]:
+    tmp = tmp_path_factory.mktemp("fleet")
+    with LocalStack(ROOT / "config/local.yaml", state_dir=tmp / "state") as s:
+        target = Target(plan=s.plan, provider=s.provider, endpoints=s.endpoints, state_dir=tmp / "state")
+        yield s, target, tmp
+
+
+def test_the_fleet_is_a_plan_of_its_own_on_the_same_engine(stack: tuple[LocalStack, Target, Path]) -> None:
+    _, target, _ = stack
+    with pytest.raises(ElectionError, match="No load fleet is deployed for plan 'election-local'"):
+        fleet_ops.locate(target)
+    deployer = fleet_ops.fleet_deployer(target, sleep=lambda _s: None)
+    first = deployer.diff()
+    assert sorted(s.kind for s in first.steps if s.action == "create") == [
+        "fleet_bucket", "iam_role", "kms_key", "lambda_function", "log_group"]
+    deployer.apply()
+    assert not fleet_ops.fleet_deployer(target, sleep=lambda _s: None).diff().changed   # a second up: nothing
+    site = fleet_ops.locate(target)
+    assert set(site.allowed) == {target.endpoints["router"], *target.endpoints["regions"].values()}
+    # The election's own plan neither sees nor would delete any of it.
+    election = Deployer(target.plan, target.provider, site_dir=SITE_DIR, sleep=lambda _s: None)
+    assert not [s for s in election.diff().steps if s.action == "delete"]
+
+
+def test_three_fleet_workers_give_the_same_verified_report_as_one_process(
+        stack: tuple[LocalStack, Target, Path]) -> None:
+    _, target, tmp = stack
+    seed_voters(target, tmp / "v.csv", 240)
+    voters = read_credentials(tmp / "v.csv")
+    url = target.endpoints["router"]
+    kwargs = {"votes": 100, "rate": 40.0, "concurrency": 12, "duplicates": 0.1, "invalid": 0.1,
+              "drain_timeout": 120}
+    one = loadtest.run_loadtest(target, voters[:120], url, seed=3, ledger=tmp / "one.jsonl", **kwargs)
+    three = loadtest.run_loadtest(target, voters[120:], url, seed=3, ledger=tmp / "three.jsonl", fleet=3,
+                                  **kwargs)
+    for report in (one, three):
+        assert report.verified, report.problems
+        assert report.accepted_voters == 100 and report.by_kind["vote"] == {"202": 100}
+        assert not report.unexpected and report.other_traffic == 0
+    assert three.fleet == 3 and one.fleet == 0
+    assert three.planned == one.planned and set(three.by_kind) == set(one.by_kind)
+    # The same open-loop schedule: both take about planned / rate seconds, at the offered rate.
+    assert abs(three.seconds - one.seconds) < 1.0 + 0.2 * one.seconds, (one.seconds, three.seconds)
+    assert three.throughput > 0.8 * one.throughput
+    site = fleet_ops.locate(target)
+    listed = target.client("s3", site.region).list_objects_v2(Bucket=site.bucket, Prefix="runs/")
+    assert listed.get("KeyCount", 0) == 0           # slices (voter IDs) and outcomes deleted after merging
+
+
+def test_a_fleet_url_the_plan_does_not_name_sends_nothing(stack: tuple[LocalStack, Target, Path]) -> None:
+    _, target, tmp = stack
+    voters = read_credentials(tmp / "v.csv")[:5]
+    with pytest.raises(ElectionError, match=r"^Not sending: http://127\.0\.0\.1:9/votes is not the voting API"):
+        loadtest.fire(target, voters, "http://127.0.0.1:9", 5, 10.0, 2, ledger=tmp / "x.jsonl", fleet=2)
+
+
+def test_down_of_the_fleet_leaves_the_election_alone(stack: tuple[LocalStack, Target, Path]) -> None:
+    _, target, _ = stack
+    deleted = fleet_ops.fleet_deployer(target, sleep=lambda _s: None, removing=True).destroy()
+    assert sorted(k.split("/")[1] for k in deleted) == [
+        "fleet_bucket", "iam_role", "kms_key", "lambda_function", "log_group"]
+    election = Deployer(target.plan, target.provider, site_dir=SITE_DIR, sleep=lambda _s: None)
+    assert not election.diff().changed               # every resource of the election is still there, unchanged
+    with pytest.raises(ElectionError, match="No load fleet is deployed"):
+        fleet_ops.locate(target)
