@@ -94,7 +94,7 @@ def test_the_fleet_is_a_plan_of_its_own_on_the_same_engine(stack: tuple[LocalSta
     deployer = fleet_ops.fleet_deployer(target, sleep=lambda _s: None)
     first = deployer.diff()
     assert sorted(s.kind for s in first.steps if s.action == "create") == [
-        "fleet_bucket", "iam_role", "kms_key", "lambda_function", "log_group"]
+        "iam_role", "kms_key", "lambda_function", "log_group", "site_bucket"]
     deployer.apply()
     assert not fleet_ops.fleet_deployer(target, sleep=lambda _s: None).diff().changed   # a second up: nothing
     site = fleet_ops.locate(target)
@@ -147,7 +147,7 @@ def test_down_of_the_fleet_leaves_the_election_alone(stack: tuple[LocalStack, Ta
     _, target, _ = stack
     deleted = fleet_ops.fleet_deployer(target, sleep=lambda _s: None, removing=True).destroy()
     assert sorted(k.split("/")[1] for k in deleted) == [
-        "fleet_bucket", "iam_role", "kms_key", "lambda_function", "log_group"]
+        "iam_role", "kms_key", "lambda_function", "log_group", "site_bucket"]
     election = Deployer(target.plan, target.provider, site_dir=SITE_DIR, sleep=lambda _s: None)
     assert not election.diff().changed               # every resource of the election is still there, unchanged
     with pytest.raises(ElectionError, match="No load fleet is deployed"):

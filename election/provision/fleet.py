@@ -21,8 +21,9 @@ from election.lambdas.loadgen import worker
 from election.plan import Plan
 from election.provision import package
 from election.provision.kinds import REGISTRY
-from election.provision.kinds.base import TAG_PLAN, Actual, Context, Found, Join, Kind, Ref, Resource
-from election.provision.kinds.site import SiteBucket, bucket_name
+from election.provision.kinds.base import Kind
+from election.provision.model.names import Names
+from election.provision.resources import TAG_PLAN, Join, Ref, Resource
 
 FUNCTION_ROLE = "loadgen"
 HANDLER = "election.lambdas.loadgen.worker.handler"
@@ -46,46 +47,38 @@ def fleet_plan(plan: Plan) -> Plan:
 
 @dataclasses.dataclass(frozen=True)
 class FleetNames:
-    """Every name of a fleet plan (`plan` is the fleet plan's name)."""
+    """Every name of a fleet plan (`plan` is the fleet plan's name), from the one Names of the model."""
 
     plan: str
 
     @property
+    def names(self) -> Names:
+        return Names(self.plan)
+
+    @property
     def function(self) -> str:
-        return f"{self.plan}-{FUNCTION_ROLE}"
+        return self.names.function(FUNCTION_ROLE)
 
     def role(self, region: str) -> str:
-        return f"{self.plan}-{FUNCTION_ROLE}-{region}"
+        return self.names.role(FUNCTION_ROLE, region)
 
     @property
     def log_group(self) -> str:
-        return f"/aws/lambda/{self.function}"
+        return self.names.log_group(FUNCTION_ROLE)
 
     @property
     def bucket(self) -> str:
-        """The bucket resource's name; the bucket itself is `<this>-<account>` (bucket names are global)."""
-        return f"{self.plan}-runs"
+        """The run bucket's resource name: the site bucket kind's (`<plan>-site`, the bucket `<plan>-site-<account>`)."""
+        return self.names.site
 
     @property
     def alias(self) -> str:
-        return f"alias/{self.plan}"
-
-
-class FleetBucket(SiteBucket):
-    """The run bucket: private, SSE-S3, owner-enforced, like the site's; found by the fleet plan's name."""
-
-    name = "fleet_bucket"
-
-    def discover(self, ctx: Context, region: str) -> list[Found]:
-        res = Resource(self.name, region, FleetNames(ctx.plan_name).bucket, {})
-        actual: Actual | None = self.read(ctx, res)
-        if actual is None or actual.props["tags"].get(TAG_PLAN) != ctx.plan_name:
-            return []
-        return [Found(self.name, region, res.name, {"bucket": actual.outputs["bucket"]})]
+        return self.names.alias
 
 
 # Registration order is dependency order; deletion walks it backwards (the function first, the key last).
-FLEET_REGISTRY: dict[str, Kind] = {"kms_key": REGISTRY["kms_key"], "fleet_bucket": FleetBucket(),
+# The run bucket is a site bucket of the fleet plan: private, SSE-S3, owner-enforced, found by the plan's name.
+FLEET_REGISTRY: dict[str, Kind] = {"kms_key": REGISTRY["kms_key"], "site_bucket": REGISTRY["site_bucket"],
                                    "log_group": REGISTRY["log_group"], "iam_role": REGISTRY["iam_role"],
                                    "lambda_function": REGISTRY["lambda_function"]}
 
@@ -112,7 +105,7 @@ def resources(plan: Plan, allowed_urls: Sequence[str]) -> list[Resource]:
     n = FleetNames(plan.name)
     tags = {**dict(plan.tags), TAG_PLAN: plan.name}
     kms = f"{region}/kms_key/{n.alias}"
-    bucket = f"{region}/fleet_bucket/{n.bucket}"
+    bucket = f"{region}/site_bucket/{n.bucket}"
     lg = f"{region}/log_group/{n.log_group}"
     iam = f"{region}/iam_role/{n.role(region)}"
     data, sha = build_zip()
@@ -121,7 +114,7 @@ def resources(plan: Plan, allowed_urls: Sequence[str]) -> list[Resource]:
         Resource("kms_key", region, n.alias, {"description": f"load fleet {plan.name}: its function and logs",
                                               "rotation": True, "policy": _key_policy(plan.name, region)},
                  tags=tags),
-        Resource("fleet_bucket", region, n.bucket,
+        Resource("site_bucket", region, n.bucket,
                  {"block_public_access": dict.fromkeys(("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
                                                         "RestrictPublicBuckets"), True),
                   "ownership": "BucketOwnerEnforced", "encryption": "AES256"}, tags=tags),
@@ -168,7 +161,7 @@ def _key_policy(plan_name: str, region: str) -> dict[str, Any]:
 
 def run_bucket(account_id: str, plan: Plan) -> str:
     """The run bucket's real name for the election plan `plan`."""
-    return bucket_name(FleetNames(fleet_plan(plan).name).bucket, account_id)
+    return Names(fleet_plan(plan).name).bucket(account_id)
 
 
 def deployer(election_plan: Plan, provider: Any, allowed_urls: Sequence[str],
