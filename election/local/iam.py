@@ -135,6 +135,10 @@ def checks(service_action: str, body: Mapping[str, Any], region: str, account: s
 # --- the check moto runs on every request ----------------------------------------------------
 
 _PARSED: dict[str, dict[str, Any]] = {}
+# Decisions already taken, per (principal, its policy texts, action, resources). The policy texts are
+# part of the key, so a changed policy (a test removing an action) is evaluated afresh. Bounded.
+_DECIDED: dict[tuple[Any, ...], str] = {}
+MAX_DECIDED = 10_000
 _state = threading.Lock()
 _service_keys: set[str] = set()
 _denials: list[str] = []
@@ -142,12 +146,18 @@ MAX_DENIALS = 1000   # the most recent refusals kept for tests and diagnostics (
 _installed = False
 
 
-def _documents(access_key: Any) -> list[dict[str, Any]]:
+def _documents(access_key: Any) -> tuple[list[dict[str, Any]], tuple[str, ...] | None]:
+    """The caller's policies, parsed, and their texts (None when one is not text: then nothing is cached)."""
     from moto.iam.access_control import IAMPolicy
 
     docs = []
+    texts: list[str] | None = []
     for policy in access_key.collect_policies():
         text = policy if isinstance(policy, str) else None
+        if text is None:
+            texts = None
+        elif texts is not None:
+            texts.append(text)
         if text is not None and text in _PARSED:
             docs.append(_PARSED[text])
             continue
@@ -155,7 +165,22 @@ def _documents(access_key: Any) -> list[dict[str, Any]]:
         if text is not None:
             _PARSED[text] = parsed
         docs.append(parsed)
-    return docs
+    return docs, (tuple(texts) if texts is not None else None)
+
+
+def _decide(docs: list[dict[str, Any]], texts: tuple[str, ...] | None, action: str,
+            resources: tuple[str, ...], principal: str) -> str:
+    """evaluate(), remembered per principal, policy texts, action and resources (the same inputs, the same answer)."""
+    if texts is None:
+        return evaluate(docs, Request(action, resources, principal))
+    key = (principal, texts, action, resources)
+    decision = _DECIDED.get(key)
+    if decision is None:
+        decision = evaluate(docs, Request(action, resources, principal))
+        if len(_DECIDED) >= MAX_DECIDED:
+            _DECIDED.clear()
+        _DECIDED[key] = decision
+    return decision
 
 
 def _principal_arn(access_key: Any) -> str:
@@ -168,10 +193,10 @@ def _principal_arn(access_key: Any) -> str:
 def _check_action_permitted(self: Any, resource: str) -> None:
     """Replaces moto's IAMRequestBase.check_action_permitted: action AND resources, AWS's IAM action names."""
     pairs = checks(self._action, _body(self), self._region, self.account_id, resource)
-    docs = _documents(self._access_key)
+    docs, texts = _documents(self._access_key)
     principal = _principal_arn(self._access_key)
     for action, resources in pairs:
-        if evaluate(docs, Request(action, resources, principal)) != ALLOW:
+        if _decide(docs, texts, action, resources, principal) != ALLOW:
             with _state:
                 _denials.append(f"{principal} {action} {','.join(resources) or '*'}")
                 del _denials[:-MAX_DENIALS]

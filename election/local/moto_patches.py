@@ -45,6 +45,10 @@ DESIGN §4 and bench/local_pipeline.py for the figures before/after):
   instances (Python __eq__ per entry) even when the account's backend exists.
   With a dozen threads that is a lock convoy (profiled: 15 ms per lookup, the
   largest cost of the pipeline). Skip the lock when the account is known.
+- `method_names_cache`: every request lists its response class's methods with
+  inspect.getmembers (~5 % of an in-process call, profiled in issue 14) to
+  check the action exists; a class's methods do not change once the patches
+  are applied, so the list is kept per class.
 - `no_lambda_invocation`: moto would run Lambda containers for event source
   mappings; locally the pollers play them, so mappings are recorded only.
 - `region_outage`: lets the runtime make a region's queues refuse messages
@@ -344,6 +348,14 @@ def _dynamodb_update_expression_cache() -> None:
     parser.make = classmethod(lambda cls, expression: cached(expression))
 
 
+def _method_names_cache() -> None:
+    import functools
+
+    from moto.core import responses
+
+    responses.method_names_from_class = functools.lru_cache(maxsize=256)(responses.method_names_from_class)
+
+
 FUNCTIONAL = ("no_lambda_invocation", "region_outage", "dynamodb_atomic_writes")   # needed for correctness, not speed
 PATCHES: dict[str, Callable[[], None]] = {
     "no_lambda_invocation": _no_lambda_invocation,
@@ -354,6 +366,7 @@ PATCHES: dict[str, Callable[[], None]] = {
     "sqs_delete_single_pass": _sqs_delete_single_pass,
     "dynamodb_transact_backup": _dynamodb_transact_backup,
     "dynamodb_update_expression_cache": _dynamodb_update_expression_cache,
+    "method_names_cache": _method_names_cache,
     "region_outage": _region_outage,
     "dynamodb_atomic_writes": _dynamodb_atomic_writes,
 }
