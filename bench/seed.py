@@ -11,6 +11,13 @@ To separate the loader's own cost from the stack's, the same pair is also run ag
 bare moto server holding only the plan's tables, queues and secrets (election.ops.sandbox).
 
     python3 bench/seed.py [--voters 20000] [--workers 8]
+
+With --import: `seed-voters --import` (HMAC per voter, gzip DynamoDB JSON parts, parallel S3 PUTs) and
+moto's ImportTable of those parts, next to BatchWriteItem seeding of the same voters, on one bare moto
+server; voters/s of each, and the list-price cost per million voters and for a 137 M roll
+(election/ops/prices.py), for the regions of config/aws.yaml:
+
+    python3 bench/seed.py --import [--voters 1000000] [--batch-voters N] [--workers 8]
 """
 
 from __future__ import annotations
@@ -79,8 +86,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--voters", type=int, default=20000)
     ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--import", dest="by_import", action="store_true", help="seed-voters --import vs BatchWriteItem")
+    ap.add_argument("--batch-voters", type=int, default=None, help="BatchWriteItem sample size (--import; default all)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.by_import:
+        from seed_import import compare
+
+        compare(args.voters, args.batch_voters or args.voters, args.workers, args.json)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         with LocalStack(ROOT / "config/local.yaml", state_dir=Path(tmp) / "state") as stack:
             endpoint = stack.endpoints["endpoint_url"]

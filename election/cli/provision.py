@@ -118,6 +118,7 @@ def up_cmd(opts: Options, yes: bool, fleet: bool) -> None:
                 _print_outputs(target, deployer.summary(deployer.outputs))
             _, mutating = deployer.provider.counts()
             console.print(f"Nothing to do ({mutating} mutating AWS calls).")
+            _print_waiting(deployer.summary(deployer.outputs))
             return
         console.print(render.plan_table(result))
         console.print(render.summary_line(result))
@@ -131,6 +132,14 @@ def up_cmd(opts: Options, yes: bool, fleet: bool) -> None:
     if not fleet:
         _print_outputs(target, outputs)
     console.print(f"Done: {mutating} mutating and {reads} read AWS calls.")
+    _print_waiting(outputs)
+
+
+def _print_waiting(outputs: Any) -> None:
+    """What `up` left for later on purpose (a voters table waiting for its roll), one sentence each."""
+    for key, note in (outputs.get("waiting") or {}).items():
+        region, _, name = key.split("/", 2)
+        console.print(f"{region}: the voters table {name} {note}.", highlight=False)
 
 
 def _print_outputs(target: Any, outputs: Any) -> None:

@@ -10,10 +10,15 @@ Only for an emulator (ClientProvider.emulated): on AWS itself nothing here runs.
   stream, the key given for the replica, deletion protection as the source)
   and the answer lists it, CREATING, as AWS would. What an emulator replica
   cannot do is replicate: the local runtime's replicator plays that part.
+- ImportTable: AWS encrypts the imported table with the SSESpecification of the request; moto 5.2.5
+  drops it (and ignores SSESpecification in UpdateTable), so the table would differ from the plan on
+  every `up`. When the import is seen COMPLETED, the key of the request is set on moto's table (only
+  with moto in this process, as the local stack runs it).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 PARAMS = "election_params"   # where the request's parameters are kept for the answer's handler
@@ -26,6 +31,33 @@ def attach(client: Any, provider: Any) -> None:
     client.meta.events.register("before-parameter-build.dynamodb.UpdateTable", _keep_params)
     client.meta.events.register("after-call.dynamodb.UpdateTable",
                                 lambda **kw: _create_replicas(provider, **kw))
+    client.meta.events.register("before-parameter-build.dynamodb.ImportTable", _keep_params)
+    client.meta.events.register("after-call.dynamodb.ImportTable", _remember_import)
+    client.meta.events.register("after-call.dynamodb.DescribeImport", _encrypt_import)
+
+
+_IMPORT_SSE: dict[str, dict[str, Any]] = {}   # ImportArn -> the SSESpecification asked for
+
+
+def _remember_import(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    sse = (context.get(PARAMS) or {}).get("TableCreationParameters", {}).get("SSESpecification")
+    arn = parsed.get("ImportTableDescription", {}).get("ImportArn")
+    if sse and arn:
+        _IMPORT_SSE[arn] = dict(sse)
+
+
+def _encrypt_import(parsed: dict[str, Any], **_: Any) -> None:
+    desc = parsed.get("ImportTableDescription") or {}
+    sse = _IMPORT_SSE.get(desc.get("ImportArn", ""))
+    if desc.get("ImportStatus") != "COMPLETED" or not sse or "moto" not in sys.modules:
+        return
+    from moto.dynamodb.models import dynamodb_backends
+
+    _, _, _, region, account, rest = desc["TableArn"].split(":", 5)
+    table = dynamodb_backends[account][region].get_table(rest.split("/")[1])
+    table.sse_specification = {"Enabled": True, "SSEType": sse.get("SSEType", "KMS"),
+                               "KMSMasterKeyId": sse.get("KMSMasterKeyId")}
+    _IMPORT_SSE.pop(desc["ImportArn"], None)
 
 
 def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:

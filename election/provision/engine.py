@@ -226,7 +226,8 @@ class Deployer:
                 return
             outputs[k] = actual.outputs
             changes = _changes(res, actual)
-            note = "retired: the polls were closed; not recreated" if actual.outputs.get("retired") else ""
+            note = ("retired: the polls were closed; not recreated" if actual.outputs.get("retired")
+                    else actual.outputs.get("waiting", ""))   # a voters table waiting for its roll (kinds/roll_import)
             steps[k] = _step(res, "update" if changes else "noop", changes, note)
 
         self._walk(list(self.order), self.deps, one)
@@ -285,16 +286,21 @@ class Deployer:
         """The outputs others rely on: per region API URL, function, queue and table names; the site URL."""
         n = model.names(self.plan)
         regions: dict[str, Any] = {}
+
+        def waiting(key: str) -> bool:
+            return bool(outputs.get(key, {}).get("waiting"))
+
         for r in self.plan.region_names:
             api = outputs.get(model.key(r, "http_api", self.plan.name), {})
             regions[r] = {
                 "api_url": api.get("endpoint") or api.get("url"),
                 "functions": {role: n.function(role) for role in contract.FUNCTIONS},
                 "queues": {w: outputs.get(model.key(r, "queue", n.queue(w)), {}).get("url") for w in model.QUEUES},
-                "tables": {w: n.table(w) for w in model.TABLES},
+                "tables": {w: n.table(w) for w in model.TABLES if not waiting(model.key(r, "table", n.table(w)))},
             }
         site = outputs.get(model.key(self.plan.primary_region, "cloudfront_distribution", n.site_distribution), {})
-        return {"regions": regions, "site_url": site.get("origin")}
+        return {"regions": regions, "site_url": site.get("origin"),
+                "waiting": {k: str(o["waiting"]) for k, o in outputs.items() if o.get("waiting")}}
 
     # --- destroy ----------------------------------------------------------------
 

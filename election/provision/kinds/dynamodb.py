@@ -21,6 +21,7 @@ from typing import Any
 
 from election.errors import ElectionError
 from election.provision.kinds import awsutil as u
+from election.provision.kinds import roll_import
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource, diff_props
 from election.provision.model.names import Names
 
@@ -36,7 +37,8 @@ class Table:
         ddb = ctx.client("dynamodb", res.region)
         desc = _describe(ddb, res.name)
         if desc is None or desc.get("TableStatus") == "DELETING":
-            return None
+            # A table imported from S3 waits (as planned, with a note) until its roll is there.
+            return roll_import.waiting(ctx, res) if res.props.get("_import") else None
         stream = desc.get("StreamSpecification") or {}
         status = _status(desc, res.region)
         if status != "ACTIVE":
@@ -68,6 +70,9 @@ class Table:
         if primary and primary != res.region:
             self._request_replica(ctx, res, primary)
             self._wait_active(ctx, res.region, res.name, REPLICA_WAIT_S)
+        elif p.get("_import"):
+            roll_import.import_table(ctx, res)     # then the update below adds the stream, protection, PITR, tags
+            self._wait_active(ctx, res.region, res.name, roll_import.IMPORT_WAIT_S)
         else:
             ddb = ctx.client("dynamodb", res.region)
             ddb.create_table(
@@ -117,7 +122,8 @@ class Table:
         ddb = ctx.client("dynamodb", res.region)
         if any(c.field == "status" for c in changes):
             # Still being created (a replica: possibly for hours) or updated: wait, then diff what AWS has.
-            self._wait_active(ctx, res.region, res.name, REPLICA_WAIT_S if res.props.get("_replica_of") else None)
+            long_wait = res.props.get("_replica_of") or res.props.get("_import")    # a replica, or an import
+            self._wait_active(ctx, res.region, res.name, REPLICA_WAIT_S if long_wait else None)
             fresh = self.read(ctx, res)
             assert fresh is not None
             actual, changes = fresh, diff_props({**res.props, "tags": dict(res.tags)}, fresh.props)

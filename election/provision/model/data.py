@@ -68,6 +68,10 @@ def _tables(plan: Plan, region: str) -> list[Resource]:
             deps = (kms, key(primary, "table", n.table(which)))
         elif which in warm:   # a global table's warm throughput is set once and applies to every replica
             props["warm_throughput"] = warm[which]
+        if which == "voters" and plan.roll is not None:   # made by ImportTable from seed-voters --import
+            props["_import"] = {"bucket": plan.roll.bucket, "parts": plan.roll.parts_prefix,
+                                "manifest": plan.roll.manifest_key, "pepper_secret": n.secret("voter"),
+                                "imports": "_replica_of" not in props}
         out.append(Resource("table", region, n.table(which), props, depends_on=deps, tags=plan_tags(plan)))
     return out
 

@@ -47,7 +47,7 @@ class UnknownRoleError(KeyError):
 class Targets:
     """The ARNs (as Refs and Joins) a region's function policies name."""
 
-    table: dict[str, Ref]
+    table: dict[str, Ref | Join]
     queue: dict[str, Ref]
     ballots_stream: Ref
     key_here: Ref
@@ -65,7 +65,10 @@ def _targets(plan: Plan, region: str) -> Targets:
         return arn("secretsmanager", region, f"secret:{name}-??????")
 
     return Targets(
-        table={w: Ref(key(region, "table", n.table(w)), "arn") for w in TABLE_NAMES},
+        # The roll's ARN is spelt out: a voters table imported from S3 may wait for its roll
+        # (kinds/roll_import.py) while the functions that will read it are deployed.
+        table={w: arn("dynamodb", region, f"table/{n.table(w)}") if w == "voters" else
+               Ref(key(region, "table", n.table(w)), "arn") for w in TABLE_NAMES},
         queue={w: Ref(key(region, "queue", n.queue(w)), "arn") for w in QUEUES},
         ballots_stream=Ref(key(region, "table", n.table("ballots")), "stream_arn"),
         key_here=Ref(key(region, "kms_key", n.alias), "arn"),

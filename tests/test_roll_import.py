@@ -1,0 +1,131 @@
+"""A national roll by import: seed-voters --import writes hashed parts to S3, `up` imports the voters tables.
+
+End to end on the local stack: the first `up` (the stack's start) makes everything but the voters
+table, which waits for its roll; seed-voters --import writes the roll with the pepper that `up` made;
+the next `up` imports it into each region; voters then vote through the router and the audit passes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from botocore.exceptions import ClientError
+
+from election.lambdas.contract import VOTERS_KEY
+from election.local.stack import LocalStack
+from election.ops.audit import audit, load_receipts
+from election.ops.seed import read_credentials, voter_key
+from election.ops.target import Target
+from election.provision.engine import Deployer
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[1]
+BUCKET = "election-roll-test"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("roll")
+
+
+@pytest.fixture(scope="module")
+def stack(home: Path) -> Iterator[LocalStack]:
+    data = yaml.safe_load((ROOT / "config/local.yaml").read_text())
+    data["lambda"]["timeout_s"] = 1
+    data["queue"].update(visibility_timeout_s=2)
+    data["roll"] = {"import": f"s3://{BUCKET}/national/"}
+    plan = home / "plan.yaml"
+    plan.write_text(yaml.safe_dump(data))
+    with LocalStack(plan, state_dir=home / ".election", health_interval_s=0.5) as s:
+        yield s
+
+
+@pytest.fixture
+def here(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(home)
+    for var in ("ELECTION_PLAN", "ELECTION_ENDPOINT_URL"):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+def run(*args: str) -> tuple[int, Any]:
+    """The CLI in its own process, from the current directory, as an operator would run it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, "-c", "from election.cli import main; main()", *args],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    try:
+        return done.returncode, json.loads(done.stdout)
+    except ValueError:
+        return done.returncode, done.stdout + done.stderr
+
+
+def voters_table_exists(target: Target, region: str) -> bool:
+    try:
+        target.client("dynamodb", region).describe_table(TableName=target.names.voters)
+        return True
+    except ClientError:
+        return False
+
+
+def test_seed_import_then_up_imports_and_voters_vote(stack: LocalStack, here: Path) -> None:
+    target = Target(plan=stack.plan, provider=stack.provider, endpoints=stack.endpoints)
+    regions = stack.plan.region_names
+    assert not any(voters_table_exists(target, r) for r in regions)   # the stack's own `up` left it waiting
+
+    code, out = run("up", "--yes")
+    assert code == 0, out
+    said = " ".join(out.split())      # rich wraps at the terminal's width
+    assert ("us-east-1: the voters table election-local-voters waits for the roll: run `election seed-voters "
+            "--import`, then `election up` again.") in said
+
+    code, rep = run("seed-voters", "--import", "--count", "300", "--out", "voters.csv", "--json")
+    assert code == 0, rep
+    assert rep["voters"] == 300 and rep["parts"] == 1 and rep["written_now"] == 1
+    assert sorted(rep["import_regions"]) == sorted(regions)
+    assert (here / "voters.csv").stat().st_mode & 0o777 == 0o600
+    voters = read_credentials(here / "voters.csv")
+
+    # The part holds exactly what BatchWriteItem seeding writes: the keyed hash and the state, no voter ID.
+    s3 = target.client("s3", regions[0])
+    body = gzip.decompress(s3.get_object(Bucket=BUCKET, Key="national/parts/part-00000.json.gz")["Body"].read())
+    items = [json.loads(line)["Item"] for line in body.splitlines()]
+    pepper = bytes.fromhex(target.client("secretsmanager", regions[0]).get_secret_value(
+        SecretId=target.names.voter_pepper)["SecretString"])
+    assert {(i[VOTERS_KEY]["S"], i["state"]["S"]) for i in items} == {(voter_key(pepper, v), s) for v, s in voters}
+    assert all(set(i) == {VOTERS_KEY, "state"} for i in items)
+    assert not any(v.encode() in body for v, _ in voters[:50])
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key="national/roll.json")["Body"].read())
+    assert manifest["voters"] == 300 and manifest["format"] == "DYNAMODB_JSON" and manifest["compression"] == "GZIP"
+
+    # The next `up` imports (in this process, as `election up` would; moto's ImportTable runs here).
+    deployer = Deployer(stack.plan, stack.provider, sleep=lambda s: None, site_dir=stack.site_dir)
+    shown = deployer.diff()
+    assert {s.key for s in shown.steps if s.action != "noop"} == {f"{r}/table/election-local-voters" for r in regions}
+    outputs = deployer.apply()
+    assert outputs["waiting"] == {}
+    for r in regions:
+        desc = target.client("dynamodb", r).describe_table(TableName=target.names.voters)["Table"]
+        assert desc["DeletionProtectionEnabled"] and desc["StreamSpecification"]["StreamEnabled"]
+        assert desc["SSEDescription"]["KMSMasterKeyArn"].startswith(f"arn:aws:kms:{r}:")
+        assert target.client("dynamodb", r).scan(TableName=target.names.voters, Select="COUNT")["Count"] == 300
+    assert not deployer.diff().changed    # converged: the next `up` has nothing to do
+
+    code, out = run("seed-voters", "--import", "--count", "10", "--out", "more.csv")
+    assert code == 1 and "already exists in us-east-1, and DynamoDB imports only into a new table" in " ".join(
+        out.split())
+    assert not (here / "more.csv").exists()
+
+    code, rep = run("loadtest", "--voters", "voters.csv", "--votes", "120", "--rate", "40", "--concurrency", "8",
+                    "--seed", "3", "--drain-timeout", "120", "--json")
+    assert code == 0, rep
+    assert rep["verified"] and rep["accepted_voters"] == 120, rep["problems"]
+    assert audit(target, load_receipts(Path(rep["ledger"]))).ok

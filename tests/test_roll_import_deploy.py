@@ -1,0 +1,104 @@
+"""The deployer's side of the roll import, on moto in-process: wait, import, replicas, stale rolls, bad imports."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+from provision_support import AWS_PLAN, LOCAL_PLAN, actions, deployer
+
+from election.errors import ElectionError
+from election.ops.rollimport import seed_import
+from election.ops.seed import prepare_credentials
+from election.ops.target import Target
+from election.plan import load_plan
+from election.plan_roll import RollImport
+from election.provision.clients import ClientProvider
+from election.provision.kinds.roll_import import WAITING
+
+BUCKET = "roll-bucket"
+
+
+def _setup(plan_path: Path) -> Any:
+    plan = dataclasses.replace(load_plan(plan_path), roll=RollImport(BUCKET, "r/"))
+    d = deployer(plan, edge=False)
+    target = Target(plan, ClientProvider())
+    target.client("s3", "us-east-1").create_bucket(Bucket=BUCKET)
+    return plan, d, target
+
+
+def _count(target: Target, region: str) -> int:
+    return int(target.client("dynamodb", region).scan(TableName=target.names.voters, Select="COUNT")["Count"])
+
+
+def test_global_table_imports_in_the_primary_and_adds_the_replica(aws_env: None, tmp_path: Path) -> None:
+    with mock_aws():
+        plan, d, target = _setup(AWS_PLAN)
+        out = d.apply()
+        voters_keys = {f"{r}/table/election-2026-voters" for r in plan.region_names}
+        assert set(out["waiting"]) == voters_keys and set(out["waiting"].values()) == {WAITING}
+        assert all("voters" not in out["regions"][r]["tables"] for r in plan.region_names)
+        again = d.diff()
+        assert actions(again) == {"noop": len(again.steps)}                # waiting is not a change
+        assert {s.key: s.note for s in again.steps if s.note} == dict.fromkeys(voters_keys, WAITING)
+
+        voters = prepare_credentials(tmp_path / "v.csv", 1_200, False)
+        rep = seed_import(target, tmp_path / "v.csv", voters, part_voters=500)
+        assert rep.import_regions == ("us-east-1",)           # the replica copies the primary
+        shown = d.diff()
+        assert {s.key for s in shown.steps if s.action != "noop"} == voters_keys
+        out = d.apply()
+        assert out["waiting"] == {}
+        assert _count(target, "us-east-1") == 1_200
+        primary = target.client("dynamodb", "us-east-1").describe_table(TableName=target.names.voters)["Table"]
+        assert primary["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"   # replicas need it
+        # The replica was asked of the primary (UpdateTable ReplicaUpdates), not imported: the emulator plays
+        # AWS's answer by creating the table there (moto lists no replicas and copies nothing).
+        replica = target.client("dynamodb", "us-west-2").describe_table(TableName=target.names.voters)["Table"]
+        assert replica["SSEDescription"]["KMSMasterKeyArn"].startswith("arn:aws:kms:us-west-2:")
+        assert not d.diff().changed
+
+
+def test_a_roll_hashed_under_an_earlier_pepper_is_not_imported(aws_env: None, tmp_path: Path) -> None:
+    with mock_aws():
+        _, d, target = _setup(LOCAL_PLAN)
+        d.apply()
+        voters = prepare_credentials(tmp_path / "v.csv", 50, False)
+        seed_import(target, tmp_path / "v.csv", voters)
+        sm = target.client("secretsmanager", "us-west-2")    # the plan deployed anew there: a new pepper secret
+        sm.delete_secret(SecretId=target.names.voter_pepper, ForceDeleteWithoutRecovery=True)
+        sm.create_secret(Name=target.names.voter_pepper, SecretString="ab" * 32)
+        notes = {s.key: s.note for s in d.diff().steps if s.note}
+        assert notes == {"us-west-2/table/election-local-voters": (
+            "waits for a new roll: the one at s3://roll-bucket/r/roll.json was hashed under an earlier voter pepper; "
+            "empty that location and run `election seed-voters --import` again")}
+
+
+def test_an_import_that_lost_voters_fails_in_one_sentence(aws_env: None, tmp_path: Path) -> None:
+    with mock_aws():
+        _, d, target = _setup(LOCAL_PLAN)
+        d.apply()
+        voters = prepare_credentials(tmp_path / "v.csv", 40, False)
+        seed_import(target, tmp_path / "v.csv", voters)
+        s3 = target.client("s3", "us-east-1")
+        manifest = json.loads(s3.get_object(Bucket=BUCKET, Key="r/roll.json")["Body"].read())
+        s3.put_object(Bucket=BUCKET, Key="r/roll.json", Body=json.dumps({**manifest, "voters": 41}).encode())
+        d.diff()
+        with pytest.raises(ElectionError, match=r"^The import of the roll into election-local-voters in us-\w+-\d "
+                                                r"ended COMPLETED with 40 of 41 voters \(0 bad items\); see the log "
+                                                r"group /aws-dynamodb/imports, delete the table and run `election "
+                                                r"up` again\.$"):
+            d.apply()
+
+
+def test_a_manifest_that_is_not_ours_is_one_sentence(aws_env: None) -> None:
+    with mock_aws():
+        _, d, target = _setup(LOCAL_PLAN)
+        target.client("s3", "us-east-1").put_object(Bucket=BUCKET, Key="r/roll.json", Body=b"<html>")
+        with pytest.raises(ElectionError, match=r"s3://roll-bucket/r/roll.json is not a roll manifest written by "
+                                                r"`election seed-voters --import`; delete it and seed again\."):
+            d.apply()
