@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from botocore.exceptions import ClientError
+from stack_support import local_plan_with, run_cli
 
 from election.lambdas.contract import VOTERS_KEY
 from election.local.stack import LocalStack
@@ -28,44 +25,16 @@ from election.ops.target import Target
 from election.provision.engine import Deployer
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "election-roll-test"
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("roll")
-
-
-@pytest.fixture(scope="module")
-def stack(home: Path) -> Iterator[LocalStack]:
-    data = yaml.safe_load((ROOT / "config/local.yaml").read_text())
-    data["lambda"]["timeout_s"] = 1
-    data["queue"].update(visibility_timeout_s=2)
-    data["roll"] = {"import": f"s3://{BUCKET}/national/"}
-    plan = home / "plan.yaml"
-    plan.write_text(yaml.safe_dump(data))
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    home = tmp_path_factory.mktemp("roll")
+    plan = local_plan_with(home / "plan.yaml", **{"lambda": {"timeout_s": 1}, "queue": {"visibility_timeout_s": 2},
+                                                 "roll": {"import": f"s3://{BUCKET}/national/"}})
     with LocalStack(plan, state_dir=home / ".election", health_interval_s=0.5) as s:
         yield s
-
-
-@pytest.fixture
-def here(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(home)
-    for var in ("ELECTION_PLAN", "ELECTION_ENDPOINT_URL"):
-        monkeypatch.delenv(var, raising=False)
-    return home
-
-
-def run(*args: str) -> tuple[int, Any]:
-    """The CLI in its own process, from the current directory, as an operator would run it."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    done = subprocess.run([sys.executable, "-c", "from election.cli import main; main()", *args],
-                          capture_output=True, text=True, env=env, timeout=300, check=False)
-    try:
-        return done.returncode, json.loads(done.stdout)
-    except ValueError:
-        return done.returncode, done.stdout + done.stderr
 
 
 def voters_table_exists(target: Target, region: str) -> bool:
@@ -76,7 +45,12 @@ def voters_table_exists(target: Target, region: str) -> bool:
         return False
 
 
-def test_seed_import_then_up_imports_and_voters_vote(stack: LocalStack, here: Path) -> None:
+def test_seed_import_then_up_imports_and_voters_vote(stack: LocalStack) -> None:
+    here = stack.state_dir.parent
+
+    def run(*args: str) -> tuple[int, Any]:
+        return run_cli(*args, cwd=here)
+
     target = Target(plan=stack.plan, provider=stack.provider, endpoints=stack.endpoints)
     regions = stack.plan.region_names
     assert not any(voters_table_exists(target, r) for r in regions)   # the stack's own `up` left it waiting
