@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -102,4 +101,4 @@ def test_seed_import_then_up_imports_and_voters_vote(stack: LocalStack) -> None:
                     "--seed", "3", "--drain-timeout", "120", "--json")
     assert code == 0, rep
     assert rep["verified"] and rep["accepted_voters"] == 120, rep["problems"]
-    assert audit(target, load_receipts(Path(rep["ledger"]))).ok
+    assert audit(target, load_receipts(here / rep["ledger"])).ok      # the ledger path is relative to here
