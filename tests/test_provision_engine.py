@@ -12,9 +12,10 @@ from provision_support import AWS_PLAN, actions
 from election.lambdas import contract
 from election.plan import load_plan
 from election.provision.clients import ClientProvider
-from election.provision.engine import Deployer, _topological
+from election.provision.engine import Action, Deployer
 from election.provision.kinds import REGISTRY
 from election.provision.resources import Actual, Change, Found, Resource
+from election.provision.walk import topological
 
 CORE = [k for k in REGISTRY if k in ("kms_key", "secret", "resource_policy", "table", "queue", "log_group", "iam_role",
                                      "lambda_function", "event_source_mapping")]
@@ -139,20 +140,107 @@ def test_diff_is_field_level_and_apply_touches_only_what_differs() -> None:
     assert world.log == [("update", "us-east-1/queue/election-2026-votes")]
 
 
-def test_destroy_walks_kinds_backwards_with_the_primary_region_last() -> None:
+def _deleted_after_its_dependents(d: Deployer, log: list[tuple[str, str]]) -> None:
+    position = {key: i for i, (action, key) in enumerate(log) if action == "delete"}
+    for key, deps in d.deps.items():
+        for dep in deps:
+            if key in position and dep in position:
+                assert position[key] < position[dep], f"{dep} was deleted before {key}, which depends on it"
+
+
+def test_destroy_walks_the_dependency_graph_backwards() -> None:
     world = World()
     d = make(world)
     d.apply()
     world.log.clear()
     d.destroy(destroy_data=True)  # the ballots guard reads AWS; it is tested on moto
-    kinds = [k.split("/")[1] for _, k in world.log]
-    rank = {k: i for i, k in enumerate(CORE)}
-    assert [rank[k] for k in kinds] == sorted((rank[k] for k in kinds), reverse=True)
+    _deleted_after_its_dependents(d, world.log)
     tables = [k.split("/")[0] for _, k in world.log if "/table/" in k]
     assert tables == ["us-west-2"] * 3 + ["us-east-1"] * 3, "replicas go before the primary table"
     assert world.items == {}
 
 
+def test_destroy_order_comes_from_the_graph_not_the_registry() -> None:
+    """Registered the wrong way round (keys and roles first), kinds are still deleted after their users."""
+    world = World()
+    make(world).apply()
+    world.log.clear()
+    backwards = {name: FakeKind(name, world) for name in reversed(CORE)}
+    d = Deployer(load_plan(AWS_PLAN), ClientProvider(), sleep=lambda s: None, registry=backwards, edge=False)
+    d.ctx._identity = {"account_id": "123456789012", "partition": "aws"}
+    d.destroy(destroy_data=True)
+    _deleted_after_its_dependents(d, world.log)
+    kinds = [k.split("/")[1] for _, k in world.log]
+    assert kinds.index("lambda_function") < max(i for i, k in enumerate(kinds) if k == "kms_key")
+    assert kinds[-1] in ("kms_key", "secret") and world.items == {}
+
+
+def test_what_left_the_plan_goes_first_by_kind_rank_then_the_graph() -> None:
+    world = World()
+    d = make(world)
+    d.apply()
+    # A region the plan no longer has, recorded on this plan's keys (how `down` finds removed regions).
+    gone = ["eu-west-1/kms_key/alias/election-2026", "eu-west-1/queue/election-2026-votes",
+            "eu-west-1/lambda_function/election-2026-process"]
+    for key in gone:
+        world.items[key] = {}
+    world.items["us-east-1/kms_key/alias/election-2026"]["regions"] = ["eu-west-1"]
+    d.registry["kms_key"] = RegionsKms(world)
+    world.log.clear()
+    d.destroy(destroy_data=True)
+    deleted = [k for _, k in world.log]
+    assert deleted[:3] == [gone[2], gone[1], gone[0]], "function, then queue, then key (reverse registration)"
+    _deleted_after_its_dependents(d, world.log)
+    assert world.items == {}
+
+
+class RegionsKms(FakeKind):
+    """Keys report the regions recorded on them (the real kind reads its tag)."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__("kms_key", world)
+
+    def _outputs(self, key: str) -> dict[str, Any]:
+        return {**super()._outputs(key), "regions": self.world.items.get(key, {}).get("regions", [])}
+
+
+def test_a_failed_read_names_the_resource() -> None:
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    from election.errors import ElectionError
+
+    class Failing(FakeKind):
+        def __init__(self, world: World, exc: Exception) -> None:
+            super().__init__("queue", world)
+            self.exc = exc
+
+        def read(self, ctx: Any, res: Resource) -> Actual | None:
+            if res.key == "us-west-2/queue/election-2026-votes":
+                raise self.exc
+            return super().read(ctx, res)
+
+    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetQueueAttributes")
+    for exc, says in ((denied, "AWS denied GetQueueAttributes"),
+                      (EndpointConnectionError(endpoint_url="http://127.0.0.1:9"), "Cannot reach")):
+        world = World()
+        make(world).apply()
+        with pytest.raises(ElectionError) as info:
+            make(world, queue=Failing(world, exc)).diff()
+        assert str(info.value).startswith("Could not read us-west-2/queue/election-2026-votes: " + says)
+    world = World()
+    make(world).apply()
+    with pytest.raises(KeyError) as bug:   # a bug keeps its traceback, with a note naming the step
+        make(world, queue=Failing(world, KeyError("QueueUrl"))).diff()
+    assert "while trying to read us-west-2/queue/election-2026-votes" in bug.value.__notes__
+
+
+def test_actions_are_typed_and_serialise_as_words() -> None:
+    world = World()
+    result = make(world).diff()
+    assert {s.action for s in result.steps} == {Action.CREATE}
+    assert result.to_json()[0]["action"] == "create" and json.dumps(result.to_json())
+
+
 def test_cycles_are_refused() -> None:
     with pytest.raises(ValueError, match="cycle"):
-        _topological({"a": {"b"}, "b": {"c"}, "c": {"a"}})
+        topological({"a": {"b"}, "b": {"c"}, "c": {"a"}})

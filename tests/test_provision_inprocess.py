@@ -62,14 +62,18 @@ def test_after_preload_threads_can_use_every_moto_service_at_once() -> None:
     assert out == f"{3 * len(inprocess.SERVICES)} []"
 
 
-def test_a_deployer_built_where_moto_is_loaded_preloads_before_its_threads() -> None:
+def test_a_deployer_run_where_moto_is_loaded_preloads_before_its_threads() -> None:
     out = run_fresh("""
         import sys
         sys.path.insert(0, "tests")
         import moto
         assert "moto.awslambda.responses" not in sys.modules
         from test_provision_engine import World, make
-        make(World())
+        d = make(World())
+        assert "moto.awslambda.responses" not in sys.modules, "building a Deployer prepares nothing"
+        d.diff()
+        from moto.core.models import botocore_stubber
+        assert botocore_stubber.process_request.serialised
         print(all(f"moto.{p}.{m}" in sys.modules for p in ("awslambda", "sts", "iam", "sqs", "dynamodb")
                   for m in ("models", "responses", "urls")))
     """)
@@ -96,24 +100,24 @@ class SlowKms(FakeKind):
 
 
 def test_ctrl_c_stops_the_steps_under_way_instead_of_letting_them_run_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    from election.provision import engine
+    from election.provision import walk
 
     world = World()
     slow = SlowKms(world)
     d = make(world, kms_key=slow)
     d.ctx._sleep = None   # the real, interruptible wait (make() injects one that returns at once)
-    real_wait = engine.wait
+    real_wait = walk.wait
 
     def interrupted(*args: Any, **kwargs: Any) -> Any:
         if not slow.waiting.is_set():   # discovery and the steps before the keys: let them finish
             return real_wait(*args, **kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(engine, "wait", interrupted)
+    monkeypatch.setattr(walk, "wait", interrupted)
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         d.apply()
-    monkeypatch.setattr(engine, "wait", real_wait)
+    monkeypatch.setattr(walk, "wait", real_wait)
     deadline = time.monotonic() + 5
     while not slow.ended and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -144,7 +148,7 @@ def test_the_deployers_threads_take_turns_inside_moto_and_no_one_else_waits(
             return original(request)
 
         monkeypatch.setattr(botocore_stubber, "process_request", held)
-        inprocess.serialise_moto_calls()   # wraps the instrumented stubber, as the Deployer wraps moto's own
+        inprocess.serialise_moto_calls()   # wraps the instrumented stubber, as the walker wraps moto's own
 
         def call() -> None:
             d.ctx.client("cloudwatch", "us-east-1").describe_alarms()

@@ -167,7 +167,7 @@ def _print_outputs(target: Any, outputs: Any) -> None:
 def down_cmd(opts: Options, yes: bool, destroy_data: bool, fleet: bool) -> None:
     """Delete everything tagged for the plan, in reverse order; refuses while ballots exist."""
     from election.provision import render
-    from election.provision.engine import PlanResult, Step
+    from election.provision.engine import Action, PlanResult, Step
 
     deployer = _deployer(opts, fleet, removing=True)
     try:
@@ -180,7 +180,7 @@ def down_cmd(opts: Options, yes: bool, destroy_data: bool, fleet: bool) -> None:
         if not targets:
             console.print(f"Nothing tagged for plan {deployer.plan.name} exists.")
             return
-        console.print(render.plan_table(PlanResult([Step(f.key, f.kind, f.region, f.name, "delete")
+        console.print(render.plan_table(PlanResult([Step(f.key, f.kind, f.region, f.name, Action.DELETE)
                                                     for f in targets]), title="Down"))
         if not yes:
             click.confirm(f"Delete these {len(targets)} resources?", abort=True)

@@ -9,83 +9,33 @@ provider, sleep), so tests run it on moto with a sleep that returns at once.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from election.errors import ElectionError, explain
 from election.lambdas import contract
 from election.plan import Plan
-from election.provision import inprocess, model
+from election.provision import model
 from election.provision.clients import ClientProvider
+from election.provision.context import Cancelled, RunContext
 from election.provision.kinds import REGISTRY
-from election.provision.kinds.base import Actual, Change, Found, Join, Kind, Ref, Resource, diff_props
+from election.provision.kinds.base import Kind
 from election.provision.kinds.dynamodb import Table, has_items, recent_replicas
+from election.provision.resources import Actual, Change, Found, Join, Ref, Resource, diff_props, ref_keys
+from election.provision.steps import UNKNOWN, Action, PlanResult, Step
+from election.provision.walk import dependents, topological, walk
+
+__all__ = ["Action", "Cancelled", "Deployer", "PlanResult", "Step"]
 
 Progress = Callable[[str, str], None]
-ACTIONS = ("create", "update", "delete", "noop")
 # Kept by `down` unless --destroy-data, like ballots: a new hosted zone gets new name servers.
 KEPT_ON_DOWN = ("hosted_zone",)
-
-
-class _Unknown:
-    """A value known only after apply (an output of a resource not created yet)."""
-
-    def __repr__(self) -> str:
-        return "(known after apply)"
-
-    def __eq__(self, other: object) -> bool:
-        return False
-
-    __hash__ = object.__hash__
-
-
-UNKNOWN = _Unknown()
-
-
-@dataclass(frozen=True)
-class Step:
-    """One line of a plan: what happens to one resource, and which fields change."""
-
-    key: str
-    kind: str
-    region: str
-    name: str
-    action: str
-    changes: tuple[Change, ...] = ()
-    note: str = ""
-
-
-@dataclass
-class PlanResult:
-    """The diff of a plan against AWS: steps in apply order, then deletions."""
-
-    steps: list[Step] = field(default_factory=list)
-
-    def count(self, action: str) -> int:
-        return sum(1 for s in self.steps if s.action == action)
-
-    @property
-    def changed(self) -> bool:
-        return any(s.action != "noop" for s in self.steps)
-
-    def by_region(self) -> dict[str, list[Step]]:
-        out: dict[str, list[Step]] = {}
-        for s in self.steps:
-            out.setdefault(s.region, []).append(s)
-        return out
-
-    def to_json(self) -> list[dict[str, Any]]:
-        return [{"key": s.key, "kind": s.kind, "region": s.region, "name": s.name, "action": s.action,
-                 "changes": [{"field": c.field, "old": _plain(c.old), "new": _plain(c.new)} for c in s.changes],
-                 **({"note": s.note} if s.note else {})} for s in self.steps]
 
 
 @dataclass
@@ -95,78 +45,6 @@ class _Shown:
     result: PlanResult | None
     known: dict[str, Actual | None]
     leftovers: list[Found]
-
-
-class Cancelled(Exception):
-    """Raised in a step's thread once the run was interrupted, so no new AWS call or wait starts."""
-
-
-class _Context:
-    """What kinds may use: clients per region, the account, the injected sleep."""
-
-    def __init__(self, plan: Plan, provider: ClientProvider, sleep: Callable[[float], None] | None) -> None:
-        self.plan_name = plan.name
-        self._plan = plan
-        self._provider = provider
-        self._sleep = sleep
-        self._identity: dict[str, str] | None = None
-        self._lock = threading.Lock()
-        self.cancelled = threading.Event()
-        self._memo: dict[Any, Any] = {}
-        self._memo_locks: dict[Any, threading.Lock] = {}
-
-    def new_run(self) -> None:
-        """Forget the listings of the previous diff/apply/destroy: each run reads AWS afresh."""
-        with self._lock:
-            self._memo.clear()
-            self._memo_locks.clear()
-
-    def memo(self, key: Any, fetch: Callable[[], Any]) -> Any:
-        """One answer per key per run: a region's listing read once serves every resource's read and discover.
-
-        Only what existed when the run started may be taken from it; kinds read what they just changed directly.
-        """
-        with self._lock:
-            if key in self._memo:
-                return self._memo[key]
-            lock = self._memo_locks.setdefault(key, threading.Lock())
-        with lock:   # one fetch per key even when several steps ask at once
-            with self._lock:
-                if key in self._memo:
-                    return self._memo[key]
-            value = fetch()
-            with self._lock:
-                self._memo[key] = value
-            return value
-
-    def client(self, service: str, region: str) -> Any:
-        if self.cancelled.is_set():
-            raise Cancelled("the run was interrupted")
-        return self._provider.client(service, region)
-
-    def sleep(self, seconds: float) -> None:
-        """Wait (a bounded wait's backoff); ends at once with Cancelled when the run is interrupted."""
-        if self._sleep is None:
-            self.cancelled.wait(seconds)
-        else:
-            self._sleep(seconds)
-        if self.cancelled.is_set():
-            raise Cancelled("the run was interrupted")
-
-    def _who(self) -> dict[str, str]:
-        with self._lock:
-            if self._identity is None:
-                arn = self.client("sts", self._plan.primary_region).get_caller_identity()
-                self._identity = {"account_id": arn["Account"], "partition": arn["Arn"].split(":")[1]}
-            return self._identity
-
-    @property
-    def account_id(self) -> str:
-        return self._who()["account_id"]
-
-    @property
-    def partition(self) -> str:
-        return self._who()["partition"]
 
 
 class Deployer:
@@ -179,12 +57,9 @@ class Deployer:
         self.plan = plan
         self.clock = clock
         self.provider = provider
-        self.ctx = _Context(plan, provider, sleep)
+        self.ctx = RunContext(plan, provider, sleep)
         self.registry = dict(registry if registry is not None else REGISTRY)
         self.workers = workers
-        if inprocess.moto_loaded():   # moto in this process: make it safe for the pool's threads
-            inprocess.preload_moto()   # before any thread: moto's lazy imports deadlock between threads
-            inprocess.serialise_moto_calls()   # its backends are not thread-safe either
         # `resources`: another plan's desired state on this engine (the load fleet, provision/fleet.py).
         self.resources = resources if resources is not None else model.desired(plan, site_dir, lambdas_dir, edge=edge)
         self.by_key = {r.key: r for r in self.resources}
@@ -197,7 +72,7 @@ class Deployer:
                 raise ValueError(f"{k} depends on {missing}, which the plan does not define")
             if self.by_key[k].kind not in self.registry:
                 raise ValueError(f"no kind registered for {self.by_key[k].kind}")
-        self.order = _topological(self.deps)
+        self.order = topological(self.deps)
         self.outputs: dict[str, dict[str, Any]] = {}
         self._shown: _Shown | None = None
         self.kept: list[Found] = []    # what the last `targets` left in place (see KEPT_ON_DOWN)
@@ -213,34 +88,30 @@ class Deployer:
 
         def one(k: str) -> None:
             res = self._resolved(self.by_key[k], outputs)
-            if any(steps[d].action == "create" for d in self.deps[k]):
+            if any(steps[d].action == Action.CREATE for d in self.deps[k]):
                 # Its inputs do not exist yet, so neither can it (and its inputs cannot be read back).
                 outputs[k] = {}
-                steps[k] = _step(res, "create")
+                steps[k] = _step(res, Action.CREATE)
                 return
             actual = self._read(res)
             known[k] = actual
             if actual is None:
                 outputs[k] = {}
-                steps[k] = _step(res, "create")
+                steps[k] = _step(res, Action.CREATE)
                 return
             outputs[k] = actual.outputs
             changes = _changes(res, actual)
             note = ("retired: the polls were closed; not recreated" if actual.outputs.get("retired")
                     else actual.outputs.get("waiting", ""))   # a voters table waiting for its roll (kinds/roll_import)
-            steps[k] = _step(res, "update" if changes else "noop", changes, note)
+            steps[k] = _step(res, Action.UPDATE if changes else Action.NOOP, changes, note)
 
         self._walk(list(self.order), self.deps, one)
         self.outputs = outputs
         leftovers = self._leftovers()
-        deletions = [Step(f.key, f.kind, f.region, f.name, "delete") for f in leftovers]
+        deletions = [Step(f.key, f.kind, f.region, f.name, Action.DELETE) for f in leftovers]
         result = PlanResult([steps[k] for k in self.order] + deletions)
         self._shown = _Shown(result, known, leftovers)
         return result
-
-    def status(self) -> PlanResult:
-        """Per region what exists and what differs from the plan (the same reads as `diff`)."""
-        return self.diff()
 
     # --- apply ------------------------------------------------------------------
 
@@ -265,7 +136,7 @@ class Deployer:
             actual = shown.known[k] if k in shown.known else self._read(res)
             if actual is None:
                 report(k, "creating")
-                outputs[k] = self._guard(lambda: kind.create(self.ctx, res), "create", k)
+                outputs[k] = self._guard(lambda: kind.create(self.ctx, res), Action.CREATE, k)
                 report(k, "created")
                 return
             changes = _changes(res, actual)
@@ -274,7 +145,7 @@ class Deployer:
                 report(k, "retired" if actual.outputs.get("retired") else "unchanged")
                 return
             report(k, "updating")
-            got = self._guard(lambda: kind.update(self.ctx, res, actual, changes), "update", k)
+            got = self._guard(lambda: kind.update(self.ctx, res, actual, changes), Action.UPDATE, k)
             outputs[k] = {**actual.outputs, **(got or {})}
             report(k, "updated")
 
@@ -378,25 +249,23 @@ class Deployer:
         return [f for f in self._discover(self.known_regions()) if f.key not in self.by_key]
 
     def _delete_all(self, found: list[Found], report: Progress) -> None:
-        """Delete in reverse registration order; within a kind, the primary region last."""
-        rank = {name: i for i, name in enumerate(self.registry)}
-        primary = self.plan.primary_region
+        """Delete on the plan's dependency graph reversed: a resource once everything built on it is gone.
 
-        def level(f: Found) -> tuple[int, int]:
-            return (-rank.get(f.kind, len(rank)), 1 if f.region == primary else 0)
-
+        What the plan no longer has (not in the graph) goes first, by kind rank (see _leftover_order):
+        nothing in the plan can depend on it, while it may still use what the plan has.
+        """
         by_key = {f.key: f for f in found}
-        levels = sorted({level(f) for f in found})
-        deps: dict[str, set[str]] = {}
-        for f in found:
-            lv = level(f)
-            earlier = [lvl for lvl in levels if lvl < lv]
-            deps[f.key] = {g.key for g in found if earlier and level(g) == earlier[-1]}
+        in_graph = {k for k in by_key if k in self.by_key}
+        leftovers = [f for f in found if f.key not in in_graph]
+        deps: dict[str, set[str]] = {k: set(v) for k, v in dependents(self.deps, in_graph).items()}
+        deps.update(_leftover_order(leftovers, list(self.registry), self.plan.primary_region))
+        for k in in_graph:
+            deps[k] |= {f.key for f in leftovers}
 
         def one(k: str) -> None:
             f = by_key[k]
             report(k, "deleting")
-            self._guard(lambda: self.registry[f.kind].delete(self.ctx, f), "delete", k)
+            self._guard(lambda: self.registry[f.kind].delete(self.ctx, f), Action.DELETE, k)
             report(k, "deleted")
 
         self._walk(list(by_key), deps, one)
@@ -430,52 +299,26 @@ class Deployer:
         return result
 
     def _guard(self, fn: Callable[[], Any], action: str, key: str) -> Any:
-        """Run one AWS step; an AWS error becomes one sentence naming the resource."""
+        """Run one step of one resource; what goes wrong says which resource and what was being done.
+
+        An AWS or client error becomes one sentence naming the resource; a kind's own ElectionError
+        already is one; anything else is a bug and keeps its traceback, with a note naming the step.
+        """
         try:
             return fn()
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise ElectionError(f"Could not {action} {key}: {explain(exc)}") from exc
+        except (ElectionError, Cancelled):
+            raise
+        except Exception as exc:
+            exc.add_note(f"while trying to {action} {key}")
+            raise
 
     def _walk(self, keys: list[Any], deps: Mapping[Any, set[Any]], fn: Callable[[Any], None]) -> None:
-        """Run fn(key) on a thread pool, each key once all its deps finished; first error stops new work."""
-        pending = set(keys)
-        done: set[Any] = set()
-        running: dict[Future[None], Any] = {}
-        error: BaseException | None = None
-        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=inprocess.DEPLOY_THREADS)
-        try:
-            while pending or running:
-                if error is None:
-                    for k in [k for k in keys if k in pending and deps.get(k, set()) <= done]:
-                        pending.discard(k)
-                        running[pool.submit(fn, k)] = k
-                if not running:
-                    if pending and error is None:
-                        raise ValueError(f"dependency cycle among {sorted(map(str, pending))[:5]}")
-                    break
-                try:
-                    finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                except BaseException:
-                    # Ctrl-C: steps under way stop at their next AWS call or wait instead of running on
-                    # (the interpreter joins the pool's threads before it exits).
-                    self.ctx.cancelled.set()
-                    raise
-                for fut in finished:
-                    k = running.pop(fut)
-                    exc = fut.exception()
-                    if exc is not None:
-                        error = error or exc
-                    else:
-                        done.add(k)
-                if error is not None:
-                    pending.clear()
-            if error is not None:
-                raise error
-        finally:
-            pool.shutdown(wait=error is not None or not running, cancel_futures=True)
+        walk(keys, deps, fn, self.workers, self.ctx.cancelled)
 
 
-def _step(res: Resource, action: str, changes: list[Change] | tuple[Change, ...] = (), note: str = "") -> Step:
+def _step(res: Resource, action: Action, changes: list[Change] | tuple[Change, ...] = (), note: str = "") -> Step:
     return Step(res.key, res.kind, res.region, res.name, action, tuple(changes), note)
 
 
@@ -488,46 +331,23 @@ def _changes(res: Resource, actual: Actual) -> list[Change]:
 
 
 def _dependencies(res: Resource) -> set[str]:
-    out = set(res.depends_on)
-
-    def scan(v: Any) -> None:
-        if isinstance(v, Ref):
-            if v.key != "@ctx":
-                out.add(v.key)
-        elif isinstance(v, Join):
-            for p in v.parts:
-                scan(p)
-        elif isinstance(v, Mapping):
-            for x in v.values():
-                scan(x)
-        elif isinstance(v, (list, tuple)):
-            for x in v:
-                scan(x)
-
-    scan(res.props)
+    """What a resource waits for: its depends_on and every resource its props refer to."""
+    out = set(res.depends_on) | {k for k in ref_keys(res.props) if k != "@ctx"}
     out.discard(res.key)
     return out
 
 
-def _topological(deps: Mapping[str, set[str]]) -> list[str]:
-    """Stable topological order (Kahn); raises on a cycle."""
-    remaining = {k: set(v) for k, v in deps.items()}
-    order: list[str] = []
-    while remaining:
-        ready = [k for k, v in remaining.items() if not v]
-        if not ready:
-            raise ValueError(f"dependency cycle among {sorted(remaining)[:5]}")
-        for k in ready:
-            order.append(k)
-            del remaining[k]
-        for v in remaining.values():
-            v.difference_update(ready)
-    return order
+def _leftover_order(found: list[Found], kinds: list[str], primary: str) -> dict[str, set[str]]:
+    """Deletion dependencies of resources outside the plan's graph: reverse registration order of their
+    kinds (a kind is registered after the kinds it may depend on), within a kind the primary region last."""
+    rank = {name: i for i, name in enumerate(kinds)}
 
+    def level(f: Found) -> tuple[int, int]:
+        return (-rank.get(f.kind, len(rank)), 1 if f.region == primary else 0)
 
-def _plain(value: Any) -> Any:
-    if value is UNKNOWN:
-        return "(known after apply)"
-    if isinstance(value, bytes):
-        return f"<{len(value)} bytes>"
-    return value
+    levels = sorted({level(f) for f in found})
+    deps: dict[str, set[str]] = {}
+    for f in found:
+        earlier = [lvl for lvl in levels if lvl < level(f)]
+        deps[f.key] = {g.key for g in found if earlier and level(g) == earlier[-1]}
+    return deps

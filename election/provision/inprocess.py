@@ -48,6 +48,13 @@ def preload_moto(services: tuple[str, ...] = SERVICES) -> None:
             _done.add(service)
 
 
+def prepare_for_threads() -> None:
+    """With moto in this process, make it safe for the deployer's threads (once; a no-op afterwards)."""
+    if moto_loaded():
+        preload_moto()            # before any thread: moto's lazy imports deadlock between threads
+        serialise_moto_calls()    # its backends are not thread-safe either
+
+
 _moto_call = threading.RLock()   # re-entrant: a wrapper wrapped twice must not wait for itself
 DEPLOY_THREADS = "deploy"   # the name prefix of the engine's pool threads
 

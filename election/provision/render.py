@@ -10,11 +10,11 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from election.provision.engine import PlanResult, Step, _plain
-from election.provision.kinds.base import Change
+from election.provision.resources import Change
+from election.provision.steps import Action, PlanResult, Step, plain
 
-STYLE = {"create": "green", "update": "yellow", "delete": "red", "noop": "dim"}
-SYMBOL = {"create": "+ create", "update": "~ update", "delete": "- delete", "noop": "  unchanged"}
+STYLE = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red", Action.NOOP: "dim"}
+SYMBOL = {Action.CREATE: "+ create", Action.UPDATE: "~ update", Action.DELETE: "- delete", Action.NOOP: "  unchanged"}
 MAX_VALUE = 60
 
 
@@ -28,15 +28,15 @@ def plan_table(result: PlanResult, show_noop: bool = False, title: str = "Plan")
     table.add_column("changes", overflow="fold")
     for region, steps in result.by_region().items():
         hidden = 0
-        groups: dict[tuple[str, str], list[str]] = {}
+        groups: dict[tuple[str, Action], list[str]] = {}
         for s in steps:
-            if s.action == "noop" and not show_noop and not s.note:
+            if s.action == Action.NOOP and not show_noop and not s.note:
                 hidden += 1
-            elif s.action in ("create", "delete") and not s.changes and not s.note:
+            elif s.action in (Action.CREATE, Action.DELETE) and not s.changes and not s.note:
                 groups.setdefault((s.kind, s.action), []).append(s.name)
             else:
                 table.add_row(region, s.kind, s.name, Text(SYMBOL[s.action], style=STYLE[s.action]), _changes(s))
-        for (kind, action), group in sorted(groups.items(), key=lambda g: (g[0][1] == "create", g[0][0])):
+        for (kind, action), group in sorted(groups.items(), key=lambda g: (g[0][1] == Action.CREATE, g[0][0])):
             label = group[0] if len(group) == 1 else _group_label(sorted(group))
             table.add_row(region, kind, label, Text(SYMBOL[action], style=STYLE[action]), "")
         if hidden:
@@ -45,8 +45,8 @@ def plan_table(result: PlanResult, show_noop: bool = False, title: str = "Plan")
 
 
 def summary_line(result: PlanResult) -> str:
-    return (f"{result.count('create')} to create, {result.count('update')} to update, "
-            f"{result.count('delete')} to delete, {result.count('noop')} unchanged.")
+    return (f"{result.count(Action.CREATE)} to create, {result.count(Action.UPDATE)} to update, "
+            f"{result.count(Action.DELETE)} to delete, {result.count(Action.NOOP)} unchanged.")
 
 
 REGION_WIDTH = len("ap-southeast-2")   # the longest common AWS region names
@@ -59,9 +59,9 @@ def status_table(result: PlanResult) -> Table:
     for col in ("in place", "differs", "missing", "left over (to delete)"):
         table.add_column(col, justify="right")
     for region, steps in result.by_region().items():
-        counts = {a: sum(1 for s in steps if s.action == a) for a in ("noop", "update", "create", "delete")}
-        table.add_row(region, str(counts["noop"]), _count(counts["update"], "yellow"),
-                      _count(counts["create"], "red"), _count(counts["delete"], "red"))
+        counts = {a: sum(1 for s in steps if s.action == a) for a in Action}
+        table.add_row(region, str(counts[Action.NOOP]), _count(counts[Action.UPDATE], "yellow"),
+                      _count(counts[Action.CREATE], "red"), _count(counts[Action.DELETE], "red"))
     return table
 
 
@@ -87,7 +87,7 @@ def _changes(step: Step) -> Text:
         if text:
             text.append("\n")
         text.append(f"{c.field}: ", style="bold")
-        if step.action == "create" or c.old is None:
+        if step.action == Action.CREATE or c.old is None:
             text.append(_short(c.new))
         else:
             text.append(_short(c.old), style="red")
@@ -110,7 +110,7 @@ def _flatten(changes: tuple[Change, ...]) -> list[Change]:
 
 
 def _short(value: Any) -> str:
-    value = _plain(value)
+    value = plain(value)
     s = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
     return s if len(s) <= MAX_VALUE else s[:MAX_VALUE - 1] + "…"
 

@@ -81,6 +81,19 @@ class Change:
     new: Any
 
 
+def ref_keys(value: Any) -> tuple[str, ...]:
+    """Keys of every Ref in a value, at any depth (in order, repeats kept)."""
+    if isinstance(value, Ref):
+        return (value.key,)
+    if isinstance(value, Join):
+        return ref_keys(value.parts)
+    if isinstance(value, Mapping):
+        return tuple(k for v in value.values() for k in ref_keys(v))
+    if isinstance(value, (list, tuple)):
+        return tuple(k for v in value for k in ref_keys(v))
+    return ()
+
+
 def diff_props(desired: Mapping[str, Any], actual: Mapping[str, Any]) -> list[Change]:
     """Field-by-field differences; only fields present in `desired` are compared."""
     return [Change(k, actual.get(k), v) for k, v in desired.items()

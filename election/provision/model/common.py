@@ -8,7 +8,7 @@ from typing import Any
 
 from election.plan import Plan
 from election.provision.model.names import Names
-from election.provision.resources import TAG_PLAN, Join, Ref, Resource
+from election.provision.resources import TAG_PLAN, Join, Ref, Resource, ref_keys
 
 CTX_ACCOUNT = Ref("@ctx", "account_id")     # resolved by the engine from the caller's identity
 CTX_PARTITION = Ref("@ctx", "partition")
@@ -35,21 +35,8 @@ def arn(service: str, region: str, rest: str) -> Join:
 def res(kind: str, region: str, name: str, props: dict[str, Any], tags: Mapping[str, str],
         depends_on: tuple[str, ...] = ()) -> Resource:
     """A Resource whose depends_on also lists every resource its props refer to."""
-    deps = tuple(dict.fromkeys(refs(props) + depends_on))
+    deps = tuple(dict.fromkeys(ref_keys(props) + depends_on))
     return Resource(kind=kind, region=region, name=name, props=props, depends_on=deps, tags=dict(tags))
-
-
-def refs(value: Any) -> tuple[str, ...]:
-    """Keys of every Ref in a value, at any depth."""
-    if isinstance(value, Ref):
-        return (value.key,)
-    if isinstance(value, Join):
-        return refs(value.parts)
-    if isinstance(value, Mapping):
-        return tuple(k for v in value.values() for k in refs(v))
-    if isinstance(value, (list, tuple)):
-        return tuple(k for v in value for k in refs(v))
-    return ()
 
 
 def interleave(items: list[Any], sep: str) -> list[Any]:
