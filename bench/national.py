@@ -22,11 +22,13 @@ opening and an after-work peak (HOURLY). Each page vote is three API requests (G
 
 Prints, per hour (US Eastern): offered and accepted votes/s, throttles, the oldest queued vote, time
 from accepted to counted, and the bill (request-driven, from election/ops/capacity.py's per-vote
-units and the shared price table). `--check-local` runs the same model with the local stack's
-measured rates for comparison with a `loadtest` run (see README, "Election day at national scale").
+units and the shared price table). `--check-local` runs the same step functions at small scale with
+the local stack's parameters next to a measurement of the local stack at the same offered rates
+(bench/national_local.py; README, "Election day at national scale", says how far they agree).
 
     python3 bench/national.py [--plan config/aws.yaml] [--peak 50000] [--api-quota N] [--lambda-quota N]
                               [--max-concurrency N] [--warm-wcu N] [--on-day 1.0] [--find-peak]
+    python3 bench/national.py --check-local [--seconds 20]
 """
 
 from __future__ import annotations
@@ -80,15 +82,43 @@ class Limits:
     provisioned: float = 0.0          # provisioned concurrency of enqueue (health gets a quarter)
 
 
+@dataclass(frozen=True)
+class Params:
+    """Service times and platform rules the model steps with: AWS's by default, the local stack's for --check-local."""
+
+    dt: int = DT
+    page_requests: int = PAGE_REQUESTS
+    enqueue_s: float = ENQUEUE_S
+    health_s: float = HEALTH_S
+    process_vote_s: float = PROCESS_VOTE_S
+    tally_s: float = TALLY_S
+    tx_s: float = TX_S
+    tally_window_s: float = TALLY_WINDOW_S
+    tally_batch: int = TALLY_BATCH
+    scale_per_s: float = SCALE_PER_S
+    sqs_start: float = SQS_START
+    sqs_add_per_s: float = SQS_ADD_PER_S
+    sqs_max: float = SQS_MAX
+    shards: int | None = None         # stream shards per region; None: one per 1,000 writes/s (AWS)
+    defer_rounds: int = 0             # windows a vote of a state short of k is held back (0: not modelled)
+    bucket_s: int = 3600              # figures are summed per bucket of this many seconds (an hour)
+
+
+AWS = Params()
+
+
 @dataclass
 class RegionState:
-    retry: deque = field(default_factory=lambda: deque([0.0] * (RETRY_S // DT)))
+    retry: deque = field(default_factory=deque)
     queue: float = 0.0                     # votes waiting in SQS
     queue_age: float = 0.0
     batches: float = SQS_START
     conc: dict = field(default_factory=lambda: {"enqueue": 0.0, "health": 0.0, "process": 0.0, "tally": 0.0})
-    write_peak: float = 0.0
     backlog_tally: float = 0.0
+
+    def pool_left(self, lim: Limits, *others: str) -> float:
+        """The region's Lambda concurrency not held by the functions named."""
+        return max(0.0, lim.lambda_concurrency - sum(self.conc[f] for f in others))
 
 
 @dataclass
@@ -104,6 +134,9 @@ class Hour:
     max_counted: float = 0.0
     turned_away: float = 0.0
     seconds: int = 0
+    bill: float = 0.0
+    busy_until: float = 0.0           # the end of the last step that wrote ballots...
+    last_to_counted: float = 0.0      # ...and the time to counted of its ballots: when the last vote counts
 
 
 def arrivals(plan: Plan, on_day: float) -> dict[str, list[float]]:
@@ -122,94 +155,139 @@ def arrivals(plan: Plan, on_day: float) -> dict[str, list[float]]:
 
 
 def simulate(plan: Plan, lim: Limits, on_day: float = 1.0, scale: float = 1.0) -> dict[int, Hour]:
-    """Hour (UTC) -> figures; every region stepped once a second."""
-    arr = arrivals(plan, on_day)
+    """Hour (UTC) -> figures of election day under AWS's rules."""
+    return run_model(plan, lim, arrivals(plan, on_day), AWS, scale)
+
+
+def run_model(plan: Plan, lim: Limits, arr: dict[str, list[float]], p: Params, scale: float = 1.0,
+              until: int | None = None) -> dict[int, Hour]:
+    """Bucket (t // p.bucket_s) -> figures; every region stepped every p.dt seconds from the first arrival to
+    two hours after the last (or to `until`)."""
     per_vote = capacity.costs(plan, {}).per_million_votes / 1e6
-    batch, window = plan.secrecy.batch_size, plan.secrecy.window_s
-    regions = {r: RegionState() for r in plan.region_names}
+    regions = {r: RegionState(retry=deque([0.0] * max(1, RETRY_S // p.dt)), batches=p.sqs_start) for r in arr}
     for st in regions.values():
         st.conc["enqueue"], st.conc["health"] = lim.provisioned, lim.provisioned / 4
     stage = {n.region: n.throttle_rate for n in capacity.needs(plan)} if plan.capacity else {}
     hours: dict[int, Hour] = {}
-    table_peak = 0.0
-    peaks: deque = deque()                     # (t, national writes/s served): the table's recent history
-    busy = [t for t in range(0, 36 * 3600, 60) if any(a[t] for a in arr.values())]
-    for t in range(busy[0], min(36 * 3600, busy[-1] + 2 * 3600), DT):   # polling hours + two to drain
-        hour = hours.setdefault(t // 3600, Hour())
-        wanted: dict[str, float] = {}
-        hour.peak_offered = max(hour.peak_offered, sum(arr[r][t] for r in regions) * scale)
+    table = TableState()
+    length = len(next(iter(arr.values())))
+    busy = [t for t in range(0, length, 60 if length > 7200 else 1) if any(a[t] for a in arr.values())]
+    end = until if until is not None else min(length, busy[-1] + 2 * 3600)
+    for t in range(busy[0], end, p.dt):
+        hour = hours.setdefault(t // p.bucket_s, Hour())
+        offered = {r: (a[t] if t < len(a) else 0.0) * scale for r, a in arr.items()}
+        hour.peak_offered = max(hour.peak_offered, sum(offered.values()))
+        wanted = {}
         for r, st in regions.items():
-            offered = arr[r][t] * scale
-            retrying = st.retry.popleft()
-            want = offered + retrying
-            hour.offered += offered * DT
-            # API Gateway: the account's quota and the stage throttle, in requests.
             cap_rps = min(lim.api_rps, lim.stage_rps or stage.get(r, plan.api.throttle_rate))
-            ok = min(want, cap_rps / PAGE_REQUESTS)
-            hour.api_throttled += (want - ok) * PAGE_REQUESTS * DT
-            # Lambda: the API functions' concurrency, limited by scaling rate and the region's pool.
-            need = {"enqueue": 2 * ok * ENQUEUE_S, "health": ok * HEALTH_S}
-            allowed = {f: min(need[f], st.conc[f] + SCALE_PER_S * DT) for f in need}
-            pool = max(0.0, lim.lambda_concurrency - st.conc["process"] - st.conc["tally"])
-            if sum(allowed.values()) > pool:
-                k = pool / sum(allowed.values())
-                allowed = {f: v * k for f, v in allowed.items()}
-            accepted = ok * (min(1.0, allowed["enqueue"] / need["enqueue"]) if need["enqueue"] else 1.0)
-            hour.lambda_throttled += (ok - accepted) * DT
-            st.conc.update(allowed)
-            refused = want - accepted
-            # A refused voter tries once more RETRY_S later, then gives up (turned away).
-            first = max(0.0, refused - retrying * (refused / want if want else 0.0))
-            st.retry.append(first)
-            hour.turned_away += (refused - first) * DT
-            hour.accepted += accepted * DT
-            # SQS -> process: batches scale while a full mix waits; each needs a free execution.
-            st.queue += accepted * DT
-            if st.queue >= batch:
-                st.batches = min(SQS_MAX, lim.max_concurrency, st.batches + SQS_ADD_PER_S * DT)
-            free = max(0.0, lim.lambda_concurrency - st.conc["enqueue"] - st.conc["health"] - st.conc["tally"])
-            running = min(st.batches, free)
-            ready = st.queue / DT if (st.queue >= batch or window <= 1) else st.queue / window
-            wanted[r] = min(ready, running / PROCESS_VOTE_S)
-            st.conc["process"] = min(running, wanted[r] * PROCESS_VOTE_S)
-        # DynamoDB: every replica takes every ballot; on-demand serves up to twice its previous peak at once.
-        national = sum(wanted.values())
-        while peaks and peaks[0][0] <= t - PEAK_MEMORY_S:
-            old_peak = peaks.popleft()[1]
-            table_peak = max(table_peak, old_peak)   # a peak at least 30 min old sets what doubles at once
-        table_cap = max(lim.warm_wcu, 2 * table_peak)
-        k = min(1.0, table_cap / national) if national else 1.0
-        peaks.append((t, national * k))
-        shards = max(1, math.ceil(max(lim.warm_wcu, table_peak, national * k) / 1000))
-        stream_per_shard = national * k / shards        # records/s on each shard: every ballot of the nation
-        for r, st in regions.items():
-            write = wanted[r] * k
-            hour.ddb_throttled += (wanted[r] - write) * DT
-            st.queue -= write * DT
-            st.queue_age = st.queue / write if write > 0 else (st.queue_age + DT if st.queue > 1 else 0.0)
-            hour.max_age = max(hour.max_age, st.queue_age)
-            # Tally: every shard of the region's stream carries all ballots; it counts its own, one batch
-            # (one transaction over the region's counter items) per shard at a time.
-            st.backlog_tally += write * DT
-            behind = st.backlog_tally / shards / DT          # own records/s a shard has yet to count
-            tx_per_shard = min(1.0 / TALLY_S, max((stream_per_shard + behind) / TALLY_BATCH, 1.0 / TALLY_WINDOW_S))
-            # Counters per region: every shard's transaction writes the same items. Per shard: only its own.
-            tx_per_item = tx_per_shard if lim.shard_counters else shards * tx_per_shard
-            conflict = 1 - math.exp(-tx_per_item * TX_S)
-            own = write / max(national * k, 1e-9)            # the share of each batch this region counts
-            counted = min(st.backlog_tally, shards * tx_per_shard * (1 - conflict) * TALLY_BATCH * own * DT)
-            hour.conflicts += tx_per_item * conflict * DT
-            st.backlog_tally -= counted
-            st.conc["tally"] = shards
-            mix_wait = min(window, batch / max(write, 1e-9)) if window > 1 else 1.0
-            # queue_age already includes the mixing wait when a batch is gathering, so the larger of the two
-            to_counted = max(st.queue_age, mix_wait) + st.backlog_tally / max(counted / DT, 1.0) + TALLY_WINDOW_S
-            if write > 0:
-                hour.max_counted = max(hour.max_counted, to_counted)
-        hour.seconds += DT
+            accepted = _api_and_lambda(st, lim, p, hour, offered[r], cap_rps)
+            wanted[r] = _process(st, lim, p, accepted, plan.secrecy.batch_size, plan.secrecy.window_s)
+        k, shards, per_shard = table.serve(t, wanted, lim, p)
+        lags = [_write_and_tally(st, lim, p, hour, wanted[r] * k, wanted[r], shards, per_shard, plan)
+                for r, st in regions.items()]
+        if any(lag is not None for lag in lags):
+            hour.busy_until, hour.last_to_counted = t + p.dt, max(lag for lag in lags if lag is not None)
+        hour.seconds += p.dt
     for h in hours.values():
-        h.bill = h.accepted * per_vote  # type: ignore[attr-defined]
+        h.bill = h.accepted * per_vote
     return hours
+
+
+def _api_and_lambda(st: RegionState, lim: Limits, p: Params, hour: Hour, offered: float, cap_rps: float) -> float:
+    """API Gateway's throttles (in requests), then the API functions' concurrency (scaling rate, the region's
+    pool); a refused voter tries once more RETRY_S later, then gives up (turned away). Votes/s accepted."""
+    retrying = st.retry.popleft()
+    want = offered + retrying
+    hour.offered += offered * p.dt
+    ok = min(want, cap_rps / p.page_requests)
+    hour.api_throttled += (want - ok) * p.page_requests * p.dt
+    need = {"enqueue": 2 * ok * p.enqueue_s, "health": ok * p.health_s}
+    allowed = {f: min(need[f], st.conc[f] + p.scale_per_s * p.dt) for f in need}
+    pool = st.pool_left(lim, "process", "tally")
+    if sum(allowed.values()) > pool:
+        share = pool / sum(allowed.values())
+        allowed = {f: v * share for f, v in allowed.items()}
+    accepted = ok * (min(1.0, allowed["enqueue"] / need["enqueue"]) if need["enqueue"] else 1.0)
+    hour.lambda_throttled += (ok - accepted) * p.dt
+    st.conc.update(allowed)
+    refused = want - accepted
+    first = max(0.0, refused - retrying * (refused / want if want else 0.0))
+    st.retry.append(first)
+    hour.turned_away += (refused - first) * p.dt
+    hour.accepted += accepted * p.dt
+    return accepted
+
+
+def _process(st: RegionState, lim: Limits, p: Params, accepted: float, batch: int, window: int) -> float:
+    """SQS -> process: batches scale while a full mix waits, each needs a free execution. Votes/s it would write."""
+    st.queue += accepted * p.dt
+    if st.queue >= batch:
+        st.batches = min(p.sqs_max, lim.max_concurrency, st.batches + p.sqs_add_per_s * p.dt)
+    running = min(st.batches, st.pool_left(lim, "enqueue", "health", "tally"))
+    ready = st.queue / p.dt if (st.queue >= batch or window <= 1) else st.queue / window
+    wanted = min(ready, running / p.process_vote_s)
+    st.conc["process"] = min(running, wanted * p.process_vote_s)
+    return wanted
+
+
+@dataclass
+class TableState:
+    """The ballots table, on demand: every replica takes every ballot; it serves up to twice a peak it reached
+    at least 30 minutes ago (more may throttle)."""
+
+    peak: float = 0.0
+    peaks: deque = field(default_factory=deque)   # (t, national writes/s served): the recent history
+
+    def serve(self, t: int, wanted: dict[str, float], lim: Limits, p: Params) -> tuple[float, int, float]:
+        """(share of the wanted writes served, stream shards, records/s on each shard)."""
+        national = sum(wanted.values())
+        while self.peaks and self.peaks[0][0] <= t - PEAK_MEMORY_S:
+            self.peak = max(self.peak, self.peaks.popleft()[1])   # a peak at least 30 min old sets what doubles
+        k = min(1.0, max(lim.warm_wcu, 2 * self.peak) / national) if national else 1.0
+        self.peaks.append((t, national * k))
+        shards = p.shards or max(1, math.ceil(max(lim.warm_wcu, self.peak, national * k) / 1000))
+        return k, shards, national * k / shards     # every shard carries every ballot of the nation
+
+
+def _write_and_tally(st: RegionState, lim: Limits, p: Params, hour: Hour, write: float, wanted: float, shards: int,
+                     per_shard: float, plan: Plan) -> float | None:
+    """Ballots written; the tally: each shard counts its own region's, one batch (one transaction over the
+    region's counter items) per shard at a time; transactions meeting on the same items conflict.
+    The time from accepted to counted of this step's ballots (None when none were written)."""
+    batch, window = plan.secrecy.batch_size, plan.secrecy.window_s
+    hour.ddb_throttled += (wanted - write) * p.dt
+    st.queue -= write * p.dt
+    st.queue_age = st.queue / write if write > 0 else (st.queue_age + p.dt if st.queue > 1 else 0.0)
+    hour.max_age = max(hour.max_age, st.queue_age)
+    st.backlog_tally += write * p.dt
+    behind = st.backlog_tally / shards / p.dt          # own records/s a shard has yet to count
+    tx_per_shard = min(1.0 / p.tally_s, max((per_shard + behind) / p.tally_batch, 1.0 / p.tally_window_s))
+    tx_per_item = tx_per_shard if lim.shard_counters else shards * tx_per_shard
+    conflict = 1 - math.exp(-tx_per_item * p.tx_s)
+    own = write / max(per_shard * shards, 1e-9)       # the share of each batch this region counts
+    counted = min(st.backlog_tally, shards * tx_per_shard * (1 - conflict) * p.tally_batch * own * p.dt)
+    hour.conflicts += tx_per_item * conflict * p.dt
+    st.backlog_tally -= counted
+    st.conc["tally"] = shards
+    mix_wait = min(window, batch / max(write, 1e-9)) if window > 1 else 1.0
+    if p.defer_rounds and short_of_k(plan, write, window):
+        mix_wait = window * (1 + p.defer_rounds)   # a state short of k: held back a window per round
+        hour.max_age = max(hour.max_age, mix_wait)   # ...in the queue
+    # queue_age already includes the mixing wait when a batch is gathering, so the larger of the two
+    to_counted = max(st.queue_age, mix_wait) + st.backlog_tally / max(counted / p.dt, 1.0) + p.tally_window_s
+    if write <= 0:
+        return None
+    hour.max_counted = max(hour.max_counted, to_counted)
+    return to_counted
+
+
+def short_of_k(plan: Plan, write: float, window: int) -> bool:
+    """Whether, at `write` ballots/s, the plan's smallest state gathers fewer than k in a window (its votes are
+    then deferred; states share the rate as their 2016 turnout does). For the one-region local check."""
+    turnout = data.turnout()
+    states = list(plan.state_regions())
+    share = min(turnout[s] for s in states) / sum(turnout[s] for s in states)
+    return write * share * window < plan.secrecy.min_mix
 
 
 def holds(hours: dict[int, Hour], window: int) -> bool:
@@ -235,7 +313,7 @@ def print_table(hours: dict[int, Hour], title: str, window: int) -> None:
     for hr, h in sorted(hours.items()):
         if h.offered < 1 and h.accepted < 1:
             continue
-        bill = getattr(h, "bill", 0.0)
+        bill = h.bill
         total += bill
         t.add_row(f"{(hr - 5) % 24:02d}:00", f"{h.offered / h.seconds:,.0f}", f"{h.peak_offered:,.0f}",
                   f"{h.accepted / h.seconds:,.0f}", f"{h.api_throttled:,.0f}", f"{h.lambda_throttled:,.0f}",
@@ -282,7 +360,16 @@ def main() -> None:
                     help="model counter items per stream shard (a design change) instead of per region")
     ap.add_argument("--provisioned", type=float, default=0.0, help="enqueue's provisioned concurrency per region")
     ap.add_argument("--find-peak", action="store_true", help="bisect the highest peak these limits hold")
+    ap.add_argument("--check-local", action="store_true",
+                    help="run the model at small scale with the local stack's parameters next to a measurement of "
+                         "the local stack at the same offered rates (bench/national_local.py)")
+    ap.add_argument("--seconds", type=float, default=20.0, help="--check-local: seconds of traffic per rate")
     args = ap.parse_args()
+    if args.check_local:
+        import national_local
+
+        national_local.check_local(args.seconds)
+        return
     plan = load_plan(args.plan)
     lim = Limits(api_rps=args.api_quota, lambda_concurrency=args.lambda_quota,
                  max_concurrency=args.max_concurrency or plan.queue.max_concurrency, warm_wcu=args.warm_wcu,

@@ -74,6 +74,17 @@ def test_fleet_sizes_that_cannot_work_are_one_sentence() -> None:
         fleet_ops.check_fleet_size(0, 100, local=False)
     with pytest.raises(ElectionError, match=r"^--fleet 5 is more workers than the 3 requests planned"):
         fleet_ops.check_fleet_size(5, 3, local=True)
+    fleet_ops.check_fleet_duration(800_000, 1000.0, 30.0)                # 800 s of schedule: fits
+    with pytest.raises(ElectionError, match=r"^A fleet run's schedule must end within 865 s .* take 1000 s"):
+        fleet_ops.check_fleet_duration(100_000, 100.0, 30.0)
+
+
+def test_fleet_option_is_checked_before_anything_runs() -> None:
+    from click.testing import CliRunner
+
+    from election.cli import cli
+    result = CliRunner().invoke(cli, ["loadtest", "--fleet", "0"])
+    assert result.exit_code == 2 and "'--fleet': 0 is not in the range 1<=x<=1000" in result.output
 
 
 # --- on the local stack ------------------------------------------------------------------------------------
@@ -141,6 +152,18 @@ def test_a_fleet_url_the_plan_does_not_name_sends_nothing(stack: tuple[LocalStac
     voters = read_credentials(tmp / "v.csv")[:5]
     with pytest.raises(ElectionError, match=r"^Not sending: http://127\.0\.0\.1:9/votes is not the voting API"):
         loadtest.fire(target, voters, "http://127.0.0.1:9", 5, 10.0, 2, ledger=tmp / "x.jsonl", fleet=2)
+
+
+def test_fleet_and_workers_together_is_one_sentence_and_sends_nothing(
+        stack: tuple[LocalStack, Target, Path]) -> None:
+    _, target, tmp = stack
+    voters = read_credentials(tmp / "v.csv")[:5]
+    with pytest.raises(ElectionError, match=r"^--fleet and --workers cannot be combined"):
+        loadtest.fire(target, voters, target.endpoints["router"], 5, 10.0, 2, ledger=tmp / "y.jsonl", fleet=2,
+                      workers=2)
+    with pytest.raises(ElectionError, match=r"^--fleet must be between 1 and 16 on the local stack"):
+        loadtest.fire(target, voters, target.endpoints["router"], 5, 10.0, 2, ledger=tmp / "y.jsonl", fleet=17)
+    assert not (tmp / "y.jsonl").exists()
 
 
 def test_down_of_the_fleet_leaves_the_election_alone(stack: tuple[LocalStack, Target, Path]) -> None:

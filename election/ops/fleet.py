@@ -54,6 +54,15 @@ def check_fleet_size(n: int, planned: int, local: bool) -> None:
                             f"use at most --fleet {planned} or send more votes.")
 
 
+def check_fleet_duration(planned: int, rate: float, timeout: float) -> None:
+    """On AWS each worker is one invocation, which Lambda ends after 15 minutes: the schedule must fit in it."""
+    longest = fleet_model.TIMEOUT_S - LEAD_S["aws"] - timeout
+    if planned / rate > longest:
+        raise ElectionError(f"A fleet run's schedule must end within {longest:.0f} s (a worker is one Lambda "
+                            f"invocation of at most {fleet_model.TIMEOUT_S} s), but {planned} requests at {rate:g}/s "
+                            f"take {planned / rate:.0f} s; raise --rate or send fewer votes per run.")
+
+
 def locate(target: Target) -> FleetSite:
     """The election's deployed fleet, from its function's configuration (one sentence when there is none)."""
     fplan = fleet_model.fleet_plan(target.plan)

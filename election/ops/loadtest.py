@@ -79,6 +79,8 @@ def fire(target: Target, voters: Sequence[Voter], url: str, votes: int, rate: fl
     site = None
     if fleet is not None:
         fleet_ops.check_fleet_size(fleet, len(reqs), target.is_local)
+        if not target.is_local:
+            fleet_ops.check_fleet_duration(len(reqs), rate, timeout)
         site = fleet_ops.locate(target)
     before = state.national(state.read_counters(target))
     live = Live(planned=len(reqs))
