@@ -173,3 +173,27 @@ def test_cli_without_a_roll_section_mints_nothing(aws_env: None, tmp_path: Path,
     assert isinstance(got.exception, ElectionError)     # main() prints it as one sentence, no traceback
     assert "the plan has no roll section, so there is nowhere to import from" in str(got.exception)
     assert not (tmp_path / "v.csv").exists()
+
+
+def test_cli_writes_the_roll_and_says_what_the_import_costs(aws_env: None, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    from election.cli import cli
+
+    data = yaml.safe_load((ROOT / "config/aws.yaml").read_text())
+    data["roll"] = {"import": f"s3://{BUCKET}/2026/"}
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(yaml.safe_dump(data))
+    monkeypatch.chdir(tmp_path)
+    with mock_aws():
+        target = Target(load_plan(plan_file), ClientProvider())
+        create_data_resources(target, voters_table=False)
+        target.client("s3", "us-east-1").create_bucket(Bucket=BUCKET)
+        got = CliRunner().invoke(cli, ["seed-voters", "--import", "--count", "30", "--out", "v.csv",
+                                       "--plan", str(plan_file)], terminal_width=200)
+    assert got.exit_code == 0, got.output
+    said = " ".join(got.output.split())
+    assert said.startswith("Wrote 30 hashed voters in 1 part to s3://roll-bucket/2026/ (")
+    assert "Now run `election up`: it imports the roll into us-east-1 (about $0.00 at $0.15 per GB)." in said
+    assert (tmp_path / "v.csv").stat().st_mode & 0o777 == 0o600

@@ -103,7 +103,8 @@ def _seed_import(target: Any, out: Path, voters: Any, resume: bool, workers: int
     if as_json:
         print_json(report.as_dict())
         return
-    console.print(f"Wrote {report.voters:,} hashed voters in {report.parts} parts to {report.location} "
+    parts = f"{report.parts} part" + ("s" if report.parts != 1 else "")
+    console.print(f"Wrote {report.voters:,} hashed voters in {parts} to {report.location} "
                   f"({report.gzip_bytes / 1e6:,.1f} MB gzip this run, {report.seconds:.1f} s, {report.rate:,.0f} "
                   f"voters/s). Credentials: {out} (owner-only; keep it private). Now run `election up`: it imports "
                   f"the roll into {', '.join(report.import_regions)} (about ${report.import_usd:,.2f} at "
