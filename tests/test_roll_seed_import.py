@@ -197,3 +197,12 @@ def test_cli_writes_the_roll_and_says_what_the_import_costs(aws_env: None, tmp_p
     assert said.startswith("Wrote 30 hashed voters in 1 part to s3://roll-bucket/2026/ (")
     assert "Now run `election up`: it imports the roll into us-east-1 (about $0.00 at $0.15 per GB)." in said
     assert (tmp_path / "v.csv").stat().st_mode & 0o777 == 0o600
+
+
+def test_before_the_first_up_there_is_no_pepper_to_hash_with(aws_env: None, tmp_path: Path) -> None:
+    with mock_aws():
+        plan = dataclasses.replace(load_plan(ROOT / "config/local.yaml"), roll=RollImport(BUCKET, "r/"))
+        with pytest.raises(ElectionError, match=r"^The voter pepper election-local/voter-pepper does not exist in "
+                                                r"us-east-1 yet; run `election up` first \(it makes the pepper the "
+                                                r"roll is hashed with\), then this command\.$"):
+            rollimport.check_ready(Target(plan, ClientProvider()))

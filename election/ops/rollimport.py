@@ -154,6 +154,15 @@ def check_ready(target: Target) -> RollImport:
     """Before anything is minted or written: the plan names a roll location and no voters table exists yet."""
     roll = roll_of(target)
     check_can_import(target, roll)
+    for region in import_regions(target):      # the roll is hashed with the pepper that `up` makes
+        try:
+            target.client("secretsmanager", region).describe_secret(SecretId=target.names.voter_pepper)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            raise ElectionError(f"The voter pepper {target.names.voter_pepper} does not exist in {region} yet; run "
+                                "`election up` first (it makes the pepper the roll is hashed with), then this "
+                                "command.") from None
     return roll
 
 
