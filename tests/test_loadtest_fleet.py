@@ -67,6 +67,38 @@ def test_a_slice_for_a_url_the_fleet_was_not_deployed_for_is_refused_before_send
     assert [worker.decode_outcome(r).status for r in doc["outcomes"]] == [202]
 
 
+def test_the_lambda_handler_runs_the_slice_its_event_names_in_its_own_bucket(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    server = SlowServer(delay=0.0)
+    with server as url, mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="fleet-runs")
+        reqs = [loadtest.Req("vote", f"V{i}", "CA", "Jill Stein", loadtest.vote_body("V", "Jill Stein"))
+                for i in range(3)]
+        keys = fleet_ops.Run(s3, "fleet-runs", "runs/r2").store_slices(url, reqs, 30.0, 2, 5.0, random.Random(1),
+                                                                      {}, 1)
+        monkeypatch.setenv(worker.ENV_BUCKET, "fleet-runs")
+        monkeypatch.setenv(worker.ENV_ALLOWED, "https://api.example.org," + url.removesuffix("/votes"))
+        monkeypatch.setattr(worker, "_S3", None)             # a fresh container: the handler makes its client
+        result = worker.handler({"slice": keys[0], "start_at": 0.0}, None)
+        assert s3.head_object(Bucket="fleet-runs", Key="runs/r2/outcomes/0.json")["ContentLength"] > 0
+    assert result["answered"] == 3 and result["late_start_s"] > 0      # a start time long past: late, and says so
+
+
+def test_the_election_functions_do_not_ship_the_load_generator() -> None:
+    from election.lambdas import contract
+    from election.provision import fleet as fleet_model
+    from election.provision import package
+
+    for role in contract.FUNCTIONS:
+        assert not [f for f in package.build(role).files if "loadgen" in f]
+    data, _ = fleet_model.build_zip()
+    import io
+    import zipfile
+    names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    assert "election/lambdas/loadgen/worker.py" in names and "election/lambdas/enqueue.py" not in names
+
+
 def test_fleet_sizes_that_cannot_work_are_one_sentence() -> None:
     with pytest.raises(ElectionError, match=r"^--fleet must be between 1 and 16 on the local stack"):
         fleet_ops.check_fleet_size(17, 100, local=True)
@@ -145,6 +177,27 @@ def test_three_fleet_workers_give_the_same_verified_report_as_one_process(
     site = fleet_ops.locate(target)
     listed = target.client("s3", site.region).list_objects_v2(Bucket=site.bucket, Prefix="runs/")
     assert listed.get("KeyCount", 0) == 0           # slices (voter IDs) and outcomes deleted after merging
+
+
+def test_ctrl_c_stops_every_worker_through_s3_and_keeps_their_answers(
+        stack: tuple[LocalStack, Target, Path]) -> None:
+    _, target, tmp = stack
+    voters = read_credentials(tmp / "v.csv")[:20]      # already voted in the comparison run: 409s, nothing counted
+    pressed: list[int] = []
+
+    def ctrl_c(live: loadtest.Live) -> None:
+        if live.sent >= 8 and not pressed:
+            pressed.append(live.sent)
+            raise KeyboardInterrupt
+
+    fired = loadtest.fire(target, voters, target.endpoints["router"], 20, 4.0, 4, ledger=tmp / "c.jsonl", fleet=2,
+                          on_tick=ctrl_c)
+    assert pressed and fired.report.interrupted == "sending"
+    # The workers saw the stop key within a second or two: far fewer than the 20 planned (5 s of schedule) went.
+    assert 0 < fired.report.planned < 20
+    site = fleet_ops.locate(target)
+    listed = target.client("s3", site.region).list_objects_v2(Bucket=site.bucket, Prefix="runs/")
+    assert listed.get("KeyCount", 0) == 0
 
 
 def test_a_fleet_url_the_plan_does_not_name_sends_nothing(stack: tuple[LocalStack, Target, Path]) -> None:
