@@ -99,6 +99,13 @@ def test_killed_mid_way_then_resumed_sends_only_the_missing_parts(target: Target
     assert len([k for k in crashing.puts if "/parts/" in k]) == 7      # the 3 sent before the crash are not resent
     assert sum(len(b.splitlines()) for b in parts_in(target).values()) == 1_000
 
+    # Rewriting a finished roll (its checkpoint lost): the manifest goes first, so `up` cannot import it half-done.
+    (tmp_path / "v.csv.import.json").unlink()
+    crashing.after, crashing.puts = 1, []
+    with pytest.raises(Crash):
+        rollimport.seed_import(target, out, again, resume=True, part_voters=100, workers=1)
+    assert "r/roll.json" not in rollimport.existing_keys(target, target.plan.roll, "r/")
+
 
 def test_a_roll_needs_a_location_and_no_table(target: Target, tmp_path: Path) -> None:
     bare = Target(dataclasses.replace(target.plan, roll=None), ClientProvider())

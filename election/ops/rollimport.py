@@ -244,6 +244,8 @@ def seed_import(target: Target, out: Path, voters: Sequence[Voter], resume: bool
                             "them, so empty it or name another roll.import"
                             + (" (--resume finishes only a roll of this credential file)." if resume else
                                " (or pass --resume to finish this roll)."))
+    if roll.manifest_key in present:   # rewriting a finished roll: `up` must not import it half-written meanwhile
+        target.client("s3", plan.primary_region).delete_object(Bucket=roll.bucket, Key=roll.manifest_key)
     already = len(checkpoint.done)
     on_start(len(voters), sum(len(parts[i]) for i in checkpoint.done if i < len(parts)))
     started = time.monotonic()
