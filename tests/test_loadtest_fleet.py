@@ -160,7 +160,8 @@ def test_three_fleet_workers_give_the_same_verified_report_as_one_process(
                                   **kwargs)
     for name, report in (("one process", one), ("fleet of 3", three)):
         print(f"\n{name}: {report.planned} requests in {report.seconds} s, {report.throughput}/s, "
-              f"latency {report.latency_ms}, {report.statuses}, verified {report.verified}")
+              f"latency {report.latency_ms}, {report.statuses}, verified {report.verified}, "
+              f"latest worker start {report.fleet_late_s} s late")
         assert report.verified, report.problems
         assert report.accepted_voters == 100 and report.by_kind["vote"] == {"202": 100}
         assert not report.unexpected and report.other_traffic == 0
@@ -171,9 +172,12 @@ def test_three_fleet_workers_give_the_same_verified_report_as_one_process(
         return {kind: sum(by.values()) for kind, by in report.by_kind.items() if kind != "duplicate"}
     assert counts(three) == counts(one)
     assert abs(sum(three.by_kind["duplicate"].values()) - sum(one.by_kind["duplicate"].values())) <= 3 * 3
-    # The same open-loop schedule: both take about planned / rate seconds, at the offered rate.
-    assert abs(three.seconds - one.seconds) < 1.0 + 0.2 * one.seconds, (one.seconds, three.seconds)
-    assert three.throughput > 0.8 * one.throughput
+    # The same open-loop schedule: both take about planned / rate (3.1 s) to the last answer. Bounds far from a
+    # split that sent every slice at the full rate (~1 s) or one worker after another (~9 s), so a busy shared
+    # machine (workers starting late, slow answers) cannot fail it and such a bug still would.
+    expected = one.planned / 40.0
+    for report in (one, three):
+        assert 0.7 * expected < report.seconds < 2.5 * expected, (one.seconds, three.seconds)
     site = fleet_ops.locate(target)
     listed = target.client("s3", site.region).list_objects_v2(Bucket=site.bucket, Prefix="runs/")
     assert listed.get("KeyCount", 0) == 0           # slices (voter IDs) and outcomes deleted after merging

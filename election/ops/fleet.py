@@ -29,7 +29,7 @@ from election.provision import fleet as fleet_model
 
 MAX_FLEET = 1000           # Lambda's default concurrency quota per region (L-B99A9384)
 MAX_LOCAL_FLEET = 16       # threads on this machine
-LEAD_S = {"local": 1.0, "aws": 5.0}   # from the last slice stored to the shared start: a cold start fits in it
+LEAD_S = {"local": 2.0, "aws": 5.0}   # from the last slice stored to the shared start: a cold start fits in it
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,9 @@ def locate(target: Target) -> FleetSite:
 
 def send_fleet(target: Target, site: FleetSite, url: str, reqs: list[Req], rate: float, concurrency: int,
                timeout: float, live: Live, on_tick: Callable[[Live], None], rng: random.Random,
-               ballots: dict[str, tuple[str, ...]], n: int) -> tuple[list[Outcome], float]:
-    """Send the schedule from `n` fleet workers; their merged outcomes, and seconds from start to last answer."""
+               ballots: dict[str, tuple[str, ...]], n: int) -> tuple[list[Outcome], float, float]:
+    """Send the schedule from `n` fleet workers: their merged outcomes, seconds from the start to the last
+    answer, and how late the latest worker started (a cold start longer than the lead; it shows in latency)."""
     try:
         worker.check_url(url, list(site.allowed))
     except worker.Refused as exc:
@@ -100,7 +101,8 @@ def send_fleet(target: Target, site: FleetSite, url: str, reqs: list[Req], rate:
         live.sent = live.done = len(outcomes)
         live.finished = time.monotonic() - (time.time() - finished)
         on_tick(live)
-        return outcomes, max(0.0, finished - start_at)
+        late = max((float(d.get("late_start_s", 0.0)) for d in docs), default=0.0)
+        return outcomes, max(0.0, finished - start_at), late
     finally:
         run.delete()
 

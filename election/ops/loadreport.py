@@ -44,6 +44,7 @@ class Report:
     other_traffic_by_key: dict[str, int] = field(default_factory=dict)
     skipped_used: int = 0                   # voters left out because earlier runs already sent their vote
     fleet: int = 0                          # workers of a --fleet run (0: sent from this machine)
+    fleet_late_s: float = 0.0               # how late the latest fleet worker started its schedule
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -86,15 +86,16 @@ def fire(target: Target, voters: Sequence[Voter], url: str, votes: int, rate: fl
     live = Live(planned=len(reqs))
     ballots = {s: plan.ballot.for_state(s) for s in plan.state_regions()}
     votes_url = url.rstrip("/") + "/votes"
+    late = 0.0
     if site is not None and fleet is not None:
-        outcomes, seconds = fleet_ops.send_fleet(target, site, votes_url, reqs, rate, concurrency, timeout, live,
-                                                 on_tick, rng, ballots, fleet)
+        outcomes, seconds, late = fleet_ops.send_fleet(target, site, votes_url, reqs, rate, concurrency, timeout, live,
+                                                       on_tick, rng, ballots, fleet)
     else:
         outcomes, seconds = send_schedule(votes_url, reqs, rate, concurrency, timeout, live, on_tick, rng, ballots,
                                           worker_count(workers, rate, len(reqs)))
     report = summarize(url, outcomes, seconds, rate)
     report.interrupted = "sending" if live.interrupted else None
-    report.fleet = fleet or 0
+    report.fleet, report.fleet_late_s = fleet or 0, round(late, 3)
     accepted = [{"receipt": o.receipt, "state": o.req.state, "candidate": o.req.candidate}
                 for o in outcomes if o.status == 202 and o.receipt and o.req.kind == "vote"]
     path = ledger or ledger_path(target)

@@ -102,7 +102,9 @@ def loadtest_view(rep: Any) -> RenderableType:
     t.add_column("value", justify="right")
     t.add_row("requests", f"{rep.planned:,} in {rep.seconds:.1f} s")
     if getattr(rep, "fleet", 0):
-        t.add_row("sent from", f"a load fleet of {rep.fleet} workers")
+        late = getattr(rep, "fleet_late_s", 0.0)
+        t.add_row("sent from", f"a load fleet of {rep.fleet} workers"
+                  + (f" (the latest started {late:.2f} s late: counted in its latencies)" if late >= 0.01 else ""))
     t.add_row("throughput", f"{rep.throughput:,.1f} req/s (target {rep.target_rate:g}/s)")
     t.add_row("latency p50 / p90 / p99 / max",
               " / ".join(f"{rep.latency_ms[k]:.0f}" for k in ("p50", "p90", "p99", "max")) + " ms")
