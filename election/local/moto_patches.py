@@ -356,7 +356,49 @@ def _method_names_cache() -> None:
     responses.method_names_from_class = functools.lru_cache(maxsize=256)(responses.method_names_from_class)
 
 
-FUNCTIONAL = ("no_lambda_invocation", "region_outage", "dynamodb_atomic_writes")   # needed for correctness, not speed
+def _dynamodb_import_sse() -> None:
+    """ImportTable encrypts the new table with the request's SSESpecification, as AWS does (moto 5.2.5 drops it
+    and ignores it in UpdateTable too, so an imported voters table would differ from the plan on every `up`)."""
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table_import import TableImport
+    from moto.dynamodb.responses import DynamoHandler
+
+    asked = threading.local()      # the request's SSESpecification, then the import thread's
+    handle, start, process, create = (DynamoHandler.import_table, TableImport.__init__,
+                                      TableImport._process_s3_files, DynamoDBBackend.create_table)
+
+    def import_table(self: Any) -> Any:
+        asked.sse = (self.body.get("TableCreationParameters") or {}).get("SSESpecification")
+        try:
+            return handle(self)
+        finally:
+            asked.sse = None
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        start(self, *args, **kwargs)
+        self.election_sse = getattr(asked, "sse", None)
+
+    def process_s3_files(self: Any, *args: Any) -> None:
+        asked.sse = getattr(self, "election_sse", None)     # this runs in the import's own thread
+        try:
+            process(self, *args)
+        finally:
+            asked.sse = None
+
+    def create_table(self: Any, name: str, **params: Any) -> Any:
+        sse = getattr(asked, "sse", None)
+        if sse and not params.get("sse_specification"):
+            params["sse_specification"] = dict(sse)
+        return create(self, name, **params)
+
+    DynamoHandler.import_table = import_table                  # type: ignore[method-assign]
+    TableImport.__init__ = init                                # type: ignore[method-assign,assignment]
+    TableImport._process_s3_files = process_s3_files           # type: ignore[method-assign,assignment]
+    DynamoDBBackend.create_table = create_table                # type: ignore[method-assign,assignment]
+
+
+FUNCTIONAL = ("no_lambda_invocation", "region_outage", "dynamodb_atomic_writes",   # needed for correctness, not speed
+              "dynamodb_import_sse")
 PATCHES: dict[str, Callable[[], None]] = {
     "no_lambda_invocation": _no_lambda_invocation,
     "backend_lookup_fast_path": _backend_lookup_fast_path,
@@ -369,4 +411,5 @@ PATCHES: dict[str, Callable[[], None]] = {
     "method_names_cache": _method_names_cache,
     "region_outage": _region_outage,
     "dynamodb_atomic_writes": _dynamodb_atomic_writes,
+    "dynamodb_import_sse": _dynamodb_import_sse,
 }
