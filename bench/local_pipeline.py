@@ -39,6 +39,20 @@ reads, no replication), so only the "after" ratios compare like with like.
   Not reached here: 150 votes/s. At this load the ceiling itself (the same calls, serially) is 16-23/s; the
   pipeline is at 1.0-1.2x of it, and what is left is the handlers' own calls through moto's request layer.
 
+Issue 14, second sitting (2026-12-01 19:00 UTC, 600 votes, 8 voters, patches all, load 8-14 on the shared
+2-core machine; main and the change side by side, twice): IAM decisions kept per (principal, policy texts,
+action, resources), moto's method listing kept per class, the observer reading moto's tables directly
+(through boto3 its Scan every 0.25 s took ~10 % of the GIL samples). Counted 25.3 -> 32.7 and 23.0 ->
+28.6 votes/s; accepted 40.9 -> 54.4 and 40.4 -> 43.7 (p99 648 -> 356 ms, 685 -> 514 ms); ceiling ratio
+1.65 and 2.77 (the serial ceiling, run while the stack's pollers still poll, is no longer an upper bound).
+Two SQS patches (a time.time() clock for visibility checks, a shallow message copy on receive; ~6 % and
+~5 % of py-spy samples) measured 31.6 -> 32.1 and 33.3 -> 29.7: within the noise, not kept. What bounds
+"counted" at this size is mostly fixed: the tally lag is ~7.3 s in every run, patched or not, because the
+local plan mixes (k = 10, 1 s windows, two deferral rounds: ~5 s for the last votes of each state).
+py-spy (100 Hz, GIL) after: enqueue 31 %, tally 22 % (TransactWriteItems' update validation), process
+21 %, pollers 15 %, replicator 6 %, health checks 4 %, observer 1 %; layers: moto's request layer 43 %,
+moto's models 24 %, botocore 21 %, this project 10 %. 150 votes/s was not reached.
+
 Earlier figures (before issue 14; the ceiling then lacked stream reads and replication):
 Measured on the 2-core development machine (shared, load ~3), 600 votes, 8 threads:
   patches none: accepted 45.7/s (p50 146 ms, p99 667 ms), counted 31.8/s, tally lag 5.8 s;
@@ -198,7 +212,7 @@ def profiler(path: str | None) -> subprocess.Popen[bytes] | None:
     """py-spy sampling this process (threads holding the GIL, collapsed stacks) from now until SIGINT."""
     if not path:
         return None
-    spy = subprocess.Popen(["py-spy", "record", "--pid", str(os.getpid()), "--gil", "--format", "raw", "-r", "20",
+    spy = subprocess.Popen(["py-spy", "record", "--pid", str(os.getpid()), "--gil", "--format", "raw", "-r", "100",
                             "-o", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)   # let it attach before the votes start
     return spy
