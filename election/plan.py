@@ -16,9 +16,9 @@ from typing import Any
 
 import yaml
 
-from election.errors import ElectionError
 from election.lambdas.contract import STATES, Ballot
 from election.plan_roll import RollImport, parse_roll
+from election.plan_validate import PlanError, Validator, kind
 
 AWS_REGIONS: tuple[str, ...] = (
     "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "ca-west-1",
@@ -38,10 +38,6 @@ ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 TAG_KEY_RE = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]{1,128}$")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
                       1096, 1827, 2192, 2557, 2922, 3288, 3653)
-
-
-class PlanError(ElectionError, ValueError):
-    """A plan file is wrong; the message is one sentence fit for the operator."""
 
 
 @dataclass(frozen=True)
@@ -203,7 +199,7 @@ def load_plan(path: str | Path) -> Plan:
 
 def parse_plan(data: Any, where: str = "<plan>") -> Plan:
     """Validate already-parsed YAML data into a Plan."""
-    v = _Validator(where)
+    v = Validator(where)
     top = v.mapping(data, "", required={"name", "regions", "ballot"},
                     optional={"target", "lambda", "queue", "api", "logs", "tags", "domain", "break_glass_role",
                               "secrecy", "results", "alerts", "capacity", "roll"})
@@ -263,7 +259,7 @@ def parse_plan(data: Any, where: str = "<plan>") -> Plan:
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$")
 
 
-def _alerts(v: _Validator, raw: Any) -> AlertSettings:
+def _alerts(v: Validator, raw: Any) -> AlertSettings:
     if raw is None:
         return AlertSettings()
     sec = v.mapping(raw, "alerts", optional={"email"})
@@ -276,7 +272,7 @@ def _alerts(v: _Validator, raw: Any) -> AlertSettings:
     return AlertSettings(email=tuple(emails))
 
 
-def _regions(v: _Validator, raw: Any, target: str) -> tuple[RegionPlan, ...]:
+def _regions(v: Validator, raw: Any, target: str) -> tuple[RegionPlan, ...]:
     regions = v.mapping(raw, "regions")
     if not regions:
         v.fail("regions", "at least one region is needed")
@@ -303,7 +299,7 @@ def _regions(v: _Validator, raw: Any, target: str) -> tuple[RegionPlan, ...]:
     return tuple(out)
 
 
-def _ballot(v: _Validator, raw: Any) -> Ballot:
+def _ballot(v: Validator, raw: Any) -> Ballot:
     b = v.mapping(raw, "ballot", required={"candidates"}, optional={"overrides"})
     candidates = _candidates(v, b["candidates"], "ballot.candidates")
     overrides = {}
@@ -315,7 +311,7 @@ def _ballot(v: _Validator, raw: Any) -> Ballot:
     return Ballot(candidates=tuple(candidates), overrides=MappingProxyType(overrides))
 
 
-def _candidates(v: _Validator, raw: Any, f: str) -> list[str]:
+def _candidates(v: Validator, raw: Any, f: str) -> list[str]:
     names = v.string_list(raw, f)
     if not names:
         v.fail(f, "at least one candidate is needed")
@@ -328,7 +324,7 @@ def _candidates(v: _Validator, raw: Any, f: str) -> list[str]:
     return names
 
 
-def _section(v: _Validator, raw: Any, name: str, cls: type, ranges: dict[str, tuple[int, int]],
+def _section(v: Validator, raw: Any, name: str, cls: type, ranges: dict[str, tuple[int, int]],
              choices: dict[str, tuple[str, ...]] | None = None) -> Any:
     choices = choices or {}
     if raw is None:
@@ -344,7 +340,7 @@ def _section(v: _Validator, raw: Any, name: str, cls: type, ranges: dict[str, tu
     return cls(**kwargs)
 
 
-def _api(v: _Validator, raw: Any) -> ApiSettings:
+def _api(v: Validator, raw: Any) -> ApiSettings:
     base = _section(v, None if raw is None else {k: x for k, x in v.mapping(
         raw, "api", optional={"throttle_rate", "throttle_burst", "allowed_origins"}).items()
         if k != "allowed_origins"}, "api", ApiSettings,
@@ -360,31 +356,31 @@ def _api(v: _Validator, raw: Any) -> ApiSettings:
                        allowed_origins=origins)
 
 
-def _capacity(v: _Validator, raw: Any) -> CapacitySettings | None:
+def _capacity(v: Validator, raw: Any) -> CapacitySettings | None:
     if raw is None:
         return None
     sec = v.mapping(raw, "capacity", required={"voters"}, optional={"turnout", "peak_votes_per_s"})
     voters = v.integer(sec["voters"], "capacity.voters", 1, 1_000_000_000)
     turnout = sec.get("turnout", 0.6)
     if isinstance(turnout, bool) or not isinstance(turnout, (int, float)) or not 0 < turnout <= 1:
-        v.fail("capacity.turnout", f"must be a fraction of the voters above 0 and at most 1 (like 0.6), not {_kind(turnout)}"
+        v.fail("capacity.turnout", f"must be a fraction of the voters above 0 and at most 1 (like 0.6), not {kind(turnout)}"
                if not isinstance(turnout, (int, float)) or isinstance(turnout, bool)
                else f"{turnout} is out of range; it is a fraction above 0 and at most 1, like 0.6")
     peak = v.integer(sec.get("peak_votes_per_s", 1000), "capacity.peak_votes_per_s", 1, 10_000_000)
     return CapacitySettings(voters=voters, turnout=float(turnout), peak_votes_per_s=peak)
 
 
-def _results_live(v: _Validator, raw: Any) -> bool:
+def _results_live(v: Validator, raw: Any) -> bool:
     if raw is None:
         return False
     sec = v.mapping(raw, "results", optional={"live"})
     live = sec.get("live", False)
     if not isinstance(live, bool):
-        v.fail("results.live", f"must be true or false, not {_kind(live)}")
+        v.fail("results.live", f"must be true or false, not {kind(live)}")
     return live
 
 
-def _tags(v: _Validator, raw: Any) -> Mapping[str, str]:
+def _tags(v: Validator, raw: Any) -> Mapping[str, str]:
     if raw is None:
         return MappingProxyType({})
     tags = v.mapping(raw, "tags")
@@ -400,61 +396,3 @@ def _tags(v: _Validator, raw: Any) -> Mapping[str, str]:
     if len(out) > 40:
         v.fail("tags", f"{len(out)} tags given; at most 40 are allowed (AWS allows 50 and the tool uses some)")
     return MappingProxyType(out)
-
-
-class _Validator:
-    """Type checks that raise one-sentence PlanErrors naming file and field."""
-
-    def __init__(self, where: str) -> None:
-        self.where = where
-
-    def fail(self, f: str, message: str) -> None:
-        at = f" {f}:" if f else ""
-        raise PlanError(f"{self.where}:{at} {message}.")
-
-    def mapping(self, raw: Any, f: str, required: set[str] = frozenset(),  # type: ignore[assignment]
-                optional: set[str] | None = None) -> dict:
-        what = f or "the plan"
-        if not isinstance(raw, dict):
-            self.fail(f, f"{what} must be a mapping of keys to values, not {_kind(raw)}")
-        if optional is not None:
-            allowed = set(required) | set(optional)
-            for key in raw:
-                if key not in allowed:
-                    hint = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-                    self.fail(f"{f}.{key}" if f else str(key), "unknown key"
-                              + (f" (did you mean '{hint[0]}'?)" if hint else
-                                 f" (allowed: {', '.join(sorted(allowed))})"))
-        for key in sorted(required):
-            if key not in raw or raw[key] is None:
-                self.fail(f"{f}.{key}" if f else key, "this key is required")
-        return raw
-
-    def string(self, raw: Any, f: str) -> str:
-        if not isinstance(raw, str) or not raw.strip():
-            self.fail(f, f"must be a non-empty string, not {_kind(raw)}")
-        return raw.strip()
-
-    def string_list(self, raw: Any, f: str) -> list[str]:
-        if not isinstance(raw, list):
-            self.fail(f, f"must be a list, not {_kind(raw)}")
-        return [self.string(x, f"{f}[{i}]") for i, x in enumerate(raw)]
-
-    def integer(self, raw: Any, f: str, lo: int, hi: int) -> int:
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            self.fail(f, f"must be a whole number, not {_kind(raw)}")
-        if not lo <= raw <= hi:
-            self.fail(f, f"{raw} is out of range; it must be between {lo} and {hi}")
-        return raw
-
-    def choice(self, raw: Any, f: str, allowed: tuple[str, ...]) -> str:
-        if raw not in allowed:
-            self.fail(f, f"'{raw}' is not one of {', '.join(allowed)}")
-        return raw
-
-
-def _kind(raw: Any) -> str:
-    if raw is None:
-        return "nothing"
-    return {bool: "true/false", int: "a number", float: "a number", str: f"the text '{raw}'",
-            list: "a list", dict: "a mapping"}.get(type(raw), type(raw).__name__)

@@ -472,7 +472,7 @@ def test_missing_polls_item_means_open() -> None:
 def test_enqueue_metrics_are_summed_per_request_class_and_flushed_by_interval(p: Pipeline) -> None:
     import io
 
-    from election.lambdas.common import MetricsBuffer
+    from election.lambdas.metrics import MetricsBuffer
 
     now = [0.0]
     out = io.StringIO()

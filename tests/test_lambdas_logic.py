@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from election.lambdas import common, contract, logic
-from election.lambdas.logic import Counted, RequestError
+from election.lambdas import common, contract, counting, logic
+from election.lambdas.counting import Counted
+from election.lambdas.logic import RequestError
 
 PEPPER = bytes(range(32))
 
@@ -73,16 +74,16 @@ def test_select_records_filters_region_event_and_checkpoint() -> None:
     recs = [record(5), record(12, region="us-west-2"), record(20, event="MODIFY"), record(100),
             {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "150", "Keys": {"bk": {"S": "x"}}}},
             record(9, created=datetime(2026, 11, 3, tzinfo=UTC))]
-    got = logic.select_records(recs, "us-east-1", checkpoint=5, now=0.0)
+    got = counting.select_records(recs, "us-east-1", checkpoint=5, now=0.0)
     assert [c.seq for c in got] == [9, 100]        # stream order, integer comparison (9 < 100)
     assert got[0].created == datetime(2026, 11, 3, tzinfo=UTC).timestamp()
-    assert [c.seq for c in logic.select_records(recs, "us-east-1", None, 0.0)] == [5, 9, 100]
+    assert [c.seq for c in counting.select_records(recs, "us-east-1", None, 0.0)] == [5, 9, 100]
 
 
 def test_chunks_respect_the_item_limit_and_keep_order() -> None:
     states = [f"S{i:02d}" for i in range(250)]
     counted = [Counted(seq=i + 1, state=states[i % 250], candidate="A", created=float(i)) for i in range(500)]
-    chunks = logic.chunk_counts(counted)
+    chunks = counting.chunk_counts(counted)
     assert len(chunks) == 6                                 # 99 distinct states per transaction
     for ch in chunks:
         assert len({s for s, _ in ch.counts}) <= 99        # plus the checkpoint: <= 100 items
@@ -98,7 +99,7 @@ def test_chunks_respect_the_item_limit_and_keep_order() -> None:
 def test_chunking_never_loses_or_duplicates_a_count(votes: list[tuple[str, str]], limit: int) -> None:
     counted = [Counted(seq=i, state=s, candidate=c, created=0.0) for i, (s, c) in enumerate(votes)]
     total: dict[tuple[str, str], int] = {}
-    for ch in logic.chunk_counts(counted, limit):
+    for ch in counting.chunk_counts(counted, limit):
         assert len({s for s, _ in ch.counts}) <= limit - 1
         for k, n in ch.counts.items():
             total[k] = total.get(k, 0) + n
@@ -116,7 +117,7 @@ def test_aggregate_sums_regions_and_fills_zeros() -> None:
         {"pk": "checkpoint#us-east-1#shard-1", "seq": "0" * 40, "c:A": 99},
         {"pk": "polls", "open": True},
     ]
-    res = logic.aggregate_results(items, {"NY": ("A", "B"), "UT": ("A", "B", "C"), "CA": ("A", "B")}, ("A", "B", "C"))
+    res = counting.aggregate_results(items, {"NY": ("A", "B"), "UT": ("A", "B", "C"), "CA": ("A", "B")}, ("A", "B", "C"))
     assert res["states"]["NY"] == {"total": 6, "candidates": {"A": 5, "B": 1}}
     assert res["states"]["CA"] == {"total": 0, "candidates": {"A": 0, "B": 0}}
     assert res["candidates"] == {"A": 5, "B": 1, "C": 4} and res["total"] == 10
@@ -128,10 +129,10 @@ def test_receipt_status_rules() -> None:
     end = logic.minute_end("2026-11-03T10:31Z")
     assert end == datetime(2026, 11, 3, 10, 32, tzinfo=UTC).timestamp()
     cps = [{"region": "us-west-2", "through": end + 500}, {"region": "us-east-1", "through": end - 1}]
-    assert logic.receipt_status(None, cps, {}) == "unknown"
-    assert logic.receipt_status(ballot, cps, {}) == "recorded"      # the other region's tally does not count
-    assert logic.receipt_status(ballot, cps + [{"region": "us-east-1", "through": end}], {}) == "counted"
-    assert logic.receipt_status(ballot, [], {"tallied_at": "2026-11-03T21:00:00Z"}) == "counted"
+    assert counting.receipt_status(None, cps, {}) == "unknown"
+    assert counting.receipt_status(ballot, cps, {}) == "recorded"      # the other region's tally does not count
+    assert counting.receipt_status(ballot, cps + [{"region": "us-east-1", "through": end}], {}) == "counted"
+    assert counting.receipt_status(ballot, [], {"tallied_at": "2026-11-03T21:00:00Z"}) == "counted"
 
 
 def test_minute_is_coarse() -> None:

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 from pipeline_fixture import Pipeline
 
-from election.lambdas import contract, logic
+from election.lambdas import contract, counting, logic
 from election.local import moto_patches
 from election.local.motoserver import InProcessProvider
 from election.local.replicator import Replicator
@@ -181,7 +181,7 @@ def counters(p: Pipeline, region: str = EAST) -> Counter[tuple[str, str]]:
 
 def expected_counts(records: list[dict], region: str = EAST) -> Counter[tuple[str, str]]:
     out: Counter[tuple[str, str]] = Counter()
-    for c in logic.select_records(records, region, None, 0.0):
+    for c in counting.select_records(records, region, None, 0.0):
         out[(logic.counter_pk(c.state, region), logic.counter_attr(c.candidate))] += 1
     return out
 

@@ -8,15 +8,15 @@ from typing import Any
 
 from rich.progress import Progress
 
-from election.lambdas import common
+from election.lambdas import metrics
 from election.local.lambdalogs import LambdaLogs
 
 
 def emit_from_threads() -> None:
     """A per-batch line and a batched flush, each from a thread that is not a handler's."""
-    buffer = common.MetricsBuffer(interval=0)
-    lines = [lambda: common.Metrics("Election/t", {"Function": "tally"}, {"Counted": 3}, {"Counted": "Count"}).emit(),
-             lambda: buffer.add(common.Metrics("Election/t", {"Route": "GET /health"}, {"Status200": 1},
+    buffer = metrics.MetricsBuffer(interval=0)
+    lines = [lambda: metrics.Metrics("Election/t", {"Function": "tally"}, {"Counted": 3}, {"Counted": "Count"}).emit(),
+             lambda: buffer.add(metrics.Metrics("Election/t", {"Route": "GET /health"}, {"Status200": 1},
                                                {"Status200": "Count"}))]
     threads = [threading.Thread(target=f) for f in lines]
     for t in threads:
@@ -38,7 +38,7 @@ def test_metric_lines_reach_the_log_file_even_after_rich_restored_stdout(tmp_pat
     assert '"_aws"' not in out
     logged = (tmp_path / "lambda.log").read_text().splitlines()
     assert len(logged) == 2 and all(line.startswith('{"_aws"') for line in logged)
-    assert common.LOG_STREAM.stream is None   # stopped: Lambda's stdout again
+    assert metrics.LOG_STREAM.stream is None   # stopped: Lambda's stdout again
 
 
 def test_without_a_running_stack_lines_go_to_stdout_as_on_lambda(capfd: Any) -> None:

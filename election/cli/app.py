@@ -15,12 +15,14 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-# `--help` lists commands by the module that defines them (election/cli/<section>.py), in this order:
+# `--help` lists commands by the module that defines them (election/cli/<module>.py), under these titles:
 # a command added to the right module lands in the right section without touching this file.
+OPERATE = "Operate the election"
 SECTIONS = {
     "provision": "Provision (AWS, or the local stack's moto)",
     "local": "Run it on this machine",
-    "operate": "Operate the election",
+    "load": OPERATE,
+    "operate": OPERATE,
 }
 
 
@@ -31,20 +33,19 @@ class SectionedGroup(click.Group):
         return list(self.commands)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        sections: dict[str, list[tuple[str, str]]] = {}
+        sections: dict[str, list[tuple[str, str]]] = {title: [] for title in SECTIONS.values()}
         width = formatter.width - 6 - max((len(n) for n in self.commands), default=0)
         for name in self.list_commands(ctx):
             cmd = self.get_command(ctx, name)
             if cmd is None or cmd.hidden:
                 continue
-            module = getattr(cmd.callback, "__module__", "") or ""
-            section = module.rsplit(".", 1)[-1]
-            sections.setdefault(section if section in SECTIONS else "other", []).append(
+            module = (getattr(cmd.callback, "__module__", "") or "").rsplit(".", 1)[-1]
+            sections.setdefault(SECTIONS.get(module, "Other commands"), []).append(
                 (name, cmd.get_short_help_str(limit=width)))
-        for key, title in [*SECTIONS.items(), ("other", "Other commands")]:
-            if sections.get(key):
+        for title, rows in sections.items():
+            if rows:
                 with formatter.section(title):
-                    formatter.write_dl(sections[key])
+                    formatter.write_dl(rows)
 
 
 @click.group(cls=SectionedGroup, context_settings={"help_option_names": ["-h", "--help"]})

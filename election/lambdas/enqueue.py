@@ -16,6 +16,7 @@ import botocore.config
 
 from election.lambdas import common, contract, keys, logic
 from election.lambdas.logic import RequestError
+from election.lambdas.metrics import Metrics, MetricsBuffer
 
 Handler = Callable[[dict, Any], dict]
 
@@ -42,11 +43,11 @@ class Enqueue:
         self.key = keys.QueueKey(secrets_client, env.get(contract.ENV_QUEUE_KEY_SECRET, ""))
         self.polls = common.PollsCache(self.ddb, self.cfg.results_table)
         self.clock = clock
-        self.metrics = common.MetricsBuffer()
+        self.metrics = MetricsBuffer()
 
     def __call__(self, event: dict, context: Any = None) -> dict:
         route = common.route(event)
-        metrics = common.Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Route": route_name(route)})
+        metrics = Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Route": route_name(route)})
         try:
             if common.method(event) == "OPTIONS":
                 return common.preflight(event, self.cfg, "POST, OPTIONS")
@@ -82,7 +83,7 @@ class Enqueue:
             body["receipt"] = bk
         return common.respond(event, self.cfg, 200, body)
 
-    def vote(self, event: dict, metrics: common.Metrics) -> dict:
+    def vote(self, event: dict, metrics: Metrics) -> dict:
         data = logic.parse_json_object(common.raw_body(event), VOTE_FIELDS, common.MAX_BODY_BYTES)
         canonical = logic.canonical_or_400(data["voter_id"])
         self._require_open()

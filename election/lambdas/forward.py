@@ -18,7 +18,8 @@ from typing import Any
 
 import botocore.config
 
-from election.lambdas import common, contract, keys, logic
+from election.lambdas import common, contract, counting, keys, logic
+from election.lambdas.metrics import Metrics
 
 Handler = Callable[[dict, Any], dict]
 
@@ -38,7 +39,7 @@ class Forward:
                                  env.get(contract.ENV_QUEUE_KEY_SECRET, ""))
 
     def __call__(self, event: dict, context: Any = None) -> dict:
-        metrics = common.Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Function": "forward"})
+        metrics = Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Function": "forward"})
         failures: list[str] = []
         by_home: dict[str, list[tuple[str, str]]] = {}
         records = event.get("Records", [])
@@ -87,7 +88,7 @@ class Forward:
         """Whether `close` has recorded the final tally (one consistent read per batch)."""
         item = self.ddb.get_item(TableName=self.cfg.results_table, ConsistentRead=True,
                                  Key={contract.RESULTS_KEY: {"S": contract.POLLS_ITEM}}).get("Item") or {}
-        return logic.is_final({k: common.plain(v) for k, v in item.items()})
+        return counting.is_final({k: common.plain(v) for k, v in item.items()})
 
     def _send(self, home: str, messages: list[tuple[str, str]]) -> list[str]:
         """Message ids that were not stored in `home`'s votes queue."""

@@ -13,6 +13,7 @@ from typing import Any
 import botocore.config
 
 from election.lambdas import common
+from election.lambdas.metrics import Metrics, MetricsBuffer
 
 Handler = Callable[[dict, Any], dict]
 
@@ -35,7 +36,7 @@ class Health:
         self.sqs = common.make_client(self.cfg, "sqs", config=_CONFIG, session=session)
         self.clock = time.monotonic
         self.ok_reuse_s = OK_REUSE_S
-        self.metrics = common.MetricsBuffer()   # one line per 10 s per container, not one per check
+        self.metrics = MetricsBuffer()   # one line per 10 s per container, not one per check
         self._ok_at: float | None = None
         self._ok: dict[str, str] = {}
 
@@ -74,7 +75,7 @@ class Health:
             return common.preflight(event, self.cfg, "GET, OPTIONS")
         checks = self.current()
         failed = [name for name, result in checks.items() if result != "ok"]
-        metrics = common.Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Route": "GET /health"})
+        metrics = Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Route": "GET /health"})
         if failed:
             metrics.add("Unhealthy")
             what = ", ".join(f.replace("_", " ") for f in failed)

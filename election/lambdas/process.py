@@ -36,7 +36,8 @@ from typing import Any
 
 import botocore.config
 
-from election.lambdas import common, contract, keys, logic
+from election.lambdas import common, contract, counting, keys, logic
+from election.lambdas.metrics import Metrics
 
 Handler = Callable[[dict, Any], dict]
 
@@ -66,11 +67,11 @@ class Process:
         self._pool_lock = threading.Lock()
 
     def __call__(self, event: dict, context: Any = None) -> dict:
-        metrics = common.Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Function": "process"})
+        metrics = Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Function": "process"})
         records = event.get("Records", [])
         try:
             polls = self.polls()
-            final = logic.is_final(polls)
+            final = counting.is_final(polls)
             message_key, ballot_key = self.key.message, self.key.ballot
         except Exception as exc:  # noqa: BLE001 - polls item or key unreadable: retry the whole batch
             metrics.add("Failed", len(records))
@@ -131,7 +132,7 @@ class Process:
         return {k: common.plain(v) for k, v in item.items()}
 
     def _defer(self, votes: list[tuple[str, logic.Vote]], records: Mapping[str, dict], closing: bool,
-               metrics: common.Metrics, failures: list[str]) -> list[tuple[str, logic.Vote]]:
+               metrics: Metrics, failures: list[str]) -> list[tuple[str, logic.Vote]]:
         """Hold back the votes of states short of k in this batch; returns the votes to write now."""
         receives: dict[str, list[int]] = {}
         for mid, vote in votes:

@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from election.lambdas import common, contract, logic
+from election.lambdas import common, contract, counting, logic
+from election.lambdas.metrics import Metrics
 
 Handler = Callable[[dict, Any], dict]
 
@@ -34,7 +35,7 @@ class Receipt:
     def __call__(self, event: dict, context: Any = None) -> dict:
         if common.method(event) == "OPTIONS":
             return common.preflight(event, self.cfg, "GET, OPTIONS")
-        metrics = common.Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Route": "GET /receipts/{receipt}"})
+        metrics = Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Route": "GET /receipts/{receipt}"})
         receipt = ((event.get("pathParameters") or {}).get("receipt")
                    or common.path(event).rstrip("/").rsplit("/", 1)[-1]).lower()
         if not contract.RECEIPT_RE.match(receipt):
@@ -62,7 +63,7 @@ class Receipt:
         ballot = {k: common.plain(v) for k, v in item.items()}
         polls = self.polls.item()
         checkpoints = [] if polls.get("tallied_at") else self.checkpoints(str(ballot.get("region")))
-        return logic.receipt_status(ballot, checkpoints, polls)
+        return counting.receipt_status(ballot, checkpoints, polls)
 
     def checkpoints(self, region: str) -> list[dict[str, Any]]:
         """The tally checkpoints of one home region, scanned at most once per `ttl` seconds."""

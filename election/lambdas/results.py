@@ -6,7 +6,7 @@ cached by browsers and CDNs for five.
 
 Publication: turnout (totals) is always public; the breakdown by candidate only once
 the polls are closed and the final tally is done (`tallied_at` on the polls item), or
-while voting when the plan says `results.live: true` (logic.publish; docs/api.md).
+while voting when the plan says `results.live: true` (counting.publish; docs/api.md).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from election.lambdas import common, contract, logic
+from election.lambdas import common, contract, counting
+from election.lambdas.metrics import Metrics
 
 Handler = Callable[[dict, Any], dict]
 
@@ -40,7 +41,7 @@ class Results:
             return common.preflight(event, self.cfg, "GET, OPTIONS")
         if common.route(event) != "GET /results":   # this function also serves the API's $default route
             return common.unrouted(event, self.cfg)
-        metrics = common.Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Route": "GET /results"})
+        metrics = Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Route": "GET /results"})
         query = event.get("queryStringParameters") or {}
         state = query.get("state")
         if state is not None and state.upper() not in contract.STATES:
@@ -63,7 +64,7 @@ class Results:
         return resp
 
     def totals(self) -> dict[str, Any]:
-        """The public results (logic.publish), from a Scan at most once per `ttl` seconds."""
+        """The public results (counting.publish), from a Scan at most once per `ttl` seconds."""
         with self._lock:
             now = self.clock()
             if self._cached and now - self._cached[0] < self.ttl:
@@ -77,10 +78,10 @@ class Results:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         ballots = {s: self.cfg.ballot_for(s) for s in contract.STATES}
-        summed = logic.aggregate_results(items, ballots, self.cfg.all_candidates())
+        summed = counting.aggregate_results(items, ballots, self.cfg.all_candidates())
         if summed["updated_at"] is None:
             summed["updated_at"] = common.now_iso()
-        totals = logic.publish(summed, logic.polls_of(items), self.live)
+        totals = counting.publish(summed, counting.polls_of(items), self.live)
         with self._lock:
             self._cached = (now, totals)
         return totals

@@ -34,7 +34,8 @@ from typing import Any
 
 import botocore.config
 
-from election.lambdas import common, contract, logic
+from election.lambdas import common, contract, counting, logic
+from election.lambdas.metrics import Metrics
 
 Handler = Callable[[dict, Any], dict]
 
@@ -52,7 +53,7 @@ class Tally:
         self.max_items = logic.MAX_TRANSACTION_ITEMS
 
     def __call__(self, event: dict, context: Any = None) -> dict:
-        metrics = common.Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Function": "tally"})
+        metrics = Metrics(self.cfg.namespace, {"Region": self.cfg.region, "Function": "tally"})
         records = event.get("Records", [])
         shard = str(event.get("shardId") or DEFAULT_SHARD)
         failures = self.apply(records, shard, metrics)
@@ -61,7 +62,7 @@ class Tally:
         # `state` is required in the answer when the mapping uses a tumbling window; harmless otherwise.
         return {"batchItemFailures": failures, "state": {}}
 
-    def apply(self, records: list[dict], shard: str, metrics: common.Metrics) -> list[dict[str, str]]:
+    def apply(self, records: list[dict], shard: str, metrics: Metrics) -> list[dict[str, str]]:
         """Count the batch; on failure, the first record not yet applied (Lambda resumes there)."""
         original = {int(r["dynamodb"]["SequenceNumber"]): r["dynamodb"]["SequenceNumber"] for r in records}
         unique = unique_records(records)
@@ -78,7 +79,7 @@ class Tally:
             replayed = len(unique) - len(fresh)
             lost_race = False
             done = 0
-            for chunk in logic.chunk_counts(counted, self.max_items):
+            for chunk in counting.chunk_counts(counted, self.max_items):
                 done += sum(chunk.counts.values())
                 at_last = {event_ids[i] for i in range(done) if counted[i].seq == chunk.last_seq}
                 if checkpoint is not None and chunk.last_seq == checkpoint and passed:
@@ -104,10 +105,10 @@ class Tally:
                 return []
         return [{"itemIdentifier": original[min(original)]}] if original else []
 
-    def _select(self, records: list[dict]) -> tuple[list[logic.Counted], list[str]]:
+    def _select(self, records: list[dict]) -> tuple[list[counting.Counted], list[str]]:
         """The ballots to count (in stream order) and the eventID of each."""
         pairs = [(c, str(r.get("eventID", ""))) for r in records
-                 for c in logic.select_records([r], self.cfg.region, None, self.clock())]
+                 for c in counting.select_records([r], self.cfg.region, None, self.clock())]
         pairs.sort(key=lambda p: p[0].seq)
         return [c for c, _ in pairs], [e for _, e in pairs]
 
@@ -121,7 +122,7 @@ class Tally:
         passed = {v.get("S", "") for v in item["ids"].get("L", [])} if "ids" in item else None
         return (int(seq) if seq else None), passed
 
-    def _transact(self, cp_key: str, shard: str, chunk: logic.Chunk, checkpoint: int | None,
+    def _transact(self, cp_key: str, shard: str, chunk: counting.Chunk, checkpoint: int | None,
                   at_last: list[str]) -> None:
         now = common.now_iso(self.clock)
         items: list[dict[str, Any]] = []

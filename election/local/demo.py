@@ -92,6 +92,27 @@ def results_table(results: dict[str, Any], top_states: int = 5) -> Table:
     return table
 
 
+def results_and_audit(console: Console, target: Target, receipts: list[dict[str, str]], idle: bool) -> int:
+    """Print the results and the audit's verdict; 0 when the audit is clean (and the pipeline went idle)."""
+    from election.ops import audit as audit_mod
+    from election.ops import state
+
+    console.print(results_table(state.results(target)))
+    verdict = audit_mod.audit(target, receipts)
+    problems = list(verdict.discrepancies) + ([] if idle else ["The pipeline did not go idle within 120 s."])
+    console.print("Counted by each home region's tally: " + ", ".join(
+        f"{r} {n}" for r, n in verdict.counted.items()) + "; every region holds all "
+        f"{sum(verdict.ballots_own.values())} ballots (replicated).")
+    if not problems:
+        console.print(f"[green]Audit: clean.[/green] Every one of the {len(receipts)} accepted votes is "
+                      "one ballot, counted once, in its home region; the roll and ballots match in every region.")
+        return 0
+    console.print("[red]Audit: discrepancies found:[/red]")
+    for p in problems:
+        console.print(f"  • {p}")
+    return 1
+
+
 def run_demo(console: Console, plan: str, voters: int, votes: int | None, exit_after: bool, port_base: int,
              state_dir: Path = Path(".election"), **stack_options: Any) -> int:
     """Run the tour; returns the exit status (0 when the audit is clean). stack_options go to LocalStack.
@@ -113,24 +134,7 @@ def run_demo(console: Console, plan: str, voters: int, votes: int | None, exit_a
         report = vote(console, stack, roll, votes)
         with console.status("Waiting for the queues to drain and the tally to catch up..."):
             idle = stack.wait_idle(120)
-        from election.ops import audit as audit_mod
-        from election.ops import state
-
-        results = state.results(target)
-        console.print(results_table(results))
-        verdict = audit_mod.audit(target, report.receipts)
-        problems = list(verdict.discrepancies) + ([] if idle else ["The pipeline did not go idle within 120 s."])
-        console.print("Counted by each home region's tally: " + ", ".join(
-            f"{r} {n}" for r, n in verdict.counted.items()) + "; every region holds all "
-            f"{sum(verdict.ballots_own.values())} ballots (replicated).")
-        if not problems:
-            console.print(f"[green]Audit: clean.[/green] Every one of the {len(report.receipts)} accepted votes is "
-                          "one ballot, counted once, in its home region; the roll and ballots match in every region.")
-        else:
-            console.print("[red]Audit: discrepancies found:[/red]")
-            for p in problems:
-                console.print(f"  • {p}")
-        status = 0 if not problems else 1
+        status = results_and_audit(console, target, report.receipts, idle)
         unused = unused_voters(roll, votes)
         if exit_after:
             if unused:

@@ -16,8 +16,6 @@ from rich.table import Table
 from election.local.stack import LocalStack
 from election.statedir import DEFAULT_STATE_DIR, STATE_DIR_ENV
 
-DEFAULT_PORT_BASE = 7700
-
 
 def start_with_progress(console: Console, plan: str, port_base: int, state_dir: Path,
                         **kwargs: Any) -> LocalStack:

@@ -19,7 +19,6 @@ import json
 import logging
 import re
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -61,9 +60,6 @@ class Routes:
             if found and m == method:
                 return key, found.groupdict(), handler, role
         return None
-
-    def path_known(self, path: str) -> bool:
-        return any(p.match(path) for _, _, p, _, _ in self.table)
 
 
 def build_event(method: str, raw_path: str, headers: Mapping[str, str], body: bytes, route_key: str,
@@ -214,17 +210,3 @@ def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             raise AttributeError(name)
 
     return GatewayRequest
-
-
-def wait_until_listening(url: str, timeout: float = 5.0) -> None:
-    """Block until something answers TCP on the URL's port (used after restarts)."""
-    import socket
-
-    split = urlsplit(url)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((split.hostname, split.port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)

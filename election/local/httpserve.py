@@ -103,10 +103,6 @@ class LoopbackServer(ThreadingHTTPServer):
             return   # the client went away or stalled: nothing to report
         super().handle_error(request, client_address)
 
-    def open_connections(self) -> int:
-        with self._open_lock:
-            return len(self._open)
-
     def close_connections(self) -> None:
         """Cut every open connection (their handler threads then see EOF and end)."""
         with self._open_lock:

@@ -1,7 +1,7 @@
 """CloudWatch Logs, played locally: what the functions log goes to <state_dir>/lambda.log, not the terminal.
 
 Handlers write one metrics line per batch (and per error) through
-`common.LOG_STREAM`, which is stdout on Lambda. In-process, stdout is the
+`metrics.LOG_STREAM`, which is stdout on Lambda. In-process, stdout is the
 operator's terminal, so while the stack runs the stream points at a queue
 written to the log file by one thread. This does not depend on which thread
 emits (pool threads, the batched flush) nor on sys.stdout, which rich's
@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-from election.lambdas import common
+from election.lambdas import metrics
 
 
 class QueuedLog:
@@ -61,13 +61,13 @@ class LambdaLogs:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - closed in stop()
         self._log = QueuedLog(self._file)
-        self._previous = common.LOG_STREAM.stream
-        common.LOG_STREAM.stream = self._log
+        self._previous = metrics.LOG_STREAM.stream
+        metrics.LOG_STREAM.stream = self._log
 
     def stop(self) -> None:
         if self._log is not None:
-            if common.LOG_STREAM.stream is self._log:
-                common.LOG_STREAM.stream = self._previous
+            if metrics.LOG_STREAM.stream is self._log:
+                metrics.LOG_STREAM.stream = self._previous
             self._log.close()
             self._log = None
         self._previous = None

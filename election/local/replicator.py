@@ -60,9 +60,6 @@ class Replicator:
                     f"replicate-{logical}-{region}", backends.DirectStreams(region), stream_arn, region,
                     on_batch=self._applier(logical, region), window_s=0.05))
 
-    def pollers_for(self, region: str) -> list[StreamPoller]:
-        return [p for p in self.pollers if p.region == region]
-
     def start(self) -> None:
         for p in self.pollers:
             p.start()

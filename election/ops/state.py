@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from election.lambdas import logic
+from election.lambdas import counting, logic
 from election.lambdas.common import plain
 from election.lambdas.contract import BALLOTS_KEY, POLLS_ITEM, RESULTS_KEY
 from election.ops.target import Target
@@ -66,16 +66,6 @@ def read_counters(target: Target) -> dict[str, Tally]:
                 if attr.startswith(logic.COUNTER_PREFIX):
                     out[region][(state, attr[len(logic.COUNTER_PREFIX):])] += int(value)
     return out
-
-
-def read_checkpoints(target: Target) -> list[dict[str, Any]]:
-    """The tally checkpoints of every region (from the region's own table)."""
-    found = []
-    for region in target.plan.region_names:
-        for item in scan(target, region, target.names.results):
-            if str(item.get(RESULTS_KEY, "")).startswith(f"{logic.CHECKPOINT_PREFIX}{region}#"):
-                found.append(item)
-    return found
 
 
 @dataclass
@@ -131,7 +121,7 @@ def national(counters: dict[str, Tally]) -> Tally:
 
 
 def read_results_items(target: Target) -> list[dict[str, Any]]:
-    """The counter items of every region, each from its own region (input for logic.aggregate_results)."""
+    """The counter items of every region, each from its own region (input for counting.aggregate_results)."""
     items = []
     for region in target.plan.region_names:
         for item in scan(target, region, target.names.results):
@@ -145,4 +135,4 @@ def results(target: Target) -> dict[str, Any]:
     """National and per-state results, zeros filled in, the same shape GET /results answers."""
     plan = target.plan
     ballots = {s: plan.ballot.for_state(s) for s in plan.state_regions()}
-    return logic.aggregate_results(read_results_items(target), ballots, plan.ballot.candidates)
+    return counting.aggregate_results(read_results_items(target), ballots, plan.ballot.candidates)
