@@ -68,7 +68,7 @@ MODULES = {m.__name__.rsplit(".", 1)[-1]: m for m in (enqueue, process, tally, r
 class LazyHandlers(dict):
     """role -> handler built with make_handler(env) on first use (building all 14 costs a second per test).
 
-    Each handler gets its own role's credentials in its environment, as the Lambda runtime sets them.
+    Each handler gets its own role's contract keys of `env` and its role's credentials, as on Lambda.
     """
 
     def __init__(self, env: dict[str, str], credentials: Callable[[str], iam.Credentials] | None = None) -> None:
@@ -77,7 +77,9 @@ class LazyHandlers(dict):
         self.credentials = credentials
 
     def __missing__(self, role: str) -> Callable[[dict, Any], dict]:
-        env = dict(self.env, **self.credentials(role).env()) if self.credentials else self.env
+        # Only the keys the deployer sets on this function (contract.FUNCTIONS[role].env), as on AWS.
+        env = {k: v for k, v in self.env.items() if k in contract.FUNCTIONS[role].env}
+        env.update(self.credentials(role).env() if self.credentials else {})
         handler: Any = MODULES[role].make_handler(env)
         # Tests read what they just wrote: no per-container caching of results or the polls item,
         # and one metric line per request.

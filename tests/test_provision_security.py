@@ -178,14 +178,24 @@ def test_functions_carry_the_contract_environment(up: Deployer, region: str) -> 
         assert cfg["Architectures"] == ["arm64"] and cfg["MemorySize"] == 256
         assert cfg["KMSKeyArn"] == key_arn(region)
         env = cfg["Environment"]["Variables"]
-        assert env[contract.ENV_REGION] == region and env[contract.ENV_BALLOTS_TABLE] == f"{PLAN}-ballots"
-        urls = json.loads(env[contract.ENV_VOTES_QUEUE_URLS])
-        assert set(urls) == set(REGIONS) and all(u.endswith(f"{PLAN}-votes") for u in urls.values())
-        assert json.loads(env[contract.ENV_STATE_REGIONS])["TX"] == "us-west-2"
-        assert json.loads(env[contract.ENV_BALLOT])["overrides"]["UT"][-1] == "Evan McMullin"
-        assert env[contract.ENV_BALLOT_PEPPER_SECRET] == f"{PLAN}/ballot-pepper"
-        origins = env[contract.ENV_ALLOWED_ORIGINS].split(",") if env[contract.ENV_ALLOWED_ORIGINS] else []
-        assert origins == ([site] if site else []), "only the voting page's own origin (aws target)"
+        assert set(env) == set(contract.FUNCTIONS[role].env), f"{role}: exactly the keys its handler reads"
+        assert env[contract.ENV_REGION] == region
+        if contract.ENV_BALLOTS_TABLE in env:
+            assert env[contract.ENV_BALLOTS_TABLE] == f"{PLAN}-ballots"
+        if contract.ENV_VOTES_QUEUE_URLS in env:
+            urls = json.loads(env[contract.ENV_VOTES_QUEUE_URLS])
+            assert set(urls) == set(REGIONS) and all(u.endswith(f"{PLAN}-votes") for u in urls.values())
+        if contract.ENV_STATE_REGIONS in env:
+            assert json.loads(env[contract.ENV_STATE_REGIONS])["TX"] == "us-west-2"
+        if contract.ENV_BALLOT in env:
+            assert json.loads(env[contract.ENV_BALLOT])["overrides"]["UT"][-1] == "Evan McMullin"
+        if contract.ENV_ALLOWED_ORIGINS in env:
+            origins = env[contract.ENV_ALLOWED_ORIGINS].split(",") if env[contract.ENV_ALLOWED_ORIGINS] else []
+            assert origins == ([site] if site else []), "only the voting page's own origin (aws target)"
+    peppers = {r for r, fn in contract.FUNCTIONS.items() if contract.ENV_BALLOT_PEPPER_SECRET in fn.env}
+    assert peppers == {"enqueue"}, "only enqueue learns where the peppers are"
+    enqueue = lam.get_function_configuration(FunctionName=f"{PLAN}-enqueue")["Environment"]["Variables"]
+    assert enqueue[contract.ENV_BALLOT_PEPPER_SECRET] == f"{PLAN}/ballot-pepper"
 
 
 @pytest.mark.parametrize("region", REGIONS)

@@ -19,6 +19,7 @@ from election.cli.options import (
     seconds,
     state_dir_option,
 )
+from election.lambdas.contract import FUNCTIONS
 
 
 @example("election results --state TX --watch")
@@ -217,8 +218,8 @@ def close_cmd(opts: Options, timeout: float, grace: float | None, force: bool, y
 @example("election logs --follow --function enqueue", "election logs --plan config/aws.yaml --region us-west-2")
 @cli.command("logs")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until Ctrl-C.")
-@click.option("--function", "function", type=click.Choice(["enqueue", "process", "forward", "tally", "results",
-              "receipt", "health"]), default=None, help="Only this function (health checks only when named).")
+@click.option("--function", "function", type=click.Choice(list(FUNCTIONS)), default=None,
+              help="Only this function (health checks only when named).")
 @click.option("--region", default=None, help="Only this region.")
 @click.option("--since", type=float, default=3600.0, show_default=True, callback=seconds,
               help="On AWS: seconds of history to start from.")

@@ -144,6 +144,12 @@ ROUTES: dict[str, str] = dict(sorted(((route, f.role) for f in FUNCTIONS.values(
                                      for route in f.trigger.routes), key=lambda kv: kv[0] == DEFAULT_ROUTE))
 
 
+def event_sources() -> dict[str, str]:
+    """role -> logical name of the queue or table feeding it, for every queue- or stream-triggered function."""
+    return {f.role: f.trigger.queue if isinstance(f.trigger, Queue) else f.trigger.table
+            for f in FUNCTIONS.values() if isinstance(f.trigger, Queue | Stream)}
+
+
 def triggered_by(kind: type[T]) -> list[tuple[str, T]]:
     """(role, trigger) of the functions with a trigger of that kind, in table order."""
     return [(f.role, f.trigger) for f in FUNCTIONS.values() if isinstance(f.trigger, kind)]

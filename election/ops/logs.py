@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from election.lambdas import contract
 from election.lambdas.contract import ROUTES
 from election.ops.target import Target
 
-ROLES = ("enqueue", "process", "forward", "tally", "results", "receipt", "health")
+ROLES = tuple(contract.FUNCTIONS)
 
 
 @dataclass(frozen=True)

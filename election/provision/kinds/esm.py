@@ -16,9 +16,8 @@ from typing import Any
 from election.lambdas import contract
 from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource
-from election.provision.model.names import Names
+from election.provision.model.names import ESM_SOURCES, Names
 
-SOURCES = {"process": "votes", "forward": "handoff", "tally": "ballots"}
 # The function's role may not be usable yet right after it was created.
 PROPAGATION = ("InvalidParameterValueException",)
 # Settings only some mappings have (compared only when the desired resource has them): model field -> API field.
@@ -101,7 +100,7 @@ class EventSourceMapping:
             if role not in contract.FUNCTIONS:
                 continue
             source = m.get("EventSourceArn", "")
-            expected = SOURCES.get(role)
+            expected = ESM_SOURCES.get(role)
             if expected and _source_name(source).endswith(f"{prefix}{expected}"):
                 name = f"{fn}-{expected}"
             else:

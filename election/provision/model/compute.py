@@ -12,7 +12,7 @@ from election.plan import Plan
 from election.provision import package
 from election.provision.model.common import TAG_REGION, interleave, json_join, names, plan_tags
 from election.provision.model.data import kms_key_ref
-from election.provision.model.names import FAILURE_QUEUE, key
+from election.provision.model.names import key
 from election.provision.model.policies import LAMBDA_TRUST, function_policy
 from election.provision.resources import Join, Ref, Resource
 
@@ -40,7 +40,7 @@ def compute_resources(plan: Plan, region: str, lambdas_dir: Path, edge: bool) ->
     kms = kms_key_ref(plan, region)
     env = _environment(plan, region, edge)
     out: list[Resource] = []
-    for role in contract.FUNCTIONS:
+    for role, fn in contract.FUNCTIONS.items():
         lg = key(region, "log_group", n.log_group(role))
         out.append(Resource("log_group", region, n.log_group(role),
                             {"retention_days": plan.log_retention_days, "kms_key": Ref(kms, "arn")},
@@ -54,7 +54,8 @@ def compute_resources(plan: Plan, region: str, lambdas_dir: Path, edge: bool) ->
                             {"runtime": RUNTIME, "handler": package.handler_string(role),
                              "role": Ref(iam, "arn"), "memory_mb": plan.lambda_.memory_mb,
                              "timeout_s": plan.lambda_.timeout_s, "architecture": plan.lambda_.architecture,
-                             "environment": env, "kms_key": Ref(kms, "arn"), "code_sha256": pkg.sha256_b64,
+                             "environment": _keys_of(env, fn), "kms_key": Ref(kms, "arn"),
+                             "code_sha256": pkg.sha256_b64,
                              "logging": LOGGING,
                              "_zip": pkg.data, **_reserved_concurrency(plan, role, region)},
                             depends_on=(lg,), tags=tags))
@@ -62,36 +63,31 @@ def compute_resources(plan: Plan, region: str, lambdas_dir: Path, edge: bool) ->
 
 
 def mapping_resources(plan: Plan, region: str) -> list[Resource]:
-    """The region's event source mappings: votes and hand-off queues (SQS), ballots stream (tally)."""
+    """The region's event source mappings, one per queue- or stream-triggered function of the contract."""
     n = names(plan)
-    fn = {role: function_key(plan, region, role) for role in contract.FUNCTIONS}
-    failures = key(region, "queue", n.queue(FAILURE_QUEUE))
-    # MaximumConcurrency bounds each queue's consumers, so draining a backlog cannot take the account's
-    # concurrency from the voting API (which also has its own reserve: _reserved_concurrency).
-    sqs_esm = {"batch_size": plan.queue.batch_size, "response_types": ["ReportBatchItemFailures"],
-               "max_concurrency": plan.queue.max_concurrency}
-    # Mixing (README "Ballot secrecy"): gather up to secrecy.batch_size votes for up to window_s seconds.
-    return [
-        Resource("event_source_mapping", region, n.esm("process"),
-                 {"function": n.function("process"),
-                  "source_arn": Ref(key(region, "queue", n.queue("votes")), "arn"), **sqs_esm,
-                  "batch_size": plan.secrecy.batch_size, "batching_window_s": plan.secrecy.window_s},
-                 depends_on=(fn["process"],)),
-        Resource("event_source_mapping", region, n.esm("forward"),
-                 {"function": n.function("forward"),
-                  "source_arn": Ref(key(region, "queue", n.queue("handoff")), "arn"), **sqs_esm},
-                 depends_on=(fn["forward"],)),
-        Resource("event_source_mapping", region, n.esm("tally"),
-                 {"function": n.function("tally"),
-                  "source_arn": Ref(key(region, "table", n.table("ballots")), "stream_arn"),
-                  "batch_size": contract.TALLY_BATCH_SIZE, "response_types": ["ReportBatchItemFailures"],
-                  "bisect_on_error": True, "tumbling_window_s": contract.TALLY_TUMBLING_WINDOW_S,
-                  "batching_window_s": contract.TALLY_BATCHING_WINDOW_S, "_starting_position": "TRIM_HORIZON",
-                  "max_retries": contract.TALLY_MAX_RETRY_ATTEMPTS,
-                  "max_record_age_s": contract.TALLY_MAX_RECORD_AGE_S,
-                  "on_failure": Ref(failures, "arn")},
-                 depends_on=(fn["tally"], failures)),
-    ]
+    out: list[Resource] = []
+    for role, queue in contract.triggered_by(contract.Queue):
+        batch_size, window_s = plan.queue_batch(queue.mixing)
+        # MaximumConcurrency bounds each queue's consumers, so draining a backlog cannot take the account's
+        # concurrency from the voting API (which also has its own reserve: _reserved_concurrency).
+        props: dict[str, Any] = {"function": n.function(role),
+                                 "source_arn": Ref(key(region, "queue", n.queue(queue.queue)), "arn"),
+                                 "batch_size": batch_size, "response_types": ["ReportBatchItemFailures"],
+                                 "max_concurrency": plan.queue.max_concurrency}
+        if queue.mixing:   # README "Ballot secrecy": gather up to secrecy.batch_size votes for up to window_s
+            props["batching_window_s"] = window_s
+        out.append(Resource("event_source_mapping", region, n.esm(role), props,
+                            depends_on=(function_key(plan, region, role),)))
+    for role, stream in contract.triggered_by(contract.Stream):
+        failures = key(region, "queue", n.queue(stream.on_failure))
+        out.append(Resource("event_source_mapping", region, n.esm(role), {
+            "function": n.function(role), "source_arn": Ref(key(region, "table", n.table(stream.table)), "stream_arn"),
+            "batch_size": stream.batch_size, "response_types": ["ReportBatchItemFailures"],
+            "bisect_on_error": True, "tumbling_window_s": stream.tumbling_window_s,
+            "batching_window_s": stream.batching_window_s, "_starting_position": "TRIM_HORIZON",
+            "max_retries": stream.max_retries, "max_record_age_s": stream.max_record_age_s,
+            "on_failure": Ref(failures, "arn")}, depends_on=(function_key(plan, region, role), failures)))
+    return out
 
 
 def _reserved_concurrency(plan: Plan, role: str, region: str) -> dict[str, Any]:
@@ -117,7 +113,13 @@ def mix_defer_rounds(plan: Plan) -> int:
 
 def function_environment(plan: Plan, region: str, role: str, edge: bool = True) -> dict[str, Any]:
     """The environment `role`'s function gets in `region` (Refs unresolved); plan_limits measures it."""
-    return _environment(plan, region, edge)
+    return _keys_of(_environment(plan, region, edge), contract.FUNCTIONS[role])
+
+
+def _keys_of(env: dict[str, Any], fn: contract.Function) -> dict[str, Any]:
+    """Only the keys the function's handler reads (contract.Function.env): no function learns, e.g., the
+    name of a secret it may not read."""
+    return {k: v for k, v in env.items() if k in fn.env}
 
 
 def sqs_batching_windows(plan: Plan) -> dict[str, int]:
@@ -127,7 +129,7 @@ def sqs_batching_windows(plan: Plan) -> dict[str, int]:
 
 
 def _environment(plan: Plan, region: str, edge: bool) -> dict[str, Any]:
-    """The contract's environment, the same on every function of a region."""
+    """Every contract key's value in this region; each function gets its own keys of it (_keys_of)."""
     n = names(plan)
     origins: list[Any] = list(plan.api.allowed_origins)
     if plan.target == "local":

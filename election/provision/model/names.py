@@ -10,11 +10,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-ESM_SOURCES = {"process": "votes", "forward": "handoff", "tally": "ballots"}
+from election.lambdas import contract
+
+ESM_SOURCES = contract.event_sources()   # role -> the queue or table its event source mapping reads
 VALIDATION_PREFIX = "acm-validation."   # dns_record name of a certificate's validation CNAME
 TABLE_NAMES = ("voters", "ballots", "results")
 QUEUES = ("votes", "votes_dlq", "handoff", "handoff_dlq", "tally_failures")
-FAILURE_QUEUE = "tally_failures"     # where the tally's stream mapping sends the location of a batch it gave up on
+FAILURE_QUEUE = contract.TALLY_FAILURES_QUEUE   # where the tally's stream mapping sends a given-up batch's location
 
 
 def key(region: str, kind: str, name: str) -> str:
