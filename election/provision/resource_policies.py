@@ -32,10 +32,17 @@ from election.provision.model.common import names
 from election.provision.model.names import key
 from election.provision.resources import Ref, Resource
 
+
+def _readers(env_key: str) -> tuple[str, ...]:
+    """The functions whose contract environment names the secret (so their handler reads it), sorted."""
+    return tuple(sorted(role for role, fn in contract.FUNCTIONS.items() if env_key in fn.env))
+
+
 # Which functions read which secret (same region's copy): the two peppers, and the key that tags
 # vote messages and ballots (Names.queue_key), which the whole pipeline shares.
-PEPPER_READERS: dict[str, tuple[str, ...]] = {"voter": ("enqueue",), "ballot": ("enqueue",)}
-QUEUE_KEY_READERS: tuple[str, ...] = ("enqueue", "forward", "process")
+PEPPER_READERS: dict[str, tuple[str, ...]] = {"voter": _readers(contract.ENV_VOTER_PEPPER_SECRET),
+                                              "ballot": _readers(contract.ENV_BALLOT_PEPPER_SECRET)}
+QUEUE_KEY_READERS: tuple[str, ...] = _readers(contract.ENV_QUEUE_KEY_SECRET)
 
 
 def _role(plan: Plan, role: str, region: str) -> Ref:
