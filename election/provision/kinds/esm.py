@@ -16,7 +16,7 @@ from typing import Any
 from election.lambdas import contract
 from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource
-from election.provision.model.names import ESM_SOURCES, Names
+from election.provision.model.names import Names
 
 # The function's role may not be usable yet right after it was created.
 PROPAGATION = ("InvalidParameterValueException",)
@@ -100,7 +100,7 @@ class EventSourceMapping:
             if role not in contract.FUNCTIONS:
                 continue
             source = m.get("EventSourceArn", "")
-            expected = ESM_SOURCES.get(role)
+            expected = contract.event_sources().get(role)
             if expected and _source_name(source).endswith(f"{prefix}{expected}"):
                 name = f"{fn}-{expected}"
             else:

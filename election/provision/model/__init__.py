@@ -59,7 +59,7 @@ from election.provision.model.monitoring import (
     dashboard_title,
     topic_key,
 )
-from election.provision.model.names import ESM_SOURCES, FAILURE_QUEUE, QUEUES, VALIDATION_PREFIX, Names, key
+from election.provision.model.names import FAILURE_QUEUE, QUEUES, VALIDATION_PREFIX, Names, key
 from election.provision.model.policies import (
     ESM_SQS_ACTIONS,
     ESM_STREAM_ACTIONS,
@@ -77,7 +77,7 @@ from election.provision.resources import Resource
 
 __all__ = [
     "CLOUDFRONT_ZONE", "CORS_HEADERS", "CORS_MAX_AGE_S", "CORS_METHODS", "CTX_ACCOUNT", "CTX_PARTITION",
-    "DLQ_RETENTION_S", "ESM_SOURCES", "ESM_SQS_ACTIONS", "ESM_STREAM_ACTIONS", "FAILURE_QUEUE",
+    "DLQ_RETENTION_S", "ESM_SQS_ACTIONS", "ESM_STREAM_ACTIONS", "FAILURE_QUEUE",
     "HANDOFF_MAX_RECEIVES", "KEY_ADMIN_ACTIONS", "KEY_SERVICES", "KEY_USE_ACTIONS", "LAMBDA_TRUST",
     "LOCAL_ORIGINS", "LOGGING", "OLDEST_VOTE_AGE_S", "QUEUES", "QUEUE_RETENTION_S", "ROLE_STATEMENTS", "RUNTIME",
     "SECURITY_HEADERS", "SITE_CERT_REGION", "TABLES", "TAG_REGION", "TALLY_LAG_MS", "VALIDATION_PREFIX",

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from election.lambdas import contract
 
-ESM_SOURCES = contract.event_sources()   # role -> the queue or table its event source mapping reads
 VALIDATION_PREFIX = "acm-validation."   # dns_record name of a certificate's validation CNAME
 TABLE_NAMES = ("voters", "ballots", "results")
 QUEUES = ("votes", "votes_dlq", "handoff", "handoff_dlq", "tally_failures")
@@ -86,7 +85,7 @@ class Names:
         return f"/aws/lambda/{self.plan}-"
 
     def esm(self, role: str) -> str:
-        return f"{self.plan}-{role}-{ESM_SOURCES[role]}"
+        return f"{self.plan}-{role}-{contract.event_sources()[role]}"   # the queue or table it reads
 
     # --- API, site, domain, monitoring -----------------------------------------------------------------
 
