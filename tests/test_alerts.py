@@ -130,7 +130,7 @@ def test_down_says_it_kept_the_zone(moto: None, monkeypatch: Any) -> None:
         def targets(self, destroy_data: bool) -> list[Found]:
             return []
 
-    monkeypatch.setattr(cli_provision, "_deployer", lambda opts: FakeDeployer())
+    monkeypatch.setattr(cli_provision, "_deployer", lambda opts, *args, **kwargs: FakeDeployer())
     out = CliRunner().invoke(cli, ["down", "--plan", str(AWS_PLAN), "--yes"])
     assert "Keeping the hosted zone vote.example.org" in out.output
     assert "registrar" in out.output and "--destroy-data" in out.output
