@@ -1,7 +1,7 @@
 """`election logs`: what the functions logged, one readable line each, locally or from CloudWatch Logs.
 
 The functions log one JSON line per batch or error (CloudWatch embedded metric format, see
-lambdas/common.Metrics). Read raw they are noise; here each becomes
+lambdas/metrics.Metrics). Read raw they are noise; here each becomes
 `12:03:04  us-east-1  enqueue  POST /votes  Queued=3 Status202=3`. Health checks are most of the lines
 and say little, so they are left out unless asked for (--function health).
 Locally the lines are in <state dir>/lambda.log; on AWS they are read with CloudWatch Logs
