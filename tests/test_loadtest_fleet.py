@@ -223,6 +223,25 @@ def test_fleet_and_workers_together_is_one_sentence_and_sends_nothing(
     assert not (tmp / "y.jsonl").exists()
 
 
+def test_the_operator_deploys_and_sends_with_the_cli(stack: tuple[LocalStack, Target, Path],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from stack_support import run_cli
+
+    _, _, tmp = stack
+    monkeypatch.setenv("ELECTION_STATE_DIR", str(tmp / "state"))
+    code, out = run_cli("up", "--fleet", "--yes", cwd=tmp)
+    assert code == 0 and "Nothing to do" in out, out          # deployed by the first test: a second up is a no-op
+    code, out = run_cli("plan", "--fleet", cwd=tmp)
+    assert code == 0 and "0 to create, 0 to update, 0 to delete, 5 unchanged." in out, out   # the fleet's 5 only
+    code, out = run_cli("seed-voters", "--count", "30", "--out", "w.csv", "--json", cwd=tmp)
+    assert code == 0, out
+    code, report = run_cli("loadtest", "--voters", "w.csv", "--rate", "15", "--fleet", "2", "--json", cwd=tmp)
+    assert code == 0 and report["verified"] and report["fleet"] == 2, report
+    assert report["statuses"] == {"202": 30} and report["accepted_voters"] == 30
+    code, out = run_cli("loadtest", "--voters", "w.csv", "--reuse-voters", "--fleet", "2", "--workers", "2", cwd=tmp)
+    assert code != 0 and "--fleet and --workers cannot be combined" in out and "Traceback" not in out
+
+
 def test_down_of_the_fleet_leaves_the_election_alone(stack: tuple[LocalStack, Target, Path]) -> None:
     _, target, _ = stack
     deleted = fleet_ops.fleet_deployer(target, sleep=lambda _s: None, removing=True).destroy()
