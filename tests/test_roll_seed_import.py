@@ -107,6 +107,28 @@ def test_killed_mid_way_then_resumed_sends_only_the_missing_parts(target: Target
     assert "r/roll.json" not in rollimport.existing_keys(target, target.plan.roll, "r/")
 
 
+def test_resume_with_a_newly_minted_credential_file_rewrites_every_part(target: Target, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The credential file lost after a crash and minted anew (`--resume --count N` mints when the file is gone):
+    the parts sent before the crash hold the old voters, so none of them may count as done."""
+    out = tmp_path / "v.csv"
+    first = prepare_credentials(out, 1_000, False)
+    real_client = target.client
+    crashing = CrashingS3(real_client("s3", "us-east-1"), after=3)
+    monkeypatch.setattr(target, "client", lambda svc, region: crashing if svc == "s3" else real_client(svc, region))
+    with pytest.raises(Crash):
+        rollimport.seed_import(target, out, first, part_voters=100, workers=1)
+    out.unlink()
+    crashing.after = 10**9
+    second = prepare_credentials(out, 1_000, True)
+    assert set(second).isdisjoint(first)
+    rep = rollimport.seed_import(target, out, second, resume=True, part_voters=100)
+    assert (rep.written_now, rep.already_written) == (10, 0)
+    pepper = bytes.fromhex(target.peppers[target.names.voter_pepper])   # type: ignore[attr-defined]
+    lines = [json.loads(line)["Item"] for body in parts_in(target).values() for line in body.splitlines()]
+    assert sorted(i[VOTERS_KEY]["S"] for i in lines) == sorted(voter_key(pepper, v) for v, _ in second)
+
+
 def test_a_roll_needs_a_location_and_no_table(target: Target, tmp_path: Path) -> None:
     bare = Target(dataclasses.replace(target.plan, roll=None), ClientProvider())
     with pytest.raises(ElectionError, match=r"the plan has no roll section, so there is nowhere to import from; "

@@ -12,6 +12,7 @@ The manifest `roll.json` is written last, after the listing shows exactly the pa
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import threading
 import time
@@ -215,6 +216,18 @@ def pepper_arns(target: Target, regions: Sequence[str]) -> dict[str, str]:
             for r in regions}
 
 
+def roll_digest(out: Path, voters: Sequence[Voter]) -> str:
+    """sha256 of the credential file the parts are cut from (of the voters themselves when it is absent)."""
+    h = hashlib.sha256()
+    try:
+        with out.open("rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except FileNotFoundError:
+        for vid, state in voters:
+            h.update(f"{vid},{state}\n".encode())
+        return h.hexdigest()
+
+
 def seed_import(target: Target, out: Path, voters: Sequence[Voter], resume: bool = False, workers: int = 8,
                 part_voters: int = PART_VOTERS, on_start: Callable[[int, int], None] = lambda total, done: None,
                 on_progress: Callable[[int], None] = lambda n: None) -> ImportReport:
@@ -234,8 +247,11 @@ def seed_import(target: Target, out: Path, voters: Sequence[Voter], resume: bool
         raise ElectionError(f"{len(voters):,} voters in parts of {part_voters:,} make {len(parts):,} S3 objects, "
                             f"more than ImportTable's {MAX_PARTS:,}; use larger parts.")
     ensure_bucket(target, roll)
+    # The credential file's digest is part of the instance: a file minted anew after a crash (same count)
+    # must not inherit the parts its predecessor sent, or those voters would be missing from the roll.
     checkpoint = Checkpoint(out.with_name(out.name + ".import.json"), plan.name, len(voters),
-                            instance=json.dumps([roll.url, part_voters, arns], sort_keys=True))
+                            instance=json.dumps([roll.url, part_voters, arns, roll_digest(out, voters)],
+                                                sort_keys=True))
     checkpoint.load()
     wanted = {roll.part_key(i) for i in range(len(parts))}
     present = set(existing_keys(target, roll, roll.prefix))
