@@ -78,6 +78,21 @@ def test_a_roll_hashed_under_an_earlier_pepper_is_not_imported(aws_env: None, tm
             "empty that location and run `election seed-voters --import` again")}
 
 
+def test_a_replica_waits_with_its_primary_for_a_roll_under_an_earlier_pepper(aws_env: None, tmp_path: Path) -> None:
+    """The primary of a global table will not import a stale roll, so its replica has nothing to be added to."""
+    with mock_aws():
+        plan, d, target = _setup(AWS_PLAN)
+        d.apply()
+        voters = prepare_credentials(tmp_path / "v.csv", 30, False)
+        seed_import(target, tmp_path / "v.csv", voters)
+        sm = target.client("secretsmanager", plan.primary_region)    # deployed anew: a new pepper secret
+        sm.delete_secret(SecretId=target.names.voter_pepper, ForceDeleteWithoutRecovery=True)
+        sm.create_secret(Name=target.names.voter_pepper, SecretString="ab" * 32)
+        steps = {s.key: s for s in d.diff().steps if "voters" in s.key}
+        assert {k: str(s.action) for k, s in steps.items()} == dict.fromkeys(steps, "noop")
+        assert all(s.note.startswith("waits for a new roll") for s in steps.values())
+
+
 def test_an_import_that_lost_voters_fails_in_one_sentence(aws_env: None, tmp_path: Path) -> None:
     with mock_aws():
         _, d, target = _setup(LOCAL_PLAN)

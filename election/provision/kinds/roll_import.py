@@ -55,10 +55,12 @@ def waiting(ctx: Context, res: Resource) -> Actual | None:
     imp = res.props["_import"]
     found = manifest(ctx, res)
     note = WAITING if found is None else ""
-    if found is not None and imp.get("imports"):
-        # A roll hashed under another deployment's pepper would make every voter unknown (404).
-        arn = ctx.client("secretsmanager", res.region).describe_secret(SecretId=imp["pepper_secret"])["ARN"]
-        if (found.get("pepper_secrets") or {}).get(res.region) != arn:
+    if found is not None:
+        # A roll hashed under another deployment's pepper would make every voter unknown (404). A replica
+        # asks what its primary asks: while the primary waits there is no table to add the replica to.
+        region = res.region if imp.get("imports") else str(res.props.get("_replica_of") or res.region)
+        arn = ctx.client("secretsmanager", region).describe_secret(SecretId=imp["pepper_secret"])["ARN"]
+        if (found.get("pepper_secrets") or {}).get(region) != arn:
             note = (f"waits for a new roll: the one at s3://{imp['bucket']}/{imp['manifest']} was hashed under an "
                     "earlier voter pepper; empty that location and run `election seed-voters --import` again")
     if not note:
