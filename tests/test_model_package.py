@@ -59,3 +59,22 @@ def test_route_and_stage_names_hold_no_spaces_slashes_or_braces() -> None:
     n = model.Names("p")
     assert n.route("GET /receipts/{receipt}") == "p-get-receipts-receipt"
     assert n.stage("$default") == "p-default"
+
+
+KINDS_DIR = ROOT / "election" / "provision" / "kinds"
+HELPERS = {"__init__", "base", "awsutil", "lookups", "s3util", "apigwutil", "roll_import"}
+
+
+def test_no_kind_imports_another_kind_and_none_is_long() -> None:
+    """Kinds share helpers (awsutil, lookups...), never each other; each stays small enough to read."""
+    import re
+
+    from election.provision.kinds import REGISTRY
+
+    modules = {type(k).__module__.rsplit(".", 1)[1] for k in REGISTRY.values()}
+    assert modules.isdisjoint(HELPERS)
+    for path in [p for p in KINDS_DIR.glob("*.py") if p.stem != "__init__"]:   # the registry imports them all
+        imported = set(re.findall(r"from election\.provision\.kinds(?:\.(\w+))? import (\w+)", path.read_text()))
+        siblings = {mod or name for mod, name in imported} & modules - {path.stem}
+        assert not siblings, f"{path.name} imports the kind module(s) {siblings}"
+        assert len(path.read_text().splitlines()) <= 300, path.name

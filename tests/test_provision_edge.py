@@ -20,24 +20,17 @@ from botocore.exceptions import ClientError
 
 from election.lambdas.contract import FUNCTIONS, ROUTES
 from election.plan import Plan, load_plan
-from election.provision.kinds.apigw import ApiIntegration, ApiRoute, ApiStage, HttpApi, LambdaPermission
+from election.provision.kinds.acm import AcmCertificate
+from election.provision.kinds.apidomain import ApiDomain, ApiMapping
+from election.provision.kinds.apigw import ApiStage, HttpApi
+from election.provision.kinds.apiroutes import ApiIntegration, ApiRoute
+from election.provision.kinds.cloudfront import CloudFrontDistribution, CloudFrontOac
 from election.provision.kinds.cloudwatch import Alarm, Dashboard
-from election.provision.kinds.dns import (
-    AcmCertificate,
-    ApiDomain,
-    ApiMapping,
-    DnsRecord,
-    HealthCheck,
-    HostedZone,
-)
 from election.provision.kinds.headers import ResponseHeadersPolicy
-from election.provision.kinds.site import (
-    CloudFrontDistribution,
-    CloudFrontOac,
-    SiteBucket,
-    SiteBucketPolicy,
-    SiteFiles,
-)
+from election.provision.kinds.permission import LambdaPermission
+from election.provision.kinds.route53 import DnsRecord, HealthCheck, HostedZone
+from election.provision.kinds.s3site import SiteBucket, SiteBucketPolicy
+from election.provision.kinds.sitefiles import SiteFiles
 from election.provision.kinds.sns import Topic
 from election.provision.model import Names, alarm_resources, distribution_key, edge_resources
 from election.provision.model.site import page_csp
@@ -513,7 +506,7 @@ def test_domain_zone_certificates_latency_records_and_health_checks(moto_ctx: Fa
 
 def test_certificate_wait_is_bounded_and_uses_the_injected_sleep(moto_ctx: FakeContext) -> None:
     from election.errors import ElectionError
-    from election.provision.kinds.dns import wait_issued
+    from election.provision.kinds.lookups import wait_issued
 
     arn = moto_ctx.client("acm", "us-east-1").request_certificate(
         DomainName="api.vote.example.org", ValidationMethod="DNS")["CertificateArn"]

@@ -26,7 +26,8 @@ from election.provision.clients import ClientProvider
 from election.provision.context import Cancelled, RunContext
 from election.provision.kinds import REGISTRY
 from election.provision.kinds.base import Kind
-from election.provision.kinds.dynamodb import Table, has_items, recent_replicas
+from election.provision.kinds.dynamodb import Table, recent_replicas
+from election.provision.kinds.lookups import has_items
 from election.provision.resources import Actual, Change, Found, Join, Ref, Resource, diff_props, ref_keys
 from election.provision.steps import UNKNOWN, Action, PlanResult, Step
 from election.provision.walk import dependents, topological, walk

@@ -1,16 +1,20 @@
 """One module per AWS resource kind; REGISTRY maps a kind name to its implementation.
 
-Registration order is dependency order: resources that left the plan (and
-everything on `down`) are deleted walking this table backwards, so a kind is
-registered after every kind it may depend on.
+A kind module imports only the shared helpers (awsutil, lookups, s3util, apigwutil), never
+another kind. Registration order is dependency order: `down` deletes on the plan's dependency
+graph, and what is no longer in the plan walking this table backwards, so a kind is registered
+after every kind it may depend on.
 """
 
 from __future__ import annotations
 
-from election.provision.kinds.apigw import ApiIntegration, ApiRoute, ApiStage, HttpApi, LambdaPermission
+from election.provision.kinds.acm import AcmCertificate
+from election.provision.kinds.apidomain import ApiDomain, ApiMapping
+from election.provision.kinds.apigw import ApiStage, HttpApi
+from election.provision.kinds.apiroutes import ApiIntegration, ApiRoute
 from election.provision.kinds.base import Kind
+from election.provision.kinds.cloudfront import CloudFrontDistribution, CloudFrontOac
 from election.provision.kinds.cloudwatch import Alarm, Dashboard
-from election.provision.kinds.dns import AcmCertificate, ApiDomain, ApiMapping, DnsRecord, HealthCheck, HostedZone
 from election.provision.kinds.dynamodb import Table
 from election.provision.kinds.esm import EventSourceMapping
 from election.provision.kinds.headers import ResponseHeadersPolicy
@@ -18,9 +22,12 @@ from election.provision.kinds.iam import IamRole
 from election.provision.kinds.kms import KmsKey
 from election.provision.kinds.lambda_ import LambdaFunction
 from election.provision.kinds.logs import LogGroup
+from election.provision.kinds.permission import LambdaPermission
 from election.provision.kinds.resource_policy import ResourcePolicy
+from election.provision.kinds.route53 import DnsRecord, HealthCheck, HostedZone
+from election.provision.kinds.s3site import SiteBucket, SiteBucketPolicy
 from election.provision.kinds.secrets import Secret
-from election.provision.kinds.site import CloudFrontDistribution, CloudFrontOac, SiteBucket, SiteBucketPolicy, SiteFiles
+from election.provision.kinds.sitefiles import SiteFiles
 from election.provision.kinds.sns import Topic
 from election.provision.kinds.sqs import Queue
 

@@ -1,8 +1,10 @@
-"""Small helpers every kind shares: error codes, tag shapes, the one retry helper, bounded waits."""
+"""Small helpers every kind shares: error codes, "already gone is fine", paging, tag shapes, the one retry
+helper, bounded waits, CloudFront's ETag get-then-act."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError, WaiterError
@@ -19,6 +21,22 @@ def code(exc: ClientError) -> str:
 
 def is_code(exc: BaseException, *codes: str) -> bool:
     return isinstance(exc, ClientError) and code(exc) in codes
+
+
+@contextmanager
+def gone_ok(*codes: str) -> Iterator[None]:
+    """Run a block in which an AWS error with one of `codes` means "already gone": deleting what a teardown
+    (or another step) deleted first is not an error, so `down` can be run again."""
+    try:
+        yield
+    except ClientError as exc:
+        if code(exc) not in codes:
+            raise
+
+
+def known(*values: Any) -> bool:
+    """False while a referenced output is not known yet (the engine's plan of a fresh deploy)."""
+    return all(isinstance(v, str) and v for v in values)
 
 
 def user_tags(tags: Mapping[str, str]) -> dict[str, str]:
@@ -196,7 +214,38 @@ def tags_of(ctx: Context, region: str, arn: str, read: Callable[[], Mapping[str,
 
 
 def paginate(client: Any, op: str, key: str, **kwargs: Any) -> list[Any]:
+    """Every item of a list call that botocore can paginate."""
     out: list[Any] = []
     for page in client.get_paginator(op).paginate(**kwargs):
         out.extend(page.get(key, []))
     return out
+
+
+def token_pages(call: Callable[..., Any], key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Items of a list call following NextToken by hand (apigatewayv2 has no paginators)."""
+    token = None
+    while True:
+        page = call(**kwargs, **({"NextToken": token} if token else {}))
+        yield from page.get(key, [])
+        token = page.get("NextToken")
+        if not token:
+            return
+
+
+def marker_pages(call: Callable[..., Any], listing: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Items of a CloudFront list call without a paginator (origin access controls, response headers
+    policies): the list sits under `listing`, the next page starts at its NextMarker."""
+    marker = None
+    while True:
+        page = call(**kwargs, **({"Marker": marker} if marker else {})).get(listing, {})
+        yield from page.get("Items", []) or []
+        marker = page.get("NextMarker")
+        if not marker:
+            return
+
+
+def if_match(get: Callable[..., Any], act: Callable[..., Any], resource_id: str, **kwargs: Any) -> Any:
+    """CloudFront's optimistic locking: read the resource's current ETag, then update or delete it with
+    IfMatch (a stale ETag is refused with PreconditionFailed, so the read comes right before the write)."""
+    etag = get(Id=resource_id)["ETag"]
+    return act(Id=resource_id, IfMatch=etag, **kwargs)

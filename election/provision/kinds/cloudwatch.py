@@ -94,7 +94,7 @@ def _dashboard(ctx: Context, region: str, name: str) -> dict[str, Any] | None:
             got: dict[str, Any] = ctx.client("cloudwatch", region).get_dashboard(DashboardName=name)
             return got
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("ResourceNotFound", "ResourceNotFoundException"):
+            if u.is_code(exc, "ResourceNotFound", "ResourceNotFoundException"):
                 return None
             raise
     return u.memo(ctx, ("dashboard", region, name), fetch)
@@ -132,11 +132,8 @@ class Dashboard:
         return self._put(ctx, res)
 
     def delete(self, ctx: Context, found: Found) -> None:
-        try:
+        with u.gone_ok("ResourceNotFound", "ResourceNotFoundException"):
             ctx.client("cloudwatch", found.region).delete_dashboards(DashboardNames=[found.name])
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("ResourceNotFound", "ResourceNotFoundException"):
-                raise
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         pages = ctx.client("cloudwatch", region).get_paginator("list_dashboards").paginate(

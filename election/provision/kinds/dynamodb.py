@@ -257,13 +257,3 @@ def _describe(ddb: Any, name: str) -> dict[str, Any] | None:
         if u.is_code(exc, "ResourceNotFoundException"):
             return None
         raise
-
-
-def has_items(ddb: Any, name: str) -> bool:
-    """True when the table exists and holds at least one item (one small Scan)."""
-    try:
-        return ddb.scan(TableName=name, Limit=1, Select="COUNT").get("Count", 0) > 0
-    except Exception as exc:
-        if u.is_code(exc, "ResourceNotFoundException"):
-            return False
-        raise

@@ -19,9 +19,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource
 from election.provision.model.names import Names
-from election.provision.model.site import page_csp  # noqa: F401  (re-exported)
 
 HSTS_MAX_AGE_S = 63_072_000   # two years, as the API's own answers say
 
@@ -39,28 +39,18 @@ def security_headers(csp: str) -> dict[str, Any]:
     }
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 class ResponseHeadersPolicy:
     """props: comment (carries the "managed from" marker), csp (a Join of the API endpoints, resolved)."""
 
     name = "cloudfront_headers_policy"
 
     def _find(self, ctx: Context, region: str, name: str) -> dict[str, Any] | None:
-        cf = ctx.client("cloudfront", region)
-        marker = None
-        while True:
-            page = cf.list_response_headers_policies(Type="custom", **({"Marker": marker} if marker else {}))
-            listing = page.get("ResponseHeadersPolicyList", {})
-            for item in listing.get("Items", []) or []:
-                policy = item.get("ResponseHeadersPolicy", {})
-                if policy.get("ResponseHeadersPolicyConfig", {}).get("Name") == name:
-                    return policy
-            marker = listing.get("NextMarker")
-            if not marker:
-                return None
+        listing = ctx.client("cloudfront", region).list_response_headers_policies
+        for item in u.marker_pages(listing, "ResponseHeadersPolicyList", Type="custom"):
+            policy: dict[str, Any] = item.get("ResponseHeadersPolicy", {})
+            if policy.get("ResponseHeadersPolicyConfig", {}).get("Name") == name:
+                return policy
+        return None
 
     def _config(self, res: Resource) -> dict[str, Any]:
         return {"Name": res.name, "Comment": res.props["comment"],
@@ -86,8 +76,8 @@ class ResponseHeadersPolicy:
     def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
         cf = ctx.client("cloudfront", res.region)
         policy_id = actual.outputs["id"]
-        etag = cf.get_response_headers_policy(Id=policy_id)["ETag"]
-        cf.update_response_headers_policy(Id=policy_id, IfMatch=etag, ResponseHeadersPolicyConfig=self._config(res))
+        u.if_match(cf.get_response_headers_policy, cf.update_response_headers_policy, policy_id,
+                   ResponseHeadersPolicyConfig=self._config(res))
         return {"id": policy_id}
 
     def delete(self, ctx: Context, found: Found) -> None:
@@ -95,12 +85,8 @@ class ResponseHeadersPolicy:
         policy_id = found.outputs.get("id") or (self._find(ctx, found.region, found.name) or {}).get("Id")
         if not policy_id:
             return
-        try:
-            etag = cf.get_response_headers_policy(Id=policy_id)["ETag"]
-            cf.delete_response_headers_policy(Id=policy_id, IfMatch=etag)
-        except ClientError as exc:
-            if _code(exc) != "NoSuchResponseHeadersPolicy":
-                raise
+        with u.gone_ok("NoSuchResponseHeadersPolicy"):
+            u.if_match(cf.get_response_headers_policy, cf.delete_response_headers_policy, policy_id)
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         try:

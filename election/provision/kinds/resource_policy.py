@@ -14,7 +14,7 @@ from typing import Any
 
 from election.provision.kinds import awsutil as u
 from election.provision.kinds.base import Actual, Change, Context, Found, Resource
-from election.provision.kinds.dynamodb import has_items
+from election.provision.kinds.lookups import has_items
 
 
 class ResourcePolicy:

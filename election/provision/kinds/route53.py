@@ -1,9 +1,8 @@
-"""The plan's domain: hosted zone, ACM certificates, API custom domains, health checks and records.
+"""Route 53 for the plan's domain: the hosted zone, the regions' health checks, and the record sets.
 
-Route 53 is global: the zone's comment names the region that manages it, and
-records are discovered by the region they belong to (latency records by their
-set identifier = region; the other records by the zone's managing region).
-Every wait (certificate validation) is bounded and sleeps through ctx.sleep.
+Route 53 is global: the zone's comment names the region that manages it, and records are discovered
+by the region they belong to (latency records by their set identifier = region; the other records by
+the zone's managing region).
 """
 
 from __future__ import annotations
@@ -12,22 +11,11 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from election.errors import ElectionError
 from election.provision.kinds import awsutil as u
-from election.provision.kinds.apigw import known
-from election.provision.kinds.base import TAG_PLAN, Actual, Change, Context, Found, Resource
+from election.provision.kinds.base import Actual, Change, Context, Found, Resource
 from election.provision.model.names import VALIDATION_PREFIX, Names
 
 GLOBAL = "us-east-1"            # Route 53's API lives here
-# API Gateway regional endpoints' hosted zones (used only when the API does not report it, as on moto).
-APIGW_ZONES = {"us-east-1": "Z1UJRXOUMOOFQ8", "us-east-2": "ZOJJZC49E0EPZ", "us-west-1": "Z2MUQ32089INYE",
-               "us-west-2": "Z2OJLYMUO9EFXC", "eu-west-1": "ZLY8HYME6SFDD", "eu-central-1": "Z1U9ULNL0V5AJ3"}
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _fqdn(name: str) -> str:
@@ -96,11 +84,8 @@ class HostedZone:
         if doomed:
             r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={
                 "Changes": [{"Action": "DELETE", "ResourceRecordSet": r} for r in doomed]})
-        try:
+        with u.gone_ok("NoSuchHostedZone"):
             r53.delete_hosted_zone(Id=zone_id)
-        except ClientError as exc:
-            if _code(exc) != "NoSuchHostedZone":
-                raise
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         return [Found(self.name, region, _plain(z["Name"]), {"zone_id": _zone_id(z)}) for z in _plan_zones(ctx)
@@ -110,199 +95,6 @@ class HostedZone:
 def _records(ctx: Context, zone_id: str) -> list[dict[str, Any]]:
     pages = ctx.client("route53", GLOBAL).get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
     return [r for page in pages for r in page.get("ResourceRecordSets", [])]
-
-
-# --- acm_certificate ------------------------------------------------------------------------
-
-
-class AcmCertificate:
-    """A DNS-validated certificate; the validation record is a dns_record using its outputs."""
-
-    name = "acm_certificate"
-    record_wait_s = 120.0   # ACM takes a few seconds to publish the validation record
-
-    def _find(self, ctx: Context, region: str, domain: str) -> dict[str, Any] | None:
-        acm = ctx.client("acm", region)
-        for page in acm.get_paginator("list_certificates").paginate():
-            for cert in page.get("CertificateSummaryList", []):
-                if cert.get("DomainName") == domain and self._is_ours(ctx, region, cert["CertificateArn"]):
-                    return cert
-        return None
-
-    def _is_ours(self, ctx: Context, region: str, arn: str) -> bool:
-        tags = ctx.client("acm", region).list_tags_for_certificate(CertificateArn=arn).get("Tags", [])
-        return {t["Key"]: t.get("Value") for t in tags}.get(TAG_PLAN) == ctx.plan_name
-
-    def _describe(self, ctx: Context, region: str, arn: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        cert = ctx.client("acm", region).describe_certificate(CertificateArn=arn)["Certificate"]
-        record = next((o.get("ResourceRecord") for o in cert.get("DomainValidationOptions", [])
-                       if o.get("ResourceRecord")), None) or {}
-        outputs = {"arn": arn, "status": cert.get("Status"),
-                   "validation_name": _plain(record.get("Name", "")), "validation_value": record.get("Value", "")}
-        return cert, outputs
-
-    def read(self, ctx: Context, res: Resource) -> Actual | None:
-        found = self._find(ctx, res.region, res.props["domain"])
-        if found is None:
-            return None
-        cert, outputs = self._describe(ctx, res.region, found["CertificateArn"])
-        return Actual({"domain": cert.get("DomainName"), "validation": cert.get(
-            "DomainValidationOptions", [{}])[0].get("ValidationMethod", "DNS")}, outputs)
-
-    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
-        # New per request: botocore's own retries of this call reuse it (one certificate), while an `up` after a
-        # `down` within the hour must not get the deleted certificate back, as a token fixed per plan would
-        # (ACM keeps tokens for an hour). A re-run finds a certificate made earlier by its tags (read).
-        token = uuid.uuid4().hex
-        arn = ctx.client("acm", res.region).request_certificate(
-            DomainName=res.props["domain"], ValidationMethod=res.props["validation"], IdempotencyToken=token,
-            Tags=[{"Key": k, "Value": v} for k, v in res.tags.items()])["CertificateArn"]
-        waited, delay = 0.0, 2.0
-        while True:
-            _, outputs = self._describe(ctx, res.region, arn)
-            if outputs["validation_name"]:
-                return outputs
-            if waited >= self.record_wait_s:
-                raise ElectionError(f"ACM has not published the validation record of {res.props['domain']} "
-                                    f"in {res.region}; run the same command again in a minute.")
-            ctx.sleep(delay)
-            waited += delay
-            delay = min(delay * 2, 20.0)
-
-    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
-        raise ElectionError(f"The certificate {res.name} in {res.region} cannot be changed in place; "
-                            "run `election down` for the domain or delete the certificate, then `up` again.")
-
-    def delete(self, ctx: Context, found: Found) -> None:
-        arn = found.outputs.get("arn") or (self._find(ctx, found.region, found.name) or {}).get("CertificateArn")
-        if not arn:
-            return
-        try:   # a custom domain just deleted may hold it for a little while
-            u.retry(lambda: ctx.client("acm", found.region).delete_certificate(CertificateArn=arn), ctx,
-                  ("ResourceInUseException",), attempts=8, first_delay=5.0)
-        except ClientError as exc:
-            if _code(exc) != "ResourceNotFoundException":
-                raise
-
-    def discover(self, ctx: Context, region: str) -> list[Found]:
-        acm = ctx.client("acm", region)
-        return [Found(self.name, region, c["DomainName"], {"arn": c["CertificateArn"]})
-                for page in acm.get_paginator("list_certificates").paginate()
-                for c in page.get("CertificateSummaryList", []) if self._is_ours(ctx, region, c["CertificateArn"])]
-
-
-def wait_issued(ctx: Context, region: str, arn: str, bound_s: float = 1800.0) -> None:
-    """Wait until the certificate is issued (DNS validation done), bounded, with backoff."""
-    waited, delay = 0.0, 5.0
-    acm = ctx.client("acm", region)
-    while True:
-        status = acm.describe_certificate(CertificateArn=arn)["Certificate"].get("Status")
-        if status == "ISSUED":
-            return
-        if status not in ("PENDING_VALIDATION", None) or waited >= bound_s:
-            raise ElectionError(f"The certificate {arn} is {status}, not issued; check that the domain's name "
-                                "servers point at the hosted zone, then run the same command again.")
-        ctx.sleep(delay)
-        waited += delay
-        delay = min(delay * 2, 60.0)
-
-
-# --- api_domain, api_mapping ---------------------------------------------------------------------
-
-
-class ApiDomain:
-    """The regional custom domain api.<domain> of the HTTP API (same name in every region)."""
-
-    name = "api_domain"
-
-    def read(self, ctx: Context, res: Resource) -> Actual | None:
-        try:
-            got = ctx.client("apigatewayv2", res.region).get_domain_name(DomainName=res.name)
-        except ClientError as exc:
-            if _code(exc) == "NotFoundException":
-                return None
-            raise
-        cfg = (got.get("DomainNameConfigurations") or [{}])[0]
-        props = {"certificate_arn": cfg.get("CertificateArn"), "endpoint_type": cfg.get("EndpointType"),
-                 "security_policy": cfg.get("SecurityPolicy")}
-        return Actual(props, self._outputs(res.region, res.name, cfg))
-
-    @staticmethod
-    def _outputs(region: str, name: str, cfg: dict[str, Any]) -> dict[str, Any]:
-        return {"domain_name": name,
-                "target_domain": cfg.get("ApiGatewayDomainName") or f"{name}.execute-api.{region}.amazonaws.com",
-                "hosted_zone_id": cfg.get("HostedZoneId") or APIGW_ZONES.get(region, APIGW_ZONES["us-east-1"])}
-
-    def _config(self, res: Resource) -> list[dict[str, Any]]:
-        return [{"CertificateArn": res.props["certificate_arn"], "EndpointType": res.props["endpoint_type"],
-                 "SecurityPolicy": res.props["security_policy"]}]
-
-    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
-        wait_issued(ctx, res.region, res.props["certificate_arn"])
-        got = ctx.client("apigatewayv2", res.region).create_domain_name(
-            DomainName=res.name, DomainNameConfigurations=self._config(res), Tags=dict(res.tags))
-        return self._outputs(res.region, res.name, (got.get("DomainNameConfigurations") or [{}])[0])
-
-    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
-        wait_issued(ctx, res.region, res.props["certificate_arn"])
-        got = ctx.client("apigatewayv2", res.region).update_domain_name(
-            DomainName=res.name, DomainNameConfigurations=self._config(res))
-        return self._outputs(res.region, res.name, (got.get("DomainNameConfigurations") or [{}])[0])
-
-    def delete(self, ctx: Context, found: Found) -> None:
-        try:
-            ctx.client("apigatewayv2", found.region).delete_domain_name(DomainName=found.name)
-        except ClientError as exc:
-            if _code(exc) != "NotFoundException":
-                raise
-
-    def discover(self, ctx: Context, region: str) -> list[Found]:
-        apis = ctx.client("apigatewayv2", region)
-        items = apis.get_domain_names().get("Items", [])
-        return [Found(self.name, region, d["DomainName"], {"domain_name": d["DomainName"]})
-                for d in items if (d.get("Tags") or {}).get(TAG_PLAN) == ctx.plan_name]
-
-
-class ApiMapping:
-    """Maps the custom domain's root to the plan's API `$default` stage."""
-
-    name = "api_mapping"
-
-    def _find(self, ctx: Context, region: str, domain: str) -> dict[str, Any] | None:
-        try:
-            items = ctx.client("apigatewayv2", region).get_api_mappings(DomainName=domain).get("Items", [])
-        except ClientError as exc:
-            if _code(exc) == "NotFoundException":
-                return None
-            raise
-        return next((m for m in items if not m.get("ApiMappingKey")), None)
-
-    def read(self, ctx: Context, res: Resource) -> Actual | None:
-        m = self._find(ctx, res.region, res.props["domain_name"])
-        if m is None:
-            return None
-        return Actual({"domain_name": res.props["domain_name"], "api_id": m.get("ApiId"), "stage": m.get("Stage")},
-                      {"mapping_id": m["ApiMappingId"]})
-
-    def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
-        m = ctx.client("apigatewayv2", res.region).create_api_mapping(
-            DomainName=res.props["domain_name"], ApiId=res.props["api_id"], Stage=res.props["stage"])
-        return {"mapping_id": m["ApiMappingId"]}
-
-    def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
-        client = ctx.client("apigatewayv2", res.region)
-        client.delete_api_mapping(DomainName=res.props["domain_name"], ApiMappingId=actual.outputs["mapping_id"])
-        return self.create(ctx, res)
-
-    def delete(self, ctx: Context, found: Found) -> None:
-        m = self._find(ctx, found.region, found.name)
-        if m is not None:
-            ctx.client("apigatewayv2", found.region).delete_api_mapping(DomainName=found.name,
-                                                                        ApiMappingId=m["ApiMappingId"])
-
-    def discover(self, ctx: Context, region: str) -> list[Found]:
-        return [Found(self.name, region, d.name, {}) for d in ApiDomain().discover(ctx, region)
-                if self._find(ctx, region, d.name) is not None]
 
 
 # --- health_check --------------------------------------------------------------------------------
@@ -358,11 +150,8 @@ class HealthCheck:
         hid = found.outputs.get("id") or (self._find(ctx, found.name) or {}).get("Id")
         if not hid:
             return
-        try:
+        with u.gone_ok("NoSuchHealthCheck"):
             ctx.client("route53", GLOBAL).delete_health_check(HealthCheckId=hid)
-        except ClientError as exc:
-            if _code(exc) != "NoSuchHealthCheck":
-                raise
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         prefix = Names(ctx.plan_name).health_check_reference_prefix(region)
@@ -388,14 +177,11 @@ class DnsRecord:
 
     def read(self, ctx: Context, res: Resource) -> Actual | None:
         p = res.props
-        if not known(p["zone_id"], p["record_name"]):
+        if not u.known(p["zone_id"], p["record_name"]):
             return None
-        try:
+        r = None
+        with u.gone_ok("NoSuchHostedZone"):
             r = self._find(ctx, p["zone_id"], p["record_name"], p["type"], p.get("set_identifier"))
-        except ClientError as exc:
-            if _code(exc) == "NoSuchHostedZone":
-                return None
-            raise
         if r is None:
             return None
         return Actual(record_props(p["zone_id"], r), {"zone_id": p["zone_id"], "fqdn": _plain(r["Name"])})
@@ -422,12 +208,9 @@ class DnsRecord:
                         record, o = f.outputs["record"], f.outputs
         if record is None:
             return
-        try:
+        with u.gone_ok("NoSuchHostedZone", "InvalidChangeBatch"):
             ctx.client("route53", GLOBAL).change_resource_record_sets(HostedZoneId=o["zone_id"], ChangeBatch={
                 "Changes": [{"Action": "DELETE", "ResourceRecordSet": record}]})
-        except ClientError as exc:
-            if _code(exc) not in ("NoSuchHostedZone", "InvalidChangeBatch"):
-                raise
 
     def discover(self, ctx: Context, region: str) -> list[Found]:
         return [f for zone in _plan_zones(ctx) for f in self._discover_zone(ctx, zone, region)]

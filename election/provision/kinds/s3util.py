@@ -1,0 +1,69 @@
+"""S3 helpers the voting page's kinds share (s3site, sitefiles): where a bucket is, its keys and tags,
+emptying it, a file's content type."""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Iterator
+from pathlib import Path
+
+from botocore.exceptions import ClientError
+
+from election.provision.kinds import awsutil as u
+from election.provision.kinds.base import TAG_PLAN, Context
+from election.provision.model.names import Names
+
+BUCKET_MISSING = ("404", "NoSuchBucket", "NotFound")
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+    ".json": "application/json", ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon",
+    ".webmanifest": "application/manifest+json", ".woff2": "font/woff2", ".txt": "text/plain; charset=utf-8",
+}
+
+
+
+def content_type(key: str) -> str:
+    suffix = Path(key).suffix.lower()
+    return CONTENT_TYPES.get(suffix) or mimetypes.guess_type(key)[0] or "application/octet-stream"
+
+
+def bucket_region(ctx: Context, region: str, bucket: str) -> str | None:
+    try:
+        loc = ctx.client("s3", region).get_bucket_location(Bucket=bucket).get("LocationConstraint")
+    except ClientError as exc:
+        if u.code(exc) in BUCKET_MISSING:
+            return None
+        raise
+    return loc or "us-east-1"
+
+
+def keys(ctx: Context, region: str, bucket: str) -> Iterator[str]:
+    for page in ctx.client("s3", region).get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            yield obj["Key"]
+
+
+def empty_bucket(ctx: Context, region: str, bucket: str) -> None:
+    present = list(keys(ctx, region, bucket))
+    for i in range(0, len(present), 1000):
+        ctx.client("s3", region).delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in present[i:i + 1000]], "Quiet": True})
+
+
+def plan_bucket(ctx: Context, region: str) -> str | None:
+    """The plan's site bucket when it is in `region` and tagged for the plan (what discovery may claim)."""
+    bucket = Names(ctx.plan_name).bucket(ctx.account_id)
+    if bucket_region(ctx, region, bucket) != region or bucket_tags(ctx, region, bucket).get(TAG_PLAN) != ctx.plan_name:
+        return None
+    return bucket
+
+
+def bucket_tags(ctx: Context, region: str, bucket: str) -> dict[str, str]:
+    try:
+        tags = ctx.client("s3", region).get_bucket_tagging(Bucket=bucket)["TagSet"]
+    except ClientError as exc:
+        if u.code(exc) != "NoSuchTagSet":
+            raise
+        return {}
+    return {t["Key"]: t["Value"] for t in tags}
