@@ -111,6 +111,42 @@ def test_fleet_sizes_that_cannot_work_are_one_sentence() -> None:
         fleet_ops.check_fleet_duration(100_000, 100.0, 30.0)
 
 
+def test_an_invocation_whose_answer_is_lost_is_one_sentence_and_the_connection_is_kept_alive() -> None:
+    """A worker runs up to 15 minutes on one idle connection: NATs and load balancers drop idle TCP flows after
+    350 s (AWS knowledge center, lambda-vpc-timeout), so the client sends TCP keepalives; a lost answer or a
+    throttled invocation is one sentence, not a botocore traceback."""
+    from botocore.exceptions import ClientError, ReadTimeoutError
+
+    class FakeLambda:
+        def __init__(self, exc: Exception) -> None:
+            self.exc = exc
+
+        def invoke(self, **kw: object) -> None:
+            raise self.exc
+
+    configs = []
+
+    class Provider:
+        exc: Exception = ReadTimeoutError(endpoint_url="https://lambda.us-east-1.amazonaws.com")
+
+        def raw_client(self, service: str, region: str, config: object = None) -> FakeLambda:
+            configs.append(config)
+            return FakeLambda(self.exc)
+
+    class FakeTarget:
+        provider = Provider()
+
+    site = fleet_ops.FleetSite("us-east-1", "b", "f", ("https://x",), local=False)
+    start = fleet_ops._lambda_starter(FakeTarget(), site)    # type: ignore[arg-type]
+    assert configs[0].tcp_keepalive is True
+    with pytest.raises(ElectionError, match=r"^Fleet worker runs/1/slices/0.json: the invocation of f failed "):
+        start("runs/1/slices/0.json", 0.0)
+    FakeTarget.provider.exc = ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "Rate"}},
+                                          "Invoke")
+    with pytest.raises(ElectionError, match=r"TooManyRequestsException"):
+        fleet_ops._lambda_starter(FakeTarget(), site)("k", 0.0)    # type: ignore[arg-type]
+
+
 def test_fleet_option_is_checked_before_anything_runs() -> None:
     from click.testing import CliRunner
 

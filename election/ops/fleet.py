@@ -191,15 +191,22 @@ def _local_starter(target: Target, site: FleetSite, run: Run) -> Callable[[str, 
 def _lambda_starter(target: Target, site: FleetSite) -> Callable[[str, float], Any]:
     """A worker as one synchronous invocation; never retried (a retry would send its votes twice)."""
     import botocore.config
+    from botocore.exceptions import BotoCoreError, ClientError
 
+    # tcp_keepalive: the answer comes after up to 15 idle minutes on one connection, and NAT gateways and
+    # load balancers drop idle TCP flows after 350 s (AWS knowledge center "lambda-vpc-timeout").
     config = botocore.config.Config(read_timeout=fleet_model.TIMEOUT_S + 60, connect_timeout=10,
                                     retries={"total_max_attempts": 1, "mode": "standard"},
-                                    max_pool_connections=MAX_FLEET)
+                                    max_pool_connections=MAX_FLEET, tcp_keepalive=True)
     lam = target.provider.raw_client("lambda", site.region, config=config)
 
     def start(key: str, start_at: float) -> Any:
-        resp = lam.invoke(FunctionName=site.function, InvocationType="RequestResponse",
-                          Payload=json.dumps({"slice": key, "start_at": start_at}).encode())
+        try:
+            resp = lam.invoke(FunctionName=site.function, InvocationType="RequestResponse",
+                              Payload=json.dumps({"slice": key, "start_at": start_at}).encode())
+        except (BotoCoreError, ClientError) as exc:
+            raise ElectionError(f"Fleet worker {key}: the invocation of {site.function} failed ({exc}); if it "
+                                "started, it may still be sending until its schedule ends.") from None
         payload = json.loads(resp["Payload"].read() or b"null")
         if resp.get("FunctionError"):
             message = payload.get("errorMessage") if isinstance(payload, dict) else payload
