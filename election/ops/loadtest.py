@@ -69,19 +69,11 @@ def fire(target: Target, voters: Sequence[Voter], url: str, votes: int, rate: fl
     used: the credential file's used-voters file (ops/usedvoters.py): every voter sent a first vote is
     added to it, also when Ctrl-C ends the run early (report.interrupted == "sending").
     """
-    if rate <= 0 or concurrency < 1:
-        raise ElectionError("--rate must be above 0 and --concurrency at least 1.")
-    if fleet is not None and workers is not None:
-        raise ElectionError("--fleet and --workers cannot be combined: a fleet run sends from its workers only.")
+    _check_args(rate, concurrency, workers, fleet)
     rng = random.Random(seed)
     plan = target.plan
     reqs = plan_requests(voters, plan, votes, duplicates, invalid, rng)
-    site = None
-    if fleet is not None:
-        fleet_ops.check_fleet_size(fleet, len(reqs), target.is_local)
-        if not target.is_local:
-            fleet_ops.check_fleet_duration(len(reqs), rate, timeout)
-        site = fleet_ops.locate(target)
+    site = None if fleet is None else _fleet_site(target, fleet, len(reqs), rate, timeout)
     before = state.national(state.read_counters(target))
     live = Live(planned=len(reqs))
     ballots = {s: plan.ballot.for_state(s) for s in plan.state_regions()}
@@ -96,14 +88,38 @@ def fire(target: Target, voters: Sequence[Voter], url: str, votes: int, rate: fl
     report = summarize(url, outcomes, seconds, rate)
     report.interrupted = "sending" if live.interrupted else None
     report.fleet, report.fleet_late_s = fleet or 0, round(late, 3)
+    report.ledger = str(_record(target, outcomes, ledger, used))
+    return Fired(report, outcomes, before)
+
+
+def _check_args(rate: float, concurrency: int, workers: int | None, fleet: int | None) -> None:
+    """Refuse impossible options in one sentence, before any request is planned or sent."""
+    if rate <= 0 or concurrency < 1:
+        raise ElectionError("--rate must be above 0 and --concurrency at least 1.")
+    if fleet is not None and workers is not None:
+        raise ElectionError("--fleet and --workers cannot be combined: a fleet run sends from its workers only.")
+
+
+def _fleet_site(target: Target, fleet: int, requests: int, rate: float, timeout: float) -> fleet_ops.FleetSite:
+    """The deployed fleet to send from, once its size (and on AWS the run's length) fits the requests."""
+    fleet_ops.check_fleet_size(fleet, requests, target.is_local)
+    if not target.is_local:
+        fleet_ops.check_fleet_duration(requests, rate, timeout)
+    return fleet_ops.locate(target)
+
+
+def _record(target: Target, outcomes: list[Outcome], ledger: Path | None, used: Path | None) -> Path:
+    """Append the accepted receipts to the ledger (for `audit --receipts`) and mark the voters used; the ledger path.
+
+    Runs also after Ctrl-C stopped the sending, so a partial run's votes are still accounted for.
+    """
     accepted = [{"receipt": o.receipt, "state": o.req.state, "candidate": o.req.candidate}
                 for o in outcomes if o.status == 202 and o.receipt and o.req.kind == "vote"]
     path = ledger or ledger_path(target)
     append_ledger(path, accepted)
-    report.ledger = str(path)
     if used is not None:
         usedvoters.record_used(used, (o.req.voter_id for o in outcomes if o.req.kind == "vote" and o.req.voter_id))
-    return Fired(report, outcomes, before)
+    return path
 
 
 def settle_and_verify(target: Target, fired: Fired, drain_timeout: float = 300.0,

@@ -48,6 +48,14 @@ def parse(raw: str, region: str = "", function: str = "") -> Entry | None:
         doc = None
     if not isinstance(doc, dict):
         return Entry(time.time(), region or "-", function or "-", raw)
+    return _metric_entry(doc, region, function)
+
+
+def _metric_entry(doc: dict[str, Any], region: str, function: str) -> Entry:
+    """An embedded-metric-format line as `route metric=value ... key=value`: the metrics first, then the rest.
+
+    The line's own Region / Function / Route win over what the caller knows (the local log mixes functions).
+    """
     meta = doc.get("_aws") or {}
     names = [m.get("Name") for d in meta.get("CloudWatchMetrics", []) for m in d.get("Metrics", [])]
     route = str(doc.get("Route", ""))
