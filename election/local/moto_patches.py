@@ -3,17 +3,8 @@
 Each patch removes an O(n) cost or a bug measured on this machine (see
 DESIGN §4 and bench/local_pipeline.py for the figures before/after):
 
-- `sqs_send_counters`: SendMessage reads `queue.attributes` only for
-  ContentBasedDeduplication, which computes the three ApproximateNumber*
-  counters by scanning every message. While sending, `attributes` answers
-  just that one key.
-- `sqs_retention_check`: ReceiveMessage calls get_queue_attributes (nine
-  scans) per returned message for the retention period; read the field.
-- `sqs_lazy_visible`: ReceiveMessage built the list of every visible message
-  before taking ten; `messages` is now a lazy view (iteration stops early,
-  len() and truthiness still work for the counters and long polling).
-- `sqs_delete_single_pass`: DeleteMessage scanned the queue twice and
-  rebuilt the whole list; find the message once and delete it in place.
+- the SQS patches (`sqs_send_counters`, `sqs_retention_check`, `sqs_lazy_visible`,
+  `sqs_delete_single_pass`, `region_outage`) live in moto_sqs_patches.py with their reasons.
 - `dynamodb_transact_backup`: TransactWriteItems deep-copied every touched
   table, stream records included, as its rollback backup, and swapping the
   copy in on rollback left open stream iterators on a dead shard (they saw
@@ -51,10 +42,6 @@ DESIGN §4 and bench/local_pipeline.py for the figures before/after):
   are applied, so the list is kept per class.
 - `no_lambda_invocation`: moto would run Lambda containers for event source
   mappings; locally the pollers play them, so mappings are recorded only.
-- `region_outage`: lets the runtime make a region's queues refuse messages
-  (503) while that region is "down", so other regions see the outage and
-  use their hand-off queues, as they would on AWS. It answers a
-  non-retryable error at once, so callers fail over without backoff.
 
 `apply()` is idempotent; `applied()` lists what is active.
 """
@@ -66,11 +53,20 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from election.local.moto_sqs_patches import (
+    DOWN_REGIONS,
+    region_outage,
+    sqs_delete_single_pass,
+    sqs_lazy_visible,
+    sqs_retention_check,
+    sqs_send_counters,
+)
+
 _applied: list[str] = []
 _lock = threading.Lock()
 _region_locks: dict[tuple[str, str], threading.RLock] = {}
-_cheap = threading.local()
-DOWN_REGIONS: set[str] = set()
+
+__all__ = ["DOWN_REGIONS", "FUNCTIONAL", "PATCHES", "applied", "apply", "region_lock"]
 
 
 def applied() -> list[str]:
@@ -86,107 +82,6 @@ def apply(only: tuple[str, ...] | None = None) -> list[str]:
             fn()
             _applied.append(name)
     return applied()
-
-
-# --- SQS -------------------------------------------------------------------------------
-
-def _sqs_send_counters() -> None:
-    from moto.sqs.models import Queue, SQSBackend
-
-    full_attributes = vars(Queue)["attributes"].fget   # the property object itself, not its value
-
-    def attributes(self: Any) -> dict[str, Any]:
-        if getattr(_cheap, "on", False):
-            return {"ContentBasedDeduplication": self.content_based_deduplication}
-        return full_attributes(self)
-
-    Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
-
-    def cheap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            _cheap.on = True
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                _cheap.on = False
-        wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
-        return wrapper
-
-    SQSBackend.send_message = cheap(SQSBackend.send_message)  # type: ignore[method-assign]
-    SQSBackend.send_message_batch = cheap(SQSBackend.send_message_batch)  # type: ignore[method-assign]
-
-
-def _sqs_retention_check() -> None:
-    from moto.core.utils import unix_time
-    from moto.sqs.models import SQSBackend
-
-    def is_valid(self: Any, queue_name: str, message: Any) -> bool:
-        queue = self.get_queue(queue_name)
-        return int(queue.message_retention_period) + message.sent_timestamp / 1000 > unix_time()
-
-    SQSBackend.is_message_valid_based_on_retention_period = is_valid  # type: ignore[method-assign]
-
-
-class _VisibleMessages:
-    """The visible, undelayed messages of a queue, computed as they are iterated."""
-
-    __slots__ = ("_all",)
-
-    def __init__(self, messages: list[Any]) -> None:
-        self._all = messages
-
-    def __iter__(self) -> Any:
-        return (m for m in self._all if m.visible and not m.delayed)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-    def __bool__(self) -> bool:
-        return next(iter(self), None) is not None
-
-
-def _sqs_lazy_visible() -> None:
-    from moto.sqs.models import Queue
-
-    Queue.messages = property(lambda self: _VisibleMessages(self._messages))  # type: ignore[assignment]
-
-
-def _sqs_delete_single_pass() -> None:
-    from moto.sqs.exceptions import ReceiptHandleIsInvalid
-    from moto.sqs.models import Queue
-
-    def delete_message(self: Any, receipt_handle: str) -> None:
-        if receipt_handle in self.deleted_messages:
-            return
-        for i, message in enumerate(self._messages):
-            if message.had_receipt_handle(receipt_handle):
-                self.pending_messages.discard(message)
-                self.deleted_messages.update(message.all_receipt_handles)
-                del self._messages[i]
-                return
-        raise ReceiptHandleIsInvalid()
-
-    Queue.delete_message = delete_message  # type: ignore[method-assign]
-
-
-def _region_outage() -> None:
-    import warnings
-
-    from moto.sqs.exceptions import SQSException
-    from moto.sqs.models import SQSBackend
-
-    warnings.filterwarnings("ignore", message=r".*code ServiceUnavailable does not match an error shape")
-
-    def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            if self.region_name in DOWN_REGIONS:
-                raise SQSException("ServiceUnavailable", f"The region {self.region_name} is down (local drill).")
-            return fn(self, *args, **kwargs)
-        wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
-        return wrapper
-
-    SQSBackend.send_message = guard(SQSBackend.send_message)  # type: ignore[method-assign]
-    SQSBackend.send_message_batch = guard(SQSBackend.send_message_batch)  # type: ignore[method-assign]
 
 
 # --- moto core --------------------------------------------------------------------------
@@ -402,14 +297,14 @@ FUNCTIONAL = ("no_lambda_invocation", "region_outage", "dynamodb_atomic_writes",
 PATCHES: dict[str, Callable[[], None]] = {
     "no_lambda_invocation": _no_lambda_invocation,
     "backend_lookup_fast_path": _backend_lookup_fast_path,
-    "sqs_send_counters": _sqs_send_counters,
-    "sqs_retention_check": _sqs_retention_check,
-    "sqs_lazy_visible": _sqs_lazy_visible,
-    "sqs_delete_single_pass": _sqs_delete_single_pass,
+    "sqs_send_counters": sqs_send_counters,
+    "sqs_retention_check": sqs_retention_check,
+    "sqs_lazy_visible": sqs_lazy_visible,
+    "sqs_delete_single_pass": sqs_delete_single_pass,
     "dynamodb_transact_backup": _dynamodb_transact_backup,
     "dynamodb_update_expression_cache": _dynamodb_update_expression_cache,
     "method_names_cache": _method_names_cache,
-    "region_outage": _region_outage,
+    "region_outage": region_outage,
     "dynamodb_atomic_writes": _dynamodb_atomic_writes,
     "dynamodb_import_sse": _dynamodb_import_sse,
 }
