@@ -2,7 +2,7 @@
 
 Arrivals: every state's 2016 ballots (config/turnout_2016.csv; --on-day: the share cast on the day),
 spread over its polling hours (07:00-20:00 local, a stated simplification) in its time zone, with an
-opening and an after-work peak (HOURLY). Each page vote is three API requests (GET /health, POST
+opening and an after-work peak (HOURLY). Each page vote is the API requests in capacity.PAGE_REQUESTS (POST
 /ballot, POST /votes). Per region and second the model applies, in order:
 
 - API Gateway: the account's throttle quota per region (10,000 requests/s by default, L-8A5B8E43)
@@ -57,7 +57,7 @@ TZ = {**dict.fromkeys(["CT", "DE", "DC", "FL", "GA", "IN", "KY", "ME", "MD", "MA
 OPEN_H, CLOSE_H = 7, 20
 # Share of a state's day-of ballots per local hour from 07:00: opening and after-work peaks.
 HOURLY = (0.11, 0.09, 0.07, 0.065, 0.065, 0.07, 0.065, 0.065, 0.07, 0.085, 0.10, 0.09, 0.055)
-PAGE_REQUESTS = 3
+PAGE_REQUESTS = sum(capacity.PAGE_REQUESTS.values())   # what the voting page sends per vote
 RETRY_S = 10
 DT = 5                                    # model step (s): rates are per second, amounts per step
 ENQUEUE_S, HEALTH_S = 0.030, 0.015        # durations as in capacity.DURATION_S
@@ -201,7 +201,8 @@ def _api_and_lambda(st: RegionState, lim: Limits, p: Params, hour: Hour, offered
     hour.offered += offered * p.dt
     ok = min(want, cap_rps / p.page_requests)
     hour.api_throttled += (want - ok) * p.page_requests * p.dt
-    need = {"enqueue": 2 * ok * p.enqueue_s, "health": ok * p.health_s}
+    need = {"enqueue": (capacity.PAGE_REQUESTS["ballot"] + capacity.PAGE_REQUESTS["votes"]) * ok * p.enqueue_s,
+            "health": capacity.PAGE_REQUESTS["health"] * ok * p.health_s}
     allowed = {f: min(need[f], st.conc[f] + p.scale_per_s * p.dt) for f in need}
     pool = st.pool_left(lim, "process", "tally")
     if sum(allowed.values()) > pool:
@@ -337,7 +338,7 @@ def find_peak(plan: Plan, lim: Limits, on_day: float) -> float:
     """The highest national peak (votes/s) the limits hold, by bisection on the arrival scale."""
     base = peak_of(plan, on_day)
     lo, hi = 0.0, 16.0
-    for _ in range(6):
+    for _ in range(11):                    # to within 16 / 2**11 of the 2016 peak (~26 votes/s)
         mid = (lo + hi) / 2
         if holds(simulate(plan, lim, on_day, mid), plan.secrecy.window_s):
             lo = mid
