@@ -129,6 +129,17 @@ def test_resume_with_a_newly_minted_credential_file_rewrites_every_part(target: 
     assert sorted(i[VOTERS_KEY]["S"] for i in lines) == sorted(voter_key(pepper, v) for v, _ in second)
 
 
+def test_the_polls_do_not_open_while_the_voters_table_waits_for_its_roll(target: Target) -> None:
+    """Before the import every voter would be unknown (and the health check would fail over every region)."""
+    from election.ops import closing, polls
+
+    with pytest.raises(ElectionError, match=r"^The voters table election-local-voters does not exist in us-east-1, "
+                                            r"us-west-2, so every voter would be unknown .*seed-voters --import.*; "
+                                            r"the polls stay closed\.$"):
+        closing.open_polls(target)
+    assert all(v["changed_at"] is None for v in polls.read_polls(target.provider, target.plan).values())
+
+
 def test_a_roll_needs_a_location_and_no_table(target: Target, tmp_path: Path) -> None:
     bare = Target(dataclasses.replace(target.plan, roll=None), ClientProvider())
     with pytest.raises(ElectionError, match=r"the plan has no roll section, so there is nowhere to import from; "

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from election.errors import ElectionError
 from election.lambdas.contract import POLLS_CACHE_S
 from election.ops import dlq, drain, polls, state
@@ -34,7 +36,22 @@ def open_polls(target: Target) -> dict[str, Any]:
     if gone:
         raise ElectionError(f"The ballot pepper of plan '{target.plan.name}' is destroyed in {', '.join(gone)}: "
                             "this election was closed for good and cannot reopen.")
+    waiting = [r for r in target.plan.region_names if not _voters_table_exists(target, r)]
+    if waiting:
+        raise ElectionError(f"The voters table {target.names.voters} does not exist in {', '.join(waiting)}, so "
+                            "every voter would be unknown (with roll.import it waits for its roll: run `election "
+                            "seed-voters --import`, then `election up`); the polls stay closed.")
     return polls.open_polls(target.provider, target.plan)[target.plan.primary_region]
+
+
+def _voters_table_exists(target: Target, region: str) -> bool:
+    try:
+        target.client("dynamodb", region).describe_table(TableName=target.names.voters)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return False
+        raise
+    return True
 
 
 # What AWS still keeps after close, that an insider could read (README "Ballot secrecy").
