@@ -13,7 +13,8 @@ Only for an emulator (ClientProvider.emulated): on AWS itself nothing here runs.
 - ImportTable: AWS encrypts the imported table with the SSESpecification of the request; moto 5.2.5
   drops it (and ignores SSESpecification in UpdateTable), so the table would differ from the plan on
   every `up`. When the import is seen COMPLETED, the key of the request is set on moto's table (only
-  with moto in this process, as the local stack runs it).
+  with moto in this process, as in tests; the local stack's moto server has the same fix as a patch,
+  election/local/moto_patches.py dynamodb_import_sse).
 """
 
 from __future__ import annotations
