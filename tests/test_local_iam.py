@@ -55,6 +55,17 @@ def test_a_missing_permission_fails_where_it_would_on_aws(pipeline: Pipeline) ->
     assert any("dynamodb:BatchGetItem" in d and "enqueue" in d for d in iam.denials())
 
 
+def test_a_decision_taken_before_a_policy_change_is_not_reused_after_it(pipeline: Pipeline) -> None:
+    """The local check remembers decisions (iam._DECIDED): an Allow taken once must not outlive the policy."""
+    ddb = as_role(pipeline, "enqueue", "dynamodb")
+    keys = {pipeline.names["voters"]: {"Keys": [{"vk": {"S": "x"}}]}}
+    ddb.batch_get_item(RequestItems=keys)                     # allowed, and remembered
+    pipeline.put_policy(EAST, "enqueue", without(pipeline.policy(EAST, "enqueue"), "dynamodb:BatchGetItem"))
+    with pytest.raises(ClientError) as exc:
+        ddb.batch_get_item(RequestItems=keys)
+    assert code(exc.value) == "AccessDeniedException"
+
+
 def test_resources_are_checked_not_only_actions(pipeline: Pipeline) -> None:
     # process may write ballots, not the roll: same action, another table.
     ddb = as_role(pipeline, "process", "dynamodb")
