@@ -119,27 +119,34 @@ def _condition_holds(op: str, key: str, wanted: Any, req: Request) -> bool:
 
 
 def _statement_applies(st: Mapping[str, Any], req: Request) -> bool:
+    """Action, principal, resource and condition all match (each element or its Not* form)."""
+    return (_action_applies(st, req) and _principal_applies(st, req) and _resource_applies(st, req)
+            and all(_condition_holds(op, key, wanted, req)
+                    for op, block in (st.get("Condition") or {}).items() for key, wanted in block.items()))
+
+
+def _action_applies(st: Mapping[str, Any], req: Request) -> bool:
     if "Action" in st and not any(matches(a, req.action, ignore_case=True) for a in _as_list(st["Action"])):
         return False
-    if "NotAction" in st and any(matches(a, req.action, ignore_case=True) for a in _as_list(st["NotAction"])):
-        return False
+    return not ("NotAction" in st and any(matches(a, req.action, ignore_case=True) for a in _as_list(st["NotAction"])))
+
+
+def _principal_applies(st: Mapping[str, Any], req: Request) -> bool:
     if "Principal" in st and not _principal_matches(st["Principal"], req):
         return False
-    if "NotPrincipal" in st and _principal_matches(st["NotPrincipal"], req):
-        return False
-    if req.resources:
-        if "Resource" in st:
-            pats = _as_list(st["Resource"])
-            if not all(any(matches(p, r) for p in pats) for r in req.resources):
-                return False
-        elif "NotResource" in st:
-            pats = _as_list(st["NotResource"])
-            if any(matches(p, r) for p in pats for r in req.resources):
-                return False
-    for op, block in (st.get("Condition") or {}).items():
-        for key, wanted in block.items():
-            if not _condition_holds(op, key, wanted, req):
-                return False
+    return not ("NotPrincipal" in st and _principal_matches(st["NotPrincipal"], req))
+
+
+def _resource_applies(st: Mapping[str, Any], req: Request) -> bool:
+    """Every requested resource matches Resource (or none matches NotResource); no resources: applies."""
+    if not req.resources:
+        return True
+    if "Resource" in st:
+        pats = _as_list(st["Resource"])
+        return all(any(matches(p, r) for p in pats) for r in req.resources)
+    if "NotResource" in st:
+        pats = _as_list(st["NotResource"])
+        return not any(matches(p, r) for p in pats for r in req.resources)
     return True
 
 

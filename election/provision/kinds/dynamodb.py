@@ -128,43 +128,47 @@ class Table:
             assert fresh is not None
             actual, changes = fresh, diff_props({**res.props, "tags": dict(res.tags)}, fresh.props)
         for c in changes:
-            if c.field == "key":
-                raise ElectionError(f"Table {res.name} in {res.region} has key {c.old!r}, not {c.new!r}; a key "
-                                    "cannot change in place: export the data and delete the table first.")
-            if c.field == "billing_mode":
-                ddb.update_table(TableName=res.name, BillingMode=c.new)
-            elif c.field == "sse_key":
-                ddb.update_table(TableName=res.name, SSESpecification={
-                    "Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": c.new})
-            elif c.field == "deletion_protection":
-                ddb.update_table(TableName=res.name, DeletionProtectionEnabled=bool(c.new))
-            elif c.field == "stream":
-                if c.old:
-                    ddb.update_table(TableName=res.name, StreamSpecification={"StreamEnabled": False})
-                    self._wait_active(ctx, res.region, res.name)
-                ddb.update_table(TableName=res.name,
-                                 StreamSpecification={"StreamEnabled": True, "StreamViewType": c.new})
-            elif c.field == "pitr":
-                # Right after a table turns ACTIVE, DynamoDB may answer ContinuousBackupsUnavailableException.
-                u.retry(partial(ddb.update_continuous_backups, TableName=res.name,
-                                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": bool(c.new)}),
-                        ctx, u.PITR_NOT_READY, attempts=10)
-            elif c.field == "warm_throughput":
-                # Warm throughput can be raised, never lowered: ask for at least what the table has.
-                have = (actual.props.get("warm_throughput") or {})
-                ddb.update_table(TableName=res.name, WarmThroughput={
-                    "ReadUnitsPerSecond": max(c.new["read"], have.get("read", 0)),
-                    "WriteUnitsPerSecond": max(c.new["write"], have.get("write", 0))})
-            elif c.field == "tags":
-                add, remove = u.tag_delta(c.old, c.new)
-                if add:
-                    ddb.tag_resource(ResourceArn=actual.outputs["arn"], Tags=u.tag_list(add))
-                if remove:
-                    ddb.untag_resource(ResourceArn=actual.outputs["arn"], TagKeys=remove)
+            self._apply(ctx, ddb, res, actual, c)
             if c.field in ("billing_mode", "sse_key", "deletion_protection", "stream", "warm_throughput"):
                 self._wait_active(ctx, res.region, res.name)
         after = self.read(ctx, res)
         return after.outputs if after else actual.outputs
+
+    def _apply(self, ctx: Context, ddb: Any, res: Resource, actual: Actual, c: Change) -> None:
+        """One field's change: the UpdateTable (or backups / tags call) that makes it."""
+        if c.field == "key":
+            raise ElectionError(f"Table {res.name} in {res.region} has key {c.old!r}, not {c.new!r}; a key "
+                                "cannot change in place: export the data and delete the table first.")
+        if c.field == "billing_mode":
+            ddb.update_table(TableName=res.name, BillingMode=c.new)
+        elif c.field == "sse_key":
+            ddb.update_table(TableName=res.name, SSESpecification={
+                "Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": c.new})
+        elif c.field == "deletion_protection":
+            ddb.update_table(TableName=res.name, DeletionProtectionEnabled=bool(c.new))
+        elif c.field == "stream":
+            if c.old:
+                ddb.update_table(TableName=res.name, StreamSpecification={"StreamEnabled": False})
+                self._wait_active(ctx, res.region, res.name)
+            ddb.update_table(TableName=res.name,
+                             StreamSpecification={"StreamEnabled": True, "StreamViewType": c.new})
+        elif c.field == "pitr":
+            # Right after a table turns ACTIVE, DynamoDB may answer ContinuousBackupsUnavailableException.
+            u.retry(partial(ddb.update_continuous_backups, TableName=res.name,
+                            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": bool(c.new)}),
+                    ctx, u.PITR_NOT_READY, attempts=10)
+        elif c.field == "warm_throughput":
+            # Warm throughput can be raised, never lowered: ask for at least what the table has.
+            have = (actual.props.get("warm_throughput") or {})
+            ddb.update_table(TableName=res.name, WarmThroughput={
+                "ReadUnitsPerSecond": max(c.new["read"], have.get("read", 0)),
+                "WriteUnitsPerSecond": max(c.new["write"], have.get("write", 0))})
+        elif c.field == "tags":
+            add, remove = u.tag_delta(c.old, c.new)
+            if add:
+                ddb.tag_resource(ResourceArn=actual.outputs["arn"], Tags=u.tag_list(add))
+            if remove:
+                ddb.untag_resource(ResourceArn=actual.outputs["arn"], TagKeys=remove)
 
     def delete(self, ctx: Context, found: Found) -> None:
         """Turn deletion protection off (it is on for every table we make), then delete and wait."""

@@ -65,22 +65,13 @@ class SiteFiles:
         return self._sync(ctx, res, actual.props)
 
     def _sync(self, ctx: Context, res: Resource, old: Mapping[str, Any]) -> dict[str, Any]:
+        """Upload what changed (files, then config.json), delete what left, write the manifest, invalidate."""
         p = res.props
-        bucket, source = p["bucket"], Path(p["source"])
+        bucket = p["bucket"]
         s3 = ctx.client("s3", res.region)
         old_files: Mapping[str, Any] = old.get("files") or {}
-        changed: list[str] = []
         retag = old.get("public_tag") != p.get("public_tag")   # a site uploaded before objects were tagged
-        for key, digest in p["files"].items():
-            if old_files.get(key) == digest and not retag:
-                continue
-            body = (source / key).read_bytes()
-            if hashlib.sha256(body).hexdigest() != digest:
-                raise ElectionError(f"{source / key} changed while the site was being uploaded; run the command again.")
-            s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=s3u.content_type(key),
-                          CacheControl="no-cache" if key.endswith(".html") else "public, max-age=300",
-                          Metadata={"sha256": digest}, Tagging=PUBLIC_TAGGING)
-            changed.append(key)
+        changed = self._upload_files(s3, p, {k: d for k, d in p["files"].items() if retag or old_files.get(k) != d})
         config_props = {k: v for k, v in p.items() if k == "config" or k.startswith(API_PREFIX) or k == "api_urls"}
         if retag or any(old.get(k) != v for k, v in config_props.items()):
             body = json.dumps(site_config(p), indent=2, sort_keys=True).encode()
@@ -94,15 +85,22 @@ class SiteFiles:
         manifest = {"props": {k: v for k, v in p.items() if k != "source"}}
         s3.put_object(Bucket=bucket, Key=MANIFEST_KEY, Body=json.dumps(manifest, sort_keys=True).encode(),
                       ContentType="application/json", CacheControl="no-store")   # untagged: never served
-        touched = changed + removed
-        if touched and p.get("distribution_id"):
-            paths = ["/*"] if len(touched) > 10 else sorted({"/" + k for k in touched} | (
-                {"/"} if "index.html" in touched else set()))
-            ctx.client("cloudfront", res.region).create_invalidation(
-                DistributionId=p["distribution_id"], InvalidationBatch={
-                    "Paths": {"Quantity": len(paths), "Items": paths},
-                    "CallerReference": uuid.uuid4().hex})   # single-use: a reverted site repeats a manifest
+        if p.get("distribution_id"):
+            _invalidate(ctx, res.region, p["distribution_id"], changed + removed)
         return {"bucket": bucket, "uploaded": len(changed), "removed": len(removed)}
+
+    @staticmethod
+    def _upload_files(s3: Any, p: Mapping[str, Any], files: Mapping[str, str]) -> list[str]:
+        """Put each file (tagged public), refusing one whose content no longer has the planned digest."""
+        source = Path(p["source"])
+        for key, digest in files.items():
+            body = (source / key).read_bytes()
+            if hashlib.sha256(body).hexdigest() != digest:
+                raise ElectionError(f"{source / key} changed while the site was being uploaded; run the command again.")
+            s3.put_object(Bucket=p["bucket"], Key=key, Body=body, ContentType=s3u.content_type(key),
+                          CacheControl="no-cache" if key.endswith(".html") else "public, max-age=300",
+                          Metadata={"sha256": digest}, Tagging=PUBLIC_TAGGING)
+        return list(files)
 
     def delete(self, ctx: Context, found: Found) -> None:
         bucket = found.outputs.get("bucket") or Names(ctx.plan_name).bucket(ctx.account_id)
@@ -121,3 +119,15 @@ class SiteFiles:
                 return []
             raise
         return [Found(self.name, region, Names(ctx.plan_name).site, {"bucket": bucket})]
+
+
+def _invalidate(ctx: Context, region: str, distribution_id: str, touched: list[str]) -> None:
+    """Invalidate the changed paths in CloudFront (all of them past ten; "/" with index.html)."""
+    if not touched:
+        return
+    paths = ["/*"] if len(touched) > 10 else sorted({"/" + k for k in touched} | (
+        {"/"} if "index.html" in touched else set()))
+    ctx.client("cloudfront", region).create_invalidation(
+        DistributionId=distribution_id, InvalidationBatch={
+            "Paths": {"Quantity": len(paths), "Items": paths},
+            "CallerReference": uuid.uuid4().hex})   # single-use: a reverted site repeats a manifest
