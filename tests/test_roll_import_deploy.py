@@ -93,6 +93,21 @@ def test_a_replica_waits_with_its_primary_for_a_roll_under_an_earlier_pepper(aws
         assert all(s.note.startswith("waits for a new roll") for s in steps.values())
 
 
+def test_an_old_roll_left_in_s3_does_not_stop_the_next_deployment(aws_env: None, tmp_path: Path) -> None:
+    """`down` leaves the roll's bucket alone; the next `up` runs before the new pepper exists: the old roll
+    is stale (hashed under a pepper that is gone), not an error that stops every other resource."""
+    with mock_aws():
+        _, d, target = _setup(LOCAL_PLAN)
+        d.apply()
+        voters = prepare_credentials(tmp_path / "v.csv", 20, False)
+        seed_import(target, tmp_path / "v.csv", voters)
+        for region in target.plan.region_names:       # deployed anew from nothing: no pepper yet
+            target.client("secretsmanager", region).delete_secret(SecretId=target.names.voter_pepper,
+                                                                  ForceDeleteWithoutRecovery=True)
+        notes = {s.key: s.note for s in d.diff().steps if "voters" in s.key}
+        assert notes and all(n.startswith("waits for a new roll") for n in notes.values()), notes
+
+
 def test_an_import_that_lost_voters_fails_in_one_sentence(aws_env: None, tmp_path: Path) -> None:
     with mock_aws():
         _, d, target = _setup(LOCAL_PLAN)

@@ -59,8 +59,13 @@ def waiting(ctx: Context, res: Resource) -> Actual | None:
         # A roll hashed under another deployment's pepper would make every voter unknown (404). A replica
         # asks what its primary asks: while the primary waits there is no table to add the replica to.
         region = res.region if imp.get("imports") else str(res.props.get("_replica_of") or res.region)
-        arn = ctx.client("secretsmanager", region).describe_secret(SecretId=imp["pepper_secret"])["ARN"]
-        if (found.get("pepper_secrets") or {}).get(region) != arn:
+        try:
+            arn = ctx.client("secretsmanager", region).describe_secret(SecretId=imp["pepper_secret"])["ARN"]
+        except Exception as exc:
+            if not u.is_code(exc, "ResourceNotFoundException"):
+                raise
+            arn = None     # deployed anew (this `up` makes the pepper): any roll already there is stale
+        if arn is None or (found.get("pepper_secrets") or {}).get(region) != arn:
             note = (f"waits for a new roll: the one at s3://{imp['bucket']}/{imp['manifest']} was hashed under an "
                     "earlier voter pepper; empty that location and run `election seed-voters --import` again")
     if not note:
