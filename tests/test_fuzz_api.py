@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from election.lambdas import common, contract
+from election.lambdas import common, contract, metrics
 from election.local.gateway import Gateway
 
 # Each hypothesis example is sent as drawn and as MUTANTS byte-level mutations of it (seeded by the
@@ -77,7 +77,7 @@ def stack() -> Iterator[Any]:
     for k in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
         os.environ.pop(k, None)
     sink = open(os.devnull, "w")   # noqa: SIM115 - the handlers' metric lines, 50,000 of them
-    common.LOG_STREAM.stream = sink
+    metrics.LOG_STREAM.stream = sink
     try:
         with mock_aws():
             p = Pipeline(os.path.join(os.path.dirname(__file__), "..", "config", "local.yaml"))
@@ -91,7 +91,7 @@ def stack() -> Iterator[Any]:
             yield p, gw, snapshot(p)
             assert snapshot(p) == stack_state(p), "a fuzzed request changed the stored state"
     finally:
-        common.LOG_STREAM.stream = None
+        metrics.LOG_STREAM.stream = None
         sink.close()
         for k, v in saved.items():
             if v is None:
