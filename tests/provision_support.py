@@ -27,8 +27,8 @@ class Sleeps(list):
 def deployer(plan: Plan | Path = AWS_PLAN, lambdas_dir: Path | None = None, **kw: Any) -> Deployer:
     if isinstance(plan, Path):
         plan = load_plan(plan)
-    return Deployer(plan, ClientProvider(), sleep=Sleeps(), site_dir=ROOT / "website", lambdas_dir=lambdas_dir,
-                    **kw)
+    kw.setdefault("sleep", Sleeps())
+    return Deployer(plan, ClientProvider(), site_dir=ROOT / "website", lambdas_dir=lambdas_dir, **kw)
 
 
 def lambdas_copy(tmp_path: Path) -> Path:

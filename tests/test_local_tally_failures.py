@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from stack_support import FailingRole, local_plan_with, run_cli
 
-from election.local import stack as stack_module
+from election.local import mappings
 from election.local.stack import LocalStack
 from election.ops import loadtest, state
 from election.ops.seed import read_credentials, seed_voters
@@ -43,7 +43,12 @@ def fault() -> FailingRole:
 def stack(home: Path, fault: FailingRole) -> Iterator[LocalStack]:
     plan = local_plan_with(home / "plan.yaml", **{"lambda": {"timeout_s": 1}, "queue": {"visibility_timeout_s": 2}})
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(stack_module, "TALLY_MAX_RETRY_ATTEMPTS", 3)   # AWS gets 50; a test need not wait for them
+        real = mappings._failure_limits
+
+        def limited(*args: Any) -> dict[str, Any]:   # AWS gets 50 retries; a test need not wait for them
+            got = real(*args)
+            return {**got, "max_retries": 3} if got else got
+        mp.setattr(mappings, "_failure_limits", limited)
         with LocalStack(plan, state_dir=home / ".election", health_interval_s=0.5,
                         handler_factory=fault.factory) as s:
             yield s

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,9 @@ BUCKET = "roll-bucket"
 
 def _setup(plan_path: Path) -> Any:
     plan = dataclasses.replace(load_plan(plan_path), roll=RollImport(BUCKET, "r/"))
-    d = deployer(plan, edge=False)
+    # moto runs ImportTable in a thread of its own: the waits must really yield (briefly) to it, or a busy
+    # machine gives up before the import ends.
+    d = deployer(plan, edge=False, sleep=lambda _seconds: time.sleep(0.02))
     target = Target(plan, ClientProvider())
     target.client("s3", "us-east-1").create_bucket(Bucket=BUCKET)
     return plan, d, target
