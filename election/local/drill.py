@@ -16,11 +16,12 @@ from typing import Any
 from election.errors import ElectionError
 from election.local.control import send
 from election.plan import Plan, load_plan
+from election.provision.model.names import Names
 from election.statedir import read_endpoints
 
 
 def find_health_check(route53: Any, plan: Plan, region: str) -> dict[str, Any]:
-    prefix = f"{plan.name}-{region}/"
+    prefix = Names(plan.name).health_check_reference_prefix(region)   # as the deployer set it
     for page in route53.get_paginator("list_health_checks").paginate():
         for check in page.get("HealthChecks", []):
             if str(check.get("CallerReference", "")).startswith(prefix):
