@@ -32,6 +32,8 @@ from election.ops.seed import Checkpoint, read_pepper, voter_key
 from election.ops.target import Target
 from election.ops.voterfile import Voter
 from election.plan_roll import RollImport
+from election.provision.kinds import awsutil as u
+from election.provision.kinds.s3util import BUCKET_MISSING
 
 # Each import takes at most 50,000 S3 objects, and AWS suggests mid-sized objects (up to ~4 M items
 # under 1 KB each) so they import in parallel (S3DataImport.BestPractices / S3DataImport.Validation).
@@ -155,15 +157,7 @@ def check_ready(target: Target) -> RollImport:
     """Before anything is minted or written: the plan names a roll location and no voters table exists yet."""
     roll = roll_of(target)
     check_can_import(target, roll)
-    for region in import_regions(target):      # the roll is hashed with the pepper that `up` makes
-        try:
-            target.client("secretsmanager", region).describe_secret(SecretId=target.names.voter_pepper)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-                raise
-            raise ElectionError(f"The voter pepper {target.names.voter_pepper} does not exist in {region} yet; run "
-                                "`election up` first (it makes the pepper the roll is hashed with), then this "
-                                "command.") from None
+    pepper_arns(target, import_regions(target))      # the roll is hashed with the pepper that `up` makes
     return roll
 
 
@@ -174,7 +168,7 @@ def check_can_import(target: Target, roll: RollImport) -> None:
         try:
             target.client("dynamodb", region).describe_table(TableName=table)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            if u.is_code(exc, "ResourceNotFoundException"):
                 continue
             raise
         raise ElectionError(f"The voters table {table} already exists in {region}, and DynamoDB imports only into "
@@ -189,8 +183,8 @@ def ensure_bucket(target: Target, roll: RollImport) -> None:
         s3.head_bucket(Bucket=roll.bucket)
         return
     except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code"))
-        if code not in ("404", "NoSuchBucket", "NotFound"):
+        code = u.code(exc)
+        if code not in BUCKET_MISSING:
             raise ElectionError(f"The bucket {roll.bucket} (roll.import in {target.plan.path}) cannot be used "
                                 f"({code}); it must be yours and readable and writable by this identity.") from None
     if not target.is_local and target.plan.target == "aws":
@@ -204,25 +198,33 @@ def ensure_bucket(target: Target, roll: RollImport) -> None:
 
 def existing_keys(target: Target, roll: RollImport, prefix: str) -> list[str]:
     s3 = target.client("s3", target.plan.primary_region)
-    keys: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=roll.bucket, Prefix=prefix):
-        keys.extend(o["Key"] for o in page.get("Contents", []))
-    return keys
+    return [o["Key"] for o in u.paginate(s3, "list_objects_v2", "Contents", Bucket=roll.bucket, Prefix=prefix)]
 
 
 def pepper_arns(target: Target, regions: Sequence[str]) -> dict[str, str]:
-    """The voter pepper secret's ARN per region: a deployment made anew has new ARNs (a new pepper)."""
-    return {r: target.client("secretsmanager", r).describe_secret(SecretId=target.names.voter_pepper)["ARN"]
-            for r in regions}
+    """The voter pepper secret's ARN per region (a deployment made anew has new ARNs: a new pepper); one
+    sentence when `up` has not made it yet."""
+    arns = {}
+    for region in regions:
+        try:
+            arns[region] = target.client("secretsmanager", region).describe_secret(
+                SecretId=target.names.voter_pepper)["ARN"]
+        except ClientError as exc:
+            if not u.is_code(exc, "ResourceNotFoundException"):
+                raise
+            raise ElectionError(f"The voter pepper {target.names.voter_pepper} does not exist in {region} yet; run "
+                                "`election up` first (it makes the pepper the roll is hashed with), then this "
+                                "command.") from None
+    return arns
 
 
 def roll_digest(out: Path, voters: Sequence[Voter]) -> str:
     """sha256 of the credential file the parts are cut from (of the voters themselves when it is absent)."""
-    h = hashlib.sha256()
     try:
         with out.open("rb") as f:
             return hashlib.file_digest(f, "sha256").hexdigest()
     except FileNotFoundError:
+        h = hashlib.sha256()
         for vid, state in voters:
             h.update(f"{vid},{state}\n".encode())
         return h.hexdigest()
@@ -232,16 +234,17 @@ def seed_import(target: Target, out: Path, voters: Sequence[Voter], resume: bool
                 part_voters: int = PART_VOTERS, on_start: Callable[[int, int], None] = lambda total, done: None,
                 on_progress: Callable[[int], None] = lambda n: None) -> ImportReport:
     """Hash the roll into S3 parts (resumable), then write the manifest that lets `up` import it."""
-    roll = check_ready(target)
+    roll = roll_of(target)
+    check_can_import(target, roll)
     plan = target.plan
     regions = import_regions(target)
+    arns = pepper_arns(target, regions)
     peppers = {r: read_pepper(target, r, target.names.voter_pepper) for r in regions}
     if len(set(peppers.values())) > 1:
         raise ElectionError(f"The voter pepper {target.names.voter_pepper} differs between "
                             f"{', '.join(regions)}, so one roll cannot serve them all; run `election up` to "
                             "repair the copies.")
     pepper = peppers[regions[0]]
-    arns = pepper_arns(target, regions)
     parts = [voters[i:i + part_voters] for i in range(0, len(voters), part_voters)]
     if len(parts) > MAX_PARTS:
         raise ElectionError(f"{len(voters):,} voters in parts of {part_voters:,} make {len(parts):,} S3 objects, "
