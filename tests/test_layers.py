@@ -29,8 +29,10 @@ def _imports(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0 and node.module, f"{path}: a relative import hides its layer; import absolutely"
             found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)   # `from election import cli` is election.cli
     return found
 
 
@@ -68,8 +70,8 @@ def test_the_local_runtime_does_not_import_the_cli() -> None:
 
 def test_the_checks_above_see_imports_inside_functions(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
-    probe.write_text("def f():\n    import click\n    from election.local import stack\n")
-    assert _imports(probe) == {"click", "election.local"}
+    probe.write_text("def f():\n    import click\n    from election.local import stack\n    from election import cli\n")
+    assert _imports(probe) == {"click", "election.local", "election.local.stack", "election", "election.cli"}
 
 
 @pytest.mark.parametrize("package", ["lambdas", "ops", "local", "provision", "cli"])
