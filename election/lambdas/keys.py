@@ -65,9 +65,13 @@ class QueueKey(SecretBytes):
     def __init__(self, secrets: Any, secret_id: str) -> None:
         super().__init__(secrets)
         self._secret_id = secret_id
+        self._subkeys: dict[str, bytes] = {}
 
     def _subkey(self, purpose: str) -> bytes:
-        return logic.subkey(self.get(self._secret_id, contract.ENV_QUEUE_KEY_SECRET), purpose)
+        """Derived once per container (an HMAC per vote otherwise); the queue key is never forgotten."""
+        if purpose not in self._subkeys:
+            self._subkeys[purpose] = logic.subkey(self.get(self._secret_id, contract.ENV_QUEUE_KEY_SECRET), purpose)
+        return self._subkeys[purpose]
 
     @property
     def message(self) -> bytes:

@@ -107,8 +107,9 @@ class Tally:
 
     def _select(self, records: list[dict]) -> tuple[list[counting.Counted], list[str]]:
         """The ballots to count (in stream order) and the eventID of each."""
+        now = self.clock()            # the fallback creation time, one per batch
         pairs = [(c, str(r.get("eventID", ""))) for r in records
-                 for c in counting.select_records([r], self.cfg.region, None, self.clock())]
+                 for c in counting.select_records([r], self.cfg.region, None, now)]
         pairs.sort(key=lambda p: p[0].seq)
         return [c for c, _ in pairs], [e for _, e in pairs]
 
