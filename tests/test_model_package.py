@@ -67,14 +67,20 @@ HELPERS = {"__init__", "base", "awsutil", "lookups", "s3util", "apigwutil", "rol
 
 def test_no_kind_imports_another_kind_and_none_is_long() -> None:
     """Kinds share helpers (awsutil, lookups...), never each other; each stays small enough to read."""
-    import re
+    import ast
 
     from election.provision.kinds import REGISTRY
 
     modules = {type(k).__module__.rsplit(".", 1)[1] for k in REGISTRY.values()}
     assert modules.isdisjoint(HELPERS)
     for path in [p for p in KINDS_DIR.glob("*.py") if p.stem != "__init__"]:   # the registry imports them all
-        imported = set(re.findall(r"from election\.provision\.kinds(?:\.(\w+))? import (\w+)", path.read_text()))
-        siblings = {mod or name for mod, name in imported} & modules - {path.stem}
+        imported: set[str] = set()       # every module and every name brought in, at any depth
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(a.name.rsplit(".", 1)[-1] for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                imported.add((node.module or "").rsplit(".", 1)[-1])
+                imported.update(a.name for a in node.names)
+        siblings = imported & modules - {path.stem}
         assert not siblings, f"{path.name} imports the kind module(s) {siblings}"
         assert len(path.read_text().splitlines()) <= 300, path.name

@@ -92,6 +92,7 @@ def test_a_replica_waits_with_its_primary_for_a_roll_under_an_earlier_pepper(aws
         sm.delete_secret(SecretId=target.names.voter_pepper, ForceDeleteWithoutRecovery=True)
         sm.create_secret(Name=target.names.voter_pepper, SecretString="ab" * 32)
         steps = {s.key: s for s in d.diff().steps if "voters" in s.key}
+        assert set(steps) == {f"{r}/table/election-2026-voters" for r in plan.region_names}
         assert {k: str(s.action) for k, s in steps.items()} == dict.fromkeys(steps, "noop")
         assert all(s.note.startswith("waits for a new roll") for s in steps.values())
 
