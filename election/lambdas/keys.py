@@ -65,13 +65,15 @@ class QueueKey(SecretBytes):
     def __init__(self, secrets: Any, secret_id: str) -> None:
         super().__init__(secrets)
         self._secret_id = secret_id
-        self._subkeys: dict[str, bytes] = {}
+        self._subkeys: dict[tuple[bytes, str], bytes] = {}
 
     def _subkey(self, purpose: str) -> bytes:
-        """Derived once per container (an HMAC per vote otherwise); the queue key is never forgotten."""
-        if purpose not in self._subkeys:
-            self._subkeys[purpose] = logic.subkey(self.get(self._secret_id, contract.ENV_QUEUE_KEY_SECRET), purpose)
-        return self._subkeys[purpose]
+        """Derived once per key and purpose (it was an HMAC per vote); the key itself is read through the cache."""
+        root = self.get(self._secret_id, contract.ENV_QUEUE_KEY_SECRET)
+        sub = self._subkeys.get((root, purpose))
+        if sub is None:
+            sub = self._subkeys[(root, purpose)] = logic.subkey(root, purpose)
+        return sub
 
     @property
     def message(self) -> bytes:

@@ -114,7 +114,7 @@ def checks(service_action: str, body: Mapping[str, Any], region: str, account: s
             for item in body.get("TransactItems") or []:
                 for kind, spec in item.items():
                     out.append((TRANSACT_ACTION[kind], (_table_arn(region, account, spec.get("TableName", "")),)))
-            return out
+            return list(dict.fromkeys(out))     # a tally transaction updates ~30 items of one table: one decision
         if op in ("BatchGetItem", "BatchWriteItem"):
             tables = tuple(_table_arn(region, account, t) for t in (body.get("RequestItems") or {}))
             return [(action, tables)]

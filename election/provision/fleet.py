@@ -159,10 +159,6 @@ def _key_policy(plan_name: str, region: str) -> dict[str, Any]:
     ]}
 
 
-def run_bucket(account_id: str, plan: Plan) -> str:
-    """The run bucket's real name for the election plan `plan`."""
-    return Names(fleet_plan(plan).name).bucket(account_id)
-
 
 def deployer(election_plan: Plan, provider: Any, allowed_urls: Sequence[str],
              sleep: Any = None) -> Any:
