@@ -336,7 +336,7 @@ def measure(voters: int) -> Measured:
     from pipeline_fixture import REGIONS, Pipeline, api_event
 
     from election.lambdas import health
-    from election.lambdas.common import MetricsBuffer
+    from election.lambdas.metrics import MetricsBuffer
 
     meter = CallMeter()
     time_moto(meter)
