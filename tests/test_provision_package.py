@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib
 import io
 import os
@@ -25,14 +27,27 @@ def test_same_sources_give_the_same_bytes_whatever_the_file_times(tmp_path: Path
     assert first.data == second.data and first.sha256_b64 == second.sha256_b64
 
 
-def test_zip_entries_are_sorted_with_fixed_time_and_mode(tmp_path: Path) -> None:
-    pkg = package.build("tally", lambdas_copy(tmp_path))
-    with zipfile.ZipFile(io.BytesIO(pkg.data)) as zf:
+@pytest.mark.parametrize("which", ["tally", "fleet"])
+def test_zip_entries_are_sorted_with_fixed_time_and_mode(tmp_path: Path, which: str) -> None:
+    from election.provision import fleet
+    data = fleet.build_zip()[0] if which == "fleet" else package.build("tally", lambdas_copy(tmp_path)).data
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
         infos = zf.infolist()
     names = [i.filename for i in infos]
     assert names == sorted(names)
     assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
     assert {i.external_attr >> 16 for i in infos} == {0o100644}
+    assert {(i.compress_type, i.create_system) for i in infos} == {(zipfile.ZIP_DEFLATED, 3)}
+
+
+def test_the_shared_zip_depends_on_contents_only_and_its_digest_is_lambdas_code_sha256() -> None:
+    files = {"b.py": b"two\n", "a/x.py": b"one\n"}
+    data, digest = package.zip_files(files)
+    assert package.zip_files(dict(reversed(list(files.items())))) == (data, digest)   # insertion order is irrelevant
+    assert package.zip_files({**files, "b.py": b"three\n"})[1] != digest
+    assert digest == base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.namelist() == ["a/x.py", "b.py"] and zf.read("b.py") == b"two\n"
 
 
 def test_only_the_roles_handler_and_the_shared_modules_are_packed(tmp_path: Path) -> None:

@@ -9,11 +9,7 @@ the fleet is deployed and set on the function (LOADGEN_ALLOWED_URLS), which refu
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import hashlib
-import io
-import zipfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -88,15 +84,7 @@ def build_zip() -> tuple[bytes, str]:
     files = {"election/__init__.py": package.PACKAGE_STUB, "election/lambdas/__init__.py": b""}
     for path in sorted(LOADGEN_DIR.glob("*.py")):
         files[f"election/lambdas/loadgen/{path.name}"] = path.read_bytes()
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name in sorted(files):
-            info = zipfile.ZipInfo(name, date_time=package.FIXED_TIME)
-            info.external_attr = 0o100644 << 16
-            info.create_system = 3
-            zf.writestr(info, files[name], compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
-    data = buf.getvalue()
-    return data, base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+    return package.zip_files(files)
 
 
 def resources(plan: Plan, allowed_urls: Sequence[str]) -> list[Resource]:

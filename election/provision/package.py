@@ -11,6 +11,7 @@ import base64
 import hashlib
 import io
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,9 +58,12 @@ def sources(role: str, lambdas_dir: Path = LAMBDAS_DIR) -> dict[str, bytes]:
     return files
 
 
-def build(role: str, lambdas_dir: Path = LAMBDAS_DIR) -> Package:
-    """Zip the sources in sorted order with fixed metadata."""
-    files = sources(role, lambdas_dir)
+def zip_files(files: Mapping[str, bytes]) -> tuple[bytes, str]:
+    """Archive path -> bytes zipped in sorted order with fixed metadata: (zip bytes, base64 sha256).
+
+    The one deterministic zip of the tool: the election's functions (build) and the load fleet's worker
+    (provision/fleet.py) both come from here, so their bytes depend on the files' contents only.
+    """
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(files):
@@ -69,5 +73,11 @@ def build(role: str, lambdas_dir: Path = LAMBDAS_DIR) -> Package:
             info.create_system = 3
             zf.writestr(info, files[name], compresslevel=9)
     data = buf.getvalue()
-    digest = base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+    return data, base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+
+
+def build(role: str, lambdas_dir: Path = LAMBDAS_DIR) -> Package:
+    """The role's sources, zipped deterministically."""
+    files = sources(role, lambdas_dir)
+    data, digest = zip_files(files)
     return Package(role=role, data=data, sha256_b64=digest, files=tuple(sorted(files)))
