@@ -26,6 +26,7 @@ from election.lambdas.loadgen import worker
 from election.lambdas.loadgen.schedule import Live, Outcome, Req
 from election.ops.target import Target
 from election.provision import fleet as fleet_model
+from election.provision.model.names import Names
 
 MAX_FLEET = 1000           # Lambda's default concurrency quota per region (L-B99A9384)
 MAX_LOCAL_FLEET = 16       # threads on this machine
@@ -66,17 +67,17 @@ def check_fleet_duration(planned: int, rate: float, timeout: float) -> None:
 def locate(target: Target) -> FleetSite:
     """The election's deployed fleet, from its function's configuration (one sentence when there is none)."""
     fplan = fleet_model.fleet_plan(target.plan)
-    names = fleet_model.FleetNames(fplan.name)
+    function = Names(fplan.name).function(fleet_model.FUNCTION_ROLE)
     region = fplan.primary_region
     lam = target.client("lambda", region)
     try:
-        env = (lam.get_function_configuration(FunctionName=names.function).get("Environment") or {}).get(
+        env = (lam.get_function_configuration(FunctionName=function).get("Environment") or {}).get(
             "Variables") or {}
     except lam.exceptions.ResourceNotFoundException:
         raise ElectionError(f"No load fleet is deployed for plan '{target.plan.name}' in {region}; deploy it with "
                             "`election up --fleet` first.") from None
     allowed = tuple(u for u in env.get(worker.ENV_ALLOWED, "").split(",") if u)
-    return FleetSite(region, env.get(worker.ENV_BUCKET, ""), names.function, allowed, target.is_local)
+    return FleetSite(region, env.get(worker.ENV_BUCKET, ""), function, allowed, target.is_local)
 
 
 def send_fleet(target: Target, site: FleetSite, url: str, reqs: list[Req], rate: float, concurrency: int,
@@ -172,8 +173,9 @@ def _run_workers(target: Target, site: FleetSite, run: Run, keys: list[str], sta
     docs = [run.outcomes(k) for k in range(len(keys))]
     missing = [k for k, d in enumerate(docs) if d is None]
     if missing and not live.interrupted:
+        log_group = Names(fleet_model.fleet_plan(target.plan).name).log_group(fleet_model.FUNCTION_ROLE)
         raise ElectionError(f"Fleet worker(s) {', '.join(map(str, missing))} wrote no outcomes; see the log group "
-                            f"{fleet_model.FleetNames(fleet_model.fleet_plan(target.plan).name).log_group}.")
+                            f"{log_group}.")
     return [d for d in docs if d is not None]
 
 

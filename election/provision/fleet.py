@@ -41,37 +41,6 @@ def fleet_plan(plan: Plan) -> Plan:
     return dataclasses.replace(plan, name=f"{plan.name}-fleet", regions=plan.regions[:1])
 
 
-@dataclasses.dataclass(frozen=True)
-class FleetNames:
-    """Every name of a fleet plan (`plan` is the fleet plan's name), from the one Names of the model."""
-
-    plan: str
-
-    @property
-    def names(self) -> Names:
-        return Names(self.plan)
-
-    @property
-    def function(self) -> str:
-        return self.names.function(FUNCTION_ROLE)
-
-    def role(self, region: str) -> str:
-        return self.names.role(FUNCTION_ROLE, region)
-
-    @property
-    def log_group(self) -> str:
-        return self.names.log_group(FUNCTION_ROLE)
-
-    @property
-    def bucket(self) -> str:
-        """The run bucket's resource name: the site bucket kind's (`<plan>-site`, the bucket `<plan>-site-<account>`)."""
-        return self.names.site
-
-    @property
-    def alias(self) -> str:
-        return self.names.alias
-
-
 # Registration order is dependency order; deletion walks it backwards (the function first, the key last).
 # The run bucket is a site bucket of the fleet plan: private, SSE-S3, owner-enforced, found by the plan's name.
 FLEET_REGISTRY: dict[str, Kind] = {"kms_key": REGISTRY["kms_key"], "site_bucket": REGISTRY["site_bucket"],
@@ -90,29 +59,29 @@ def build_zip() -> tuple[bytes, str]:
 def resources(plan: Plan, allowed_urls: Sequence[str]) -> list[Resource]:
     """The fleet plan's resources in its primary region. `plan` is the fleet plan (fleet_plan())."""
     region = plan.primary_region
-    n = FleetNames(plan.name)
+    n = Names(plan.name)        # the run bucket is the fleet plan's site bucket (`<plan>-site-<account>`)
     tags = {**dict(plan.tags), TAG_PLAN: plan.name}
     kms = f"{region}/kms_key/{n.alias}"
-    bucket = f"{region}/site_bucket/{n.bucket}"
-    lg = f"{region}/log_group/{n.log_group}"
-    iam = f"{region}/iam_role/{n.role(region)}"
+    bucket = f"{region}/site_bucket/{n.site}"
+    lg = f"{region}/log_group/{n.log_group(FUNCTION_ROLE)}"
+    iam = f"{region}/iam_role/{n.role(FUNCTION_ROLE, region)}"
     data, sha = build_zip()
     env = {worker.ENV_BUCKET: Ref(bucket, "bucket"), worker.ENV_ALLOWED: ",".join(sorted(allowed_urls))}
     return [
         Resource("kms_key", region, n.alias, {"description": f"load fleet {plan.name}: its function and logs",
                                               "rotation": True, "policy": _key_policy(plan.name, region)},
                  tags=tags),
-        Resource("site_bucket", region, n.bucket,
+        Resource("site_bucket", region, n.site,
                  {"block_public_access": dict.fromkeys(("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
                                                         "RestrictPublicBuckets"), True),
                   "ownership": "BucketOwnerEnforced", "encryption": "AES256"}, tags=tags),
-        Resource("log_group", region, n.log_group, {"retention_days": LOG_RETENTION_DAYS, "kms_key": Ref(kms, "arn")},
-                 depends_on=(kms,), tags=tags),
-        Resource("iam_role", region, n.role(region),
+        Resource("log_group", region, n.log_group(FUNCTION_ROLE),
+                 {"retention_days": LOG_RETENTION_DAYS, "kms_key": Ref(kms, "arn")}, depends_on=(kms,), tags=tags),
+        Resource("iam_role", region, n.role(FUNCTION_ROLE, region),
                  {"assume_role_policy": LAMBDA_TRUST, "policy": _policy(Ref(lg, "arn"), Ref(bucket, "arn"),
                                                                         Ref(kms, "arn"))},
                  tags={**tags, TAG_REGION: region}),
-        Resource("lambda_function", region, n.function,
+        Resource("lambda_function", region, n.function(FUNCTION_ROLE),
                  {"runtime": RUNTIME, "handler": HANDLER, "role": Ref(iam, "arn"), "memory_mb": MEMORY_MB,
                   "timeout_s": TIMEOUT_S, "architecture": "arm64", "environment": env, "kms_key": Ref(kms, "arn"),
                   "code_sha256": sha, "logging": LOGGING, "_zip": data},
