@@ -191,8 +191,10 @@ class CallMeter:
         if op == "dynamodb:GetItem":
             ph.rru += 1.0 if params.get("ConsistentRead") else 0.5
         elif op == "dynamodb:BatchGetItem":
-            keys = sum(len(t["Keys"]) for t in params["RequestItems"].values())
-            ph.rru += 0.5 * keys      # eventually consistent, items < 4 KB
+            # ConsistentRead is per table in BatchGetItem (default false); items < 4 KB: one unit
+            # strongly consistent, half a unit eventually consistent.
+            ph.rru += sum(len(t["Keys"]) * (1.0 if t.get("ConsistentRead") else 0.5)
+                          for t in params["RequestItems"].values())
         elif op == "dynamodb:PutItem":
             units = math.ceil(item_size(params["Item"]) / 1024)
             ph.wru += units

@@ -114,14 +114,26 @@ class Enqueue:
             raise RequestError(403, "polls_closed", "The polls are closed; no more votes are accepted.")
 
     def _lookup(self, canonical: str) -> tuple[str, bool, str]:
-        """(state, already voted, ballot key) with one BatchGetItem of the voter and ballot; 404 if unknown."""
+        """(state, already voted, ballot key) with one BatchGetItem of the voter and ballot; 404 if unknown.
+
+        Both reads are eventually consistent (ConsistentRead is set per table in BatchGetItem and
+        defaults to false; half a read unit per item up to 4 KB instead of one: "DynamoDB read and
+        write operations", Amazon DynamoDB Developer Guide), spelt out so no one "fixes" it into
+        strong reads that buy nothing here:
+        - the voters roll is static once the polls open (`seed-voters` and the import write it before);
+        - whether a ballot exists is a courtesy for the voter (POST /ballot's "voted", POST /votes's 409),
+          not the rule: one ballot per voter is enforced by process's conditional PutItem. A vote cast a
+          second before may not be seen yet; the second vote is then answered 202 with the same receipt
+          (the ballot key), process refuses it as a duplicate (metric `Duplicates`) and the receipt shows
+          the first ballot's status (docs/api.md, "Two votes sent by one voter").
+        """
         vk = logic.voter_key(self.peppers.voter, canonical)
         bk = logic.ballot_key(self.peppers.ballot, canonical)
         keys: dict[str, Any] = {
             self.cfg.voters_table: {"Keys": [{contract.VOTERS_KEY: {"S": vk}}], "ProjectionExpression": "#s",
-                                    "ExpressionAttributeNames": {"#s": "state"}},
+                                    "ExpressionAttributeNames": {"#s": "state"}, "ConsistentRead": False},
             self.cfg.ballots_table: {"Keys": [{contract.BALLOTS_KEY: {"S": bk}}],
-                                     "ProjectionExpression": contract.BALLOTS_KEY},
+                                     "ProjectionExpression": contract.BALLOTS_KEY, "ConsistentRead": False},
         }
         found: dict[str, list] = {}
         for attempt in range(5):

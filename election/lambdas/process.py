@@ -126,6 +126,9 @@ class Process:
         """The polls item (plain values; {} = open): one consistent read per batch.
 
         Final (closed and tallied): refuse everything. Closed: defer nothing (the rest is the last mix).
+        Strongly consistent on purpose (one read unit per batch, not per vote): right after `close`
+        records the final tally, an eventually consistent read could still say open and let a late
+        ballot in after the result was declared.
         """
         item = self.ddb.get_item(TableName=self.cfg.results_table, ConsistentRead=True,
                                  Key={contract.RESULTS_KEY: {"S": contract.POLLS_ITEM}}).get("Item") or {}
@@ -186,6 +189,9 @@ class Process:
         return "Redelivered" if existing.get("nonce", {}).get("S") == vote.nonce else "Duplicates"
 
     def _read(self, bk: str) -> dict | None:
+        """The ballot that beat this one (only when the failed put did not return it): strongly consistent,
+        because the conditional put has just seen the item, and a stale "not found" would fail the message
+        into a retry; its nonce decides redelivery (acknowledge) against a second vote (duplicate)."""
         try:
             resp = self.ddb.get_item(TableName=self.cfg.ballots_table, Key={contract.BALLOTS_KEY: {"S": bk}},
                                      ConsistentRead=True)
