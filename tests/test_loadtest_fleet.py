@@ -147,6 +147,28 @@ def test_an_invocation_whose_answer_is_lost_is_one_sentence_and_the_connection_i
         fleet_ops._lambda_starter(FakeTarget(), site)("k", 0.0)    # type: ignore[arg-type]
 
 
+def test_a_runs_delete_takes_that_run_only_in_batches_of_a_thousand() -> None:
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="fleet-runs")
+        for i in range(1001):
+            s3.put_object(Bucket="fleet-runs", Key=f"runs/r1/slices/{i}.json", Body=b"{}")
+        others = ["other/x", "runs/r1", "runs/r10/slices/0.json"]        # not under "runs/r1/"
+        for key in others:
+            s3.put_object(Bucket="fleet-runs", Key=key, Body=b"{}")
+        batches: list[int] = []
+        real = s3.delete_objects
+
+        def counting(**kwargs: object) -> object:
+            batches.append(len(kwargs["Delete"]["Objects"]))          # type: ignore[index]
+            return real(**kwargs)
+
+        s3.delete_objects = counting                                   # type: ignore[method-assign]
+        fleet_ops.Run(s3, "fleet-runs", "runs/r1").delete()
+        left = [o["Key"] for o in s3.list_objects_v2(Bucket="fleet-runs").get("Contents", [])]
+    assert sorted(left) == others and batches == [1000, 1]
+
+
 def test_fleet_option_is_checked_before_anything_runs() -> None:
     from click.testing import CliRunner
 

@@ -26,6 +26,7 @@ from election.lambdas.loadgen import worker
 from election.lambdas.loadgen.schedule import Live, Outcome, Req
 from election.ops.target import Target
 from election.provision import fleet as fleet_model
+from election.provision.kinds import s3util
 from election.provision.model.names import Names
 
 MAX_FLEET = 1000           # Lambda's default concurrency quota per region (L-B99A9384)
@@ -143,11 +144,7 @@ class Run:
 
     def delete(self) -> None:
         """Everything of this run (slices hold voter IDs; outcomes link receipts to send times)."""
-        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + "/")
-        keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
-        for i in range(0, len(keys), 1000):
-            self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]],
-                                                                "Quiet": True})
+        s3util.delete_prefix(self.s3, self.bucket, self.prefix + "/")
 
 
 def _run_workers(target: Target, site: FleetSite, run: Run, keys: list[str], start_at: float, live: Live,

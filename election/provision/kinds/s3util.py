@@ -1,11 +1,12 @@
 """S3 helpers the voting page's kinds share (s3site, sitefiles): where a bucket is, its keys and tags,
-emptying it, a file's content type."""
+emptying it (or one prefix of it: a load fleet's run, ops/fleet.py), a file's content type."""
 
 from __future__ import annotations
 
 import mimetypes
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -45,10 +46,16 @@ def keys(ctx: Context, region: str, bucket: str) -> Iterator[str]:
 
 
 def empty_bucket(ctx: Context, region: str, bucket: str) -> None:
-    present = list(keys(ctx, region, bucket))
+    delete_prefix(ctx.client("s3", region), bucket)
+
+
+def delete_prefix(s3: Any, bucket: str, prefix: str = "") -> None:
+    """Delete every object whose key starts with `prefix` (all of them by default), listed first, then
+    1,000 keys per DeleteObjects call (its limit). Takes a client, so ops (a fleet run's objects) share it."""
+    listed = {"Bucket": bucket, **({"Prefix": prefix} if prefix else {})}
+    present = [o["Key"] for o in u.paginate(s3, "list_objects_v2", "Contents", **listed)]
     for i in range(0, len(present), 1000):
-        ctx.client("s3", region).delete_objects(
-            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in present[i:i + 1000]], "Quiet": True})
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in present[i:i + 1000]], "Quiet": True})
 
 
 def plan_bucket(ctx: Context, region: str) -> str | None:
