@@ -6,6 +6,7 @@ import dataclasses
 import gzip
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,36 @@ def test_killed_mid_way_then_resumed_sends_only_the_missing_parts(target: Target
     with pytest.raises(Crash):
         rollimport.seed_import(target, out, again, resume=True, part_voters=100, workers=1)
     assert "r/roll.json" not in rollimport.existing_keys(target, target.plan.roll, "r/")
+
+
+class SlowFirstPartS3(CrashingS3):
+    """Part 0 takes a while; part 1 fails at once, while part 0 is still being sent."""
+
+    def put_object(self, **kw: Any) -> Any:
+        if kw["Key"].endswith("part-00001.json.gz"):
+            raise Crash("killed")
+        if kw["Key"].endswith("part-00000.json.gz"):
+            time.sleep(0.5)
+        self.puts.append(kw["Key"])
+        return self.real.put_object(**kw)
+
+
+def test_a_failure_cancels_the_queued_parts_and_checkpoints_every_part_s3_has(
+        target: Target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "v.csv"
+    voters = prepare_credentials(out, 1_000, False)
+    real_client = target.client
+    s3 = SlowFirstPartS3(real_client("s3", "us-east-1"), after=0)
+    monkeypatch.setattr(target, "client", lambda svc, region: s3 if svc == "s3" else real_client(svc, region))
+    with pytest.raises(Crash):
+        rollimport.seed_import(target, out, voters, part_voters=100, workers=2)
+    assert s3.puts == ["r/parts/part-00000.json.gz"]        # parts 2..9 were queued, then cancelled: never sent
+    s3.puts = []
+    monkeypatch.setattr(target, "client", real_client)
+    rep = rollimport.seed_import(target, out, prepare_credentials(out, None, True), resume=True, part_voters=100)
+    # part 0 ended after part 1 had failed; it is in S3, so it is in the checkpoint and not sent again
+    assert (rep.written_now, rep.already_written, rep.parts) == (9, 1, 10)
+    assert sum(len(b.splitlines()) for b in parts_in(target).values()) == 1_000
 
 
 def test_resume_with_a_newly_minted_credential_file_rewrites_every_part(target: Target, tmp_path: Path,

@@ -18,7 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,37 +120,29 @@ class PartWriter:
 
     def run(self, parts: Sequence[Sequence[Voter]], checkpoint: Checkpoint,
             on_progress: Callable[[int], None]) -> int:
-        """Upload every part the checkpoint lacks; returns how many this run sent."""
+        """Upload every part the checkpoint lacks; returns how many this run sent.
+
+        The pool uploads `workers` parts at a time. Every part is queued at once: a part's body is built by
+        the worker that sends it, so a queued part costs one future. The first failure (or Ctrl-C) is raised
+        here after the queued parts are cancelled and the running ones have ended; every part S3 has by then
+        is in the checkpoint, so --resume sends only the rest.
+        """
         todo = [i for i in range(len(parts)) if i not in checkpoint.done]
-        sent = 0
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="roll-part") as pool:
-            inflight: dict[Future[int], int] = {}
-            it = iter(todo)
+            futures = {pool.submit(self.put, i, parts[i]): i for i in todo}
             try:
-                while True:
-                    while len(inflight) < self.workers:
-                        i = next(it, None)
-                        if i is None:
-                            break
-                        inflight[pool.submit(self.put, i, parts[i])] = i
-                    if not inflight:
-                        break
-                    done, _ = wait(inflight, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        i = inflight.pop(fut)
-                        fut.result()
-                        checkpoint.mark(i)
-                        checkpoint.save()
-                        sent += 1
-                        on_progress(len(parts[i]))
+                for fut in as_completed(futures):
+                    fut.result()
+                    checkpoint.mark(futures[fut])
+                    checkpoint.save()
+                    on_progress(len(parts[futures[fut]]))
             finally:
-                for fut in inflight:
-                    fut.cancel()
-                for fut, i in inflight.items():
-                    if fut.done() and not fut.cancelled() and fut.exception() is None:
+                pool.shutdown(wait=True, cancel_futures=True)
+                for fut, i in futures.items():      # after shutdown, each is done or cancelled
+                    if not fut.cancelled() and fut.exception() is None:
                         checkpoint.mark(i)
                 checkpoint.save()
-        return sent
+        return len(todo)
 
 
 def check_ready(target: Target) -> RollImport:
