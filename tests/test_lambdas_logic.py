@@ -146,8 +146,8 @@ def test_config_from_environment() -> None:
            contract.ENV_ENDPOINT_URL: "http://127.0.0.1:5000"}
     cfg = common.load_config(env)
     assert cfg.allowed_origins == ("https://a.org", "http://127.0.0.1:*")
-    assert cfg.ballot_for("UT") == ("A", "B", "C") and cfg.ballot_for("NY") == ("A", "B")
-    assert cfg.all_candidates() == ("A", "B", "C") and cfg.endpoint_url == "http://127.0.0.1:5000"
+    assert cfg.ballot.for_state("UT") == ("A", "B", "C") and cfg.ballot.for_state("NY") == ("A", "B")
+    assert cfg.ballot.all_candidates() == ("A", "B", "C") and cfg.endpoint_url == "http://127.0.0.1:5000"
     assert cfg.namespace == "Election"
     with pytest.raises(KeyError):
         common.load_config({})

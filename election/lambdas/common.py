@@ -50,14 +50,6 @@ class Config:
     # the local runtime each act as their own role.
     credentials: tuple[str, str, str | None] | None = field(default=None, repr=False)
 
-    def ballot_for(self, state: str) -> tuple[str, ...]:
-        """The candidates on that state's ballot."""
-        return self.ballot.for_state(state)
-
-    def all_candidates(self) -> tuple[str, ...]:
-        """Every candidate on any ballot, national list first."""
-        return self.ballot.all_candidates()
-
 
 def load_config(env: Mapping[str, str]) -> Config:
     """Parse the environment; a missing variable raises KeyError naming it (a deployer bug)."""

@@ -75,7 +75,7 @@ class Enqueue:
         canonical = logic.canonical_or_400(data["voter_id"])
         self._require_open()
         state, voted, bk = self._lookup(canonical)
-        body: dict[str, Any] = {"state": state, "candidates": list(self.cfg.ballot_for(state)), "voted": voted,
+        body: dict[str, Any] = {"state": state, "candidates": list(self.cfg.ballot.for_state(state)), "voted": voted,
                                 "polls_open": True}
         if voted:
             # Whoever holds the voter ID can vote with it, so the receipt tells them nothing new; it lets a
@@ -90,7 +90,7 @@ class Enqueue:
         state, voted, bk = self._lookup(canonical)
         if voted:
             raise RequestError(409, "already_voted", "A ballot is already recorded for this voter ID.")
-        if data["candidate"] not in self.cfg.ballot_for(state):
+        if data["candidate"] not in self.cfg.ballot.for_state(state):
             raise RequestError(422, "candidate_not_on_ballot", "That candidate is not on this state's ballot.")
         home = self.cfg.state_regions.get(state, self.cfg.region)
         # No time on the message (it would order ballots); the tag lets `process` know it came from here.

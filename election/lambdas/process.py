@@ -97,7 +97,7 @@ class Process:
                 failures.append(mid)
                 continue
             why = logic.refusal(vote, message_key, self.cfg.region, self.cfg.state_regions,
-                                self.cfg.ballot_for(vote.state))
+                                self.cfg.ballot.for_state(vote.state))
             if why:
                 metrics.add("Refused")
                 refused[why] = refused.get(why, 0) + 1

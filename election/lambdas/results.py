@@ -77,8 +77,8 @@ class Results:
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        ballots = {s: self.cfg.ballot_for(s) for s in contract.STATES}
-        summed = counting.aggregate_results(items, ballots, self.cfg.all_candidates())
+        ballots = {s: self.cfg.ballot.for_state(s) for s in contract.STATES}
+        summed = counting.aggregate_results(items, ballots, self.cfg.ballot.all_candidates())
         if summed["updated_at"] is None:
             summed["updated_at"] = common.now_iso()
         totals = counting.publish(summed, counting.polls_of(items), self.live)
