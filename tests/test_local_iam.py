@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from iam_support import without
 from pipeline_fixture import REGIONS, Pipeline, api_event
 
+from election.lambdas.contract import BALLOTS_KEY
 from election.local import iam
 
 EAST = REGIONS[0]
@@ -64,6 +65,22 @@ def test_a_decision_taken_before_a_policy_change_is_not_reused_after_it(pipeline
     with pytest.raises(ClientError) as exc:
         ddb.batch_get_item(RequestItems=keys)
     assert code(exc.value) == "AccessDeniedException"
+
+
+def test_a_remembered_decision_parses_no_policy(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decision taken once is answered from iam._DECIDED without parsing the caller's policies again."""
+    monkeypatch.setattr(iam, "_DECIDED", {})                 # nothing remembered from earlier tests
+    parsed: list[int] = []
+    real = iam._documents
+    monkeypatch.setattr(iam, "_documents", lambda *args: parsed.append(1) or real(*args))
+    ddb = as_role(pipeline, "enqueue", "dynamodb")
+    keys = {pipeline.names["voters"]: {"Keys": [{"vk": {"S": "x"}}]}}
+    ddb.batch_get_item(RequestItems=keys)
+    assert len(parsed) == 1                                   # a new decision: the policies are parsed
+    ddb.batch_get_item(RequestItems=keys)
+    assert len(parsed) == 1                                   # the same inputs: remembered, nothing parsed
+    ddb.batch_get_item(RequestItems={pipeline.names["ballots"]: {"Keys": [{BALLOTS_KEY: {"S": "x"}}]}})
+    assert len(parsed) == 2                                   # another table is another decision
 
 
 def test_resources_are_checked_not_only_actions(pipeline: Pipeline) -> None:

@@ -28,10 +28,11 @@ Any other caller (moto's default FOOBARKEY, "testing") is refused.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -146,37 +147,36 @@ MAX_DENIALS = 1000   # the most recent refusals kept for tests and diagnostics (
 _installed = False
 
 
-def _documents(access_key: Any) -> tuple[list[dict[str, Any]], tuple[str, ...] | None]:
-    """The caller's policies, parsed, and their texts (None when one is not text: then nothing is cached)."""
+def _texts(policies: list[Any]) -> tuple[str, ...] | None:
+    """The policies' texts, part of a decision's key (None when one is not text: then nothing is cached)."""
+    return tuple(policies) if all(isinstance(p, str) for p in policies) else None
+
+
+def _documents(policies: list[Any]) -> list[dict[str, Any]]:
+    """The policies parsed (each text once per process); asked for only when a decision is not remembered."""
     from moto.iam.access_control import IAMPolicy
 
     docs = []
-    texts: list[str] | None = []
-    for policy in access_key.collect_policies():
-        text = policy if isinstance(policy, str) else None
-        if text is None:
-            texts = None
-        elif texts is not None:
-            texts.append(text)
-        if text is not None and text in _PARSED:
-            docs.append(_PARSED[text])
-            continue
-        parsed = IAMPolicy(policy)._policy_json
-        if text is not None:
-            _PARSED[text] = parsed
+    for policy in policies:
+        parsed = _PARSED.get(policy) if isinstance(policy, str) else None
+        if parsed is None:
+            parsed = IAMPolicy(policy)._policy_json
+            if isinstance(policy, str):
+                _PARSED[policy] = parsed
         docs.append(parsed)
-    return docs, (tuple(texts) if texts is not None else None)
+    return docs
 
 
-def _decide(docs: list[dict[str, Any]], texts: tuple[str, ...] | None, action: str,
+def _decide(docs: Callable[[], list[dict[str, Any]]], texts: tuple[str, ...] | None, action: str,
             resources: tuple[str, ...], principal: str) -> str:
-    """evaluate(), remembered per principal, policy texts, action and resources (the same inputs, the same answer)."""
+    """evaluate(), remembered per principal, policy texts, action and resources (the same inputs, the same answer);
+    `docs` parses the policies, called only when the decision is not remembered."""
     if texts is None:
-        return evaluate(docs, Request(action, resources, principal))
+        return evaluate(docs(), Request(action, resources, principal))
     key = (principal, texts, action, resources)
     decision = _DECIDED.get(key)
     if decision is None:
-        decision = evaluate(docs, Request(action, resources, principal))
+        decision = evaluate(docs(), Request(action, resources, principal))
         if len(_DECIDED) >= MAX_DECIDED:
             _DECIDED.clear()
         _DECIDED[key] = decision
@@ -193,7 +193,9 @@ def _principal_arn(access_key: Any) -> str:
 def _check_action_permitted(self: Any, resource: str) -> None:
     """Replaces moto's IAMRequestBase.check_action_permitted: action AND resources, AWS's IAM action names."""
     pairs = checks(self._action, _body(self), self._region, self.account_id, resource)
-    docs, texts = _documents(self._access_key)
+    policies = list(self._access_key.collect_policies())
+    docs = functools.cache(lambda: _documents(policies))      # parsed at most once, and only on a miss
+    texts = _texts(policies)
     principal = _principal_arn(self._access_key)
     for action, resources in pairs:
         if _decide(docs, texts, action, resources, principal) != ALLOW:
