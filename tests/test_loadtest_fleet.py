@@ -13,6 +13,7 @@ import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -205,9 +206,36 @@ def test_the_fleet_is_a_plan_of_its_own_on_the_same_engine(stack: tuple[LocalSta
     assert not [s for s in election.diff().steps if s.action == "delete"]
 
 
+def _count_workers(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[int]]:
+    """Spies on a fleet run: the slice keys its workers were started with, and the number of outcomes in each
+    outcome document read back for merging."""
+    started: list[str] = []
+    merged: list[int] = []
+    real_starter, real_outcomes = fleet_ops._local_starter, fleet_ops.Run.outcomes
+
+    def starter(target: Target, site: fleet_ops.FleetSite, run: fleet_ops.Run) -> Any:
+        start = real_starter(target, site, run)
+
+        def counted(key: str, start_at: float) -> Any:
+            started.append(key)
+            return start(key, start_at)
+        return counted
+
+    def outcomes(self: fleet_ops.Run, k: int) -> dict[str, Any] | None:
+        doc = real_outcomes(self, k)
+        if doc is not None:
+            merged.append(len(doc["outcomes"]))
+        return doc
+
+    monkeypatch.setattr(fleet_ops, "_local_starter", starter)
+    monkeypatch.setattr(fleet_ops.Run, "outcomes", outcomes)
+    return started, merged
+
+
 def test_three_fleet_workers_give_the_same_verified_report_as_one_process(
-        stack: tuple[LocalStack, Target, Path]) -> None:
+        stack: tuple[LocalStack, Target, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     _, target, tmp = stack
+    started, merged = _count_workers(monkeypatch)
     seed_voters(target, tmp / "v.csv", 240)
     voters = read_credentials(tmp / "v.csv")
     url = target.endpoints["router"]
@@ -224,6 +252,10 @@ def test_three_fleet_workers_give_the_same_verified_report_as_one_process(
         assert report.accepted_voters == 100 and report.by_kind["vote"] == {"202": 100}
         assert not report.unexpected and report.other_traffic == 0
     assert three.fleet == 3 and one.fleet == 0
+    # Three workers really ran: three distinct slices started, three outcome documents merged, each with its share.
+    assert sorted(k.rsplit("/", 1)[1] for k in started) == ["0.json", "1.json", "2.json"]
+    assert len(set(started)) == 3 and len(merged) == 3 and min(merged) > 0
+    assert sum(merged) == three.planned
     # The same traffic (same seed): every kind's count matches, but a duplicate is sent only once its worker has
     # seen a vote accepted to repeat (as with --workers), so a few early ones of each worker are skipped.
     def counts(report: loadtest.Report) -> dict[str, int]:
