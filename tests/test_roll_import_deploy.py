@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.client import BaseClient
 from moto import mock_aws
 from provision_support import AWS_PLAN, LOCAL_PLAN, actions, deployer
 
@@ -38,7 +40,27 @@ def _count(target: Target, region: str) -> int:
     return int(target.client("dynamodb", region).scan(TableName=target.names.voters, Select="COUNT")["Count"])
 
 
-def test_global_table_imports_in_the_primary_and_adds_the_replica(aws_env: None, tmp_path: Path) -> None:
+def _spy_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, dict[str, Any], int]]:
+    """Every AWS call any client makes: (region, operation, parameters, nesting), nesting 2 for a call made while
+    another is answered in the same thread (the emulator's replica table, made in UpdateTable's answer)."""
+    calls: list[tuple[str, str, dict[str, Any], int]] = []
+    depth = threading.local()
+    real = BaseClient._make_api_call
+
+    def spy(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        depth.n = getattr(depth, "n", 0) + 1
+        calls.append((client.meta.region_name, operation, dict(params), depth.n))
+        try:
+            return real(client, operation, params)
+        finally:
+            depth.n -= 1
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", spy)
+    return calls
+
+
+def test_global_table_imports_in_the_primary_and_adds_the_replica(aws_env: None, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     with mock_aws():
         plan, d, target = _setup(AWS_PLAN)
         out = d.apply()
@@ -54,8 +76,20 @@ def test_global_table_imports_in_the_primary_and_adds_the_replica(aws_env: None,
         assert rep.import_regions == ("us-east-1",)           # the replica copies the primary
         shown = d.diff()
         assert {s.key for s in shown.steps if s.action != "noop"} == voters_keys
+        calls = _spy_calls(monkeypatch)
         out = d.apply()
         assert out["waiting"] == {}
+        # Imported once, in the primary; the replica asked of the primary by UpdateTable ReplicaUpdates, and its
+        # table made only inside that answer (the emulator playing AWS), never imported or created by the deployer.
+        voters = target.names.voters
+        imports = [(r, c["TableCreationParameters"]["TableName"]) for r, op, c, _ in calls if op == "ImportTable"]
+        assert imports == [("us-east-1", voters)]
+        asked = [(r, c["TableName"], c["ReplicaUpdates"]) for r, op, c, _ in calls
+                 if op == "UpdateTable" and "ReplicaUpdates" in c]
+        assert [(r, t, [list(u) for u in ups]) for r, t, ups in asked] == [("us-east-1", voters, [["Create"]])]
+        assert asked[0][2][0]["Create"]["RegionName"] == "us-west-2"
+        made = [(r, n) for r, op, c, n in calls if op == "CreateTable" and c["TableName"] == voters]
+        assert made == [("us-west-2", 2)]
         assert _count(target, "us-east-1") == 1_200
         primary = target.client("dynamodb", "us-east-1").describe_table(TableName=target.names.voters)["Table"]
         assert primary["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"   # replicas need it
