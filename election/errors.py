@@ -1,9 +1,10 @@
-"""Errors a user can cause, turned into one sentence each (no traceback unless --debug)."""
+"""Errors a user can cause, turned into one sentence each (no traceback unless --debug).
+
+botocore is imported only when an error is explained: the pure packages (plan, provision/model) raise
+ElectionError and must import without it.
+"""
 
 from __future__ import annotations
-
-import botocore.exceptions as bexc
-import botocore.parsers
 
 NOT_AWS = "The endpoint answered, but not like AWS; is --endpoint-url right?"
 
@@ -18,6 +19,14 @@ def explain(exc: BaseException) -> str | None:
         return str(exc)
     if isinstance(exc, KeyboardInterrupt):
         return "Interrupted; nothing is lost: run the same command again to resume where it stopped."
+    return _aws_sentence(exc)
+
+
+def _aws_sentence(exc: BaseException) -> str | None:
+    """One sentence for a failure botocore raised (credentials, endpoint, region, an AWS error answer)."""
+    import botocore.exceptions as bexc
+    import botocore.parsers
+
     if isinstance(exc, (bexc.NoCredentialsError, bexc.PartialCredentialsError)):
         return ("No AWS credentials were found; set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
                 "or pass --profile.")
