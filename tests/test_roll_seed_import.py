@@ -7,6 +7,7 @@ import gzip
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,19 @@ def parts_in(target: Target) -> dict[str, bytes]:
     return {k: gzip.decompress(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read()) for k in keys}
 
 
+def crashed_run(target: Target, monkeypatch: pytest.MonkeyPatch, out: Path, wrap: Callable[[Any], CrashingS3],
+                workers: int = 1) -> tuple[Any, CrashingS3]:
+    """1,000 voters minted to `out`, then a seed_import in parts of 100 through `wrap(the real S3 client)`, which
+    ends in Crash; (the voters, the wrapper), the wrapper still in place for the rest of the test."""
+    voters = prepare_credentials(out, 1_000, False)
+    real_client = target.client
+    s3 = wrap(real_client("s3", "us-east-1"))
+    monkeypatch.setattr(target, "client", lambda svc, region: s3 if svc == "s3" else real_client(svc, region))
+    with pytest.raises(Crash):
+        rollimport.seed_import(target, out, voters, part_voters=100, workers=workers)
+    return voters, s3
+
+
 def test_parts_hold_every_voter_once_as_keyed_hash_and_state(target: Target, tmp_path: Path) -> None:
     voters = prepare_credentials(tmp_path / "v.csv", 2_345, False)
     rep = rollimport.seed_import(target, tmp_path / "v.csv", voters, part_voters=500)
@@ -81,12 +95,7 @@ def test_parts_hold_every_voter_once_as_keyed_hash_and_state(target: Target, tmp
 def test_killed_mid_way_then_resumed_sends_only_the_missing_parts(target: Target, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "v.csv"
-    voters = prepare_credentials(out, 1_000, False)
-    real_client = target.client
-    crashing = CrashingS3(real_client("s3", "us-east-1"), after=3)
-    monkeypatch.setattr(target, "client", lambda svc, region: crashing if svc == "s3" else real_client(svc, region))
-    with pytest.raises(Crash):
-        rollimport.seed_import(target, out, voters, part_voters=100, workers=1)
+    voters, crashing = crashed_run(target, monkeypatch, out, lambda real: CrashingS3(real, after=3))
     assert len(parts_in(target)) == 3
     assert "r/roll.json" not in rollimport.existing_keys(target, target.plan.roll, "r/")   # no manifest: up waits
 
@@ -120,18 +129,12 @@ class SlowFirstPartS3(CrashingS3):
         return self.real.put_object(**kw)
 
 
-def test_a_failure_cancels_the_queued_parts_and_checkpoints_every_part_s3_has(
+def test_a_failure_starts_no_further_part_and_checkpoints_every_part_s3_has(
         target: Target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "v.csv"
-    voters = prepare_credentials(out, 1_000, False)
-    real_client = target.client
-    s3 = SlowFirstPartS3(real_client("s3", "us-east-1"), after=0)
-    monkeypatch.setattr(target, "client", lambda svc, region: s3 if svc == "s3" else real_client(svc, region))
-    with pytest.raises(Crash):
-        rollimport.seed_import(target, out, voters, part_voters=100, workers=2)
-    assert s3.puts == ["r/parts/part-00000.json.gz"]        # parts 2..9 were queued, then cancelled: never sent
-    s3.puts = []
-    monkeypatch.setattr(target, "client", real_client)
+    _, s3 = crashed_run(target, monkeypatch, out, lambda real: SlowFirstPartS3(real, after=0), workers=2)
+    assert s3.puts == ["r/parts/part-00000.json.gz"]        # parts 2..9 never started
+    monkeypatch.undo()                                      # the real S3 client again
     rep = rollimport.seed_import(target, out, prepare_credentials(out, None, True), resume=True, part_voters=100)
     # part 0 ended after part 1 had failed; it is in S3, so it is in the checkpoint and not sent again
     assert (rep.written_now, rep.already_written, rep.parts) == (9, 1, 10)
@@ -143,12 +146,7 @@ def test_resume_with_a_newly_minted_credential_file_rewrites_every_part(target: 
     """The credential file lost after a crash and minted anew (`--resume --count N` mints when the file is gone):
     the parts sent before the crash hold the old voters, so none of them may count as done."""
     out = tmp_path / "v.csv"
-    first = prepare_credentials(out, 1_000, False)
-    real_client = target.client
-    crashing = CrashingS3(real_client("s3", "us-east-1"), after=3)
-    monkeypatch.setattr(target, "client", lambda svc, region: crashing if svc == "s3" else real_client(svc, region))
-    with pytest.raises(Crash):
-        rollimport.seed_import(target, out, first, part_voters=100, workers=1)
+    first, crashing = crashed_run(target, monkeypatch, out, lambda real: CrashingS3(real, after=3))
     out.unlink()
     crashing.after = 10**9
     second = prepare_credentials(out, 1_000, True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
 import threading
 import time
@@ -122,27 +123,31 @@ class PartWriter:
             on_progress: Callable[[int], None]) -> int:
         """Upload every part the checkpoint lacks; returns how many this run sent.
 
-        The pool uploads `workers` parts at a time. Every part is queued at once: a part's body is built by
-        the worker that sends it, so a queued part costs one future. The first failure (or Ctrl-C) is raised
-        here after the queued parts are cancelled and the running ones have ended; every part S3 has by then
-        is in the checkpoint, so --resume sends only the rest.
+        At most `workers` parts are submitted at a time, the next one as one ends, so after a failure (or
+        Ctrl-C) no further part starts. The failure is raised here once the running parts have ended; every
+        part S3 has by then is in the checkpoint, so --resume sends only the rest.
         """
-        todo = [i for i in range(len(parts)) if i not in checkpoint.done]
+        todo = iter([i for i in range(len(parts)) if i not in checkpoint.done])
+        sent = 0
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="roll-part") as pool:
-            futures = {pool.submit(self.put, i, parts[i]): i for i in todo}
+            running = {pool.submit(self.put, i, parts[i]): i for i in itertools.islice(todo, self.workers)}
             try:
-                for fut in as_completed(futures):
+                while running:
+                    fut = next(as_completed(running))
+                    i = running.pop(fut)
                     fut.result()
-                    checkpoint.mark(futures[fut])
+                    checkpoint.mark(i)
                     checkpoint.save()
-                    on_progress(len(parts[futures[fut]]))
+                    sent += 1
+                    on_progress(len(parts[i]))
+                    running.update((pool.submit(self.put, j, parts[j]), j) for j in itertools.islice(todo, 1))
             finally:
-                pool.shutdown(wait=True, cancel_futures=True)
-                for fut, i in futures.items():      # after shutdown, each is done or cancelled
-                    if not fut.cancelled() and fut.exception() is None:
+                pool.shutdown(wait=True)                    # the running parts end; none is queued
+                for fut, i in running.items():
+                    if fut.exception() is None:
                         checkpoint.mark(i)
                 checkpoint.save()
-        return len(todo)
+        return sent
 
 
 def check_ready(target: Target) -> RollImport:
