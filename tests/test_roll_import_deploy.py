@@ -36,6 +36,21 @@ def _setup(plan_path: Path) -> Any:
     return plan, d, target
 
 
+def _seeded(plan_path: Path, tmp_path: Path, voters: int) -> Any:
+    """_setup, then `up` (the voters table waits) and a roll of `voters` written by seed-voters --import."""
+    plan, d, target = _setup(plan_path)
+    d.apply()
+    seed_import(target, tmp_path / "v.csv", prepare_credentials(tmp_path / "v.csv", voters, False))
+    return plan, d, target
+
+
+def _new_pepper(target: Target, region: str) -> None:
+    """The voter pepper of `region` made anew, as a deployment made again from nothing would."""
+    sm = target.client("secretsmanager", region)
+    sm.delete_secret(SecretId=target.names.voter_pepper, ForceDeleteWithoutRecovery=True)
+    sm.create_secret(Name=target.names.voter_pepper, SecretString="ab" * 32)
+
+
 def _count(target: Target, region: str) -> int:
     return int(target.client("dynamodb", region).scan(TableName=target.names.voters, Select="COUNT")["Count"])
 
@@ -102,13 +117,8 @@ def test_global_table_imports_in_the_primary_and_adds_the_replica(aws_env: None,
 
 def test_a_roll_hashed_under_an_earlier_pepper_is_not_imported(aws_env: None, tmp_path: Path) -> None:
     with mock_aws():
-        _, d, target = _setup(LOCAL_PLAN)
-        d.apply()
-        voters = prepare_credentials(tmp_path / "v.csv", 50, False)
-        seed_import(target, tmp_path / "v.csv", voters)
-        sm = target.client("secretsmanager", "us-west-2")    # the plan deployed anew there: a new pepper secret
-        sm.delete_secret(SecretId=target.names.voter_pepper, ForceDeleteWithoutRecovery=True)
-        sm.create_secret(Name=target.names.voter_pepper, SecretString="ab" * 32)
+        _, d, target = _seeded(LOCAL_PLAN, tmp_path, 50)
+        _new_pepper(target, "us-west-2")    # the plan deployed anew there: a new pepper secret
         notes = {s.key: s.note for s in d.diff().steps if s.note}
         assert notes == {"us-west-2/table/election-local-voters": (
             "waits for a new roll: the one at s3://roll-bucket/r/roll.json was hashed under an earlier voter pepper; "
@@ -118,13 +128,8 @@ def test_a_roll_hashed_under_an_earlier_pepper_is_not_imported(aws_env: None, tm
 def test_a_replica_waits_with_its_primary_for_a_roll_under_an_earlier_pepper(aws_env: None, tmp_path: Path) -> None:
     """The primary of a global table will not import a stale roll, so its replica has nothing to be added to."""
     with mock_aws():
-        plan, d, target = _setup(AWS_PLAN)
-        d.apply()
-        voters = prepare_credentials(tmp_path / "v.csv", 30, False)
-        seed_import(target, tmp_path / "v.csv", voters)
-        sm = target.client("secretsmanager", plan.primary_region)    # deployed anew: a new pepper secret
-        sm.delete_secret(SecretId=target.names.voter_pepper, ForceDeleteWithoutRecovery=True)
-        sm.create_secret(Name=target.names.voter_pepper, SecretString="ab" * 32)
+        plan, d, target = _seeded(AWS_PLAN, tmp_path, 30)
+        _new_pepper(target, plan.primary_region)    # deployed anew: a new pepper secret
         steps = {s.key: s for s in d.diff().steps if "voters" in s.key}
         assert set(steps) == {f"{r}/table/election-2026-voters" for r in plan.region_names}
         assert {k: str(s.action) for k, s in steps.items()} == dict.fromkeys(steps, "noop")
@@ -135,10 +140,7 @@ def test_an_old_roll_left_in_s3_does_not_stop_the_next_deployment(aws_env: None,
     """`down` leaves the roll's bucket alone; the next `up` runs before the new pepper exists: the old roll
     is stale (hashed under a pepper that is gone), not an error that stops every other resource."""
     with mock_aws():
-        _, d, target = _setup(LOCAL_PLAN)
-        d.apply()
-        voters = prepare_credentials(tmp_path / "v.csv", 20, False)
-        seed_import(target, tmp_path / "v.csv", voters)
+        _, d, target = _seeded(LOCAL_PLAN, tmp_path, 20)
         for region in target.plan.region_names:       # deployed anew from nothing: no pepper yet
             target.client("secretsmanager", region).delete_secret(SecretId=target.names.voter_pepper,
                                                                   ForceDeleteWithoutRecovery=True)
@@ -148,10 +150,7 @@ def test_an_old_roll_left_in_s3_does_not_stop_the_next_deployment(aws_env: None,
 
 def test_an_import_that_lost_voters_fails_in_one_sentence(aws_env: None, tmp_path: Path) -> None:
     with mock_aws():
-        _, d, target = _setup(LOCAL_PLAN)
-        d.apply()
-        voters = prepare_credentials(tmp_path / "v.csv", 40, False)
-        seed_import(target, tmp_path / "v.csv", voters)
+        _, d, target = _seeded(LOCAL_PLAN, tmp_path, 40)
         s3 = target.client("s3", "us-east-1")
         manifest = json.loads(s3.get_object(Bucket=BUCKET, Key="r/roll.json")["Body"].read())
         s3.put_object(Bucket=BUCKET, Key="r/roll.json", Body=json.dumps({**manifest, "voters": 41}).encode())
