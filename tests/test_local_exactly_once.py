@@ -307,6 +307,23 @@ def test_direct_stream_reads_give_what_get_records_gives(aws: InProcessProvider)
     assert via_backend == via_api
 
 
+def test_a_handler_that_changes_its_event_changes_no_other_readers_records(aws: InProcessProvider) -> None:
+    """DirectStreams copies only a record's top two levels: its images are moto's own. lambda_stream_record's
+    copy is what gives each handler a private event, as Lambda does (tally and replicator read one shard)."""
+    from election.local.backends import DirectStreams
+    from election.local.streampoller import lambda_stream_record
+
+    ddb = aws.client("dynamodb", EAST)
+    arn = table_with_stream(ddb, "t")
+    ddb.put_item(TableName="t", Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+    first = [lambda_stream_record(r, arn, EAST) for r in read_all(DirectStreams(EAST), arn, 10)]
+    first[0]["dynamodb"]["NewImage"]["n"]["N"] = "999"
+    first[0]["dynamodb"]["Keys"].clear()
+    again = [lambda_stream_record(r, arn, EAST) for r in read_all(DirectStreams(EAST), arn, 10)]
+    assert again[0]["dynamodb"]["NewImage"] == {"pk": {"S": "a"}, "n": {"N": "1"}}
+    assert again[0]["dynamodb"]["Keys"] == {"pk": {"S": "a"}}
+
+
 def test_direct_stream_reads_ask_the_roles_client_first(aws: InProcessProvider) -> None:
     from election.local.backends import DirectStreams
 

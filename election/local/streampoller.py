@@ -167,7 +167,12 @@ def failure_record(records: list[dict[str, Any]], shard_id: str, stream_arn: str
 
 
 def lambda_stream_record(record: Mapping[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
-    """A stream record as Lambda delivers it: JSON values, the real region (moto says us-east-1)."""
+    """A stream record as Lambda delivers it: JSON values, the real region (moto says us-east-1).
+
+    The copy is needed even after DirectStreams': that one copies two levels, so the images are still moto's
+    own, which the shard's other readers (tally, replicator) and later reads get too; a handler may change its
+    event, as on Lambda (tests/test_local_exactly_once.py, a handler that changes its event).
+    """
     out = _jsonable(dict(record))
     out["awsRegion"] = region
     out["eventSourceARN"] = stream_arn
