@@ -51,7 +51,8 @@ def empty_bucket(ctx: Context, region: str, bucket: str) -> None:
 
 def delete_prefix(s3: Any, bucket: str, prefix: str = "") -> None:
     """Delete every object whose key starts with `prefix` (all of them by default), listed first, then
-    1,000 keys per DeleteObjects call (its limit). Takes a client, so ops (a fleet run's objects) share it."""
+    1,000 keys per DeleteObjects call (its limit: https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html).
+    Takes a client, so ops (a fleet run's objects) share it."""
     listed = {"Bucket": bucket, **({"Prefix": prefix} if prefix else {})}
     present = [o["Key"] for o in u.paginate(s3, "list_objects_v2", "Contents", **listed)]
     for i in range(0, len(present), 1000):
