@@ -111,8 +111,9 @@ def item_size(item: dict[str, Any]) -> int:
 
 
 ITEMS = ("API requests", "Lambda requests", "Lambda duration", "SQS requests", "DynamoDB reads",
-         "DynamoDB writes", "DynamoDB replicated writes", "Logs (handlers)", "Logs (runtime lines)",
-         "Secrets Manager")
+         "DynamoDB writes", "DynamoDB replicated writes", "DynamoDB ballots (provisioned)", "Logs (handlers)",
+         "Logs (runtime lines)", "Secrets Manager")
+BALLOTS_SUFFIX = "-ballots"   # the ballots table, whose units a provisioned plan pays by the hour
 
 
 @dataclass
@@ -128,6 +129,9 @@ class Stage:
     rru: float = 0.0
     wru: float = 0.0
     rwru: float = 0.0
+    ballots_rru: float = 0.0      # the part of rru / wru / rwru that is the ballots table's
+    ballots_wru: float = 0.0
+    ballots_rwru: float = 0.0
     log_bytes: float = 0.0
     runtime_log_bytes: float = 0.0
     secrets: float = 0.0
@@ -142,17 +146,28 @@ class Stage:
             "DynamoDB reads": self.rru * m * pr("dynamodb_rru"),
             "DynamoDB writes": self.wru * m * pr("dynamodb_wru"),
             "DynamoDB replicated writes": self.rwru * m * pr("dynamodb_replicated_wru"),
+            "DynamoDB ballots (provisioned)": 0.0,
             "Logs (handlers)": self.log_bytes * m / prices.GB * prices.LOGS_INGEST_GB,
             "Logs (runtime lines)": self.runtime_log_bytes * m / prices.GB * prices.LOGS_INGEST_GB,
             "Secrets Manager": self.secrets * m * pr("secrets_api"),
         }
 
 
-def total(stages: list[Stage]) -> dict[str, float]:
+def total(stages: list[Stage], provisioned: Any = None) -> dict[str, float]:
+    """USD per million votes by item; with `provisioned` (a function of the ballots table's read and write
+    units per vote to its USD per vote), the ballots table's units leave the per-request items for the
+    hourly capacity instead."""
     out = dict.fromkeys(ITEMS, 0.0)
     for st in stages:
         for k, v in st.cost_per_million().items():
             out[k] += v
+    if provisioned is not None:
+        m, pr = 1_000_000, prices.per_request
+        reads, writes = sum(st.ballots_rru for st in stages), sum(st.ballots_wru for st in stages)
+        out["DynamoDB reads"] -= reads * m * pr("dynamodb_rru")
+        out["DynamoDB writes"] -= writes * m * pr("dynamodb_wru")
+        out["DynamoDB replicated writes"] -= sum(st.ballots_rwru for st in stages) * m * pr("dynamodb_replicated_wru")
+        out["DynamoDB ballots (provisioned)"] = provisioned(reads, writes) * m
     return out
 
 
@@ -169,6 +184,8 @@ class PhaseMeter:
     rru: float = 0.0
     wru: float = 0.0
     replicable_wru: float = 0.0
+    ballots_rru: float = 0.0
+    ballots_wru: float = 0.0
     tx_items: list[int] = field(default_factory=list)
     invocations: list[Invocation] = field(default_factory=list)
     record_bytes: list[int] = field(default_factory=list)   # stream records handed to the tally
@@ -189,16 +206,21 @@ class CallMeter:
         ph.calls[op] += 1
         self.wait_ms += LATENCY_MS.get(op, DEFAULT_LATENCY_MS)
         if op == "dynamodb:GetItem":
-            ph.rru += 1.0 if params.get("ConsistentRead") else 0.5
+            units = 1.0 if params.get("ConsistentRead") else 0.5
+            ph.rru += units
+            ph.ballots_rru += units if params["TableName"].endswith(BALLOTS_SUFFIX) else 0.0
         elif op == "dynamodb:BatchGetItem":
             # ConsistentRead is per table in BatchGetItem (default false); items < 4 KB: one unit
             # strongly consistent, half a unit eventually consistent.
-            ph.rru += sum(len(t["Keys"]) * (1.0 if t.get("ConsistentRead") else 0.5)
-                          for t in params["RequestItems"].values())
+            for table, t in params["RequestItems"].items():
+                units = len(t["Keys"]) * (1.0 if t.get("ConsistentRead") else 0.5)
+                ph.rru += units
+                ph.ballots_rru += units if table.endswith(BALLOTS_SUFFIX) else 0.0
         elif op == "dynamodb:PutItem":
             units = math.ceil(item_size(params["Item"]) / 1024)
             ph.wru += units
             ph.replicable_wru += units
+            ph.ballots_wru += units if params["TableName"].endswith(BALLOTS_SUFFIX) else 0.0
         elif op == "dynamodb:TransactWriteItems":
             n = len(params["TransactItems"])   # counter and checkpoint items are < 1 KB each
             ph.tx_items.append(n)
@@ -264,6 +286,8 @@ class Deployed:
     tally_window_s: int
     region_states: dict[str, int]
     region_share: dict[str, float]
+    ballots_billing: str = "PAY_PER_REQUEST"   # the ballots table's capacity mode (plan `tables.ballots`)
+    plan: Any = None
 
     @classmethod
     def of(cls, plan_path: str) -> Deployed:
@@ -283,7 +307,8 @@ class Deployed:
                    process_batch=esm_p["batch_size"], process_window_s=esm_p.get("batching_window_s", 0),
                    tally_batch=esm_t["batch_size"], tally_window_s=esm_t.get("batching_window_s", 0),
                    region_states={r.name: len(r.states) for r in plan.regions},
-                   region_share={r.name: sum(turnout[s] for s in r.states) / national for r in plan.regions})
+                   region_share={r.name: sum(turnout[s] for s in r.states) / national for r in plan.regions},
+                   ballots_billing=res[("table", f"{plan.name}-ballots")]["billing_mode"], plan=plan)
 
 
 @dataclass(frozen=True)
@@ -423,6 +448,8 @@ def stages(run: Measured, d: Deployed, fill: Fill, regions: int) -> dict[str, St
         return Stage(api_requests=1.0 if api else 0.0, invocations=1.0, gb_s=gb_s, architecture=d.architecture,
                      sqs=(m.calls["sqs:SendMessage"] + m.calls["sqs:GetQueueAttributes"]) / voters,
                      rru=m.rru / voters, wru=m.wru / voters, rwru=m.replicable_wru * (regions - 1) / voters,
+                     ballots_rru=m.ballots_rru / voters, ballots_wru=m.ballots_wru / voters,
+                     ballots_rwru=m.ballots_wru * (regions - 1) / voters,
                      log_bytes=(sum(i.log_bytes for i in m.invocations) + run.flushed.get(name, 0)) / voters,
                      runtime_log_bytes=runtime_log_bytes(dur, d.memory_mb) if runtime_lines else 0.0,
                      secrets=secrets_per_vote(m, regions, dur / 1000))
@@ -452,6 +479,7 @@ def stages(run: Measured, d: Deployed, fill: Fill, regions: int) -> dict[str, St
             # writes no duplicate, so the conflict read-back (a rare, per-record read) never happens.
             st.rru = m.rru / n / batch
             st.wru, st.rwru = m.wru / voters, m.replicable_wru * (regions - 1) / voters
+            st.ballots_wru, st.ballots_rwru = m.ballots_wru / voters, m.ballots_wru * (regions - 1) / voters
             st.sqs = 2.0 / SQS_BATCH    # the mapping's ReceiveMessage and DeleteMessageBatch, 10 messages each
         else:
             items = sum(m.tx_items) / max(1, len(m.tx_items))   # counters touched + the checkpoint
@@ -470,8 +498,8 @@ def page_stages(st: dict[str, Stage]) -> list[Stage]:
     for name, times in PAGE_REQUESTS.items():
         if times:
             out.append(dataclasses.replace(st[name], **{f: getattr(st[name], f) * times for f in (
-                "api_requests", "invocations", "gb_s", "sqs", "rru", "wru", "rwru", "log_bytes",
-                "runtime_log_bytes", "secrets")}))
+                "api_requests", "invocations", "gb_s", "sqs", "rru", "wru", "rwru", "ballots_rru", "ballots_wru",
+                "ballots_rwru", "log_bytes", "runtime_log_bytes", "secrets")}))
     return out
 
 
@@ -526,6 +554,29 @@ def reference(enqueue_cpu_ms: float, process_cpu_ms: float, rest_bytes: int) -> 
                  runtime_log_bytes=runtime_log_bytes(enq, mem) + runtime_log_bytes(proc, mem) / SQS_BATCH)
 
 
+def print_provisioned(console: Any, d: Deployed, rate: float, st: dict[str, Stage],
+                      api_on_demand: dict[str, float], page_on_demand: dict[str, float]) -> None:
+    """The provisioned ballots table's sizing at the stated rate, its assumption, and the on-demand figures."""
+    cap = d.plan.ballots_capacity
+    api_reads = sum(s.ballots_rru for s in (st["votes"], st["process"], st["tally"]))
+    page_reads = sum(s.ballots_rru for s in page_stages(st))
+    writes = sum(s.ballots_wru for s in (st["votes"], st["process"], st["tally"]))
+    for what, reads in (("API", api_reads), ("page", page_reads)):
+        p = capacity.ballots_provisioned(d.plan, rate, reads, writes)
+        console.print(
+            f"Ballots table provisioned (tables.ballots: write {cap.write_min:,}-{cap.write_max:,}, read "
+            f"{cap.read_min:,}-{cap.read_max:,}, target {cap.target_percent} %), {what} votes at {rate:,.0f}/s: "
+            f"{writes:.2f} write + {reads:.2f} read units per vote -> {p.wcu:,} WCU in each of {len(p.rcu)} regions "
+            f"(every replica takes every ballot) and RCU " + ", ".join(f"{r} {u:,}" for r, u in p.rcu.items())
+            + f": ${p.usd_per_hour:,.2f} an hour = ${p.usd_per_vote * 1e6:.3f} per million votes"
+            + (" (CAPPED at the maximum: this rate would throttle)" if p.capped else "") + ".")
+    console.print("Assumes auto scaling holds the target utilization at a steady rate; a ramp (scaling lags a "
+                  "rising load), a minimum above the rate and the idle hours around the election cost more "
+                  f"(the minimum alone: ${capacity.provisioned_minimum_monthly(d.plan):,.0f} a month). On demand "
+                  f"instead: API vote ${sum(api_on_demand.values()):.2f} / M, page vote "
+                  f"${sum(page_on_demand.values()):.2f} / M.")
+
+
 def main() -> None:
     from rich.console import Console
     from rich.table import Table
@@ -573,9 +624,15 @@ def main() -> None:
     enq_cpu = sum(i.cpu_ms for i in phases["votes"].invocations) / len(phases["votes"].invocations)
     proc_cpu = sum(i.cpu_ms for i in phases["process"].invocations) / args.votes
     ref = reference(enq_cpu, proc_cpu, reference_rest_event_bytes())
-    api_vote = total([st["votes"], st["process"], st["tally"]])
-    page_vote = total(page_stages(st))
     ref_vote = total([ref])
+    prov = None
+    if d.ballots_billing == "PROVISIONED":
+        def prov(reads: float, writes: float) -> float:
+            return capacity.ballots_provisioned(d.plan, args.rate, reads, writes).usd_per_vote
+    api_on_demand = total([st["votes"], st["process"], st["tally"]])
+    page_on_demand = total(page_stages(st))
+    api_vote = total([st["votes"], st["process"], st["tally"]], prov)
+    page_vote = total(page_stages(st), prov)
     c = Table(title="Cost per million votes (USD, list prices, election/ops/prices.py)")
     c.add_column("item")
     c.add_column("API vote", justify="right")
@@ -602,9 +659,11 @@ def main() -> None:
         if mem != d.memory_mb:
             alt = dataclasses.replace(d, memory_mb=mem)
             s2 = stages(run, alt, fill, regions)
-            others.append(f"{mem} MB: API vote ${sum(total([s2['votes'], s2['process'], s2['tally']]).values()):.2f}, "
-                          f"page vote ${sum(total(page_stages(s2)).values()):.2f}")
+            others.append(f"{mem} MB: API vote ${sum(total([s2['votes'], s2['process'], s2['tally']], prov).values()):.2f}, "
+                          f"page vote ${sum(total(page_stages(s2), prov).values()):.2f}")
     console.print("Same measurements at other memory sizes: " + "; ".join(others) + ".")
+    if prov is not None:
+        print_provisioned(console, d, args.rate, st, api_on_demand, page_on_demand)
     health = sum(total([st["health"]]).values())
     console.print("Page requests per vote (PAGE_REQUESTS, checked in Chromium): "
                   + ", ".join(f"{k} {v:g}" for k, v in PAGE_REQUESTS.items())

@@ -18,6 +18,7 @@ import yaml
 
 from election.lambdas.contract import STATES, Ballot
 from election.plan_roll import RollImport, parse_roll
+from election.plan_tables import TableCapacity, check_peak, parse_tables
 from election.plan_validate import PlanError, Validator, kind
 
 AWS_REGIONS: tuple[str, ...] = (
@@ -148,6 +149,7 @@ class Plan:
     domain: str | None = None
     break_glass_role: str | None = None   # IAM role ARN allowed to read the peppers besides the pipeline
     roll: RollImport | None = None        # voters tables imported from S3 (election/plan_roll.py)
+    ballots_capacity: TableCapacity = field(default_factory=TableCapacity)   # `tables.ballots` (election/plan_tables.py)
     path: str = "<plan>"
 
     @property
@@ -202,7 +204,7 @@ def parse_plan(data: Any, where: str = "<plan>") -> Plan:
     v = Validator(where)
     top = v.mapping(data, "", required={"name", "regions", "ballot"},
                     optional={"target", "lambda", "queue", "api", "logs", "tags", "domain", "break_glass_role",
-                              "secrecy", "results", "alerts", "capacity", "roll"})
+                              "secrecy", "results", "alerts", "capacity", "roll", "tables"})
     name = v.string(top["name"], "name")
     if not NAME_RE.match(name):
         v.fail("name", f"'{name}' must be 3-32 lowercase letters, digits or hyphens, starting with a letter")
@@ -247,12 +249,17 @@ def parse_plan(data: Any, where: str = "<plan>") -> Plan:
         if not BREAK_GLASS_RE.match(break_glass):
             v.fail("break_glass_role", f"'{break_glass}' is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
     roll = parse_roll(top.get("roll"), v.fail)
+    ballots_capacity = parse_tables(top.get("tables"), v.fail, target)
     plan = Plan(name=name, target=target, regions=regions, ballot=ballot, lambda_=lam, queue=queue,
                 api=api, secrecy=secrecy, results=results, alerts=alerts, log_retention_days=retention, tags=tags,
-                domain=domain, capacity=capacity, break_glass_role=break_glass, roll=roll, path=where)
+                domain=domain, capacity=capacity, break_glass_role=break_glass, roll=roll,
+                ballots_capacity=ballots_capacity, path=where)
     from election import plan_limits  # imports the model, which imports this module
+    from election.ops.capacity import region_shares
 
     plan_limits.check(plan, v.fail)
+    if capacity is not None:
+        check_peak(ballots_capacity, capacity.peak_votes_per_s, max(region_shares(plan).values()), v.fail)
     return plan
 
 

@@ -19,6 +19,13 @@ from election.plan import CapacitySettings, PlanError, load_plan, parse_plan
 from election.provision import model
 
 
+def on_demand(plan: Any) -> Any:
+    """The plan with its ballots table on demand (config/aws.yaml provisions it: tests/test_plan_tables.py)."""
+    from election.plan_tables import TableCapacity
+
+    return dataclasses.replace(plan, ballots_capacity=TableCapacity())
+
+
 def with_capacity(plan: Any, voters: int = 1_000_000, turnout: float = 0.5, peak: int = 10_000) -> Any:
     return dataclasses.replace(plan, capacity=CapacitySettings(voters=voters, turnout=turnout, peak_votes_per_s=peak))
 
@@ -70,7 +77,7 @@ def test_two_regions_split_by_2016_turnout() -> None:
 
 def test_cost_per_million_by_hand() -> None:
     """One region (no replicated writes), 256 MB arm64, mix batches of 500, tally batches of 1,000."""
-    plan = with_capacity(single_region(load_plan(AWS_PLAN)))
+    plan = on_demand(with_capacity(single_region(load_plan(AWS_PLAN))))
     assert plan.secrecy.batch_size == 500 and plan.lambda_.memory_mb == 256
     gb_s = 0.25 * (2 * 0.030 + 0.001 + 0.150 / 1000)              # ballot + vote; no health check
     tally_items = 51 + 1                                          # every state's counter + the checkpoint
@@ -91,7 +98,7 @@ def test_replicated_writes_counted_per_other_region() -> None:
 
 
 def test_model_prewarms_the_primary_table_and_raises_the_stage_throttle() -> None:
-    plan = with_capacity(load_plan(AWS_PLAN), peak=20_000)
+    plan = on_demand(with_capacity(load_plan(AWS_PLAN), peak=20_000))
     res = {(r.region, r.kind, r.name): r.props for r in model.desired(plan)}
     ballots = res[("us-east-1", "table", f"{plan.name}-ballots")]
     assert ballots["warm_throughput"] == {"read": east_reads(plan, 20_000), "write": 30_000}

@@ -109,8 +109,9 @@ def test_visibility_adds_the_batching_window(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_local_plans_only_need_visibility_above_the_timeout() -> None:
     """The local pollers never retry a throttled invoke inside the window: tests keep fast redelivery."""
-    parse_plan(plan_data(target="local", lambda__timeout_s=1, queue__visibility_timeout_s=2), F)
-    assert error(plan_data(target="local", lambda__timeout_s=5, queue__visibility_timeout_s=4)) == (
+    local = {"target": "local", "tables": {"ballots": {"mode": "on_demand"}}}   # local tables are on demand
+    parse_plan(plan_data(**local, lambda__timeout_s=1, queue__visibility_timeout_s=2), F)
+    assert error(plan_data(**local, lambda__timeout_s=5, queue__visibility_timeout_s=4)) == (
         "queue.visibility_timeout_s: must be at least lambda.timeout_s (5) so a message is not redelivered "
         "while it is processed.")
 

@@ -17,7 +17,8 @@ from election.provision.kinds import REGISTRY
 from election.provision.resources import Actual, Change, Found, Resource
 from election.provision.walk import topological
 
-CORE = [k for k in REGISTRY if k in ("kms_key", "secret", "resource_policy", "table", "queue", "log_group", "iam_role",
+CORE = [k for k in REGISTRY if k in ("kms_key", "secret", "resource_policy", "table", "table_scaling", "queue",
+                                     "log_group", "iam_role",
                                      "lambda_function", "event_source_mapping")]
 
 

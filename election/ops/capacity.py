@@ -15,7 +15,10 @@ Rules used (AWS documentation):
 - A DynamoDB stream has about one shard per table partition; Lambda reads each shard with one
   concurrent invocation (ParallelizationFactor 1).
 - Global tables write every ballot into every replica, so each region's ballots table takes the
-  national write rate.
+  national write rate; a provisioned global table has the same write capacity settings in every
+  replica (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/V2globaltables_reqs_bestpractices.html).
+- Provisioned capacity (plan `tables.ballots`, election/plan_tables.py) is billed per hour for what is
+  provisioned; auto scaling keeps it near consumed / target utilization, never below the minimum.
 """
 
 from __future__ import annotations
@@ -116,10 +119,14 @@ def needs(plan: Plan) -> list[RegionNeeds]:
 def warm_throughput(plan: Plan) -> dict[str, dict[str, int]]:
     """Table -> {"read", "write"} warm throughput for `up`, only where the need exceeds a new table's default.
 
-    The largest need of any region (a global table's setting applies to every replica)."""
+    The largest need of any region (a global table's setting applies to every replica). Not for a
+    provisioned ballots table: its provisioned minimum, which must cover the peak, is its warmth."""
     out: dict[str, dict[str, int]] = {}
+    skip = {"ballots"} if plan.ballots_capacity.provisioned else set()
     for n in needs(plan):
         for table, read, write in (("ballots", n.ballots_rcu, n.ballots_wcu), ("voters", n.voters_rcu, DEFAULT_WARM_WCU)):
+            if table in skip:
+                continue
             if read > DEFAULT_WARM_RCU or write > DEFAULT_WARM_WCU:
                 cur = out.setdefault(table, {"read": DEFAULT_WARM_RCU, "write": DEFAULT_WARM_WCU})
                 cur["read"], cur["write"] = max(cur["read"], read), max(cur["write"], write)
@@ -133,6 +140,54 @@ def stage_throttle(plan: Plan, region: str) -> tuple[int, int]:
         if n.region == region:
             rate, burst = max(rate, n.throttle_rate), max(burst, n.throttle_burst)
     return rate, burst
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    """The provisioned ballots table at a steady national rate, auto scaling holding its target utilization."""
+
+    votes_per_s: float
+    wcu: int                  # in EVERY region: each replica takes every ballot
+    rcu: dict[str, int]       # per region: the lookups of the voters who reach it
+    usd_per_hour: float
+    capped: bool              # the rate needs more than write_max / read_max: writes or lookups throttle
+
+    @property
+    def usd_per_vote(self) -> float:
+        return self.usd_per_hour / (self.votes_per_s * 3600) if self.votes_per_s else 0.0
+
+
+def ballots_provisioned(plan: Plan, votes_per_s: float, reads_per_vote: float,
+                        writes_per_vote: float = 1.0) -> Provisioned:
+    """What the ballots table's provisioned capacity costs at `votes_per_s` nationally.
+
+    Writes: max(write_min, rate x writes_per_vote / target) units in each region (every replica takes every
+    ballot: one write unit per ballot under 1 KB, WCU in the home region and rWCU in the others, one price).
+    Reads: per region, max(read_min, its share of the lookups / target), `reads_per_vote` read units per
+    vote (0.5 per eventually consistent lookup). Ramps (auto scaling lags a rising load) and a minimum
+    above the rate cost more than this; a need above the maximum is capped (and would throttle)."""
+    cap = plan.ballots_capacity
+    t = cap.target_percent / 100
+    want_w = math.ceil(votes_per_s * writes_per_vote / t)
+    wcu = min(cap.write_max, max(cap.write_min, want_w))
+    want_r = {r: math.ceil(share * votes_per_s * reads_per_vote / t) for r, share in region_shares(plan).items()}
+    rcu = {r: min(cap.read_max, max(cap.read_min, w)) for r, w in want_r.items()}
+    regions = len(plan.regions)
+    usd = (wcu * (prices.DYNAMODB_WCU_HOUR + (regions - 1) * prices.DYNAMODB_RWCU_HOUR)
+           + sum(rcu.values()) * prices.DYNAMODB_RCU_HOUR)
+    capped = want_w > cap.write_max or any(w > cap.read_max for w in want_r.values())
+    return Provisioned(votes_per_s=votes_per_s, wcu=wcu, rcu=rcu, usd_per_hour=usd, capped=capped)
+
+
+def provisioned_minimum_monthly(plan: Plan) -> float:
+    """USD a month for the provisioned ballots table's minimum capacity in every region (0 on demand)."""
+    cap = plan.ballots_capacity
+    if not cap.provisioned:
+        return 0.0
+    regions = len(plan.regions)
+    hourly = (cap.write_min * (prices.DYNAMODB_WCU_HOUR + (regions - 1) * prices.DYNAMODB_RWCU_HOUR)
+              + cap.read_min * regions * prices.DYNAMODB_RCU_HOUR)
+    return hourly * prices.HOURS_PER_MONTH
 
 
 def vote_units(plan: Plan, tally_batch: int = 1000) -> dict[str, float]:
@@ -172,6 +227,13 @@ def costs(plan: Plan, resource_counts: dict[str, int]) -> Costs:
                 + prices.lambda_duration_usd(u["gb_s"], plan.lambda_.architecture)
                 + u["sqs_requests"] * pr("sqs_request") + u["rru"] * pr("dynamodb_rru")
                 + u["wru"] * pr("dynamodb_wru") + u["rwru"] * pr("dynamodb_replicated_wru"))
+    if plan.ballots_capacity.provisioned and plan.capacity:
+        # The ballot's write (home + replicas) and its lookups leave the per-request bill for the hourly one,
+        # priced at the plan's peak (auto scaling at its target utilization).
+        reads = 2 * 0.5
+        per_vote += (ballots_provisioned(plan, plan.capacity.peak_votes_per_s, reads).usd_per_vote
+                     - reads * pr("dynamodb_rru") - pr("dynamodb_wru")
+                     - (len(plan.regions) - 1) * pr("dynamodb_replicated_wru"))
     votes = plan.capacity.votes if plan.capacity else 0
     voters = plan.capacity.voters if plan.capacity else 0
     regions = len(plan.regions)
@@ -188,6 +250,7 @@ def costs(plan: Plan, resource_counts: dict[str, int]) -> Costs:
         "tables: storage + PITR": storage_gb * (prices.DYNAMODB_STORAGE_GB_MONTH + prices.DYNAMODB_PITR_GB_MONTH),
         "idle SQS polling by the mappings": resource_counts.get("event_source_mapping_sqs", 0)
         * IDLE_POLL_REQUESTS_MONTH * pr("sqs_request"),
+        "ballots table's provisioned minimum": provisioned_minimum_monthly(plan),
     }
     return Costs(per_million_votes=per_vote * 1e6, election=per_vote * votes,
                  monthly_fixed=sum(items.values()), monthly_items=items)

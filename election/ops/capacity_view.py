@@ -41,4 +41,11 @@ def render(plan: Plan) -> list[Any]:
         ("Warm throughput (`up` sets it where the need exceeds a new table's 4,000 W / 12,000 R) is charged once "
         "when raised; Lambda concurrency and the API throttle are account quotas: run `election preflight`."),
     ]
+    if plan.ballots_capacity.provisioned:
+        p = capacity.ballots_provisioned(plan, cap.peak_votes_per_s, 2 * 0.5)
+        lines.append(f"Ballots table provisioned (tables.ballots, not pre-warmed: its minimum is its warmth): at the "
+                     f"peak {p.wcu:,} WCU in every region and RCU "
+                     + ", ".join(f"{r} {u:,}" for r, u in p.rcu.items())
+                     + f", ${p.usd_per_hour:,.2f} an hour at the auto scaling target"
+                     + (" (CAPPED at the maximum: the peak would throttle)" if p.capped else "") + ".")
     return lines

@@ -12,6 +12,10 @@ requests or units unless the name says otherwise. Sources (list prices, checked 
   units, $0.125 per 1 M read request units, replicated write request units at the write price,
   storage $0.25 per GB-month, continuous backups (PITR) $0.20 per GB-month, import from S3 $0.15 per GB
   of uncompressed source data; GetRecords calls made by Lambda for a DynamoDB Streams trigger are free.
+- DynamoDB provisioned https://aws.amazon.com/dynamodb/pricing/provisioned/: $0.00065 per write capacity
+  unit-hour, $0.00013 per read capacity unit-hour, replicated write capacity units (rWCU, a global
+  table's replicas) at the WCU price since the November 2024 global tables price cut (rWCU had been
+  $0.000975). Billed per hour for what is provisioned, used or not.
 - CloudWatch https://aws.amazon.com/cloudwatch/pricing/: logs ingestion $0.50 per GB, log storage
   $0.03 per GB-month, standard alarm $0.10 a month, dashboard $3.00 a month, custom metric $0.30 a month.
 - Secrets Manager https://aws.amazon.com/secrets-manager/pricing/: $0.40 per secret a month,
@@ -40,6 +44,10 @@ PER_MILLION: Final[dict[str, float]] = {
     "s3_put": 5.00,
     "route53_latency_query": 0.60,
 }
+DYNAMODB_WCU_HOUR: Final = 0.00065
+DYNAMODB_RCU_HOUR: Final = 0.00013
+DYNAMODB_RWCU_HOUR: Final = 0.00065
+HOURS_PER_MONTH: Final = 730
 LAMBDA_GB_S: Final[dict[str, float]] = {"arm64": 0.0000133334, "x86_64": 0.0000166667}
 LOGS_INGEST_GB: Final = 0.50
 LOGS_STORE_GB_MONTH: Final = 0.03

@@ -78,10 +78,18 @@ def _create_replicas(provider: Any, http_response: Any, parsed: dict[str, Any], 
         if any(r.get("RegionName") == region for r in listed):
             continue
         ddb = provider.raw_client("dynamodb", region)
+        # The replica takes the source's capacity mode and, provisioned, its write (and, unless the
+        # request overrides it, read) capacity: a global table's replicas share write capacity settings.
+        mode = (desc.get("BillingModeSummary") or {}).get("BillingMode") or "PAY_PER_REQUEST"
+        billing: dict[str, Any] = {"BillingMode": mode}
+        if mode == "PROVISIONED":
+            pt = desc.get("ProvisionedThroughput") or {}
+            billing["ProvisionedThroughput"] = {"ReadCapacityUnits": int(pt.get("ReadCapacityUnits") or 1),
+                                                "WriteCapacityUnits": int(pt.get("WriteCapacityUnits") or 1)}
         try:
             ddb.create_table(
                 TableName=desc["TableName"], AttributeDefinitions=desc["AttributeDefinitions"],
-                KeySchema=desc["KeySchema"], BillingMode="PAY_PER_REQUEST",
+                KeySchema=desc["KeySchema"], **billing,
                 StreamSpecification=desc.get("StreamSpecification") or {"StreamEnabled": False},
                 SSESpecification={"Enabled": True, "SSEType": "KMS",
                                   "KMSMasterKeyId": create.get("KMSMasterKeyId") or ""},

@@ -89,7 +89,8 @@ class Deployer:
 
         def one(k: str) -> None:
             res = self._resolved(self.by_key[k], outputs)
-            if any(steps[d].action == Action.CREATE for d in self.deps[k]):
+            # `_after`: dependencies that only order the work (they are no input of this resource).
+            if any(steps[d].action == Action.CREATE for d in self.deps[k] - set(res.props.get("_after", ()))):
                 # Its inputs do not exist yet, so neither can it (and its inputs cannot be read back).
                 outputs[k] = {}
                 steps[k] = _step(res, Action.CREATE)

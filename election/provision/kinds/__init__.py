@@ -12,6 +12,7 @@ from election.provision.kinds.acm import AcmCertificate
 from election.provision.kinds.apidomain import ApiDomain, ApiMapping
 from election.provision.kinds.apigw import ApiStage, HttpApi
 from election.provision.kinds.apiroutes import ApiIntegration, ApiRoute
+from election.provision.kinds.autoscaling import TableScaling
 from election.provision.kinds.base import Kind
 from election.provision.kinds.cloudfront import CloudFrontDistribution, CloudFrontOac
 from election.provision.kinds.cloudwatch import Alarm, Dashboard
@@ -35,6 +36,7 @@ REGISTRY: dict[str, Kind] = {
     "kms_key": KmsKey(),
     "secret": Secret(),
     "table": Table(),
+    "table_scaling": TableScaling(),   # after its table; before a replica of a provisioned table
     "queue": Queue(),
     "log_group": LogGroup(),
     "iam_role": IamRole(),

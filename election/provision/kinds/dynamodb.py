@@ -79,11 +79,10 @@ class Table:
                 TableName=res.name,
                 AttributeDefinitions=[{"AttributeName": p["key"], "AttributeType": "S"}],
                 KeySchema=[{"AttributeName": p["key"], "KeyType": "HASH"}],
-                BillingMode=p["billing_mode"],
                 StreamSpecification={"StreamEnabled": True, "StreamViewType": p["stream"]},
                 SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": p["sse_key"]},
                 DeletionProtectionEnabled=p["deletion_protection"],
-                Tags=u.tag_list(res.tags))
+                Tags=u.tag_list(res.tags), **_billing(p, p["billing_mode"]))
             self._wait_active(ctx, res.region, res.name)
         actual = self.read(ctx, res)
         assert actual is not None
@@ -140,7 +139,12 @@ class Table:
             raise ElectionError(f"Table {res.name} in {res.region} has key {c.old!r}, not {c.new!r}; a key "
                                 "cannot change in place: export the data and delete the table first.")
         if c.field == "billing_mode":
-            ddb.update_table(TableName=res.name, BillingMode=c.new)
+            # On a global table the switch made in one region switches every replica (Amazon DynamoDB
+            # Developer Guide, "Best practices and requirements for managing global tables"): a replica
+            # asked after its source may already have it.
+            now = (_describe(ddb, res.name) or {}).get("BillingModeSummary") or {}
+            if now.get("BillingMode", "PROVISIONED") != c.new:
+                ddb.update_table(TableName=res.name, **_billing(res.props, c.new))
         elif c.field == "sse_key":
             ddb.update_table(TableName=res.name, SSESpecification={
                 "Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": c.new})
@@ -204,6 +208,16 @@ class Table:
             if u.ours(tags, ctx):
                 out.append(Found(self.name, region, name, {"arn": arn}))
         return out
+
+
+def _billing(props: Any, mode: str) -> dict[str, Any]:
+    """CreateTable / UpdateTable arguments of a capacity mode: PROVISIONED needs its starting throughput
+    (the plan's minimums; auto scaling, the table_scaling kind, moves it from there)."""
+    if mode != "PROVISIONED":
+        return {"BillingMode": mode}
+    units = props.get("_provisioned") or {"read": 1, "write": 1}
+    return {"BillingMode": mode, "ProvisionedThroughput": {"ReadCapacityUnits": units["read"],
+                                                           "WriteCapacityUnits": units["write"]}}
 
 
 def _warm(desc: dict[str, Any], wanted: dict[str, int]) -> dict[str, int]:

@@ -57,15 +57,26 @@ def _secrets(plan: Plan, region: str) -> list[Resource]:
 def _tables(plan: Plan, region: str) -> list[Resource]:
     n, primary, kms = names(plan), plan.primary_region, kms_key_ref(plan, region)
     warm = capacity.warm_throughput(plan)
+    cap = plan.ballots_capacity
     out = []
     for which, key_attr in TABLES.items():
-        props: dict[str, Any] = {"status": "ACTIVE", "key": key_attr, "billing_mode": "PAY_PER_REQUEST",
+        provisioned = which == "ballots" and cap.provisioned
+        props: dict[str, Any] = {"status": "ACTIVE", "key": key_attr,
+                                 "billing_mode": "PROVISIONED" if provisioned else "PAY_PER_REQUEST",
                                  "sse_key": Ref(kms, "arn"),
                                  "pitr": True, "deletion_protection": True, "stream": "NEW_AND_OLD_IMAGES"}
+        if provisioned:   # what CreateTable / the switch asks for; auto scaling moves it after (not diffed)
+            props["_provisioned"] = {"read": cap.read_min, "write": cap.write_min}
         deps: tuple[str, ...] = (kms,)
         if plan.replicated_by_aws and region != primary:
             props["_replica_of"] = primary
             deps = (kms, key(primary, "table", n.table(which)))
+            if provisioned:
+                # A provisioned global table must have write auto scaling (Amazon DynamoDB Developer Guide,
+                # "Best practices and requirements for managing global tables"): the source's is set first.
+                # Order only (`_after`): a replica that exists stays when the source's scaling is new.
+                props["_after"] = (key(primary, "table_scaling", n.table(which)),)
+                deps += props["_after"]
         elif which in warm:   # a global table's warm throughput is set once and applies to every replica
             props["warm_throughput"] = warm[which]
         if which == "voters" and plan.roll is not None:   # made by ImportTable from seed-voters --import
@@ -73,7 +84,19 @@ def _tables(plan: Plan, region: str) -> list[Resource]:
                                 "manifest": plan.roll.manifest_key, "pepper_secret": n.secret("voter"),
                                 "imports": "_replica_of" not in props}
         out.append(Resource("table", region, n.table(which), props, depends_on=deps, tags=plan_tags(plan)))
+        if provisioned:
+            out.append(table_scaling(plan, region, n.table(which)))
     return out
+
+
+def table_scaling(plan: Plan, region: str, table: str) -> Resource:
+    """Auto scaling of a provisioned table in one region: the same minimum, maximum and target in every
+    region (a global table's replicas share their write capacity settings)."""
+    cap = plan.ballots_capacity
+    return Resource("table_scaling", region, table, {
+        "write": {"min": cap.write_min, "max": cap.write_max, "target": cap.target_percent},
+        "read": {"min": cap.read_min, "max": cap.read_max, "target": cap.target_percent}},
+        depends_on=(key(region, "table", table),))
 
 
 def votes_visibility(plan: Plan) -> int:

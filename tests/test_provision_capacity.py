@@ -1,0 +1,135 @@
+"""The ballots table provisioned with auto scaling (plan `tables.ballots`): create, change, switch, delete.
+
+moto plays DynamoDB and Application Auto Scaling; the data plane only (edge=False) to stay fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import boto3
+from provision_support import AWS_PLAN, actions, changed, deployer
+
+from election.plan import load_plan
+from election.plan_tables import TableCapacity
+from election.provision.kinds import autoscaling
+
+PLAN = "election-2026"
+REGIONS = ("us-east-1", "us-west-2")
+BALLOTS = f"{PLAN}-ballots"
+
+
+def scaling(region: str, table: str = BALLOTS) -> dict[str, dict[str, Any]]:
+    """dimension -> {min, max, target} as Application Auto Scaling reports it in a region."""
+    aas = boto3.client("application-autoscaling", region_name=region)
+    rid = f"table/{table}"
+    out: dict[str, dict[str, Any]] = {}
+    for t in aas.describe_scalable_targets(ServiceNamespace="dynamodb", ResourceIds=[rid])["ScalableTargets"]:
+        dim = "write" if t["ScalableDimension"].endswith("WriteCapacityUnits") else "read"
+        out.setdefault(dim, {}).update(min=t["MinCapacity"], max=t["MaxCapacity"])
+    for p in aas.describe_scaling_policies(ServiceNamespace="dynamodb", ResourceId=rid)["ScalingPolicies"]:
+        dim = "write" if p["ScalableDimension"].endswith("WriteCapacityUnits") else "read"
+        out.setdefault(dim, {})["target"] = p["TargetTrackingScalingPolicyConfiguration"]["TargetValue"]
+        out[dim]["metric"] = p["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"][
+            "PredefinedMetricType"]
+    return out
+
+
+def billing(region: str, table: str = BALLOTS) -> tuple[str, int, int]:
+    desc = boto3.client("dynamodb", region_name=region).describe_table(TableName=table)["Table"]
+    pt = desc.get("ProvisionedThroughput") or {}
+    return (desc["BillingModeSummary"]["BillingMode"], int(pt.get("WriteCapacityUnits") or 0),
+            int(pt.get("ReadCapacityUnits") or 0))
+
+
+def with_ballots(plan: Any, **fields: Any) -> Any:
+    return dataclasses.replace(plan, ballots_capacity=dataclasses.replace(plan.ballots_capacity, **fields))
+
+
+def test_national_plan_makes_a_provisioned_ballots_table_with_the_same_auto_scaling_in_every_region(moto: None) -> None:
+    plan = load_plan(AWS_PLAN)
+    cap = plan.ballots_capacity
+    assert cap.provisioned and (cap.write_min, cap.read_min, cap.target_percent) == (5000, 3500, 70)
+    d = deployer(edge=False)
+    d.apply()
+    for region in REGIONS:
+        # The replica was asked for after the source's auto scaling, and took its capacity mode.
+        assert billing(region) == ("PROVISIONED", 5000, 3500)
+        assert scaling(region) == {
+            "write": {"min": 5000, "max": 40000, "target": 70.0, "metric": "DynamoDBWriteCapacityUtilization"},
+            "read": {"min": 3500, "max": 40000, "target": 70.0, "metric": "DynamoDBReadCapacityUtilization"}}
+        # Only the ballots table: the voters roll and the results stay on demand.
+        assert billing(region, f"{PLAN}-voters")[0] == billing(region, f"{PLAN}-results")[0] == "PAY_PER_REQUEST"
+    replica = next(r for r in d.resources if r.key == f"us-west-2/table/{BALLOTS}")
+    assert f"us-east-1/table_scaling/{BALLOTS}" in replica.depends_on
+    assert actions(d.diff()) == {"noop": len(d.resources)}
+    d.provider.reset_counts()
+    d.apply()
+    assert d.provider.mutating_calls() == {}
+
+
+def test_changing_min_max_target_updates_only_the_scaling_and_shows_the_fields(moto: None) -> None:
+    d = deployer(edge=False)
+    d.apply()
+    d2 = deployer(with_ballots(d.plan, write_max=30000, read_min=4000, target_percent=60), edge=False)
+    diff = changed(d2.diff())
+    assert diff == {f"{r}/table_scaling/{BALLOTS}": ["write", "read"] for r in REGIONS}
+    step = next(s for s in d2.diff().steps if s.key == f"us-east-1/table_scaling/{BALLOTS}")
+    write = next(c for c in step.changes if c.field == "write")
+    assert (write.old, write.new) == ({"min": 5000, "max": 40000, "target": 70},
+                                      {"min": 5000, "max": 30000, "target": 60})
+    d2.provider.reset_counts()
+    d2.apply()
+    assert d2.provider.mutating_calls() == {"application-autoscaling:RegisterScalableTarget": 4,
+                                            "application-autoscaling:PutScalingPolicy": 4}
+    for region in REGIONS:
+        got = scaling(region)
+        assert (got["write"]["max"], got["write"]["target"], got["read"]["min"], got["read"]["target"]) == (
+            30000, 60.0, 4000, 60.0)
+    assert actions(deployer(d2.plan, edge=False).diff()) == {"noop": len(d2.resources)}
+
+
+def test_switching_to_on_demand_and_back_is_idempotent(moto: None) -> None:
+    d = deployer(edge=False)
+    d.apply()
+    on_demand = deployer(dataclasses.replace(d.plan, ballots_capacity=TableCapacity()), edge=False)
+    diff = on_demand.diff()
+    assert changed(diff) == {**{f"{r}/table/{BALLOTS}": ["billing_mode"] for r in REGIONS},
+                             **{f"{r}/table_scaling/{BALLOTS}": [] for r in REGIONS}}
+    assert {s.key: s.action for s in diff.steps if s.action != "noop"}[f"us-west-2/table_scaling/{BALLOTS}"] == "delete"
+    on_demand.apply()
+    for region in REGIONS:
+        assert billing(region)[0] == "PAY_PER_REQUEST"
+        assert scaling(region) == {}, "targets and policies deregistered"
+    assert actions(deployer(on_demand.plan, edge=False).diff()) == {"noop": len(on_demand.resources)}
+
+    back = deployer(load_plan(AWS_PLAN), edge=False)
+    assert changed(back.diff()) == {**{f"{r}/table/{BALLOTS}": ["billing_mode"] for r in REGIONS},
+                                    **{f"{r}/table_scaling/{BALLOTS}": [] for r in REGIONS}}
+    back.apply()
+    for region in REGIONS:
+        assert billing(region) == ("PROVISIONED", 5000, 3500)
+        assert scaling(region)["write"]["min"] == 5000
+    again = deployer(back.plan, edge=False)
+    again.provider.reset_counts()
+    assert actions(again.diff()) == {"noop": len(again.resources)}
+
+
+def test_down_deregisters_the_scaling_and_another_plan_never_claims_it(moto: None) -> None:
+    d = deployer(edge=False)
+    d.apply()
+    other = deployer(dataclasses.replace(d.plan, name="election"), edge=False)
+    assert not [s for s in other.diff().steps if s.action == "delete"], "election-2026's targets are not election's"
+    d.destroy()
+    for region in REGIONS:
+        aas = boto3.client("application-autoscaling", region_name=region)
+        assert aas.describe_scalable_targets(ServiceNamespace="dynamodb")["ScalableTargets"] == []
+        assert aas.describe_scaling_policies(ServiceNamespace="dynamodb")["ScalingPolicies"] == []
+
+
+def test_delete_of_what_is_already_gone_is_not_an_error(moto: None) -> None:
+    from election.provision.resources import Found
+
+    d = deployer(edge=False)
+    autoscaling.TableScaling().delete(d.ctx, Found("table_scaling", "us-east-1", BALLOTS, {"name": BALLOTS}))
