@@ -133,3 +133,24 @@ def test_delete_of_what_is_already_gone_is_not_an_error(moto: None) -> None:
 
     d = deployer(edge=False)
     autoscaling.TableScaling().delete(d.ctx, Found("table_scaling", "us-east-1", BALLOTS, {"name": BALLOTS}))
+
+
+def test_a_policy_the_plan_did_not_make_is_shown_and_removed(moto: None) -> None:
+    """AWS sets its recommended auto scaling when a global table is switched to provisioned; the plan's
+    policy must be the only one, or either would scale the table out."""
+    d = deployer(edge=False)
+    d.apply()
+    boto3.client("application-autoscaling", region_name="us-west-2").put_scaling_policy(
+        PolicyName="DynamoDBWriteCapacityUtilization:table/" + BALLOTS, ServiceNamespace="dynamodb",
+        ResourceId=f"table/{BALLOTS}", ScalableDimension="dynamodb:table:WriteCapacityUnits",
+        PolicyType="TargetTrackingScaling", TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 70.0, "PredefinedMetricSpecification": {"PredefinedMetricType": "DynamoDBWriteCapacityUtilization"}})
+    again = deployer(d.plan, edge=False)
+    step = next(s for s in again.diff().steps if s.key == f"us-west-2/table_scaling/{BALLOTS}")
+    [change] = step.changes
+    assert change.field == "write" and change.old["other_policies"] == [f"DynamoDBWriteCapacityUtilization:table/{BALLOTS}"]
+    again.apply()
+    names = [p["PolicyName"] for p in boto3.client("application-autoscaling", region_name="us-west-2")
+             .describe_scaling_policies(ServiceNamespace="dynamodb", ResourceId=f"table/{BALLOTS}")["ScalingPolicies"]]
+    assert sorted(names) == [f"{BALLOTS}-read-utilization", f"{BALLOTS}-write-utilization"]
+    assert actions(deployer(d.plan, edge=False).diff()) == {"noop": len(d.resources)}

@@ -26,6 +26,7 @@ which needs iam:CreateServiceLinkedRole (Application Auto Scaling User Guide, "S
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from election.provision.kinds import awsutil as u
@@ -55,7 +56,8 @@ class TableScaling:
         if not targets:
             return None
         policies = _policies(ctx, res.region).get(rid, {})
-        props = {dim: _setting(targets.get(dim), policies.get(dim)) for dim in DIMENSIONS}
+        props = {dim: _setting(targets.get(dim), policies.get(dim, {}), policy_name(res.name, dim))
+                 for dim in DIMENSIONS}
         return Actual(props=props, outputs={"name": res.name})
 
     def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
@@ -66,12 +68,15 @@ class TableScaling:
     def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
         for c in changes:
             if c.field in DIMENSIONS:
-                self._put(ctx, res, c.field)
+                self._put(ctx, res, c.field, (c.old or {}).get("other_policies") or [])
         return {"name": res.name}
 
-    def _put(self, ctx: Context, res: Resource, dim: str) -> None:
+    def _put(self, ctx: Context, res: Resource, dim: str, others: Sequence[str] = ()) -> None:
         """Register (or re-register: it updates min and max in place) the target, then put the policy
-        (PutScalingPolicy replaces a policy of the same name): both are idempotent."""
+        (PutScalingPolicy replaces a policy of the same name): both are idempotent. Any other policy on the
+        dimension goes: when a global table is switched to provisioned, AWS sets its recommended auto scaling
+        ("Considerations when switching capacity modes in DynamoDB": target 70 %, minimum 5), and two
+        target-tracking policies would scale out on either one; the plan's is the only one kept."""
         aas = ctx.client("application-autoscaling", res.region)
         want = res.props[dim]
         aas.register_scalable_target(ServiceNamespace=NAMESPACE, ResourceId=resource_id(res.name),
@@ -83,13 +88,19 @@ class TableScaling:
             TargetTrackingScalingPolicyConfiguration={
                 "TargetValue": float(want["target"]),
                 "PredefinedMetricSpecification": {"PredefinedMetricType": METRICS[dim]}})
+        for name in others:
+            with u.gone_ok(*GONE):
+                aas.delete_scaling_policy(PolicyName=name, ServiceNamespace=NAMESPACE, ResourceId=resource_id(res.name),
+                                          ScalableDimension=DIMENSIONS[dim])
 
     def delete(self, ctx: Context, found: Found) -> None:
         aas = ctx.client("application-autoscaling", found.region)
+        listed = _policies(ctx, found.region).get(resource_id(found.name), {})
         for dim, dimension in DIMENSIONS.items():
-            with u.gone_ok(*GONE):
-                aas.delete_scaling_policy(PolicyName=policy_name(found.name, dim), ServiceNamespace=NAMESPACE,
-                                          ResourceId=resource_id(found.name), ScalableDimension=dimension)
+            for name in sorted({policy_name(found.name, dim), *listed.get(dim, {})}):
+                with u.gone_ok(*GONE):
+                    aas.delete_scaling_policy(PolicyName=name, ServiceNamespace=NAMESPACE,
+                                              ResourceId=resource_id(found.name), ScalableDimension=dimension)
             with u.gone_ok(*GONE):
                 aas.deregister_scalable_target(ServiceNamespace=NAMESPACE, ResourceId=resource_id(found.name),
                                                ScalableDimension=dimension)
@@ -123,14 +134,19 @@ def _table_ours(ctx: Context, region: str, table: str) -> bool:
     return u.ours(tags, ctx)
 
 
-def _setting(target: dict[str, Any] | None, policy: dict[str, Any] | None) -> dict[str, Any] | None:
-    """{min, max, target} as the plan spells it; None when the dimension has no scalable target."""
+def _setting(target: dict[str, Any] | None, policies: dict[str, dict[str, Any]], ours: str) -> dict[str, Any] | None:
+    """{min, max, target} as the plan spells it (plus `other_policies` when the dimension has policies the
+    plan did not make); None when the dimension has no scalable target."""
     if target is None:
         return None
-    conf = (policy or {}).get("TargetTrackingScalingPolicyConfiguration") or {}
+    conf = (policies.get(ours) or {}).get("TargetTrackingScalingPolicyConfiguration") or {}
     value = conf.get("TargetValue")
-    return {"min": target.get("MinCapacity"), "max": target.get("MaxCapacity"),
-            "target": round(value) if value is not None and float(value).is_integer() else value}
+    out = {"min": target.get("MinCapacity"), "max": target.get("MaxCapacity"),
+           "target": round(value) if value is not None and float(value).is_integer() else value}
+    others = sorted(name for name in policies if name != ours)
+    if others:
+        out["other_policies"] = others
+    return out
 
 
 def _targets(ctx: Context, region: str) -> dict[str, dict[str, dict[str, Any]]]:
@@ -146,16 +162,15 @@ def _targets(ctx: Context, region: str) -> dict[str, dict[str, dict[str, Any]]]:
     return u.memo(ctx, ("scalable_targets", region), fetch)
 
 
-def _policies(ctx: Context, region: str) -> dict[str, dict[str, dict[str, Any]]]:
-    """Resource ID -> dimension -> our target-tracking policy, for a region: one listing per run."""
-    def fetch() -> dict[str, dict[str, dict[str, Any]]]:
+def _policies(ctx: Context, region: str) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
+    """Resource ID -> dimension -> policy name -> scaling policy, for a region: one listing per run."""
+    def fetch() -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
         dims = {v: k for k, v in DIMENSIONS.items()}
-        out: dict[str, dict[str, dict[str, Any]]] = {}
+        out: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         for p in u.paginate(ctx.client("application-autoscaling", region), "describe_scaling_policies",
                             "ScalingPolicies", ServiceNamespace=NAMESPACE):
             dim = dims.get(p.get("ScalableDimension", ""))
-            table = str(p.get("ResourceId", "")).split("/", 1)[-1]
-            if dim and p.get("PolicyName") == policy_name(table, dim):
-                out.setdefault(p["ResourceId"], {})[dim] = p
+            if dim:
+                out.setdefault(p["ResourceId"], {}).setdefault(dim, {})[p["PolicyName"]] = p
         return out
     return u.memo(ctx, ("scaling_policies", region), fetch)
