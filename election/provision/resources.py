@@ -36,6 +36,8 @@ class Resource:
     """One desired resource. `props` holds the fields the engine diffs (may contain Refs and Joins).
 
     Props whose name starts with "_" are inputs for the kind (e.g. the zip bytes), never diffed or shown.
+    One is the engine's: `_after`, keys of `depends_on` that only order the work (a resource that exists
+    is read and diffed even while such a dependency is still to be created).
     """
 
     kind: str
