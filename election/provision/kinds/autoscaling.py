@@ -16,6 +16,10 @@ region's write settings to the others, copies identical values, and a read-back 
 what the plan says. Not verified against a real account (no AWS here): if AWS refuses a replica's own
 RegisterScalableTarget for writes, UpdateTableReplicaAutoScaling from the primary is the documented path.
 
+Raising a minimum needs no UpdateTable: RegisterScalableTarget "changes the resource's current capacity to a
+value that is inside of this range" (Application Auto Scaling API reference, RegisterScalableTarget; "Application
+Auto Scaling concepts"). moto only records the new range: the table's ProvisionedThroughput stays where it was.
+
 Where moto differs (not evidence of AWS): on AWS, DeregisterScalableTarget also deletes the target's
 scaling policies and their CloudWatch alarms ("Deregistering a scalable target deletes the scaling
 policies ... associated with it", Application Auto Scaling API reference); moto keeps the policies, so
