@@ -13,21 +13,29 @@ opening and an after-work peak (HOURLY). Each page vote is the API requests in c
 - SQS -> process: the mapping starts with 5 concurrent batches and adds up to 300 a minute while
   messages wait, at most 1,000 or the plan's queue.max_concurrency (services-sqs-scaling.html); the
   mixing window (secrecy.window_s) holds a batch until it has secrecy.batch_size votes.
-- DynamoDB: the ballots table of every region takes every ballot (global table); on-demand serves its
-  warm throughput and up to twice a peak it reached at least 30 minutes ago (more within 30 minutes may
-  throttle: on-demand capacity mode, "peak traffic"); a partition serves 1,000 writes/s.
+- DynamoDB: the ballots table of every region takes every ballot (global table), in the plan's mode
+  (`tables.ballots`; bench/national_tables.py): on demand it serves its warm throughput and up to twice a
+  peak it reached at least 30 minutes ago (more within 30 minutes may throttle: on-demand capacity mode,
+  "peak traffic"); provisioned, auto scaling tracks the consumed units at the target utilization between
+  the minimum and maximum, minutes late, and the region's lookups need read capacity too. A throttled
+  write stays in the votes queue (process retries it); a throttled lookup refuses the voter, who retries.
+  A partition serves 1,000 writes/s.
 - Stream -> tally: about one shard per partition, one invocation per shard at a time; each batch is
   one transaction over the region's counter items, so every shard's transactions meet on the same hot
   items: a transaction conflicts with probability 1 - exp(-tx/s per item x TX_S) and is retried.
 
 Prints, per hour (US Eastern): offered and accepted votes/s, throttles, the oldest queued vote, time
-from accepted to counted, and the bill (request-driven, from election/ops/capacity.py's per-vote
-units and the shared price table). `--check-local` runs the same step functions at small scale with
+from accepted to counted, the ballots table's write units per region, and the bill: requests from
+election/ops/capacity.py's per-vote units and the shared price table (without the ballots table's
+when it is provisioned), plus its provisioned capacity-hours in every region; the day's bill adds the
+hours outside the model at the minimums. With a provisioned plan it also prints the on-demand day. `--check-local` runs the same step functions at small scale with
 the local stack's parameters next to a measurement of the local stack at the same offered rates
 (bench/national_local.py; README, "Election day at national scale", says how far they agree).
 
     python3 bench/national.py [--plan config/aws.yaml] [--peak 50000] [--api-quota N] [--lambda-quota N]
                               [--max-concurrency N] [--warm-wcu N] [--on-day 1.0] [--find-peak]
+                              [--ballots-mode plan|on_demand|provisioned] [--write-min N] [--write-max N]
+                              [--read-min N] [--read-max N]
     python3 bench/national.py --check-local [--seconds 20]
 """
 
@@ -44,9 +52,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import national_report
+import national_tables
+from national_tables import OnDemandTable, ProvisionedTable
+
 from election.lambdas import contract
-from election.ops import capacity, data
+from election.ops import capacity, data, prices
 from election.plan import Plan, load_plan
+from election.plan_tables import TableCapacity
 
 # UTC offset on election day (November: standard time). A state split between zones takes the zone
 # where most of its voters live.
@@ -66,7 +79,6 @@ TALLY_S = 0.150                           # one tally invocation (one transactio
 TX_S = 0.015                              # a transaction's duration on the counter items
 TALLY_WINDOW_S = float(contract.TALLY_BATCHING_WINDOW_S)
 TALLY_BATCH = contract.TALLY_BATCH_SIZE   # a shard is read at least this often
-PEAK_MEMORY_S = 1800                      # on-demand: up to 2x the previous peak at once; more within 30 min may throttle
 SCALE_PER_S = 100                         # Lambda: 1,000 environments per 10 s per function
 SQS_START, SQS_ADD_PER_S, SQS_MAX = 5, 5, 1000
 
@@ -128,7 +140,10 @@ class Hour:
     peak_offered: float = 0.0
     api_throttled: float = 0.0
     lambda_throttled: float = 0.0
-    ddb_throttled: float = 0.0
+    ddb_throttled: float = 0.0        # ballot writes throttled (they wait in the votes queue)
+    read_throttled: float = 0.0       # votes whose ballot lookup was throttled (the voter got 503 and retries)
+    wcu: float = 0.0                  # the ballots table's most write units per region in the hour
+    capacity_usd: float = 0.0         # the ballots table's provisioned capacity billed in the hour
     conflicts: float = 0.0
     max_age: float = 0.0
     max_counted: float = 0.0
@@ -163,13 +178,13 @@ def run_model(plan: Plan, lim: Limits, arr: dict[str, list[float]], p: Params, s
               until: int | None = None) -> dict[int, Hour]:
     """Bucket (t // p.bucket_s) -> figures; every region stepped every p.dt seconds from the first arrival to
     two hours after the last (or to `until`)."""
-    per_vote = capacity.costs(plan, {}).per_million_votes / 1e6
+    per_vote = per_vote_usd(plan)
     regions = {r: RegionState(retry=deque([0.0] * max(1, RETRY_S // p.dt)), batches=p.sqs_start) for r in arr}
     for st in regions.values():
         st.conc["enqueue"], st.conc["health"] = lim.provisioned, lim.provisioned / 4
     stage = {n.region: n.throttle_rate for n in capacity.needs(plan)} if plan.capacity else {}
     hours: dict[int, Hour] = {}
-    table = TableState()
+    table = national_tables.ballots_table(plan, lim.warm_wcu)
     length = len(next(iter(arr.values())))
     busy = [t for t in range(0, length, 60 if length > 7200 else 1) if any(a[t] for a in arr.values())]
     end = until if until is not None else min(length, busy[-1] + 2 * 3600)
@@ -180,22 +195,40 @@ def run_model(plan: Plan, lim: Limits, arr: dict[str, list[float]], p: Params, s
         wanted = {}
         for r, st in regions.items():
             cap_rps = min(lim.api_rps, lim.stage_rps or stage.get(r, plan.api.throttle_rate))
-            accepted = _api_and_lambda(st, lim, p, hour, offered[r], cap_rps)
+            accepted = _api_and_lambda(st, lim, p, hour, offered[r], cap_rps, table.lookups(t, r))
+            table.looked_up(t, r, accepted, p.dt)
             wanted[r] = _process(st, lim, p, accepted, plan.secrecy.batch_size, plan.secrecy.window_s)
-        k, shards, per_shard = table.serve(t, wanted, lim, p)
+        k, shards, per_shard = _ballots(table, t, wanted, p)
+        hour.wcu = max(hour.wcu, table.wcu)
+        hour.capacity_usd += table.usd(p.dt)
         lags = [_write_and_tally(st, lim, p, hour, wanted[r] * k, wanted[r], shards, per_shard, plan)
                 for r, st in regions.items()]
         if any(lag is not None for lag in lags):
             hour.busy_until, hour.last_to_counted = t + p.dt, max(lag for lag in lags if lag is not None)
         hour.seconds += p.dt
     for h in hours.values():
-        h.bill = h.accepted * per_vote
+        h.bill = h.accepted * per_vote + h.capacity_usd
     return hours
 
 
-def _api_and_lambda(st: RegionState, lim: Limits, p: Params, hour: Hour, offered: float, cap_rps: float) -> float:
+def per_vote_usd(plan: Plan) -> float:
+    """Request-driven USD per page vote: capacity.costs' on-demand units, without the ballots table's write, its
+    replicas' and its lookups when that table is provisioned (they are its capacity-hours, priced apart: never
+    per request, nor at a steady rate as `election plan` does with a capacity section)."""
+    on_demand = dataclasses.replace(plan, ballots_capacity=TableCapacity())
+    usd = capacity.costs(on_demand, {}).per_million_votes / 1e6
+    if plan.ballots_capacity.provisioned:
+        pr = prices.per_request
+        usd -= (national_tables.READ_UNITS * pr("dynamodb_rru") + pr("dynamodb_wru")
+                + (len(plan.regions) - 1) * pr("dynamodb_replicated_wru"))
+    return usd
+
+
+def _api_and_lambda(st: RegionState, lim: Limits, p: Params, hour: Hour, offered: float, cap_rps: float,
+                    lookups: float = math.inf) -> float:
     """API Gateway's throttles (in requests), then the API functions' concurrency (scaling rate, the region's
-    pool); a refused voter tries once more RETRY_S later, then gives up (turned away). Votes/s accepted."""
+    pool), then the ballots table's read capacity for the lookups (`lookups` votes/s); a refused voter tries
+    once more RETRY_S later, then gives up (turned away). Votes/s accepted."""
     retrying = st.retry.popleft()
     want = offered + retrying
     hour.offered += offered * p.dt
@@ -211,6 +244,9 @@ def _api_and_lambda(st: RegionState, lim: Limits, p: Params, hour: Hour, offered
     accepted = ok * (min(1.0, allowed["enqueue"] / need["enqueue"]) if need["enqueue"] else 1.0)
     hour.lambda_throttled += (ok - accepted) * p.dt
     st.conc.update(allowed)
+    looked = min(accepted, lookups)
+    hour.read_throttled += (accepted - looked) * p.dt
+    accepted = looked
     refused = want - accepted
     first = max(0.0, refused - retrying * (refused / want if want else 0.0))
     st.retry.append(first)
@@ -231,23 +267,14 @@ def _process(st: RegionState, lim: Limits, p: Params, accepted: float, batch: in
     return wanted
 
 
-@dataclass
-class TableState:
-    """The ballots table, on demand: every replica takes every ballot; it serves up to twice a peak it reached
-    at least 30 minutes ago (more may throttle)."""
-
-    peak: float = 0.0
-    peaks: deque = field(default_factory=deque)   # (t, national writes/s served): the recent history
-
-    def serve(self, t: int, wanted: dict[str, float], lim: Limits, p: Params) -> tuple[float, int, float]:
-        """(share of the wanted writes served, stream shards, records/s on each shard)."""
-        national = sum(wanted.values())
-        while self.peaks and self.peaks[0][0] <= t - PEAK_MEMORY_S:
-            self.peak = max(self.peak, self.peaks.popleft()[1])   # a peak at least 30 min old sets what doubles
-        k = min(1.0, max(lim.warm_wcu, 2 * self.peak) / national) if national else 1.0
-        self.peaks.append((t, national * k))
-        shards = p.shards or max(1, math.ceil(max(lim.warm_wcu, self.peak, national * k) / 1000))
-        return k, shards, national * k / shards     # every shard carries every ballot of the nation
+def _ballots(table: OnDemandTable | ProvisionedTable, t: int, wanted: dict[str, float],
+             p: Params) -> tuple[float, int, float]:
+    """(share of the wanted writes written, stream shards, records/s on each shard): every replica takes every
+    ballot, so each region's table gets the national rate; the rest is throttled and stays queued."""
+    national = sum(wanted.values())
+    k = table.serve(t, national, p.dt)
+    shards = p.shards or max(1, math.ceil(max(table.partition_units(), national * k) / 1000))
+    return k, shards, national * k / shards     # every shard carries every ballot of the nation
 
 
 def _write_and_tally(st: RegionState, lim: Limits, p: Params, hour: Hour, write: float, wanted: float, shards: int,
@@ -291,43 +318,6 @@ def short_of_k(plan: Plan, write: float, window: int) -> bool:
     return write * share * window < plan.secrecy.min_mix
 
 
-def holds(hours: dict[int, Hour], window: int) -> bool:
-    """No vote refused, and nothing waits more than a minute beyond the mixing window, to be written or counted."""
-    return all(h.api_throttled + h.lambda_throttled < 1 and h.max_age < window + 60
-               and h.max_counted < window + 120 for h in hours.values())
-
-
-def refused_share(hours: dict[int, Hour]) -> float:
-    offered = sum(h.offered for h in hours.values())
-    return sum(h.turned_away for h in hours.values()) / offered if offered else 0.0
-
-
-def print_table(hours: dict[int, Hour], title: str, window: int) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(title=title)
-    for col in ("hour (ET)", "offered/s", "peak/s", "accepted/s", "API 429s", "Lambda throttled", "turned away",
-                "oldest queued", "to counted", "tally conflicts/s", "bill $"):
-        t.add_column(col, justify="right")
-    total = 0.0
-    for hr, h in sorted(hours.items()):
-        if h.offered < 1 and h.accepted < 1:
-            continue
-        bill = h.bill
-        total += bill
-        t.add_row(f"{(hr - 5) % 24:02d}:00", f"{h.offered / h.seconds:,.0f}", f"{h.peak_offered:,.0f}",
-                  f"{h.accepted / h.seconds:,.0f}", f"{h.api_throttled:,.0f}", f"{h.lambda_throttled:,.0f}",
-                  f"{h.turned_away:,.0f}",
-                  f"{h.max_age:,.0f} s", f"{h.max_counted:,.0f} s", f"{h.conflicts / h.seconds:,.1f}",
-                  f"{bill:,.0f}")
-    Console(width=150).print(t)
-    Console(width=150).print(f"Request-driven bill for the day: ${total:,.0f}; voters turned away (refused twice): "
-                             f"{refused_share(hours):.1%}; "
-                    f"{'holds' if holds(hours, window) else 'does NOT hold'} (no refused vote; written and counted within "
-                             f"the {window} s mixing window + 1-2 min).")
-
-
 def peak_of(plan: Plan, on_day: float) -> float:
     """The national arrival peak (votes/s, sampled each minute)."""
     arr = list(arrivals(plan, on_day).values())
@@ -340,11 +330,25 @@ def find_peak(plan: Plan, lim: Limits, on_day: float) -> float:
     lo, hi = 0.0, 16.0
     for _ in range(11):                    # to within 16 / 2**11 of the 2016 peak (~26 votes/s)
         mid = (lo + hi) / 2
-        if holds(simulate(plan, lim, on_day, mid), plan.secrecy.window_s):
+        if national_report.holds(simulate(plan, lim, on_day, mid), plan.secrecy.window_s):
             lo = mid
         else:
             hi = mid
     return lo * base
+
+
+def plan_with(plan: Plan, args: argparse.Namespace) -> Plan:
+    """The plan with the ballots table's mode and units the command line overrides."""
+    cap = plan.ballots_capacity
+    mode = cap.mode if args.ballots_mode == "plan" else args.ballots_mode
+    if mode == "on_demand":
+        return dataclasses.replace(plan, ballots_capacity=TableCapacity())
+    units = {k: getattr(args, k) or getattr(cap, k) for k in ("write_min", "write_max", "read_min", "read_max")}
+    for k, v in units.items():
+        if not v:
+            raise SystemExit(f"--{k.replace('_', '-')} is needed: the plan's ballots table is not provisioned.")
+    return dataclasses.replace(plan, ballots_capacity=TableCapacity(mode="provisioned", target_percent=cap.target_percent,
+                                                                    **units))
 
 
 def main() -> None:
@@ -355,7 +359,11 @@ def main() -> None:
     ap.add_argument("--api-quota", type=float, default=10_000)
     ap.add_argument("--lambda-quota", type=float, default=1_000)
     ap.add_argument("--max-concurrency", type=int, default=0, help="process mapping's MaximumConcurrency (plan's)")
-    ap.add_argument("--warm-wcu", type=float, default=4_000)
+    ap.add_argument("--warm-wcu", type=float, default=4_000, help="ballots table's warm write throughput (on demand)")
+    ap.add_argument("--ballots-mode", choices=("plan", "on_demand", "provisioned"), default="plan",
+                    help="the ballots table's capacity mode (default: the plan's tables.ballots)")
+    for k in ("write-min", "write-max", "read-min", "read-max"):
+        ap.add_argument(f"--{k}", type=int, default=0, help=f"provisioned ballots table: {k} per region (plan's)")
     ap.add_argument("--stage-rps", type=float, default=0.0, help="stage throttle (default: the plan's, or capacity)")
     ap.add_argument("--shard-counters", action="store_true",
                     help="model counter items per stream shard (a design change) instead of per region")
@@ -371,7 +379,7 @@ def main() -> None:
 
         national_local.check_local(args.seconds)
         return
-    plan = load_plan(args.plan)
+    plan = plan_with(load_plan(args.plan), args)
     lim = Limits(api_rps=args.api_quota, lambda_concurrency=args.lambda_quota,
                  max_concurrency=args.max_concurrency or plan.queue.max_concurrency, warm_wcu=args.warm_wcu,
                  stage_rps=args.stage_rps or None, shard_counters=args.shard_counters,
@@ -380,7 +388,13 @@ def main() -> None:
     scale = args.peak / base if args.peak else 1.0
     print(f"2016 curve: national peak {base:,.0f} votes/s (minute average) with {args.on_day:.0%} of ballots on the "
           f"day; modelled at x{scale:.2f} -> {base * scale:,.0f} votes/s. Limits: {dataclasses.asdict(lim)}")
-    print_table(simulate(plan, lim, args.on_day, scale), f"Election day, {plan.name}", plan.secrecy.window_s)
+    hours = simulate(plan, lim, args.on_day, scale)
+    national_report.print_table(hours, f"Election day, {plan.name}, {national_report.mode_of(plan)}")
+    national_report.print_summary(plan, lim, hours)
+    if plan.ballots_capacity.provisioned:
+        od = dataclasses.replace(plan, ballots_capacity=TableCapacity())
+        print(f"The same day, warm {lim.warm_wcu:,.0f} WCU, ", end="")
+        national_report.print_summary(od, lim, simulate(od, lim, args.on_day, scale))
     if args.find_peak:
         print(f"Highest national peak these limits hold: {find_peak(plan, lim, args.on_day):,.0f} votes/s.")
 
