@@ -83,3 +83,43 @@ def test_a_ballot_the_lookup_did_not_see_is_refused_by_process_and_the_receipt_s
     receipt = p.call(EAST, "receipt", api_event("GET", f"/receipts/{p.receipt_of(ny)}",
                                                 path_params={"receipt": p.receipt_of(ny)}))
     assert json.loads(receipt["body"])["status"] in ("recorded", "counted")
+
+
+def _throttle_voters_key(enqueue: Any, voters: str, times: int) -> list[int]:
+    """Play a throttled BatchGetItem: AWS answers 200 with the voter's key in UnprocessedKeys (not an
+    error, and not a missing item) for the first `times` calls. Returns the calls seen (a list to count)."""
+    sent: list[dict[str, Any]] = []
+    calls: list[int] = []
+    enqueue.ddb.meta.events.register("provide-client-params.dynamodb.BatchGetItem",
+                                     lambda params, **_: sent.append(json.loads(json.dumps(params))))
+
+    def throttled(parsed: dict[str, Any], **_: Any) -> None:
+        calls.append(1)
+        if len(calls) <= times and voters in sent[-1]["RequestItems"]:
+            parsed.get("Responses", {}).pop(voters, None)
+            parsed["UnprocessedKeys"] = {voters: sent[-1]["RequestItems"][voters]}
+
+    enqueue.ddb.meta.events.register("after-call.dynamodb.BatchGetItem", throttled)
+    return calls
+
+
+@pytest.mark.parametrize("path", ["/ballot", "/votes"])
+def test_a_voter_key_left_unprocessed_is_asked_again_never_taken_for_not_on_the_roll(p: Pipeline, path: str) -> None:
+    """BatchGetItem under throttling returns UnprocessedKeys ("DynamoDB BatchGetItem", API reference: retry
+    them, with backoff), which is not an absent item: the voter must be looked up again, not refused 404."""
+    enqueue = p.regions[EAST].handlers["enqueue"]
+    calls = _throttle_voters_key(enqueue, p.env(EAST)[contract.ENV_VOTERS_TABLE], times=2)
+    body = {"voter_id": p.voter_in("NY")} | ({"candidate": "Jill Stein"} if path == "/votes" else {})
+    resp = p.call(EAST, "enqueue", api_event("POST", path, body))
+    assert resp["statusCode"] in (200, 202), resp
+    assert len(calls) == 3
+    if path == "/ballot":
+        assert json.loads(resp["body"])["state"] == "NY"
+
+
+def test_a_voter_key_unprocessed_every_time_answers_503_not_unknown_voter(p: Pipeline) -> None:
+    enqueue = p.regions[EAST].handlers["enqueue"]
+    _throttle_voters_key(enqueue, p.env(EAST)[contract.ENV_VOTERS_TABLE], times=1_000)
+    resp = p.call(EAST, "enqueue", api_event("POST", "/votes", {"voter_id": p.voter_in("NY"), "candidate": "Jill Stein"}))
+    assert resp["statusCode"] == 503 and "unknown_voter" not in resp["body"], resp
+    assert p.receive(EAST) == [], "nothing was queued"
