@@ -154,3 +154,42 @@ def test_a_policy_the_plan_did_not_make_is_shown_and_removed(moto: None) -> None
              .describe_scaling_policies(ServiceNamespace="dynamodb", ResourceId=f"table/{BALLOTS}")["ScalingPolicies"]]
     assert sorted(names) == [f"{BALLOTS}-read-utilization", f"{BALLOTS}-write-utilization"]
     assert actions(deployer(d.plan, edge=False).diff()) == {"noop": len(d.resources)}
+
+
+def test_switch_to_provisioned_converges_in_one_up_although_aws_sets_its_recommended_scaling(moto: None,
+                                                                                             monkeypatch: Any) -> None:
+    """AWS overwrites a global table's auto scaling with its recommended defaults (target 70 %, minimum 5)
+    when the table is switched to provisioned ("Considerations when switching capacity modes in DynamoDB");
+    moto does not, so the switch plays it here. The plan read before the switch saw no policy at all: one
+    `up` must still leave only the plan's policies (two target-tracking policies scale out on either)."""
+    from election.provision.kinds import dynamodb
+
+    d = deployer(dataclasses.replace(load_plan(AWS_PLAN), ballots_capacity=TableCapacity()), edge=False)
+    d.apply()
+    real, switched = dynamodb.Table._apply, []
+
+    def aws_switch(self: Any, ctx: Any, ddb: Any, res: Any, actual: Any, c: Any) -> None:
+        real(self, ctx, ddb, res, actual, c)
+        if c.field == "billing_mode" and c.new == "PROVISIONED" and res.name == BALLOTS and not switched:
+            switched.append(res.region)   # once: moto needs the replica switched too, AWS switches it with the source
+            for region in REGIONS:   # the switch in one region switches every replica
+                aas = boto3.client("application-autoscaling", region_name=region)
+                for dim, dimension in autoscaling.DIMENSIONS.items():
+                    aas.register_scalable_target(ServiceNamespace="dynamodb", ResourceId=f"table/{BALLOTS}",
+                                                 ScalableDimension=dimension, MinCapacity=5, MaxCapacity=40000)
+                    aas.put_scaling_policy(
+                        PolicyName=f"{autoscaling.METRICS[dim]}:table/{BALLOTS}", ServiceNamespace="dynamodb",
+                        ResourceId=f"table/{BALLOTS}", ScalableDimension=dimension, PolicyType="TargetTrackingScaling",
+                        TargetTrackingScalingPolicyConfiguration={"TargetValue": 70.0, "PredefinedMetricSpecification": {
+                            "PredefinedMetricType": autoscaling.METRICS[dim]}})
+
+    monkeypatch.setattr(dynamodb.Table, "_apply", aws_switch)
+    back = deployer(load_plan(AWS_PLAN), edge=False)
+    assert {s.action for s in back.diff().steps if s.key.endswith(f"table_scaling/{BALLOTS}")} == {"create"}
+    back.apply()
+    for region in REGIONS:
+        names = [p["PolicyName"] for p in boto3.client("application-autoscaling", region_name=region)
+                 .describe_scaling_policies(ServiceNamespace="dynamodb", ResourceId=f"table/{BALLOTS}")["ScalingPolicies"]]
+        assert sorted(names) == [f"{BALLOTS}-read-utilization", f"{BALLOTS}-write-utilization"], region
+        assert scaling(region)["write"]["min"] == 5000
+    assert actions(deployer(back.plan, edge=False).diff()) == {"noop": len(back.resources)}

@@ -65,8 +65,12 @@ class TableScaling:
         return Actual(props=props, outputs={"name": res.name})
 
     def create(self, ctx: Context, res: Resource) -> dict[str, Any]:
+        """Register both dimensions, then drop what the plan did not make, read afresh: the plan's listing
+        predates this run's switch of the table to provisioned, after which AWS overwrites a global table's
+        auto scaling with its recommended defaults (target 70 %, minimum 5: "Considerations when switching
+        capacity modes in DynamoDB"), so a policy of AWS's can be there now that was not when the plan read."""
         for dim in DIMENSIONS:
-            self._put(ctx, res, dim)
+            self._put(ctx, res, dim, _other_policies(ctx, res, dim))
         return {"name": res.name}
 
     def update(self, ctx: Context, res: Resource, actual: Actual, changes: list[Change]) -> dict[str, Any]:
@@ -120,6 +124,14 @@ class TableScaling:
             if rid.startswith(prefix) and _table_ours(ctx, region, table):
                 out.append(Found(self.name, region, table, {"name": table}))
         return out
+
+
+def _other_policies(ctx: Context, res: Resource, dim: str) -> list[str]:
+    """The dimension's scaling policies not named by the plan, as AWS lists them now (no run memo)."""
+    aas = ctx.client("application-autoscaling", res.region)
+    listed = u.paginate(aas, "describe_scaling_policies", "ScalingPolicies", ServiceNamespace=NAMESPACE,
+                        ResourceId=resource_id(res.name), ScalableDimension=DIMENSIONS[dim])
+    return sorted(p["PolicyName"] for p in listed if p["PolicyName"] != policy_name(res.name, dim))
 
 
 def _table_ours(ctx: Context, region: str, table: str) -> bool:
