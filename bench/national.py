@@ -347,6 +347,10 @@ def plan_with(plan: Plan, args: argparse.Namespace) -> Plan:
     for k, v in units.items():
         if not v:
             raise SystemExit(f"--{k.replace('_', '-')} is needed: the plan's ballots table is not provisioned.")
+    for dim in ("write", "read"):
+        if units[f"{dim}_min"] > units[f"{dim}_max"]:
+            raise SystemExit(f"--{dim}-min {units[f'{dim}_min']:,} is above the {dim} maximum ({units[f'{dim}_max']:,}): "
+                             f"raise --{dim}-max too.")
     return dataclasses.replace(plan, ballots_capacity=TableCapacity(mode="provisioned", target_percent=cap.target_percent,
                                                                     **units))
 

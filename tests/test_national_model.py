@@ -82,3 +82,12 @@ def test_auto_scaling_reacts_only_after_two_minutes_over_the_target_and_then_by_
     assert dim.now(when - 5) == 1000 and dim.now(when) == units
     table = national_tables.ProvisionedTable(_plan(write_min=1000, write_max=2000, read_min=1000, read_max=2000))
     assert table.serve(0, 4000, 5) == pytest.approx(0.25)    # 4,000 writes/s wanted, 1,000 WCU: a quarter written
+
+
+def test_a_minimum_above_the_maximum_is_one_sentence_and_no_run() -> None:
+    import subprocess
+
+    out = subprocess.run([sys.executable, "bench/national.py", "--write-min", "50000"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.strip() == "--write-min 50,000 is above the write maximum (40,000): raise --write-max too."
