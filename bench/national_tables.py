@@ -8,7 +8,9 @@ table's capacity costs per step (0 on demand: its requests are priced per vote).
 
 On demand (election/ops/capacity.py's rules): a table serves its warm throughput and up to twice a
 peak it reached at least 30 minutes ago ("on-demand capacity mode", "peak traffic"); reads are not
-limited here (12,000 warm read units a region, well above any row of the README's table).
+limited here (12,000 warm read units a region, well above any row of the README's table). Neither mode
+checks DynamoDB's table-level quotas (40,000 units a second per table by default, on demand and
+provisioned alike: Developer Guide, "Quotas in Amazon DynamoDB"): a run above them assumes them raised.
 
 Provisioned: every region has the same write settings and each replica takes every ballot, so each
 region's table provisions the same write units, billed per hour in every region (WCU at home, rWCU in the
