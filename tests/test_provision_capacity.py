@@ -193,3 +193,48 @@ def test_switch_to_provisioned_converges_in_one_up_although_aws_sets_its_recomme
         assert sorted(names) == [f"{BALLOTS}-read-utilization", f"{BALLOTS}-write-utilization"], region
         assert scaling(region)["write"]["min"] == 5000
     assert actions(deployer(back.plan, edge=False).diff()) == {"noop": len(back.resources)}
+
+
+def test_a_replica_still_updating_from_its_sources_switch_is_waited_for_not_a_failed_up(moto: None) -> None:
+    """The switch made in the source's region switches every replica ("Best practices and requirements for
+    managing global tables"); while the replica is UPDATING, UpdateTable is refused (ResourceInUseException,
+    UpdateTable API reference). Played here (moto switches no replica): after the source's switch, the
+    replica describes as UPDATING twice and refuses one UpdateTable as in use. `up` must wait and converge."""
+    from types import SimpleNamespace
+
+    d = deployer(dataclasses.replace(load_plan(AWS_PLAN), ballots_capacity=TableCapacity()), edge=False)
+    d.apply()
+    back = deployer(load_plan(AWS_PLAN), edge=False)
+    state = {"switched": False, "updating": 2, "in_use": 1, "refused": 0}
+
+    def keep(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["review_params"] = dict(params)
+
+    def before(model: Any, context: dict[str, Any], **_: Any) -> Any:
+        params, region = context.get("review_params") or {}, context.get("client_region")
+        if model.name != "UpdateTable" or "BillingMode" not in params or params.get("TableName") != BALLOTS:
+            return None
+        if region == "us-east-1":
+            state["switched"] = True
+        elif state["switched"] and state["in_use"]:
+            state["in_use"] -= 1
+            state["refused"] += 1
+            return (SimpleNamespace(status_code=400, headers={}), {
+                "Error": {"Code": "ResourceInUseException", "Message": f"Table {BALLOTS} is being updated"},
+                "ResponseMetadata": {"HTTPStatusCode": 400}})
+        return None
+
+    def after(model: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if (model.name == "DescribeTable" and context.get("client_region") == "us-west-2" and state["switched"]
+                and state["updating"] and parsed.get("Table", {}).get("TableName") == BALLOTS):
+            state["updating"] -= 1
+            parsed["Table"]["TableStatus"] = "UPDATING"
+
+    back.provider.register("before-parameter-build.dynamodb", keep)
+    back.provider.register("before-call.dynamodb", before)
+    back.provider.register("after-call.dynamodb", after)
+    back.apply()
+    assert state == {"switched": True, "updating": 0, "in_use": 0, "refused": 1}
+    for region in REGIONS:
+        assert billing(region) == ("PROVISIONED", 5000, 3500)
+    assert actions(deployer(back.plan, edge=False).diff()) == {"noop": len(back.resources)}

@@ -133,18 +133,29 @@ class Table:
         after = self.read(ctx, res)
         return after.outputs if after else actual.outputs
 
+    def _switch(self, ctx: Context, ddb: Any, res: Resource, mode: str) -> None:
+        """Switch the capacity mode, unless a switch through another replica already did.
+
+        On a global table the switch made in one region switches every replica (Amazon DynamoDB Developer
+        Guide, "Best practices and requirements for managing global tables"), so a replica asked after its
+        source may be UPDATING with it, and "while it is UPDATING, you can't issue another UpdateTable
+        request" (UpdateTable, API reference; ResourceInUseException): wait for ACTIVE, look again, and
+        retry an UpdateTable refused as in use.
+        """
+        def once() -> None:
+            desc = self._wait_active(ctx, res.region, res.name)
+            if ((desc.get("BillingModeSummary") or {}).get("BillingMode") or "PROVISIONED") != mode:
+                ddb.update_table(TableName=res.name, **_billing(res.props, mode))
+
+        u.retry(once, ctx, IN_USE, attempts=10, first_delay=5.0)
+
     def _apply(self, ctx: Context, ddb: Any, res: Resource, actual: Actual, c: Change) -> None:
         """One field's change: the UpdateTable (or backups / tags call) that makes it."""
         if c.field == "key":
             raise ElectionError(f"Table {res.name} in {res.region} has key {c.old!r}, not {c.new!r}; a key "
                                 "cannot change in place: export the data and delete the table first.")
         if c.field == "billing_mode":
-            # On a global table the switch made in one region switches every replica (Amazon DynamoDB
-            # Developer Guide, "Best practices and requirements for managing global tables"): a replica
-            # asked after its source may already have it.
-            now = (_describe(ddb, res.name) or {}).get("BillingModeSummary") or {}
-            if now.get("BillingMode", "PROVISIONED") != c.new:
-                ddb.update_table(TableName=res.name, **_billing(res.props, c.new))
+            self._switch(ctx, ddb, res, c.new)
         elif c.field == "sse_key":
             ddb.update_table(TableName=res.name, SSESpecification={
                 "Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": c.new})
