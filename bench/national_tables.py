@@ -2,8 +2,8 @@
 
 Both kinds answer the same four questions per model step: what share of the wanted ballot writes is
 written (the rest is throttled and stays in the votes queue: `process` retries it, so the stage drains
-slower and loses nothing), how many votes/s a region's ballot lookups can serve (enqueue's BatchGetItem;
-a throttled lookup answers the voter 503, who tries again like any refused vote), and what the
+slower and loses nothing), how many votes/s a region's ballot lookups can serve (enqueue's BatchGetItem; on a
+provisioned table a throttled ballot lookup is skipped as a courtesy check, so none is refused), and what the
 table's capacity costs per step (0 on demand: its requests are priced per vote).
 
 On demand (election/ops/capacity.py's rules): a table serves its warm throughput and up to twice a
@@ -140,11 +140,14 @@ class ProvisionedTable:
         return self.write.units
 
     def lookups(self, t: int, region: str) -> float:
-        """Votes/s whose lookups the region's read capacity serves at t."""
-        return self.reads[region].now(t) / READ_UNITS
+        """Votes/s the region's lookups let through at t: all of them. A ballot key the provisioned table
+        leaves unprocessed is taken as "no ballot seen" (enqueue._lookup: the check is a courtesy, process's
+        conditional put is the rule), so read capacity short of the lookups costs up to ~0.6 s of retries,
+        never a refused voter; the voters table, on demand, is not limited here."""
+        return math.inf
 
     def looked_up(self, t: int, region: str, votes: float, dt: int) -> None:
-        self.reads[region].consume(t, votes * READ_UNITS, dt)
+        self.reads[region].consume(t, min(votes * READ_UNITS, self.reads[region].now(t)), dt)
 
     def _hourly(self, wcu: float, rcu: float) -> float:
         return (wcu * (prices.DYNAMODB_WCU_HOUR + (self.regions - 1) * prices.DYNAMODB_RWCU_HOUR)

@@ -11,8 +11,9 @@
 
 Why provisioned is safe for this table: only `process` writes ballots, behind the votes queue, so a
 throttled write is retried (botocore's retries, then SQS redelivery) instead of refusing a voter; but a
-long under-capacity would exhaust `queue.max_receives` and dead-letter votes, and a throttled lookup
-(BatchGetItem in enqueue) answers the voter 503. So the minimums must cover the expected peak: with a
+long under-capacity would exhaust `queue.max_receives` and dead-letter votes; a throttled ballot lookup
+(BatchGetItem in enqueue) is retried for ~0.6 s and then skipped, so the voter is not refused but is not
+told early of a ballot already cast. So the minimums must cover the expected peak: with a
 `capacity` section, write_min must be at least `capacity.peak_votes_per_s` and read_min at least the
 busiest region's lookups at that peak (README "Sizing and cost").
 """
@@ -95,7 +96,7 @@ def parse_tables(raw: Any, fail: Fail, target: str) -> TableCapacity:
 
 
 def check_peak(cap: TableCapacity, peak_votes_per_s: int, busiest_share: float, fail: Fail) -> None:
-    """The minimums must cover the expected peak (a long under-capacity dead-letters votes or refuses voters)."""
+    """The minimums must cover the expected peak (a long under-capacity dead-letters votes or slows lookups)."""
     if not cap.provisioned:
         return
     if cap.write_min < peak_votes_per_s:
@@ -105,7 +106,8 @@ def check_peak(cap: TableCapacity, peak_votes_per_s: int, busiest_share: float, 
     reads = math.ceil(peak_votes_per_s * busiest_share * BALLOT_READ_UNITS_PER_PAGE_VOTE)
     if cap.read_min < reads:
         fail("tables.ballots.read_min", f"{cap.read_min} is below the busiest region's ballot lookups at "
-             f"capacity.peak_votes_per_s ({reads} read units a second): a throttled lookup answers the voter 503")
+             f"capacity.peak_votes_per_s ({reads} read units a second): a throttled lookup makes the voter wait "
+             "for retries and skips the already-voted check")
 
 
 def _whole(raw: Any, f: str, bounds: tuple[int, int], fail: Fail) -> int:

@@ -58,7 +58,8 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
      "dead-lettered while auto scaling catches up.")),
     ("reads under the peak", plan_with({**GOOD, "write_min": 6000}, capacity={"voters": 1000, "peak_votes_per_s": 6000}),
      ("tables.ballots.read_min: 3500 is below the busiest region's ballot lookups at capacity.peak_votes_per_s "
-     "(4100 read units a second): a throttled lookup answers the voter 503.")),
+     "(4100 read units a second): a throttled lookup makes the voter wait for retries and skips the "
+     "already-voted check.")),
 ]
 
 

@@ -123,3 +123,33 @@ def test_a_voter_key_unprocessed_every_time_answers_503_not_unknown_voter(p: Pip
     resp = p.call(EAST, "enqueue", api_event("POST", "/votes", {"voter_id": p.voter_in("NY"), "candidate": "Jill Stein"}))
     assert resp["statusCode"] == 503 and "unknown_voter" not in resp["body"], resp
     assert p.receive(EAST) == [], "nothing was queued"
+
+
+def _throttle_ballots_key(enqueue: Any, ballots: str) -> None:
+    """Play a ballots table short of read capacity: its key comes back in UnprocessedKeys every time."""
+    sent: list[dict[str, Any]] = []
+    enqueue.ddb.meta.events.register("provide-client-params.dynamodb.BatchGetItem",
+                                     lambda params, **_: sent.append(json.loads(json.dumps(params))))
+
+    def throttled(parsed: dict[str, Any], **_: Any) -> None:
+        if ballots in sent[-1]["RequestItems"]:
+            parsed.get("Responses", {}).pop(ballots, None)
+            parsed["UnprocessedKeys"] = {ballots: sent[-1]["RequestItems"][ballots]}
+
+    enqueue.ddb.meta.events.register("after-call.dynamodb.BatchGetItem", throttled)
+
+
+def test_a_ballot_key_unprocessed_every_time_still_takes_the_vote_and_process_refuses_a_second(p: Pipeline) -> None:
+    """With the ballots table provisioned, its lookups can be throttled; whether a ballot exists is a courtesy,
+    so the voter is not answered 503 for it: the vote is taken, and a second vote is still one ballot."""
+    enqueue = p.regions[EAST].handlers["enqueue"]
+    _throttle_ballots_key(enqueue, p.env(EAST)[contract.ENV_BALLOTS_TABLE])
+    ny = p.voter_in("NY")
+    ballot = p.call(EAST, "enqueue", api_event("POST", "/ballot", {"voter_id": ny}))
+    assert ballot["statusCode"] == 200 and json.loads(ballot["body"])["state"] == "NY", ballot
+    first = p.call(EAST, "enqueue", api_event("POST", "/votes", {"voter_id": ny, "candidate": "Jill Stein"}))
+    second = p.call(EAST, "enqueue", api_event("POST", "/votes", {"voter_id": ny, "candidate": "Gary Johnson"}))
+    assert first["statusCode"] == 202 and second["statusCode"] == 202, (first, second)
+    p.drain(EAST)
+    [stored] = p.ballots(EAST)
+    assert stored["candidate"]["S"] in ("Jill Stein", "Gary Johnson")

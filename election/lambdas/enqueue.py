@@ -126,6 +126,8 @@ class Enqueue:
           second before may not be seen yet; the second vote is then answered 202 with the same receipt
           (the ballot key), process refuses it as a duplicate (metric `Duplicates`) and the receipt shows
           the first ballot's status (docs/api.md, "Two votes sent by one voter").
+        For the same reason a ballot key still unprocessed after the retries (a throttled provisioned
+        ballots table) counts as "no ballot seen", while an unprocessed voter key is a 503.
         """
         vk = logic.voter_key(self.peppers.voter, canonical)
         bk = logic.ballot_key(self.peppers.ballot, canonical)
@@ -145,7 +147,11 @@ class Enqueue:
                 break
             time.sleep(0.02 * 2 ** attempt)
         else:
-            raise RuntimeError("BatchGetItem kept returning unprocessed keys")
+            if self.cfg.voters_table in keys:   # the roll is the rule: never guess a voter in or out
+                raise RuntimeError("BatchGetItem kept returning unprocessed keys")
+            # Only the ballot is still unread (a provisioned ballots table short of read capacity returns
+            # its keys unprocessed): the check is a courtesy, so answer "not voted yet" rather than 503,
+            # and process's conditional put refuses a second ballot as it always does.
         voters = found.get(self.cfg.voters_table, [])
         if not voters:
             raise RequestError(404, "unknown_voter", "No voter with this ID is on the roll.")
