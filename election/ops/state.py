@@ -8,6 +8,7 @@ the region whose tally counts them.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,8 @@ from election.lambdas.contract import BALLOTS_KEY, POLLS_ITEM, RESULTS_KEY
 from election.ops.target import Target
 
 Tally = Counter  # (state, candidate) -> count
+# The share of a provisioned table's read capacity units a scan may use (the rest stays for the voters).
+SCAN_SHARE = 0.25
 QUEUE_ATTRS = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
                "ApproximateNumberOfMessagesDelayed"]
 
@@ -36,19 +39,42 @@ def instance_id(target: Target) -> str:
 
 
 def scan(target: Target, region: str, table: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    """Every item of `table` in `region` as plain values (paginated, consistent reads)."""
-    pages = target.client("dynamodb", region).get_paginator("scan").paginate(
-        TableName=table, ConsistentRead=True, **kwargs)
-    for page in pages:
+    """Every item of `table` in `region` as plain values (paginated, consistent reads, paced when provisioned)."""
+    for page in _pages(target, region, table, **kwargs):
         for item in page.get("Items", []):
             yield {k: plain(v) for k, v in item.items()}
 
 
 def count_items(target: Target, region: str, table: str) -> int:
     """Item count by a COUNT scan (DescribeTable's ItemCount is only refreshed every six hours)."""
-    pages = target.client("dynamodb", region).get_paginator("scan").paginate(
-        TableName=table, Select="COUNT", ConsistentRead=True)
-    return sum(p.get("Count", 0) for p in pages)
+    return sum(p.get("Count", 0) for p in _pages(target, region, table, Select="COUNT"))
+
+
+def _pages(target: Target, region: str, table: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Strongly consistent Scan pages; on a PROVISIONED table, paced to SCAN_SHARE of its read capacity.
+
+    A scan can use up a provisioned table's read capacity in moments and throttle everything else on it
+    (Amazon DynamoDB Developer Guide, "Best practices for querying and scanning data": avoid sudden spikes
+    in read activity). On the provisioned ballots table that would be the voters' lookups (enqueue's
+    BatchGetItem answers 503 once its retries run out) whenever `audit`, `close` or a load-test check
+    scans during the polls. Each page's consumed capacity (ReturnConsumedCapacity) is paid for by waiting
+    until the scan's average stays within the share; an on-demand table is not paced."""
+    ddb = target.client("dynamodb", region)
+    desc = ddb.describe_table(TableName=table)["Table"]
+    provisioned = ((desc.get("BillingModeSummary") or {}).get("BillingMode") or "PROVISIONED") == "PROVISIONED"
+    rate = SCAN_SHARE * float((desc.get("ProvisionedThroughput") or {}).get("ReadCapacityUnits") or 0)
+    if provisioned and rate > 0:
+        kwargs["ReturnConsumedCapacity"] = "TOTAL"
+    else:
+        rate = 0.0
+    start, spent = time.monotonic(), 0.0
+    for page in ddb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True, **kwargs):
+        yield page
+        if rate:
+            spent += float((page.get("ConsumedCapacity") or {}).get("CapacityUnits") or 0)
+            ahead = start + spent / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
 
 
 def read_counters(target: Target) -> dict[str, Tally]:
