@@ -170,6 +170,41 @@ def test_a_runs_delete_takes_that_run_only_in_batches_of_a_thousand() -> None:
     assert sorted(left) == others and batches == [1000, 1]
 
 
+def test_a_delete_s3_answers_with_per_key_errors_is_asked_again_then_named() -> None:
+    """DeleteObjects answers 200 and lists, in quiet mode, only the keys it did not delete (Errors): those
+    are asked again; still there after the attempts, one sentence names them (a slice holds voter IDs)."""
+    from election.provision.kinds import s3util
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="fleet-runs")
+        for i in range(3):
+            s3.put_object(Bucket="fleet-runs", Key=f"runs/r1/slices/{i}.json", Body=b"{}")
+        real, refusals, asked = s3.delete_objects, [2], []
+
+        def flaky(**kwargs: Any) -> Any:
+            keys = [o["Key"] for o in kwargs["Delete"]["Objects"]]
+            asked.append(keys)
+            if refusals[0]:
+                refusals[0] -= 1
+                kwargs["Delete"]["Objects"] = [o for o in kwargs["Delete"]["Objects"] if o["Key"] != keys[0]]
+                answer = real(**kwargs) if kwargs["Delete"]["Objects"] else {}
+                answer["Errors"] = [{"Key": keys[0], "Code": "InternalError", "Message": "We encountered an internal error."}]
+                return answer
+            return real(**kwargs)
+
+        s3.delete_objects = flaky                                      # type: ignore[method-assign]
+        s3util.delete_prefix(s3, "fleet-runs", "runs/r1/", sleep=lambda s: None)
+        assert s3.list_objects_v2(Bucket="fleet-runs").get("Contents", []) == []
+        assert asked[1:] == [["runs/r1/slices/0.json"]] * 2, "only the refused key is asked again"
+
+        s3.put_object(Bucket="fleet-runs", Key="runs/r1/slices/0.json", Body=b"{}")
+        refusals[0] = 1_000
+        with pytest.raises(ElectionError, match=r"^S3 did not delete 1 object\(s\) under s3://fleet-runs/runs/r1/ "
+                                                r"\(first runs/r1/slices/0.json: InternalError\)"):
+            s3util.delete_prefix(s3, "fleet-runs", "runs/r1/", sleep=lambda s: None)
+
+
 def test_fleet_option_is_checked_before_anything_runs() -> None:
     from click.testing import CliRunner
 
