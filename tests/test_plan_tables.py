@@ -139,3 +139,7 @@ def test_plan_capacity_view_names_the_provisioned_sizing_at_the_peak() -> None:
     text = " ".join(x for x in capacity_view.render(plan) if isinstance(x, str))
     assert "Ballots table provisioned" in text and "7,143 WCU in every region" in text
     assert "ballots table's provisioned minimum $5,409" in text
+    # The assumptions behind the figures are said: the page's two requests (it sends GET /health only after
+    # a failure), the ballots table priced at the peak's rate, its minimum billed monthly.
+    assert "(POST /ballot + POST /votes and what follows)" in text and "health + ballot" not in text
+    assert "as if every vote came at the peak" in text and "the minimum, billed whether used or not" in text

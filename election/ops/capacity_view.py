@@ -34,7 +34,7 @@ def render(plan: Plan) -> list[Any]:
     c = capacity.costs(plan, capacity.resource_counts(plan))
     lines = [
         t,
-        f"Cost: ${c.per_million_votes:.2f} per million page votes (health + ballot + vote), "
+        f"Cost: ${c.per_million_votes:.2f} per million page votes (POST /ballot + POST /votes and what follows), "
         f"${c.election:,.0f} for the election's {cap.votes:,} votes; keeping the stack up costs "
         f"${c.monthly_fixed:,.2f} a month ("
         + ", ".join(f"{k} ${v:,.2f}" for k, v in c.monthly_items.items() if v) + ").",
@@ -47,5 +47,8 @@ def render(plan: Plan) -> list[Any]:
                      f"peak {p.wcu:,} WCU in every region and RCU "
                      + ", ".join(f"{r} {u:,}" for r, u in p.rcu.items())
                      + f", ${p.usd_per_hour:,.2f} an hour at the auto scaling target"
-                     + (" (CAPPED at the maximum: the peak would throttle)" if p.capped else "") + ".")
+                     + (" (CAPPED at the maximum: the peak would throttle)" if p.capped else "")
+                     + ". The cost per vote above prices its units at that hour's rate, as if every vote came at the "
+                     "peak (a slower hour costs more per vote, at least the minimum's hourly price); the minimum, "
+                     "billed whether used or not, is in the monthly cost.")
     return lines
