@@ -238,3 +238,36 @@ def test_a_replica_still_updating_from_its_sources_switch_is_waited_for_not_a_fa
     for region in REGIONS:
         assert billing(region) == ("PROVISIONED", 5000, 3500)
     assert actions(deployer(back.plan, edge=False).diff()) == {"noop": len(back.resources)}
+
+
+def test_a_switch_aws_refuses_with_a_limit_fails_at_once_in_one_sentence(moto: None) -> None:
+    """Past AWS's four switches to on demand in 24 hours a retry cannot help: one UpdateTable, then the error."""
+    from types import SimpleNamespace
+
+    from election.errors import ElectionError
+
+    d = deployer(edge=False)
+    d.apply()
+    down = deployer(dataclasses.replace(d.plan, ballots_capacity=TableCapacity()), edge=False)
+    tried: list[str] = []
+
+    def keep(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["review_params"] = dict(params)
+
+    def before(model: Any, context: dict[str, Any], **_: Any) -> Any:
+        if model.name == "UpdateTable" and "BillingMode" in (context.get("review_params") or {}):
+            tried.append(context.get("client_region", ""))
+            return (SimpleNamespace(status_code=400, headers={}), {
+                "Error": {"Code": "LimitExceededException", "Message": "Subscriber limit exceeded"},
+                "ResponseMetadata": {"HTTPStatusCode": 400}})
+        return None
+
+    down.provider.register("before-parameter-build.dynamodb", keep)
+    down.provider.register("before-call.dynamodb", before)
+    try:
+        down.apply()
+    except ElectionError as exc:
+        assert "LimitExceededException" in str(exc) or "limit" in str(exc).lower()
+    else:
+        raise AssertionError("the refused switch must fail the up")
+    assert tried == ["us-east-1"], "asked once, not retried"

@@ -147,7 +147,9 @@ class Table:
             if ((desc.get("BillingModeSummary") or {}).get("BillingMode") or "PROVISIONED") != mode:
                 ddb.update_table(TableName=res.name, **_billing(res.props, mode))
 
-        u.retry(once, ctx, IN_USE, attempts=10, first_delay=5.0)
+        # Not LimitExceededException: AWS allows four switches to on demand in 24 hours ("Considerations when
+        # switching capacity modes") and a refusal past them is no "not yet" that a retry within a run cures.
+        u.retry(once, ctx, ("ResourceInUseException",), attempts=10, first_delay=5.0)
 
     def _apply(self, ctx: Context, ddb: Any, res: Resource, actual: Actual, c: Change) -> None:
         """One field's change: the UpdateTable (or backups / tags call) that makes it."""
