@@ -20,7 +20,7 @@ import threading
 from typing import Any
 
 # Every AWS service the deployer's kinds call (checked by a test against the kinds' source).
-SERVICES = ("acm", "apigatewayv2", "cloudfront", "cloudwatch", "dynamodb", "dynamodbstreams", "iam", "kms",
+SERVICES = ("acm", "apigatewayv2", "application-autoscaling", "cloudfront", "cloudwatch", "dynamodb", "dynamodbstreams", "iam", "kms",
             "lambda", "logs", "resourcegroupstaggingapi", "route53", "s3", "secretsmanager", "sns", "sqs", "sts")
 
 _done: set[str] = set()
