@@ -43,7 +43,7 @@ def test_after_preload_threads_can_use_every_moto_service_at_once() -> None:
         preload_moto()
         modules = []
         for s in SERVICES:
-            package = "moto." + {"lambda": "awslambda"}.get(s, s)
+            package = "moto." + {"lambda": "awslambda", "application-autoscaling": "applicationautoscaling"}.get(s, s)
             modules += [f"{package}.{m}" for m in ("models", "responses", "urls")]
         barrier, errors = threading.Barrier(len(modules)), []
 
