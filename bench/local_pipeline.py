@@ -74,6 +74,9 @@ than wall time) and the CPU of the handlers' three per-vote calls alone.
           request layer (werkzeug request, parsing, response serialiser). Tried and not kept (within the noise):
           caching parsed ConditionExpressions and botocore's User-Agent sanitising (2.74 -> 2.67 and 3.58 -> 3.62
           ms per call, medians of 5), a 2 s tally window instead of 0.5 s (CPU per vote 22.0 ms, lag +2.5 s).
+  3,000 votes, final main, two runs (the second beside the full test suite): counted 48.1 and 43.8/s (accepted
+          54.9 / 51.4, p50 128 / 139 ms, p99 413 / 423 ms, lag 7.7 / 10.1 s), ceiling 54.0 / 43.2/s, ratio 0.89 / 1.02;
+          CPU per vote 19.1 / 19.9 ms pipeline, 18.4 / 19.2 ms ceiling (0.96 both); handlers' calls 12.3 / 12.9 ms.
   So 150 votes/s is out of reach while the handlers' calls go through boto3 and moto's request layer (issue 14
   keeps them there, for IAM and request validation): they alone take ~12.5 ms of the one interpreter per vote.
   The pipeline itself is within 0.85-0.94 of the CPU its calls cost (94 % of its GIL samples are inside them).
