@@ -150,8 +150,7 @@ class ProvisionedTable:
         self.reads[region].consume(t, min(votes * READ_UNITS, self.reads[region].now(t)), dt)
 
     def _hourly(self, wcu: float, rcu: float) -> float:
-        return (wcu * (prices.DYNAMODB_WCU_HOUR + (self.regions - 1) * prices.DYNAMODB_RWCU_HOUR)
-                + rcu * prices.DYNAMODB_RCU_HOUR)
+        return prices.provisioned_usd_per_hour(wcu, self.regions, rcu)
 
     def usd(self, dt: int) -> float:
         """Capacity billed for this step: provisioned units per hour, used or not, in every region."""

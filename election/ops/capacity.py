@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from election.ops import data, prices
 from election.plan import Plan
+from election.plan_tables import BALLOT_READ_UNITS_PER_PAGE_VOTE
 
 # What the voting page sends the API for each vote (website/api.js, app.js): POST /ballot, then POST
 # /votes; GET /health only after a request failed, so none on the happy path. Shared with
@@ -173,8 +174,7 @@ def ballots_provisioned(plan: Plan, votes_per_s: float, reads_per_vote: float,
     want_r = {r: math.ceil(share * votes_per_s * reads_per_vote / t) for r, share in region_shares(plan).items()}
     rcu = {r: min(cap.read_max, max(cap.read_min, w)) for r, w in want_r.items()}
     regions = len(plan.regions)
-    usd = (wcu * (prices.DYNAMODB_WCU_HOUR + (regions - 1) * prices.DYNAMODB_RWCU_HOUR)
-           + sum(rcu.values()) * prices.DYNAMODB_RCU_HOUR)
+    usd = prices.provisioned_usd_per_hour(wcu, regions, sum(rcu.values()))
     capped = want_w > cap.write_max or any(w > cap.read_max for w in want_r.values())
     return Provisioned(votes_per_s=votes_per_s, wcu=wcu, rcu=rcu, usd_per_hour=usd, capped=capped)
 
@@ -185,9 +185,7 @@ def provisioned_minimum_monthly(plan: Plan) -> float:
     if not cap.provisioned:
         return 0.0
     regions = len(plan.regions)
-    hourly = (cap.write_min * (prices.DYNAMODB_WCU_HOUR + (regions - 1) * prices.DYNAMODB_RWCU_HOUR)
-              + cap.read_min * regions * prices.DYNAMODB_RCU_HOUR)
-    return hourly * prices.HOURS_PER_MONTH
+    return prices.provisioned_usd_per_hour(cap.write_min, regions, cap.read_min * regions) * prices.HOURS_PER_MONTH
 
 
 def vote_units(plan: Plan, tally_batch: int = 1000) -> dict[str, float]:
@@ -230,7 +228,7 @@ def costs(plan: Plan, resource_counts: dict[str, int]) -> Costs:
     if plan.ballots_capacity.provisioned and plan.capacity:
         # The ballot's write (home + replicas) and its lookups leave the per-request bill for the hourly one,
         # priced at the plan's peak (auto scaling at its target utilization).
-        reads = 2 * 0.5
+        reads = BALLOT_READ_UNITS_PER_PAGE_VOTE
         per_vote += (ballots_provisioned(plan, plan.capacity.peak_votes_per_s, reads).usd_per_vote
                      - reads * pr("dynamodb_rru") - pr("dynamodb_wru")
                      - (len(plan.regions) - 1) * pr("dynamodb_replicated_wru"))

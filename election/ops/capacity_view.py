@@ -6,6 +6,7 @@ from typing import Any
 
 from election.ops import capacity
 from election.plan import Plan
+from election.plan_tables import BALLOT_READ_UNITS_PER_PAGE_VOTE
 
 
 def render(plan: Plan) -> list[Any]:
@@ -42,7 +43,7 @@ def render(plan: Plan) -> list[Any]:
         "when raised; Lambda concurrency and the API throttle are account quotas: run `election preflight`."),
     ]
     if plan.ballots_capacity.provisioned:
-        p = capacity.ballots_provisioned(plan, cap.peak_votes_per_s, 2 * 0.5)
+        p = capacity.ballots_provisioned(plan, cap.peak_votes_per_s, BALLOT_READ_UNITS_PER_PAGE_VOTE)
         lines.append(f"Ballots table provisioned (tables.ballots, not pre-warmed: its minimum is its warmth): at the "
                      f"peak {p.wcu:,} WCU in every region and RCU "
                      + ", ".join(f"{r} {u:,}" for r, u in p.rcu.items())

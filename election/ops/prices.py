@@ -83,6 +83,13 @@ def lambda_duration_usd(gb_seconds: float, architecture: str = "arm64") -> float
     return gb_seconds * LAMBDA_GB_S[architecture]
 
 
+def provisioned_usd_per_hour(wcu_per_region: float, regions: int, rcu_total: float) -> float:
+    """USD an hour for a provisioned global table: the same write units in every region (WCU at home, rWCU in
+    the others, one price) and the read units of all regions together."""
+    return (wcu_per_region * (DYNAMODB_WCU_HOUR + (regions - 1) * DYNAMODB_RWCU_HOUR)
+            + rcu_total * DYNAMODB_RCU_HOUR)
+
+
 def lambda_gb_seconds(cpu_ms: float, wait_ms: float, memory_mb: int) -> float:
     """Billed GB-s of one invocation: CPU time stretched by the memory's CPU share, plus waiting, 1 ms granularity."""
     import math

@@ -55,8 +55,8 @@ def _pages(target: Target, region: str, table: str, **kwargs: Any) -> Iterator[d
 
     A scan can use up a provisioned table's read capacity in moments and throttle everything else on it
     (Amazon DynamoDB Developer Guide, "Best practices for querying and scanning data": avoid sudden spikes
-    in read activity). On the provisioned ballots table that would be the voters' lookups (enqueue's
-    BatchGetItem answers 503 once its retries run out) whenever `audit`, `close` or a load-test check
+    in read activity). On the provisioned ballots table that would be the voters' lookups (enqueue then
+    retries for ~0.6 s and skips the already-voted check) whenever `audit`, `close` or a load-test check
     scans during the polls. Each page's consumed capacity (ReturnConsumedCapacity) is paid for by waiting
     until the scan's average stays within the share; an on-demand table is not paced."""
     ddb = target.client("dynamodb", region)

@@ -39,6 +39,7 @@ from election.provision.model.names import Names
 
 NAMESPACE = "dynamodb"
 DIMENSIONS = {"write": "dynamodb:table:WriteCapacityUnits", "read": "dynamodb:table:ReadCapacityUnits"}
+BY_DIMENSION = {v: k for k, v in DIMENSIONS.items()}   # "dynamodb:table:WriteCapacityUnits" -> "write"
 METRICS = {"write": "DynamoDBWriteCapacityUtilization", "read": "DynamoDBReadCapacityUtilization"}
 GONE = ("ObjectNotFoundException", "ValidationException")   # moto answers a missing target with the latter
 
@@ -168,12 +169,11 @@ def _setting(target: dict[str, Any] | None, policies: dict[str, dict[str, Any]],
 def _targets(ctx: Context, region: str) -> dict[str, dict[str, dict[str, Any]]]:
     """Resource ID -> dimension ("write"/"read") -> scalable target, for a region: one listing per run."""
     def fetch() -> dict[str, dict[str, dict[str, Any]]]:
-        dims = {v: k for k, v in DIMENSIONS.items()}
         out: dict[str, dict[str, dict[str, Any]]] = {}
         for t in u.paginate(ctx.client("application-autoscaling", region), "describe_scalable_targets",
                             "ScalableTargets", ServiceNamespace=NAMESPACE):
-            if t.get("ScalableDimension") in dims:
-                out.setdefault(t["ResourceId"], {})[dims[t["ScalableDimension"]]] = t
+            if t.get("ScalableDimension") in BY_DIMENSION:
+                out.setdefault(t["ResourceId"], {})[BY_DIMENSION[t["ScalableDimension"]]] = t
         return out
     return u.memo(ctx, ("scalable_targets", region), fetch)
 
@@ -181,11 +181,10 @@ def _targets(ctx: Context, region: str) -> dict[str, dict[str, dict[str, Any]]]:
 def _policies(ctx: Context, region: str) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
     """Resource ID -> dimension -> policy name -> scaling policy, for a region: one listing per run."""
     def fetch() -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
-        dims = {v: k for k, v in DIMENSIONS.items()}
         out: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
         for p in u.paginate(ctx.client("application-autoscaling", region), "describe_scaling_policies",
                             "ScalingPolicies", ServiceNamespace=NAMESPACE):
-            dim = dims.get(p.get("ScalableDimension", ""))
+            dim = BY_DIMENSION.get(p.get("ScalableDimension", ""))
             if dim:
                 out.setdefault(p["ResourceId"], {}).setdefault(dim, {})[p["PolicyName"]] = p
         return out

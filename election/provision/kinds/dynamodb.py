@@ -52,7 +52,7 @@ class Table:
         props = {
             "status": status,
             "key": desc["KeySchema"][0]["AttributeName"],
-            "billing_mode": (desc.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED"),
+            "billing_mode": _mode(desc),
             "sse_key": (desc.get("SSEDescription") or {}).get("KMSMasterKeyArn"),
             "pitr": pitr_on,
             "deletion_protection": bool(desc.get("DeletionProtectionEnabled")),
@@ -144,7 +144,7 @@ class Table:
         """
         def once() -> None:
             desc = self._wait_active(ctx, res.region, res.name)
-            if ((desc.get("BillingModeSummary") or {}).get("BillingMode") or "PROVISIONED") != mode:
+            if _mode(desc) != mode:
                 ddb.update_table(TableName=res.name, **_billing(res.props, mode))
 
         # Not LimitExceededException: AWS allows four switches to on demand in 24 hours ("Considerations when
@@ -221,6 +221,12 @@ class Table:
             if u.ours(tags, ctx):
                 out.append(Found(self.name, region, name, {"arn": arn}))
         return out
+
+
+def _mode(desc: dict[str, Any]) -> str:
+    """A described table's capacity mode (DescribeTable omits BillingModeSummary for a table that was always
+    provisioned)."""
+    return str((desc.get("BillingModeSummary") or {}).get("BillingMode") or "PROVISIONED")
 
 
 def _billing(props: Any, mode: str) -> dict[str, Any]:
